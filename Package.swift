@@ -1,0 +1,41 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "SpanSight",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "spansight", targets: ["spansight"]),
+        .library(name: "SpanSightEngine", targets: ["SpanSightEngine"]),
+        .library(name: "SpanSightCapture", targets: ["SpanSightCapture"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // The libpcap boundary: a system library target, imported only by SpanSightCapture.
+        .systemLibrary(
+            name: "CPcap",
+            pkgConfig: "libpcap",
+            providers: [.apt(["libpcap-dev"])]
+        ),
+        .target(name: "SpanSightCapture", dependencies: ["CPcap"]),
+        // Zero-copy wire views (Ethernet .. TCP/UDP) over borrowed bytes.
+        .target(name: "SpanSightWire"),
+        // Flows, reassembly, the dissector interface, output and the pipeline.
+        .target(name: "SpanSightEngine", dependencies: ["SpanSightWire"]),
+        // Counts heap allocations for `spansight bench` (linked into the tool only).
+        .target(name: "CSpanSightAlloc"),
+        .executableTarget(
+            name: "spansight",
+            dependencies: [
+                "SpanSightCapture", "SpanSightEngine", "SpanSightWire", "CSpanSightAlloc",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "SpanSightTests",
+            dependencies: ["SpanSightCapture", "SpanSightEngine", "SpanSightWire"]
+        ),
+    ]
+)

@@ -1,0 +1,119 @@
+import SpanSightWire
+
+/// Which way bytes travel in a flow.
+public enum Direction: UInt8, Sendable {
+    case toServer = 0
+    case toClient = 1
+
+    public var reversed: Direction { self == .toServer ? .toClient : .toServer }
+    public var index: Int { Int(rawValue) }
+}
+
+/// A dissector's answer to "is this your protocol?" over the first bytes of a direction.
+public enum ProbeResult: Sendable, Equatable {
+    case match
+    case noMatch
+    /// Plausible so far; more bytes are needed to decide.
+    case needMore
+}
+
+/// Transports a dissector runs over.
+public struct TransportSet: OptionSet, Sendable {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    public static let tcp = TransportSet(rawValue: 1)
+    public static let udp = TransportSet(rawValue: 2)
+}
+
+/// What a dissector knows about its flow when probing and when it is created.
+public struct FlowInfo: Sendable {
+    public var proto: UInt8
+    public var clientPort: UInt16
+    public var serverPort: UInt16
+    public var client: IPAddress
+    public var server: IPAddress
+}
+
+/// The per-flow session of an application dissector.
+///
+/// For TCP, `receive` gets the reassembled in-order bytes of one direction, split anywhere
+/// (a PDU can span calls; several PDUs can share one); the bytes are borrowed for the call
+/// only: a session that needs to keep a partial PDU copies it. `gap` says that `length`
+/// bytes of that direction were lost. For UDP, `receive` gets one datagram per call.
+public protocol DissectorSession: AnyObject {
+    func receive(_ bytes: ByteView, direction: Direction, context: inout DissectContext)
+    func gap(_ length: Int, direction: Direction, context: inout DissectContext)
+    /// The flow ended (FIN/RST, timeout, eviction or end of input): report what is pending.
+    func finish(context: inout DissectContext)
+}
+
+/// A dissector as the registry knows it: its name, where it runs, its probe and its factory.
+public struct DissectorEntry: Sendable {
+    /// The `app_proto` name in events ("modbus", "dnp3", "hl7", "dicom").
+    public let name: StaticString
+    public let transports: TransportSet
+    /// Ports that make a probe go first (hints only: probes decide).
+    public let hintPorts: [UInt16]
+    /// Inspect the first bytes of a direction.
+    public let probe: @Sendable (ByteView, Direction, FlowInfo) -> ProbeResult
+    /// Create the session for a flow once a probe matched.
+    public let makeSession: @Sendable (FlowInfo) -> any DissectorSession
+
+    public init(name: StaticString, transports: TransportSet, hintPorts: [UInt16],
+                probe: @escaping @Sendable (ByteView, Direction, FlowInfo) -> ProbeResult,
+                makeSession: @escaping @Sendable (FlowInfo) -> any DissectorSession) {
+        self.name = name
+        self.transports = transports
+        self.hintPorts = hintPorts
+        self.probe = probe
+        self.makeSession = makeSession
+    }
+}
+
+/// What a session sees of the engine during a call: the current packet and flow, and the
+/// event output.
+public struct DissectContext {
+    unowned(unsafe) let output: EventOutput
+    /// Envelope of events from this flow, oriented client -> server, stamped with the
+    /// current packet's time and number.
+    public var envelope: EventEnvelope
+    /// Counters the session can bump (anomalies are also events).
+    unowned(unsafe) let counters: EngineCounters
+
+
+    init(output: EventOutput, envelope: EventEnvelope, counters: EngineCounters) {
+        self.output = output
+        self.envelope = envelope
+        self.counters = counters
+    }
+
+    /// Time of the packet being processed (ns since the epoch).
+    public var timestampNanos: Int64 { envelope.timestampNanos }
+
+    /// Emits one event of `type` with the flow's envelope; `body` writes the event's object
+    /// (the key named by `type` is opened and closed around it).
+
+    public func emit(_ type: StaticString, _ body: (inout JSONWriter) -> Void) {
+        output.begin(type, envelope)
+        output.writer.beginObject(type)
+        body(&output.writer)
+        output.writer.endObject()
+        output.end()
+    }
+
+    /// Emits an `anomaly` event: {"anomaly": {"type": "applayer", "app_proto": ..., "event": name, ...}}.
+    /// `name` is a stable snake_case identifier such as "modbus.invalid_length".
+
+    public func anomaly(_ name: StaticString, _ details: ((inout JSONWriter) -> Void)? = nil) {
+        counters.anomalies &+= 1
+        output.begin("anomaly", envelope)
+        output.writer.beginObject("anomaly")
+        output.writer.field("type", "applayer")
+        if let app = envelope.appProto { output.writer.field("app_proto", app) }
+        output.writer.field("event", name)
+        details?(&output.writer)
+        output.writer.endObject()
+        output.end()
+        counters.countAnomaly(name)
+    }
+}

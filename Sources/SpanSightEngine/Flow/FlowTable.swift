@@ -1,0 +1,277 @@
+import SpanSightWire
+
+/// A flow's identity, oriented client -> server, fixed size.
+public struct FlowKey: Equatable, Sendable {
+    public var client: IPAddress
+    public var server: IPAddress
+    public var clientPort: UInt16
+    public var serverPort: UInt16
+    public var proto: UInt8
+    public var vlanOuter: UInt16
+    public var vlanInner: UInt16
+}
+
+/// TCP connection state as far as a passive observer can tell.
+public enum TCPState: UInt8, Sendable {
+    case none = 0, synSent, synReceived, established, closing, closed, reset
+
+    public var name: StaticString {
+        switch self {
+        case .none: "none"
+        case .synSent: "syn_sent"
+        case .synReceived: "syn_recv"
+        case .established: "established"
+        case .closing: "closing"
+        case .closed: "closed"
+        case .reset: "closed"
+        }
+    }
+}
+
+/// Timeout classes, each with its own idle list (its head is the next to expire).
+enum TimeoutClass: UInt8 {
+    case tcpNew = 0, tcpEstablished = 1, tcpClosed = 2, udp = 3
+    static let count = 4
+}
+
+/// One direction of a TCP stream as the reassembler tracks it.
+public struct StreamState {
+    public var nextSeq: UInt32 = 0
+    public var started = false
+    public var synSeen = false
+    public var finSeen = false
+    /// Out-of-order segments queued (segment pool index of the first, -1 when none).
+    var oooHead: Int32 = -1
+    var oooBytes: Int32 = 0
+    var oooSegments: Int32 = 0
+    public var deliveredBytes: UInt64 = 0
+    public var gapBytes: UInt64 = 0
+}
+
+/// Everything SpanSight keeps per flow; plain values only (no references), so that the table
+/// is one contiguous array with no reference counting on the fast path.
+public struct FlowRecord {
+    public var key: FlowKey
+    var hash: UInt64
+    public var id: UInt64
+    public var firstNanos: Int64
+    public var lastNanos: Int64
+    public var firstPacket: UInt64
+    public var packetsToServer: UInt64 = 0
+    public var packetsToClient: UInt64 = 0
+    public var bytesToServer: UInt64 = 0
+    public var bytesToClient: UInt64 = 0
+    public var flagsToServer: UInt8 = 0
+    public var flagsToClient: UInt8 = 0
+    public var tcpState: TCPState = .none
+    public var clientMAC: UInt64 = 0
+    public var serverMAC: UInt64 = 0
+    public var hasMAC = false
+    /// Which side the first packet came from was decided by (syn, port heuristic).
+    public var directionBySYN = false
+    /// Registry index of the app dissector, -1 undecided, -2 none.
+    public var app: Int16 = -1
+    public var vlanCount: UInt8 = 0
+    public var toServer = StreamState()
+    public var toClient = StreamState()
+    /// Probe buffers (page chain, -1 when none) and their fill per direction, while the flow is
+    /// unclassified; kept apart from the stream state so that delivery and reassembly never
+    /// write the same fields.
+    var probePage: (Int32, Int32) = (-1, -1)
+    var probeLength: (Int32, Int32) = (0, 0)
+    /// The probes said no for a direction (or gave up).
+    var probeRejected: (Bool, Bool) = (false, false)
+    /// UDP datagrams probed without a decision.
+    var datagramsProbed: UInt8 = 0
+    var timeoutClass: TimeoutClass = .tcpNew
+    var lruPrev: Int32 = -1
+    var lruNext: Int32 = -1
+    var live = false
+}
+
+/// Symmetric hash of a flow: the same whichever way a packet travels.
+@inline(__always)
+func mix64(_ x: UInt64) -> UInt64 {
+    var z = x &+ 0x9E37_79B9_7F4A_7C15
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+}
+
+@inline(__always)
+func endpointHash(_ ip: IPAddress, _ port: UInt16) -> UInt64 {
+    mix64(ip.hi ^ mix64(ip.lo ^ (UInt64(port) << 48)))
+}
+
+@inline(__always)
+func flowHash(_ a: IPAddress, _ ap: UInt16, _ b: IPAddress, _ bp: UInt16, proto: UInt8, vlanOuter: UInt16, vlanInner: UInt16) -> UInt64 {
+    (endpointHash(a, ap) &+ endpointHash(b, bp)) ^ mix64(UInt64(proto) | UInt64(vlanOuter) << 8 | UInt64(vlanInner) << 24)
+}
+
+/// Open-addressing flow table (linear probing, backward-shift deletion) over a contiguous
+/// array of records, with per-timeout-class idle lists. Capacity grows up to `maxFlows`;
+/// once grown, nothing on the lookup/insert/remove path allocates.
+public struct FlowTable {
+    public private(set) var records: [FlowRecord] = []
+    var index: [Int32]
+    var mask: Int
+    var freeSlots: [Int32] = []
+    public private(set) var count = 0
+    public let maxFlows: Int
+    var heads: [Int32] = [Int32](repeating: -1, count: TimeoutClass.count)
+    var tails: [Int32] = [Int32](repeating: -1, count: TimeoutClass.count)
+
+    public init(maxFlows: Int) {
+        self.maxFlows = max(1, maxFlows)
+        var size = 1024
+        while size < min(self.maxFlows, 1 << 16) * 2 { size <<= 1 }
+        index = [Int32](repeating: -1, count: size)
+        mask = size - 1
+        records.reserveCapacity(min(self.maxFlows, 1 << 16))
+    }
+
+    /// Finds the flow of a packet. Returns the slot and the packet's direction.
+
+    public func find(hash: UInt64, src: IPAddress, srcPort: UInt16, dst: IPAddress, dstPort: UInt16,
+                     proto: UInt8, vlanOuter: UInt16, vlanInner: UInt16) -> (slot: Int32, direction: Direction)? {
+        var i = Int(truncatingIfNeeded: hash) & mask
+        return index.withUnsafeBufferPointer { idx in
+            records.withUnsafeBufferPointer { recs in
+                while true {
+                    let s = idx[i]
+                    if s < 0 { return nil }
+                    let r = recs[Int(s)]
+                    if r.hash == hash && r.key.proto == proto && r.key.vlanOuter == vlanOuter && r.key.vlanInner == vlanInner {
+                        if r.key.clientPort == srcPort && r.key.serverPort == dstPort && r.key.client == src && r.key.server == dst {
+                            return (s, .toServer)
+                        }
+                        if r.key.clientPort == dstPort && r.key.serverPort == srcPort && r.key.client == dst && r.key.server == src {
+                            return (s, .toClient)
+                        }
+                    }
+                    i = (i + 1) & mask
+                }
+            }
+        }
+    }
+
+    /// True when a new flow needs an eviction first.
+    public var isFull: Bool { count >= maxFlows }
+
+    /// Inserts a new record (the caller made room when `isFull`). Returns its slot.
+
+    public mutating func insert(_ record: FlowRecord) -> Int32 {
+        if (count + 1) * 2 > index.count { grow() }
+        var rec = record
+        rec.live = true
+        let slot: Int32
+        if let s = freeSlots.popLast() {
+            slot = s
+            records[Int(s)] = rec
+        } else {
+            slot = Int32(records.count)
+            records.append(rec)
+        }
+        var i = Int(truncatingIfNeeded: rec.hash) & mask
+        while index[i] >= 0 { i = (i + 1) & mask }
+        index[i] = slot
+        count += 1
+        lruAppend(slot, rec.timeoutClass)
+        return slot
+    }
+
+    /// Removes a flow from the table and its idle list; its record stays readable until the
+    /// slot is reused.
+
+    public mutating func remove(_ slot: Int32) {
+        let hash = records[Int(slot)].hash
+        var i = Int(truncatingIfNeeded: hash) & mask
+        while index[i] != slot {
+            if index[i] < 0 { return }
+            i = (i + 1) & mask
+        }
+        // Backward-shift deletion keeps probe sequences intact without tombstones.
+        var hole = i
+        var j = (i + 1) & mask
+        while index[j] >= 0 {
+            let ideal = Int(truncatingIfNeeded: records[Int(index[j])].hash) & mask
+            // Move j into the hole when its ideal position is not cyclically in (hole, j].
+            let distJ = (j - ideal) & mask
+            let distHole = (j - hole) & mask
+            if distJ >= distHole {
+                index[hole] = index[j]
+                hole = j
+            }
+            j = (j + 1) & mask
+        }
+        index[hole] = -1
+        lruUnlink(slot)
+        records[Int(slot)].live = false
+        freeSlots.append(slot)
+        count -= 1
+    }
+
+    mutating func grow() {
+        let size = index.count * 2
+        var newIndex = [Int32](repeating: -1, count: size)
+        let newMask = size - 1
+        for s in index where s >= 0 {
+            var i = Int(truncatingIfNeeded: records[Int(s)].hash) & newMask
+            while newIndex[i] >= 0 { i = (i + 1) & newMask }
+            newIndex[i] = s
+        }
+        index = newIndex
+        mask = newMask
+    }
+
+    // MARK: records
+
+
+    public subscript(slot: Int32) -> FlowRecord {
+        get { records[Int(slot)] }
+        _modify { yield &records[Int(slot)] }
+    }
+
+    // MARK: idle lists
+
+
+    mutating func lruAppend(_ slot: Int32, _ cls: TimeoutClass) {
+        let c = Int(cls.rawValue)
+        records[Int(slot)].timeoutClass = cls
+        records[Int(slot)].lruNext = -1
+        records[Int(slot)].lruPrev = tails[c]
+        if tails[c] >= 0 { records[Int(tails[c])].lruNext = slot } else { heads[c] = slot }
+        tails[c] = slot
+    }
+
+
+    mutating func lruUnlink(_ slot: Int32) {
+        let c = Int(records[Int(slot)].timeoutClass.rawValue)
+        let p = records[Int(slot)].lruPrev
+        let n = records[Int(slot)].lruNext
+        if p >= 0 { records[Int(p)].lruNext = n } else { heads[c] = n }
+        if n >= 0 { records[Int(n)].lruPrev = p } else { tails[c] = p }
+        records[Int(slot)].lruPrev = -1
+        records[Int(slot)].lruNext = -1
+    }
+
+    /// Marks a flow as just seen: moves it to the tail of its (possibly new) idle list.
+
+    mutating func touch(_ slot: Int32, _ cls: TimeoutClass) {
+        if tails[Int(cls.rawValue)] == slot && records[Int(slot)].timeoutClass == cls { return }
+        lruUnlink(slot)
+        lruAppend(slot, cls)
+    }
+
+    /// The least recently seen flow of a timeout class.
+    func head(_ cls: TimeoutClass) -> Int32 { heads[Int(cls.rawValue)] }
+
+    /// Slots of all live flows, in the order they were created (deterministic).
+    public func liveSlots() -> [Int32] {
+        var out: [Int32] = []
+        out.reserveCapacity(count)
+        for (i, r) in records.enumerated() where r.live { out.append(Int32(i)) }
+        out.sort { records[Int($0)].firstPacket < records[Int($1)].firstPacket }
+        return out
+    }
+}

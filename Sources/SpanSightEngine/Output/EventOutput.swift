@@ -1,0 +1,144 @@
+import SpanSightWire
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The common head of every event, Suricata EVE style.
+public struct EventEnvelope {
+    public var timestampNanos: Int64 = 0
+    public var flowID: UInt64 = 0
+    public var pcapCount: UInt64 = 0
+    public var sourceIP = IPAddress.zero
+    public var sourcePort: UInt16 = 0
+    public var destinationIP = IPAddress.zero
+    public var destinationPort: UInt16 = 0
+    /// IP protocol number (6 TCP, 17 UDP); 0 for events not tied to a flow.
+    public var proto: UInt8 = 0
+    public var appProto: StaticString? = nil
+    public var vlanCount: UInt8 = 0
+    public var vlanOuter: UInt16 = 0
+    public var vlanInner: UInt16 = 0
+    public init() {}
+}
+
+/// Where events go: an NDJSON stream to a file or standard output, memory (tests), or nowhere
+/// (benchmarks: events are still built, then dropped, so the cost of building them counts).
+public final class EventOutput {
+    public enum Destination {
+        case standardOutput
+        case file(String)
+        case memory
+        case discard
+    }
+
+    public var writer = JSONWriter(capacity: 1 << 20)
+    private var file: UnsafeMutablePointer<FILE>?
+    private let ownsFile: Bool
+    private let destination: Destination
+    /// Everything written so far (`.memory` only).
+    public private(set) var captured: [UInt8] = []
+    public private(set) var eventCount: UInt64 = 0
+    private let flushThreshold = 1 << 20
+
+    public init(_ destination: Destination) throws(CaptureFileError) {
+        self.destination = destination
+        switch destination {
+        case .standardOutput:
+            file = fdopen(1, "w")
+            ownsFile = false
+        case .file(let path):
+            guard let f = fopen(path, "w") else {
+                throw CaptureFileError(message: "cannot write \(path): \(String(cString: strerror(errno)))")
+            }
+            file = f
+            ownsFile = true
+        case .memory, .discard:
+            file = nil
+            ownsFile = false
+        }
+    }
+
+    /// An output that keeps events in memory (`lines`, `captured`).
+    public static func inMemory() -> EventOutput { EventOutput(nonFile: .memory) }
+    /// An output that builds events and drops them (benchmarks).
+    public static func discarding() -> EventOutput { EventOutput(nonFile: .discard) }
+
+    private init(nonFile destination: Destination) {
+        self.destination = destination
+        self.file = nil
+        self.ownsFile = false
+    }
+
+    deinit {
+        flush()
+        if ownsFile, let f = file { fclose(f) }
+    }
+
+    /// Starts an event: writes the envelope and opens the object named by `type` if `body`.
+
+    public func begin(_ type: StaticString, _ env: EventEnvelope) {
+        writer.beginObject()
+        writer.timestampField("timestamp", nanos: env.timestampNanos)
+        if env.flowID != 0 { writer.field("flow_id", env.flowID) }
+        if env.pcapCount != 0 { writer.field("pcap_cnt", env.pcapCount) }
+        writer.field("event_type", type)
+        if env.vlanCount > 0 {
+            writer.beginArray("vlan")
+            writer.value(Int(env.vlanOuter))
+            if env.vlanCount > 1 { writer.value(Int(env.vlanInner)) }
+            writer.endArray()
+        }
+        if env.proto != 0 {
+            writer.field("src_ip", env.sourceIP)
+            writer.field("src_port", Int(env.sourcePort))
+            writer.field("dest_ip", env.destinationIP)
+            writer.field("dest_port", Int(env.destinationPort))
+            switch env.proto {
+            case 6: writer.field("proto", "TCP")
+            case 17: writer.field("proto", "UDP")
+            default: writer.field("proto", Int(env.proto))
+            }
+            if let app = env.appProto { writer.field("app_proto", app) }
+        }
+    }
+
+    /// Ends the event begun with `begin` (closes the top-level object, ends the line).
+
+    public func end() {
+        writer.endObject()
+        writer.endLine()
+        eventCount &+= 1
+        if writer.bytes.count >= flushThresholdValue { flush() }
+    }
+
+    var flushThresholdValue: Int { flushThreshold }
+
+    /// Writes buffered events out.
+    public func flush() {
+        guard !writer.bytes.isEmpty else { return }
+        switch destination {
+        case .standardOutput, .file:
+            if let f = file {
+                writer.bytes.withUnsafeBytes { b in _ = fwrite(b.baseAddress, 1, b.count, f) }
+                fflush(f)
+            }
+        case .memory:
+            captured.append(contentsOf: writer.bytes)
+        case .discard:
+            break
+        }
+        writer.reset()
+    }
+
+    /// The captured output as lines (`.memory`; tests).
+    public var lines: [String] {
+        flush()
+        return String(decoding: captured, as: UTF8.self).split(separator: "\n").map(String.init)
+    }
+}
+
+/// An output file that could not be opened.
+public struct CaptureFileError: Error, CustomStringConvertible {
+    public let message: String
+    public var description: String { message }
+}

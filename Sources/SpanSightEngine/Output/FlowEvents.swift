@@ -1,0 +1,134 @@
+import SpanSightWire
+
+extension Engine {
+    /// The `flow` event of a flow that ended (Suricata's fields, plus reassembly counters).
+    func emitFlowEvent(_ slot: Int32, reason: FlowEndReason) {
+        let r = table[slot]
+        var env = EventEnvelope()
+        env.timestampNanos = r.lastNanos
+        env.flowID = r.id
+        env.sourceIP = r.key.client
+        env.sourcePort = r.key.clientPort
+        env.destinationIP = r.key.server
+        env.destinationPort = r.key.serverPort
+        env.proto = r.key.proto
+        env.appProto = r.app >= 0 ? config.dissectors[Int(r.app)].name : nil
+        env.vlanCount = r.vlanCount
+        env.vlanOuter = r.key.vlanOuter
+        env.vlanInner = r.key.vlanInner
+        output.begin("flow", env)
+        let body = { (j: inout JSONWriter) in
+            if r.hasMAC {
+                j.beginObject("ether")
+                j.key("src_mac"); j.macValue(r.clientMAC)
+                j.key("dest_mac"); j.macValue(r.serverMAC)
+                j.endObject()
+            }
+            j.beginObject("flow")
+            j.field("pkts_toserver", r.packetsToServer)
+            j.field("pkts_toclient", r.packetsToClient)
+            j.field("bytes_toserver", r.bytesToServer)
+            j.field("bytes_toclient", r.bytesToClient)
+            j.timestampField("start", nanos: r.firstNanos)
+            j.timestampField("end", nanos: r.lastNanos)
+            j.field("age", Int((r.lastNanos - r.firstNanos) / 1_000_000_000))
+            if r.key.proto == 6 {
+                j.field("state", r.tcpState == .reset || r.tcpState == .closed ? "closed" : (r.tcpState == .established || r.tcpState == .closing ? "established" : "new"))
+            } else {
+                j.field("state", r.packetsToClient > 0 ? "established" : "new")
+            }
+            j.field("reason", reason.name)
+            j.field("client_by", r.directionBySYN ? "syn" : "port")
+            if r.app == -2 { j.field("app_proto_result", "none") }
+            j.endObject()
+            if r.key.proto == 6 {
+                let all = r.flagsToServer | r.flagsToClient
+                j.beginObject("tcp")
+                j.key("tcp_flags"); j.hexValue(UInt64(all))
+                j.key("tcp_flags_ts"); j.hexValue(UInt64(r.flagsToServer))
+                j.key("tcp_flags_tc"); j.hexValue(UInt64(r.flagsToClient))
+                if all & TCPFlags.syn.rawValue != 0 { j.field("syn", true) }
+                if all & TCPFlags.fin.rawValue != 0 { j.field("fin", true) }
+                if all & TCPFlags.rst.rawValue != 0 { j.field("rst", true) }
+                if all & TCPFlags.psh.rawValue != 0 { j.field("psh", true) }
+                if all & TCPFlags.ack.rawValue != 0 { j.field("ack", true) }
+                if all & TCPFlags.urg.rawValue != 0 { j.field("urg", true) }
+                if all & TCPFlags.ece.rawValue != 0 { j.field("ecn", true) }
+                if all & TCPFlags.cwr.rawValue != 0 { j.field("cwr", true) }
+                j.field("state", r.tcpState.name)
+                j.field("gap_bytes_toserver", r.toServer.gapBytes)
+                j.field("gap_bytes_toclient", r.toClient.gapBytes)
+                j.endObject()
+            }
+        }
+        body(&output.writer)
+        output.end()
+    }
+
+    /// A `stats` event: what the run saw so far (also the final summary).
+    public func emitStats() {
+        var env = EventEnvelope()
+        env.timestampNanos = nowNanos
+        output.begin("stats", env)
+        let c = counters
+        let activeFlows = table.count
+        let memory = pool.bytesInUse
+        let peak = pool.peakPagesInUse * pool.pageSize
+        func sortedObject(_ j: inout JSONWriter, _ d: [String: UInt64]) {
+            j.beginObject()
+            for k in d.keys.sorted() { j.key(k); j.value(d[k] ?? 0) }
+            j.endObject()
+        }
+        let body = { (j: inout JSONWriter) in
+            j.beginObject("stats")
+            j.beginObject("capture")
+            j.field("kernel_packets", c.captureReceived)
+            j.field("kernel_drops", c.captureDropped)
+            j.field("kernel_ifdrops", c.captureInterfaceDropped)
+            j.endObject()
+            j.beginObject("decoder")
+            j.field("pkts", c.packets)
+            j.field("bytes", c.bytes)
+            j.field("ipv4", c.ipv4)
+            j.field("ipv6", c.ipv6)
+            j.field("tcp", c.tcp)
+            j.field("udp", c.udp)
+            j.field("icmp", c.icmp)
+            j.field("other_ip", c.otherIP)
+            j.field("non_ip", c.nonIP)
+            j.field("fragments", c.fragments)
+            j.field("snaplen_cut", c.snaplenCut)
+            j.field("errors", c.decodeErrors)
+            j.key("errors_by_type"); sortedObject(&j, c.decodeErrorsByName)
+            j.endObject()
+            j.beginObject("flow")
+            j.field("total", c.flowsCreated)
+            j.field("tcp", c.tcpFlows)
+            j.field("udp", c.udpFlows)
+            j.field("active", UInt64(activeFlows))
+            j.field("timeout", c.flowsTimedOut)
+            j.field("evicted", c.flowsEvicted)
+            j.field("shutdown", c.flowsEnded)
+            j.key("by_app_proto"); sortedObject(&j, c.flowsByApp)
+            j.endObject()
+            j.beginObject("tcp")
+            j.field("segments_in_order", c.tcpSegmentsInOrder)
+            j.field("segments_out_of_order", c.tcpSegmentsOutOfOrder)
+            j.field("retransmissions", c.tcpRetransmissions)
+            j.field("overlaps", c.tcpOverlaps)
+            j.field("reassembly_gaps", c.reassemblyGaps)
+            j.field("reassembly_gap_bytes", c.reassemblyGapBytes)
+            j.field("reassembly_cap_hits", c.reassemblyCapHits)
+            j.field("reassembly_memory", UInt64(memory))
+            j.field("reassembly_memory_peak", UInt64(peak))
+            j.endObject()
+            j.beginObject("app_layer")
+            j.field("anomalies", c.anomalies)
+            j.key("anomalies_by_event"); sortedObject(&j, c.anomaliesByName)
+            j.endObject()
+            j.endObject()
+        }
+        body(&output.writer)
+        output.end()
+    }
+}

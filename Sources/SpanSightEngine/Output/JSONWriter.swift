@@ -1,0 +1,368 @@
+import SpanSightWire
+
+/// An append-only JSON builder over one reused byte buffer: keys are StaticStrings, values are
+/// written straight into the buffer (no intermediate String), commas are tracked per nesting
+/// level. Events are built one at a time and flushed by `EventOutput`.
+public struct JSONWriter {
+    public var bytes: [UInt8]
+    /// Bit n set: the container at depth n already holds a member (so the next needs a comma).
+    var hasMember: UInt64 = 0
+    var depth: Int = 0
+
+    public init(capacity: Int = 1 << 16) {
+        bytes = []
+        bytes.reserveCapacity(capacity)
+    }
+
+    public mutating func reset() {
+        bytes.removeAll(keepingCapacity: true)
+        hasMember = 0
+        depth = 0
+    }
+
+    // MARK: structure
+
+    mutating func separator() {
+        let bit: UInt64 = 1 << UInt64(depth & 63)
+        if hasMember & bit != 0 { bytes.append(UInt8(ascii: ",")) } else { hasMember |= bit }
+    }
+
+    mutating func open(_ c: UInt8) {
+        bytes.append(c)
+        depth += 1
+        hasMember &= ~(1 << UInt64(depth & 63))
+    }
+
+    mutating func close(_ c: UInt8) {
+        bytes.append(c)
+        depth -= 1
+    }
+
+    public mutating func beginObject() { separatorIfInArray(); open(UInt8(ascii: "{")) }
+    public mutating func endObject() { close(UInt8(ascii: "}")) }
+    public mutating func beginArray() { separatorIfInArray(); open(UInt8(ascii: "[")) }
+    public mutating func endArray() { close(UInt8(ascii: "]")) }
+
+    /// Values inside arrays need separators; values after a key do not (the key wrote it).
+    var afterKey = false
+    mutating func separatorIfInArray() {
+        if afterKey { afterKey = false; return }
+        if depth > 0 { separator() }
+    }
+
+    public mutating func key(_ k: StaticString) {
+        separator()
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(contentsOf: UnsafeBufferPointer(start: k.utf8Start, count: k.utf8CodeUnitCount))
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(UInt8(ascii: ":"))
+        afterKey = true
+    }
+
+    /// A key that is not known at compile time (escaped).
+    public mutating func key(_ k: String) {
+        separator()
+        appendEscaped(k)
+        bytes.append(UInt8(ascii: ":"))
+        afterKey = true
+    }
+
+    public mutating func beginObject(_ k: StaticString) { key(k); beginObject() }
+    public mutating func beginArray(_ k: StaticString) { key(k); beginArray() }
+
+    // MARK: values
+
+    public mutating func value(_ v: Int) {
+        separatorIfInArray()
+        appendInt(v)
+    }
+
+    public mutating func value(_ v: UInt64) {
+        separatorIfInArray()
+        appendUInt(v)
+    }
+
+    public mutating func value(_ v: Bool) {
+        separatorIfInArray()
+        if v { raw("true") } else { raw("false") }
+    }
+
+    public mutating func null() {
+        separatorIfInArray()
+        raw("null")
+    }
+
+    public mutating func value(_ s: StaticString) {
+        separatorIfInArray()
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    public mutating func value(_ s: String) {
+        separatorIfInArray()
+        appendEscaped(s)
+    }
+
+    /// A string from wire bytes: valid UTF-8 is kept, invalid bytes and controls are escaped
+    /// as \u00XX so that output is always valid JSON.
+    public mutating func value(bytes v: ByteView) {
+        separatorIfInArray()
+        v.withBytes { appendEscaped(utf8: $0) }
+    }
+
+    public mutating func value(bytes v: [UInt8]) {
+        separatorIfInArray()
+        v.withUnsafeBufferPointer { appendEscaped(utf8: $0) }
+    }
+
+    /// A double with up to 6 decimals (latencies in seconds/milliseconds).
+    public mutating func value(_ d: Double) {
+        separatorIfInArray()
+        guard d.isFinite else { raw("null"); return }
+        var micros = Int64((d * 1_000_000).rounded())
+        if micros < 0 { bytes.append(UInt8(ascii: "-")); micros = -micros }
+        appendUInt(UInt64(micros / 1_000_000))
+        let frac = micros % 1_000_000
+        if frac != 0 {
+            bytes.append(UInt8(ascii: "."))
+            var digits = frac, width = 6
+            while digits % 10 == 0 { digits /= 10; width -= 1 }
+            appendPadded(UInt64(digits), width: width)
+        }
+    }
+
+    public mutating func value(_ ip: IPAddress) {
+        separatorIfInArray()
+        bytes.append(UInt8(ascii: "\""))
+        ip.write(into: &bytes)
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// A value as lower-case hex digits in a string, at least `width` digits ("1b").
+    public mutating func hexValue(_ v: UInt64, width: Int = 2) {
+        separatorIfInArray()
+        bytes.append(UInt8(ascii: "\""))
+        appendHexDigits(v, width: width)
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// A MAC address "00:1d:9c:00:00:01" from the low 48 bits.
+    public mutating func macValue(_ v: UInt64) {
+        separatorIfInArray()
+        bytes.append(UInt8(ascii: "\""))
+        for i in 0..<6 {
+            if i > 0 { bytes.append(UInt8(ascii: ":")) }
+            appendHexDigits((v >> UInt64(40 - 8 * i)) & 0xFF, width: 2)
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// Suricata's timestamp form: 2026-11-26T12:00:00.000123+0000 (UTC, microseconds).
+    public mutating func timestampValue(nanos: Int64) {
+        separatorIfInArray()
+        bytes.append(UInt8(ascii: "\""))
+        Timestamp.write(nanos: nanos, into: &bytes)
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    // MARK: key + value shorthands
+
+    public mutating func field(_ k: StaticString, _ v: Int) { key(k); value(v) }
+    public mutating func field(_ k: StaticString, _ v: UInt64) { key(k); value(v) }
+    public mutating func field(_ k: StaticString, _ v: Bool) { key(k); value(v) }
+    public mutating func field(_ k: StaticString, _ v: StaticString) { key(k); value(v) }
+    public mutating func field(_ k: StaticString, _ v: String) { key(k); value(v) }
+    public mutating func field(_ k: StaticString, _ v: Double) { key(k); value(v) }
+    public mutating func field(_ k: StaticString, _ v: IPAddress) { key(k); value(v) }
+    public mutating func field(_ k: StaticString, bytes v: ByteView) { key(k); value(bytes: v) }
+    public mutating func timestampField(_ k: StaticString, nanos: Int64) { key(k); timestampValue(nanos: nanos) }
+
+    /// Ends the current top-level object with a newline (one NDJSON line).
+    public mutating func endLine() {
+        bytes.append(UInt8(ascii: "\n"))
+        hasMember = 0
+        depth = 0
+        afterKey = false
+    }
+
+    // MARK: primitives
+
+    /// Appends literal bytes (no escaping).
+    public mutating func raw(_ s: StaticString) {
+        bytes.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
+    }
+
+    mutating func appendInt(_ v: Int) {
+        if v < 0 {
+            bytes.append(UInt8(ascii: "-"))
+            appendUInt(UInt64(bitPattern: Int64(v)).magnitudeOfNegative)
+        } else {
+            appendUInt(UInt64(v))
+        }
+    }
+
+    mutating func appendUInt(_ v: UInt64) {
+        if v < 10 { bytes.append(UInt8(48 + v)); return }
+        var tmp: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                  UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var n = v
+        var i = 20
+        withUnsafeMutableBytes(of: &tmp) { buf in
+            while n > 0 {
+                i -= 1
+                buf[i] = UInt8(48 + n % 10)
+                n /= 10
+            }
+            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: buf[i..<20]))
+        }
+    }
+
+    mutating func appendPadded(_ v: UInt64, width: Int) {
+        var div: UInt64 = 1
+        for _ in 1..<max(1, width) { div *= 10 }
+        var n = v
+        while div > 0 {
+            bytes.append(UInt8(48 + (n / div) % 10))
+            n %= div
+            div /= 10
+        }
+    }
+
+    mutating func appendHexDigits(_ v: UInt64, width: Int) {
+        var digits = 1
+        while digits < 16 && (v >> UInt64(4 * digits)) != 0 { digits += 1 }
+        digits = max(digits, width)
+        for i in stride(from: digits - 1, through: 0, by: -1) {
+            let d = UInt8((v >> UInt64(4 * i)) & 0xF)
+            bytes.append(d < 10 ? 48 + d : 87 + d)
+        }
+    }
+
+    mutating func appendEscaped(_ s: String) {
+        var s = s
+        s.withUTF8 { appendEscaped(utf8: $0) }
+    }
+
+    mutating func appendEscaped(utf8 u: UnsafeBufferPointer<UInt8>) {
+        bytes.append(UInt8(ascii: "\""))
+        var i = 0
+        let n = u.count
+        while i < n {
+            let b = u[i]
+            if b >= 0x20 && b < 0x80 {
+                if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { bytes.append(UInt8(ascii: "\\")) }
+                bytes.append(b)
+                i += 1
+                continue
+            }
+            if b < 0x20 {
+                switch b {
+                case 0x0A: bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "n"))
+                case 0x0D: bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "r"))
+                case 0x09: bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "t"))
+                default: escapeByte(b)
+                }
+                i += 1
+                continue
+            }
+            // Multi-byte UTF-8: copy the sequence when it is well formed, else escape the byte.
+            let len = Self.utf8SequenceLength(u, i)
+            if len > 0 {
+                for k in 0..<len { bytes.append(u[i + k]) }
+                i += len
+            } else {
+                escapeByte(b)
+                i += 1
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    mutating func escapeByte(_ b: UInt8) {
+        raw("\\u00")
+        appendHexDigits(UInt64(b), width: 2)
+    }
+
+    /// Length of a well-formed UTF-8 sequence starting at `i` (2..4), or 0.
+    static func utf8SequenceLength(_ u: UnsafeBufferPointer<UInt8>, _ i: Int) -> Int {
+        let b0 = u[i]
+        let need: Int
+        var lowerBound: UInt8 = 0x80, upperBound: UInt8 = 0xBF
+        switch b0 {
+        case 0xC2...0xDF: need = 2
+        case 0xE0: need = 3; lowerBound = 0xA0
+        case 0xE1...0xEC, 0xEE...0xEF: need = 3
+        case 0xED: need = 3; upperBound = 0x9F
+        case 0xF0: need = 4; lowerBound = 0x90
+        case 0xF1...0xF3: need = 4
+        case 0xF4: need = 4; upperBound = 0x8F
+        default: return 0
+        }
+        guard i + need <= u.count else { return 0 }
+        let b1 = u[i + 1]
+        guard b1 >= lowerBound && b1 <= upperBound else { return 0 }
+        for k in 2..<need where u[i + k] & 0xC0 != 0x80 { return 0 }
+        return need
+    }
+}
+
+extension UInt64 {
+    /// |v| for a value that is the bit pattern of a negative Int64.
+    var magnitudeOfNegative: UInt64 { ~self &+ 1 }
+}
+
+/// UTC calendar formatting from Unix nanoseconds, without Foundation.
+public enum Timestamp {
+    /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (civil-from-days).
+
+    public static func civil(days z0: Int64) -> (year: Int64, month: Int, day: Int) {
+        let z = z0 + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
+        let y = yoe + era * 400
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = Int(doy - (153 * mp + 2) / 5 + 1)
+        let m = Int(mp < 10 ? mp + 3 : mp - 9)
+        return (m <= 2 ? y + 1 : y, m, d)
+    }
+
+
+    public static func write(nanos: Int64, into out: inout [UInt8]) {
+        var secs = nanos / 1_000_000_000
+        var frac = nanos % 1_000_000_000
+        if frac < 0 { frac += 1_000_000_000; secs -= 1 }
+        var days = secs / 86_400
+        var rem = secs % 86_400
+        if rem < 0 { rem += 86_400; days -= 1 }
+        let (y, m, d) = civil(days: days)
+        func two(_ v: Int) { out.append(UInt8(48 + v / 10)); out.append(UInt8(48 + v % 10)) }
+        let year = Int(max(0, min(9999, y)))
+        out.append(UInt8(48 + year / 1000)); out.append(UInt8(48 + (year / 100) % 10))
+        two(year % 100)
+        out.append(UInt8(ascii: "-")); two(m)
+        out.append(UInt8(ascii: "-")); two(d)
+        out.append(UInt8(ascii: "T")); two(Int(rem / 3600))
+        out.append(UInt8(ascii: ":")); two(Int(rem / 60 % 60))
+        out.append(UInt8(ascii: ":")); two(Int(rem % 60))
+        out.append(UInt8(ascii: "."))
+        var micros = Int(frac / 1000)
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &digits) { b in
+            for i in stride(from: 5, through: 0, by: -1) { b[i] = UInt8(48 + micros % 10); micros /= 10 }
+            out.append(contentsOf: b)
+        }
+        let tz: StaticString = "+0000"
+        out.append(contentsOf: UnsafeBufferPointer(start: tz.utf8Start, count: tz.utf8CodeUnitCount))
+    }
+
+    /// The timestamp as a String (cold path).
+    public static func string(nanos: Int64) -> String {
+        var b: [UInt8] = []
+        write(nanos: nanos, into: &b)
+        return String(decoding: b, as: UTF8.self)
+    }
+}

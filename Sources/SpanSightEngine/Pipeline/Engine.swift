@@ -1,0 +1,468 @@
+import SpanSightWire
+
+/// Limits and timeouts of the engine. Every cap here is enforced.
+public struct EngineConfig: Sendable {
+    /// Most flows tracked at once; the oldest idle flow is evicted to make room.
+    public var maxFlows = 262_144
+    public var tcpNewTimeoutNanos: Int64 = 60 * 1_000_000_000
+    public var tcpEstablishedTimeoutNanos: Int64 = 600 * 1_000_000_000
+    public var tcpClosedTimeoutNanos: Int64 = 10 * 1_000_000_000
+    public var udpTimeoutNanos: Int64 = 120 * 1_000_000_000
+    /// Out-of-order bytes queued per flow direction before a gap is declared.
+    public var reassemblyPerFlowBytes = 256 * 1024
+    /// Out-of-order and probe bytes queued over all flows (page pool size).
+    public var reassemblyTotalBytes = 256 * 1024 * 1024
+    public var pageSize = 2048
+    /// Bytes of a direction buffered while probing for its protocol (at most one page).
+    public var probeBytes = 1024
+    /// UDP datagrams probed per flow before giving up.
+    public var udpProbeDatagrams = 8
+    /// Emit a `flow` event when a flow ends.
+    public var flowEvents = true
+    public var dissectors: [DissectorEntry] = []
+
+    public init() {}
+}
+
+/// Why a flow ended.
+public enum FlowEndReason: Sendable {
+    case timeout, evicted, shutdown
+    var name: StaticString {
+        switch self {
+        case .timeout: "timeout"
+        case .evicted: "evicted"
+        case .shutdown: "shutdown"
+        }
+    }
+}
+
+/// The pipeline after capture: decode, flows, reassembly, dissectors, events. Single-threaded;
+/// one call to `process` per packet. Packet bytes are only borrowed for that call.
+public final class Engine {
+    public let config: EngineConfig
+    public let counters = EngineCounters()
+    public let output: EventOutput
+    var table: FlowTable
+    let pool: PagePool
+    var segments = SegmentPool()
+    var sessions: [(any DissectorSession)?] = []
+    var decoder = PacketDecoder(link: .ethernet)
+    var packet = DecodedPacket()
+    /// Number of the current packet (1-based over the whole run, all inputs).
+    public private(set) var pcapCount: UInt64 = 0
+    /// Latest packet time seen; the engine's clock (never the wall clock).
+    public private(set) var nowNanos: Int64 = 0
+    public private(set) var firstNanos: Int64 = 0
+    let timeouts: [Int64]
+    /// Bytes of the current packet past the snaplen cut.
+    var packetMissingBytes = 0
+
+    public init(config: EngineConfig, output: EventOutput) {
+        self.config = config
+        self.output = output
+        self.table = FlowTable(maxFlows: config.maxFlows)
+        self.pool = PagePool(pageSize: config.pageSize, maxBytes: config.reassemblyTotalBytes)
+        self.timeouts = [config.tcpNewTimeoutNanos, config.tcpEstablishedTimeoutNanos,
+                         config.tcpClosedTimeoutNanos, config.udpTimeoutNanos]
+        sessions.reserveCapacity(min(config.maxFlows, 1 << 16))
+    }
+
+    /// Selects the link-layer decoder for the next packets. Returns false for a link type
+    /// SpanSight does not decode.
+    public func setLinkType(dlt: Int32) -> Bool {
+        guard let kind = LinkKind(dlt: dlt) else { return false }
+        decoder = PacketDecoder(link: kind)
+        return true
+    }
+
+    public var activeFlows: Int { table.count }
+    public var reassemblyBytesInUse: Int { pool.bytesInUse }
+
+    // MARK: per packet
+
+    /// Runs one packet through the pipeline.
+
+    public func process(_ bytes: UnsafeRawBufferPointer, wireLength: Int, timestampNanos: Int64) {
+        pcapCount &+= 1
+        counters.packets &+= 1
+        counters.bytes &+= UInt64(wireLength)
+        if timestampNanos > nowNanos { nowNanos = timestampNanos }
+        if firstNanos == 0 { firstNanos = timestampNanos }
+        decoder.decode(ByteView(bytes), wireLength: wireLength, into: &packet)
+        switch packet.ipVersion {
+        case 4: counters.ipv4 &+= 1
+        case 6: counters.ipv6 &+= 1
+        default: break
+        }
+        if packet.isCut {
+            counters.snaplenCut &+= 1
+            packetMissingBytes = max(0, wireLength - bytes.count)
+        }
+        switch packet.outcome {
+        case .transport:
+            if let e = packet.optionsError { counters.countDecodeError(e) }
+            expireIdle()
+            handleTransport(timestampNanos)
+        case .error:
+            if let e = packet.error { counters.countDecodeError(e) }
+        case .nonIP: counters.nonIP &+= 1
+        case .fragment: counters.fragments &+= 1
+        case .icmp: counters.icmp &+= 1
+        case .otherIP: counters.otherIP &+= 1
+        }
+    }
+
+
+    func handleTransport(_ ts: Int64) {
+        let p = packet
+        let isTCP = p.ipProto == 6
+        if isTCP { counters.tcp &+= 1 } else { counters.udp &+= 1 }
+        let hash = flowHash(p.source, p.sourcePort, p.destination, p.destinationPort,
+                            proto: p.ipProto, vlanOuter: p.vlanOuter, vlanInner: p.vlanInner)
+        let slot: Int32
+        let dir: Direction
+        if let found = table.find(hash: hash, src: p.source, srcPort: p.sourcePort, dst: p.destination,
+                                  dstPort: p.destinationPort, proto: p.ipProto,
+                                  vlanOuter: p.vlanOuter, vlanInner: p.vlanInner) {
+            slot = found.slot
+            dir = found.direction
+        } else {
+            (slot, dir) = createFlow(hash: hash, ts: ts)
+        }
+
+        // Counters, flags, MACs.
+        let wire = UInt64(p.payload.count)
+        let flags = p.tcpFlags.rawValue
+        table[slot].lastNanos = ts
+        if dir == .toServer {
+            table[slot].packetsToServer &+= 1
+            table[slot].bytesToServer &+= wire
+            table[slot].flagsToServer |= flags
+        } else {
+            table[slot].packetsToClient &+= 1
+            table[slot].bytesToClient &+= wire
+            table[slot].flagsToClient |= flags
+        }
+
+        if isTCP {
+            let cls = updateTCPState(slot, dir, p.tcpFlags)
+            table.touch(slot, cls)
+            tcpSegment(slot, dir)
+        } else {
+            table.touch(slot, .udp)
+            if !p.payload.isEmpty { datagram(slot, dir, p.payload) }
+        }
+    }
+
+    
+    func createFlow(hash: UInt64, ts: Int64) -> (Int32, Direction) {
+        if table.isFull { evictOldest() }
+        let p = packet
+        // Who is the client? The SYN says so when seen; otherwise the ports hint.
+        var srcIsClient: Bool
+        var bySYN = false
+        if p.ipProto == 6 && p.tcpFlags.contains(.syn) {
+            srcIsClient = !p.tcpFlags.contains(.ack)
+            bySYN = true
+        } else {
+            srcIsClient = Engine.serverScore(p.destinationPort) >= Engine.serverScore(p.sourcePort)
+        }
+        let key = srcIsClient
+            ? FlowKey(client: p.source, server: p.destination, clientPort: p.sourcePort, serverPort: p.destinationPort,
+                      proto: p.ipProto, vlanOuter: p.vlanOuter, vlanInner: p.vlanInner)
+            : FlowKey(client: p.destination, server: p.source, clientPort: p.destinationPort, serverPort: p.sourcePort,
+                      proto: p.ipProto, vlanOuter: p.vlanOuter, vlanInner: p.vlanInner)
+        var rec = FlowRecord(key: key, hash: hash,
+                             id: Engine.flowID(hash: hash, ts: ts, packet: pcapCount),
+                             firstNanos: ts, lastNanos: ts, firstPacket: pcapCount)
+        rec.directionBySYN = bySYN
+        rec.vlanCount = p.vlanCount
+        if p.hasMAC {
+            rec.hasMAC = true
+            rec.clientMAC = srcIsClient ? p.sourceMAC : p.destinationMAC
+            rec.serverMAC = srcIsClient ? p.destinationMAC : p.sourceMAC
+        }
+        rec.timeoutClass = p.ipProto == 6 ? .tcpNew : .udp
+        let slot = table.insert(rec)
+        while sessions.count <= Int(slot) { sessions.append(nil) }
+        counters.flowsCreated &+= 1
+        if p.ipProto == 6 { counters.tcpFlows &+= 1 } else { counters.udpFlows &+= 1 }
+        return (slot, srcIsClient ? .toServer : .toClient)
+    }
+
+    /// How likely a port is a server's: 2 for a protocol port SpanSight knows, 1 below 1024.
+
+    static func serverScore(_ port: UInt16) -> Int {
+        switch port {
+        case 502, 20000, 2575, 104, 11112, 102, 44818, 2222, 2404, 4840, 47808, 1883, 8883, 5020, 6661:
+            return 2
+        default:
+            return port < 1024 ? 1 : 0
+        }
+    }
+
+    /// A 51-bit flow id (fits a JSON number exactly everywhere), unique per flow in practice and
+    /// the same for the same capture.
+    static func flowID(hash: UInt64, ts: Int64, packet: UInt64) -> UInt64 {
+        let v = mix64(hash ^ mix64(UInt64(bitPattern: ts) ^ packet)) & ((1 << 51) - 1)
+        return v == 0 ? 1 : v
+    }
+
+
+    func updateTCPState(_ slot: Int32, _ dir: Direction, _ f: TCPFlags) -> TimeoutClass {
+        var state = table[slot].tcpState
+        if f.contains(.rst) {
+            state = .reset
+        } else if f.contains(.syn) {
+            if !f.contains(.ack) { if state == .none { state = .synSent } }
+            else if state == .none || state == .synSent { state = .synReceived }
+        } else if f.contains(.fin) {
+            let otherFin = dir == .toServer ? table[slot].flagsToClient & TCPFlags.fin.rawValue != 0
+                                            : table[slot].flagsToServer & TCPFlags.fin.rawValue != 0
+            if state != .reset { state = otherFin ? .closed : .closing }
+        } else if f.contains(.ack) {
+            if state == .none || state == .synReceived || state == .synSent { state = .established }
+        }
+        table[slot].tcpState = state
+        switch state {
+        case .closed, .reset: return .tcpClosed
+        case .established, .closing: return .tcpEstablished
+        default: return .tcpNew
+        }
+    }
+
+    // MARK: expiry
+
+
+    func expireIdle() {
+        let now = nowNanos
+        for c in 0..<TimeoutClass.count {
+            let cls = TimeoutClass(rawValue: UInt8(c))!
+            var h = table.head(cls)
+            while h >= 0 && table[h].lastNanos &+ timeouts[c] < now {
+                endFlow(h, reason: .timeout)
+                h = table.head(cls)
+            }
+        }
+    }
+
+    func evictOldest() {
+        var best: Int32 = -1
+        for c in 0..<TimeoutClass.count {
+            let h = table.head(TimeoutClass(rawValue: UInt8(c))!)
+            if h >= 0 && (best < 0 || table[h].lastNanos < table[best].lastNanos) { best = h }
+        }
+        if best >= 0 { endFlow(best, reason: .evicted) }
+    }
+
+    /// Ends a flow: flushes reassembly (reporting holes as gaps), lets its session finish,
+    /// emits its `flow` event and frees its slot.
+    public func endFlow(_ slot: Int32, reason: FlowEndReason) {
+        flushQueued(slot, .toServer)
+        flushQueued(slot, .toClient)
+        releaseProbe(slot, .toServer)
+        releaseProbe(slot, .toClient)
+        if let session = sessions[Int(slot)] {
+            var ctx = context(slot)
+            ctx.envelope.timestampNanos = table[slot].lastNanos
+            ctx.envelope.pcapCount = 0
+            session.finish(context: &ctx)
+            sessions[Int(slot)] = nil
+        }
+        switch reason {
+        case .timeout: counters.flowsTimedOut &+= 1
+        case .evicted: counters.flowsEvicted &+= 1
+        case .shutdown: counters.flowsEnded &+= 1
+        }
+        let app = table[slot].app
+        let name = app >= 0 ? config.dissectors[Int(app)].name.description : "none"
+        counters.flowsByApp[name, default: 0] += 1
+        if config.flowEvents { emitFlowEvent(slot, reason: reason) }
+        table.remove(slot)
+    }
+
+    /// Ends every flow (end of input or stop), in creation order.
+    public func finish() {
+        for slot in table.liveSlots() { endFlow(slot, reason: .shutdown) }
+        counters.reassemblyMemoryPeak = UInt64(pool.peakPagesInUse * pool.pageSize)
+    }
+
+    // MARK: dissector plumbing
+
+
+    func context(_ slot: Int32) -> DissectContext {
+        let r = table[slot]
+        var env = EventEnvelope()
+        env.timestampNanos = nowNanos
+        env.flowID = r.id
+        env.pcapCount = pcapCount
+        env.sourceIP = r.key.client
+        env.sourcePort = r.key.clientPort
+        env.destinationIP = r.key.server
+        env.destinationPort = r.key.serverPort
+        env.proto = r.key.proto
+        env.appProto = r.app >= 0 ? config.dissectors[Int(r.app)].name : nil
+        env.vlanCount = r.vlanCount
+        env.vlanOuter = r.key.vlanOuter
+        env.vlanInner = r.key.vlanInner
+        return DissectContext(output: output, envelope: env, counters: counters)
+    }
+
+    func flowInfo(_ slot: Int32) -> FlowInfo {
+        let k = table[slot].key
+        return FlowInfo(proto: k.proto, clientPort: k.clientPort, serverPort: k.serverPort, client: k.client, server: k.server)
+    }
+
+    /// Hands in-order stream bytes (or a datagram) of a direction to the flow's dissector,
+    /// probing for one first while the flow is unclassified.
+
+    func deliver(_ slot: Int32, _ dir: Direction, _ bytes: ByteView) {
+        if bytes.isEmpty { return }
+        let app = table[slot].app
+        if app >= 0 {
+            guard let session = sessions[Int(slot)] else { return }
+            var ctx = context(slot)
+            session.receive(bytes, direction: dir, context: &ctx)
+            return
+        }
+        if app == -1 { probeAndDeliver(slot, dir, bytes) }
+    }
+
+    
+    func probeAndDeliver(_ slot: Int32, _ dir: Direction, _ bytes: ByteView) {
+        let isUDP = table[slot].key.proto == 17
+        if table[slot].probeRejected(dir) { return }
+        let info = flowInfo(slot)
+        let buffered = Int(table[slot].probeLength(dir))
+        if buffered == 0 {
+            let (result, entry) = runProbes(bytes, dir, info, udp: isUDP)
+            switch result {
+            case .match:
+                startSession(slot, entry, info)
+                deliverBuffered(slot, dir.reversed)
+                deliver(slot, dir, bytes)
+            case .needMore where !isUDP:
+                appendProbe(slot, dir, bytes)
+            case .noMatch, .needMore:
+                rejectProbe(slot, dir, isUDP: isUDP)
+            }
+            return
+        }
+        // Bytes already buffered: add these, probe the whole buffer.
+        let limit = min(config.probeBytes, pool.pageSize)
+        let take = min(bytes.count, limit - buffered)
+        if take > 0 { appendProbe(slot, dir, bytes.prefix(take)) }
+        let page = table[slot].probePage(dir)
+        let have = Int(table[slot].probeLength(dir))
+        let view = ByteView(start: UnsafeRawPointer(pool.pointer(page)), count: have)
+        let (result, entry) = runProbes(view, dir, info, udp: false)
+        switch result {
+        case .match:
+            startSession(slot, entry, info)
+            deliverBuffered(slot, dir.reversed)
+            // The buffer stays valid until released: hand it over, then the rest.
+            deliverBuffered(slot, dir)
+            if take < bytes.count { deliver(slot, dir, bytes.suffix(from: take)) }
+        case .needMore where have < limit:
+            break
+        case .noMatch, .needMore:
+            releaseProbe(slot, dir)
+            rejectProbe(slot, dir, isUDP: false)
+        }
+    }
+
+    /// Runs the probes of the dissectors for this transport, port-hinted ones first.
+    func runProbes(_ bytes: ByteView, _ dir: Direction, _ info: FlowInfo, udp: Bool) -> (ProbeResult, Int) {
+        let transport: TransportSet = udp ? .udp : .tcp
+        var sawNeedMore = false
+        for pass in 0..<2 {
+            for (i, e) in config.dissectors.enumerated() where e.transports.contains(transport) {
+                let hinted = e.hintPorts.contains(info.serverPort) || e.hintPorts.contains(info.clientPort)
+                if (pass == 0) != hinted { continue }
+                switch e.probe(bytes, dir, info) {
+                case .match: return (.match, i)
+                case .needMore: sawNeedMore = true
+                case .noMatch: break
+                }
+            }
+        }
+        return (sawNeedMore ? .needMore : .noMatch, -1)
+    }
+
+    func startSession(_ slot: Int32, _ entry: Int, _ info: FlowInfo) {
+        table[slot].app = Int16(entry)
+        sessions[Int(slot)] = config.dissectors[entry].makeSession(info)
+    }
+
+    /// Hands a direction's probe buffer (if any) to the new session and frees it.
+    func deliverBuffered(_ slot: Int32, _ dir: Direction) {
+        let page = table[slot].probePage(dir)
+        let have = Int(table[slot].probeLength(dir))
+        if page >= 0 && have > 0 {
+            deliver(slot, dir, ByteView(start: UnsafeRawPointer(pool.pointer(page)), count: have))
+        }
+        releaseProbe(slot, dir)
+    }
+
+    func rejectProbe(_ slot: Int32, _ dir: Direction, isUDP: Bool) {
+        if isUDP {
+            table[slot].datagramsProbed &+= 1
+            if Int(table[slot].datagramsProbed) >= config.udpProbeDatagrams { table[slot].app = -2 }
+            return
+        }
+        table[slot].setProbeRejected(dir)
+        if table[slot].probeRejected(.toServer) && table[slot].probeRejected(.toClient) { table[slot].app = -2 }
+    }
+
+    func appendProbe(_ slot: Int32, _ dir: Direction, _ bytes: ByteView) {
+        var page = table[slot].probePage(dir)
+        if page < 0 {
+            guard let p = pool.take(1) else { rejectProbe(slot, dir, isUDP: false); return }
+            page = p
+            table[slot].setProbePage(dir, page)
+        }
+        let have = Int(table[slot].probeLength(dir))
+        let n = min(bytes.count, min(config.probeBytes, pool.pageSize) - have)
+        guard n > 0, let base = bytes.buffer.baseAddress else { return }
+        (pool.pointer(page) + have).copyMemory(from: base, byteCount: n)
+        table[slot].setProbeLength(dir, Int32(have + n))
+    }
+
+    func releaseProbe(_ slot: Int32, _ dir: Direction) {
+        let page = table[slot].probePage(dir)
+        if page >= 0 {
+            pool.release(page)
+            table[slot].setProbePage(dir, -1)
+        }
+        table[slot].setProbeLength(dir, 0)
+    }
+
+    /// A gap in a direction: the session hears of it; an unclassified direction restarts probing.
+    func deliverGap(_ slot: Int32, _ dir: Direction, _ length: Int) {
+        counters.reassemblyGaps &+= 1
+        counters.reassemblyGapBytes &+= UInt64(length)
+        let app = table[slot].app
+        if app >= 0, let session = sessions[Int(slot)] {
+            var ctx = context(slot)
+            session.gap(length, direction: dir, context: &ctx)
+        } else if app == -1 {
+            releaseProbe(slot, dir)
+        }
+    }
+
+
+    func datagram(_ slot: Int32, _ dir: Direction, _ payload: ByteView) {
+        deliver(slot, dir, payload)
+    }
+}
+
+extension FlowRecord {
+    func probePage(_ d: Direction) -> Int32 { d == .toServer ? probePage.0 : probePage.1 }
+    func probeLength(_ d: Direction) -> Int32 { d == .toServer ? probeLength.0 : probeLength.1 }
+    func probeRejected(_ d: Direction) -> Bool { d == .toServer ? probeRejected.0 : probeRejected.1 }
+    mutating func setProbePage(_ d: Direction, _ v: Int32) { if d == .toServer { probePage.0 = v } else { probePage.1 = v } }
+    mutating func setProbeLength(_ d: Direction, _ v: Int32) { if d == .toServer { probeLength.0 = v } else { probeLength.1 = v } }
+    mutating func setProbeRejected(_ d: Direction) { if d == .toServer { probeRejected.0 = true } else { probeRejected.1 = true } }
+    func stream(_ d: Direction) -> StreamState { d == .toServer ? toServer : toClient }
+    mutating func setStream(_ d: Direction, _ s: StreamState) { if d == .toServer { toServer = s } else { toClient = s } }
+}

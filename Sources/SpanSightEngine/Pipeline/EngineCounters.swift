@@ -1,0 +1,61 @@
+import SpanSightWire
+
+/// Run counters, shared by the engine and the dissector sessions. Plain stored integers:
+/// the engine runs on one thread.
+public final class EngineCounters {
+    public var packets: UInt64 = 0
+    public var bytes: UInt64 = 0
+    public var ipv4: UInt64 = 0
+    public var ipv6: UInt64 = 0
+    public var tcp: UInt64 = 0
+    public var udp: UInt64 = 0
+    public var icmp: UInt64 = 0
+    public var otherIP: UInt64 = 0
+    public var nonIP: UInt64 = 0
+    public var fragments: UInt64 = 0
+    /// Packets whose headers were short, lying or impossible.
+    public var decodeErrors: UInt64 = 0
+    /// Decode errors by stable name ("ipv4.bad_length", "tcp.bad_option", ...).
+    public var decodeErrorsByName: [String: UInt64] = [:]
+    /// Packets cut by the snaplen.
+    public var snaplenCut: UInt64 = 0
+
+    public var flowsCreated: UInt64 = 0
+    public var flowsTimedOut: UInt64 = 0
+    public var flowsEvicted: UInt64 = 0
+    public var flowsEnded: UInt64 = 0
+    public var tcpFlows: UInt64 = 0
+    public var udpFlows: UInt64 = 0
+
+    public var tcpSegmentsInOrder: UInt64 = 0
+    public var tcpSegmentsOutOfOrder: UInt64 = 0
+    public var tcpRetransmissions: UInt64 = 0
+    public var tcpOverlaps: UInt64 = 0
+    public var reassemblyGaps: UInt64 = 0
+    public var reassemblyGapBytes: UInt64 = 0
+    /// Out-of-order data dropped because a per-flow or global cap was reached.
+    public var reassemblyCapHits: UInt64 = 0
+    public var reassemblyMemoryPeak: UInt64 = 0
+
+    public var anomalies: UInt64 = 0
+    public var anomaliesByName: [String: UInt64] = [:]
+    /// Flows per app_proto ("none" for unrecognised).
+    public var flowsByApp: [String: UInt64] = [:]
+
+    /// Live capture: kernel/libpcap counters.
+    public var captureReceived: UInt64 = 0
+    public var captureDropped: UInt64 = 0
+    public var captureInterfaceDropped: UInt64 = 0
+
+    public init() {}
+
+    
+    func countAnomaly(_ name: StaticString) {
+        anomaliesByName[name.description, default: 0] += 1
+    }
+
+    func countDecodeError(_ e: WireError) {
+        decodeErrors &+= 1
+        decodeErrorsByName[e.name, default: 0] += 1
+    }
+}

@@ -1,0 +1,251 @@
+import SpanSightWire
+
+/// Out-of-order segments waiting for a hole to fill: parallel arrays of nodes, recycled
+/// through a free list (no allocation once grown).
+
+struct SegmentPool {
+    var seq: [UInt32] = []
+    var length: [Int32] = []
+    var page: [Int32] = []
+    var next: [Int32] = []
+    var freeHead: Int32 = -1
+
+    init() {}
+
+    
+    mutating func take() -> Int32 {
+        if freeHead >= 0 {
+            let n = freeHead
+            freeHead = next[Int(n)]
+            return n
+        }
+        seq.append(0); length.append(0); page.append(-1); next.append(-1)
+        return Int32(seq.count - 1)
+    }
+
+    
+    mutating func release(_ n: Int32) {
+        next[Int(n)] = freeHead
+        freeHead = n
+    }
+
+    func end(_ n: Int32) -> UInt32 { seq[Int(n)] &+ UInt32(length[Int(n)]) }
+}
+
+/// Sequence-space comparisons modulo 2^32 (RFC 9293 section 3.4).
+func seqDiff(_ a: UInt32, _ b: UInt32) -> Int32 { Int32(bitPattern: a &- b) }
+
+extension Engine {
+    /// Reassembles one TCP segment of a direction: in-order data goes straight to the
+    /// dissector (no copy), future data is queued in pooled pages under the per-flow and
+    /// global caps, retransmitted and overlapping bytes are delivered once (first copy wins).
+
+    func tcpSegment(_ slot: Int32, _ dir: Direction) {
+        let p = packet
+        var st = table[slot].stream(dir)
+        // An ACK from this side that covers a hole in the other direction: the receiver got
+        // bytes the capture missed. Report the gap and release what waited behind it.
+        if p.tcpFlags.contains(.ack) {
+            let other = table[slot].stream(dir.reversed)
+            if other.oooHead >= 0 && seqDiff(p.tcpAcknowledgment, other.nextSeq) > 0 {
+                ackedHole(slot, dir.reversed, ack: p.tcpAcknowledgment)
+            }
+        }
+        var seq = p.tcpSequence
+        if p.tcpFlags.contains(.syn) {
+            if !st.started || !st.synSeen {
+                st.nextSeq = seq &+ 1
+                st.started = true
+                st.synSeen = true
+            }
+            seq = seq &+ 1
+        }
+        if p.tcpFlags.contains(.fin) { st.finSeen = true }
+        var payload = p.payload
+        if payload.isEmpty {
+            table[slot].setStream(dir, st)
+            return
+        }
+        if !st.started {
+            // Picked up mid-stream (normal on a mirror port): start at this segment.
+            st.nextSeq = seq
+            st.started = true
+        }
+        let rel = seqDiff(seq, st.nextSeq)
+        if rel <= 0 {
+            let overlap = Int(-Int64(rel))
+            if overlap >= payload.count {
+                counters.tcpRetransmissions &+= 1
+                table[slot].setStream(dir, st)
+                return
+            }
+            if overlap > 0 {
+                counters.tcpOverlaps &+= 1
+                payload = payload.suffix(from: overlap)
+            }
+            counters.tcpSegmentsInOrder &+= 1
+            st.nextSeq = st.nextSeq &+ UInt32(payload.count)
+            st.deliveredBytes &+= UInt64(payload.count)
+            // A snaplen-cut segment: the bytes past the cut are lost to us, a gap.
+            let missing = p.isCut ? packetMissingBytes : 0
+            if missing > 0 {
+                st.nextSeq = st.nextSeq &+ UInt32(truncatingIfNeeded: missing)
+                st.gapBytes &+= UInt64(missing)
+            }
+            table[slot].setStream(dir, st)
+            deliver(slot, dir, payload)
+            if missing > 0 { deliverGap(slot, dir, missing) }
+            if table[slot].stream(dir).oooHead >= 0 { drain(slot, dir) }
+            return
+        }
+        // Future data: a hole before it.
+        counters.tcpSegmentsOutOfOrder &+= 1
+        if !enqueue(&st, seq: seq, data: payload) {
+            // A cap was reached: give up on the hole. Deliver what is queued with its gaps,
+            // then this segment after a gap.
+            counters.reassemblyCapHits &+= 1
+            table[slot].setStream(dir, st)
+            flushQueued(slot, dir)
+            st = table[slot].stream(dir)
+            let hole = seqDiff(seq, st.nextSeq)
+            if hole > 0 {
+                st.gapBytes &+= UInt64(hole)
+                st.nextSeq = seq
+                table[slot].setStream(dir, st)
+                deliverGap(slot, dir, Int(hole))
+                st = table[slot].stream(dir)
+            } else if hole < 0 {
+                let skip = Int(-Int64(hole))
+                if skip >= payload.count { return }
+                payload = payload.suffix(from: skip)
+            }
+            st.nextSeq = st.nextSeq &+ UInt32(payload.count)
+            st.deliveredBytes &+= UInt64(payload.count)
+            table[slot].setStream(dir, st)
+            deliver(slot, dir, payload)
+            return
+        }
+        table[slot].setStream(dir, st)
+    }
+
+    /// Queues the parts of a future segment not already queued (first copy wins). Returns
+    /// false, queuing nothing more, when the per-flow or global cap would be passed.
+    
+    func enqueue(_ st: inout StreamState, seq: UInt32, data: ByteView) -> Bool {
+        var cur = seq
+        var rest = data
+        var prev: Int32 = -1
+        var node = st.oooHead
+        while !rest.isEmpty {
+            while node >= 0 && seqDiff(segments.end(node), cur) <= 0 {
+                prev = node
+                node = segments.next[Int(node)]
+            }
+            if node >= 0 && seqDiff(segments.seq[Int(node)], cur) <= 0 {
+                // `cur` lies inside a queued segment: skip the bytes it already has.
+                counters.tcpOverlaps &+= 1
+                let skip = Int(seqDiff(segments.end(node), cur))
+                if skip >= rest.count { return true }
+                rest = rest.suffix(from: skip)
+                cur = cur &+ UInt32(skip)
+                continue
+            }
+            let room = node >= 0 ? Int(seqDiff(segments.seq[Int(node)], cur)) : rest.count
+            let n = min(rest.count, room)
+            guard Int(st.oooBytes) + n <= config.reassemblyPerFlowBytes else { return false }
+            let pages = (n + pool.pageSize - 1) / pool.pageSize
+            guard let first = pool.take(pages), let base = rest.buffer.baseAddress else { return false }
+            pool.write(ByteViewLike(base: base, count: n), into: first, at: 0)
+            let s = segments.take()
+            segments.seq[Int(s)] = cur
+            segments.length[Int(s)] = Int32(n)
+            segments.page[Int(s)] = first
+            segments.next[Int(s)] = node
+            if prev >= 0 { segments.next[Int(prev)] = s } else { st.oooHead = s }
+            prev = s
+            st.oooBytes += Int32(n)
+            st.oooSegments += 1
+            rest = rest.suffix(from: n)
+            cur = cur &+ UInt32(n)
+        }
+        return true
+    }
+
+    /// Delivers queued segments that have become in order.
+    
+    func drain(_ slot: Int32, _ dir: Direction) {
+        while true {
+            var st = table[slot].stream(dir)
+            let head = st.oooHead
+            guard head >= 0, seqDiff(segments.seq[Int(head)], st.nextSeq) <= 0 else { return }
+            let segEnd = segments.end(head)
+            let skip = Int(seqDiff(st.nextSeq, segments.seq[Int(head)]))
+            let len = Int(segments.length[Int(head)])
+            st.oooHead = segments.next[Int(head)]
+            st.oooBytes -= Int32(len)
+            st.oooSegments -= 1
+            if seqDiff(segEnd, st.nextSeq) > 0 {
+                st.nextSeq = segEnd
+                st.deliveredBytes &+= UInt64(len - skip)
+                table[slot].setStream(dir, st)
+                deliverPages(slot, dir, first: segments.page[Int(head)], skip: skip, length: len)
+            } else {
+                counters.tcpRetransmissions &+= 1
+                table[slot].setStream(dir, st)
+            }
+            pool.release(segments.page[Int(head)])
+            segments.release(head)
+        }
+    }
+
+    /// Hands `length` bytes stored from `first` on (skipping `skip`) to the dissector, a page
+    /// at a time.
+    func deliverPages(_ slot: Int32, _ dir: Direction, first: Int32, skip: Int, length: Int) {
+        var page = first
+        var offset = 0
+        while page >= 0 && offset < length {
+            let n = min(pool.pageSize, length - offset)
+            let lo = max(skip - offset, 0)
+            if lo < n {
+                deliver(slot, dir, ByteView(start: UnsafeRawPointer(pool.pointer(page)) + lo, count: n - lo))
+            }
+            offset += n
+            page = pool.next(page)
+        }
+    }
+
+    /// The other side acknowledged past the hole: report the hole up to the first queued
+    /// segment (or the ACK) and deliver what follows.
+    
+    func ackedHole(_ slot: Int32, _ dir: Direction, ack: UInt32) {
+        var st = table[slot].stream(dir)
+        let head = st.oooHead
+        guard head >= 0, seqDiff(ack, segments.seq[Int(head)]) >= 0 else { return }
+        let hole = seqDiff(segments.seq[Int(head)], st.nextSeq)
+        if hole > 0 {
+            st.gapBytes &+= UInt64(hole)
+            st.nextSeq = segments.seq[Int(head)]
+            table[slot].setStream(dir, st)
+            deliverGap(slot, dir, Int(hole))
+        }
+        drain(slot, dir)
+    }
+
+    /// Delivers everything queued in a direction, reporting each hole as a gap.
+    
+    func flushQueued(_ slot: Int32, _ dir: Direction) {
+        while true {
+            var st = table[slot].stream(dir)
+            let head = st.oooHead
+            guard head >= 0 else { return }
+            let hole = seqDiff(segments.seq[Int(head)], st.nextSeq)
+            if hole > 0 {
+                st.gapBytes &+= UInt64(hole)
+                st.nextSeq = segments.seq[Int(head)]
+                table[slot].setStream(dir, st)
+                deliverGap(slot, dir, Int(hole))
+            }
+            drain(slot, dir)
+        }
+    }
+}

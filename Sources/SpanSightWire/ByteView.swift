@@ -1,0 +1,141 @@
+// UNSAFE: ByteView is the one type in SpanSightWire that reads raw memory. Every public
+// accessor is bounds-checked and returns nil instead of trapping; the unchecked `_`-prefixed
+// accessors are for views whose checked constructor has already proved the length.
+// A ByteView borrows bytes (usually a libpcap buffer): it must not outlive the packet's scope.
+
+/// A borrowed, read-only view of bytes with checked, non-trapping accessors.
+@frozen
+public struct ByteView {
+    public let buffer: UnsafeRawBufferPointer
+
+    @inlinable @inline(__always)
+    public init(_ buffer: UnsafeRawBufferPointer) { self.buffer = buffer }
+
+    @inlinable @inline(__always)
+    public init(start: UnsafeRawPointer?, count: Int) {
+        self.buffer = UnsafeRawBufferPointer(start: count > 0 ? start : nil, count: max(0, count))
+    }
+
+    @inlinable public static var empty: ByteView { ByteView(UnsafeRawBufferPointer(start: nil, count: 0)) }
+
+    @inlinable public var count: Int { buffer.count }
+    @inlinable public var isEmpty: Bool { buffer.count == 0 }
+
+    // MARK: checked accessors (nil when out of range)
+
+    @inlinable @inline(__always)
+    public func u8(at offset: Int) -> UInt8? {
+        guard offset >= 0, offset < buffer.count else { return nil }
+        return _u8(offset)
+    }
+
+    @inlinable @inline(__always)
+    public func u16(at offset: Int) -> UInt16? {
+        guard offset >= 0, offset <= buffer.count - 2 else { return nil }
+        return _u16(offset)
+    }
+
+    @inlinable @inline(__always)
+    public func u16le(at offset: Int) -> UInt16? {
+        guard offset >= 0, offset <= buffer.count - 2 else { return nil }
+        return _u16le(offset)
+    }
+
+    @inlinable @inline(__always)
+    public func u32(at offset: Int) -> UInt32? {
+        guard offset >= 0, offset <= buffer.count - 4 else { return nil }
+        return _u32(offset)
+    }
+
+    @inlinable @inline(__always)
+    public func u32le(at offset: Int) -> UInt32? {
+        guard offset >= 0, offset <= buffer.count - 4 else { return nil }
+        return _u32le(offset)
+    }
+
+    /// The sub-view `[offset, offset + count)`, or nil when it does not fit.
+    @inlinable @inline(__always)
+    public func slice(_ offset: Int, _ length: Int) -> ByteView? {
+        guard offset >= 0, length >= 0, offset <= buffer.count, length <= buffer.count - offset else { return nil }
+        return _slice(offset, length)
+    }
+
+    /// Everything from `offset` on (empty when `offset` is past the end).
+    @inlinable @inline(__always)
+    public func suffix(from offset: Int) -> ByteView {
+        guard offset > 0 else { return self }
+        guard offset < buffer.count else { return .empty }
+        return _slice(offset, buffer.count - offset)
+    }
+
+    /// The first `length` bytes (all of them when `length` is larger).
+    @inlinable @inline(__always)
+    public func prefix(_ length: Int) -> ByteView {
+        guard length < buffer.count else { return self }
+        return _slice(0, max(0, length))
+    }
+
+    /// Index of the first occurrence of `byte` at or after `from`, or nil.
+    @inlinable
+    public func firstIndex(of byte: UInt8, from: Int = 0) -> Int? {
+        var i = max(0, from)
+        while i < buffer.count {
+            if _u8(i) == byte { return i }
+            i &+= 1
+        }
+        return nil
+    }
+
+    /// Calls `body` with the bytes as a buffer of UInt8 (no copy).
+    @inlinable
+    public func withBytes<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+        try body(buffer.bindMemory(to: UInt8.self))
+    }
+
+    /// A copy of the bytes (for tests and cold paths only).
+    public var array: [UInt8] { Array(buffer) }
+
+    // MARK: unchecked accessors (caller has proved the range)
+
+    @inlinable @inline(__always)
+    public func _u8(_ offset: Int) -> UInt8 {
+        buffer.baseAddress.unsafelyUnwrapped.load(fromByteOffset: offset, as: UInt8.self)
+    }
+
+    @inlinable @inline(__always)
+    public func _u16(_ offset: Int) -> UInt16 {
+        UInt16(bigEndian: buffer.baseAddress.unsafelyUnwrapped.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+    }
+
+    @inlinable @inline(__always)
+    public func _u16le(_ offset: Int) -> UInt16 {
+        UInt16(littleEndian: buffer.baseAddress.unsafelyUnwrapped.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+    }
+
+    @inlinable @inline(__always)
+    public func _u32(_ offset: Int) -> UInt32 {
+        UInt32(bigEndian: buffer.baseAddress.unsafelyUnwrapped.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+    }
+
+    @inlinable @inline(__always)
+    public func _u32le(_ offset: Int) -> UInt32 {
+        UInt32(littleEndian: buffer.baseAddress.unsafelyUnwrapped.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+    }
+
+    @inlinable @inline(__always)
+    public func _u64(_ offset: Int) -> UInt64 {
+        UInt64(bigEndian: buffer.baseAddress.unsafelyUnwrapped.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+    }
+
+    @inlinable @inline(__always)
+    public func _slice(_ offset: Int, _ length: Int) -> ByteView {
+        ByteView(UnsafeRawBufferPointer(start: buffer.baseAddress.map { $0 + offset }, count: length))
+    }
+}
+
+extension ByteView {
+    /// Runs `body` with a view of `bytes` (test helper and cold paths).
+    public static func with<R>(_ bytes: [UInt8], _ body: (ByteView) throws -> R) rethrows -> R {
+        try bytes.withUnsafeBytes { try body(ByteView($0)) }
+    }
+}

@@ -1,0 +1,219 @@
+import SpanSightCapture
+import SpanSightEngine
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One run of the engine over files or an interface, with the human summary.
+final class Analysis {
+    let engine: Engine
+    let output: EventOutput
+    private var wallStart = MonotonicClock.now()
+    private var wallEnd: Double = 0
+    var warnings: [String] = []
+    /// The run failed before any packet: no events, no summary.
+    private(set) var nothingRead = false
+
+    init(config: EngineConfig, output: EventOutput) {
+        self.output = output
+        self.engine = Engine(config: config, output: output)
+    }
+
+    /// Reads files in order through one engine (flows continue across files).
+    /// Returns the exit status: 0, 1 (error) or 3 (partial).
+    func readFiles(_ paths: [String], filter: String?, progress: Bool) -> Int32 {
+        wallStart = MonotonicClock.now()
+        var status: Int32 = 0
+        var packet = CapturedPacket()
+        let bar = progress ? ProgressBar() : nil
+        fileLoop: for path in paths {
+            let handle: PcapHandle
+            do {
+                handle = try PcapHandle.openOffline(path: path)
+                if let f = filter, !f.isEmpty { try handle.setFilter(f) }
+            } catch {
+                Stderr.line("spansight: error: \(error.description)")
+                status = 1
+                if engine.pcapCount == 0 { nothingRead = true; return status }
+                break fileLoop
+            }
+            guard engine.setLinkType(dlt: handle.linkType.rawValue) else {
+                Stderr.line("spansight: error: \(path): unsupported link type \(handle.linkType.name) (\(handle.linkType.rawValue), \(handle.linkType.longDescription)); SpanSight decodes EN10MB, LINUX_SLL, LINUX_SLL2, RAW, IPV4, IPV6, NULL and LOOP")
+                status = 1
+                if engine.pcapCount == 0 { nothingRead = true; return status }
+                break fileLoop
+            }
+            StopSignals.install(for: handle)
+            let size = path == "-" ? 0 : FileSize.of(path)
+            bar?.start(name: path, total: size)
+            var readInFile: UInt64 = 0
+            readLoop: while true {
+                switch handle.next(&packet) {
+                case .packet:
+                    readInFile &+= 1
+                    engine.process(packet.bytes, wireLength: packet.wireLength, timestampNanos: packet.timestampNanos)
+                    if let b = bar, readInFile & 0x3FFF == 0 { b.update(handle.fileOffset) }
+                case .end:
+                    break readLoop
+                case .interrupted:
+                    warn("\(path): stopped by signal after \(readInFile) packets")
+                    StopSignals.detach()
+                    break fileLoop
+                case .timeout:
+                    continue
+                case .error(let message):
+                    let offset = handle.fileOffset
+                    warn("\(path): capture truncated or corrupt after packet \(readInFile)\(offset >= 0 ? " (byte offset \(offset))" : ""): \(message); analysed everything before it")
+                    status = 3
+                    break readLoop
+                }
+            }
+            StopSignals.detach()
+            bar?.finish()
+        }
+        engine.finish()
+        engine.emitStats()
+        output.flush()
+        wallEnd = MonotonicClock.now()
+        return status
+    }
+
+    /// Captures on an interface until a signal, the packet count or the duration.
+    func readLive(_ config: LiveCaptureConfig, statsInterval: Int, maxPackets: Int, maxSeconds: Int) -> Int32 {
+        let handle: PcapHandle
+        do { handle = try PcapHandle.openLive(config) } catch {
+            Stderr.line("spansight: error: \(error.description)")
+            nothingRead = true
+            return 1
+        }
+        guard engine.setLinkType(dlt: handle.linkType.rawValue) else {
+            Stderr.line("spansight: error: \(config.interface): unsupported link type \(handle.linkType.name) (\(handle.linkType.rawValue))")
+            nothingRead = true
+            return 1
+        }
+        StopSignals.install(for: handle)
+        wallStart = MonotonicClock.now()
+        var lastStats = wallStart
+        var packet = CapturedPacket()
+        var n = 0
+        var status: Int32 = 0
+        loop: while !StopSignals.requested {
+            switch handle.next(&packet) {
+            case .packet:
+                engine.process(packet.bytes, wireLength: packet.wireLength, timestampNanos: packet.timestampNanos)
+                n += 1
+                if maxPackets > 0 && n >= maxPackets { break loop }
+            case .timeout:
+                break
+            case .end, .interrupted:
+                break loop
+            case .error(let message):
+                Stderr.line("spansight: error: \(config.interface): capture failed: \(message)")
+                status = 1
+                break loop
+            }
+            let now = MonotonicClock.now()
+            if maxSeconds > 0 && now - wallStart >= Double(maxSeconds) { break }
+            if statsInterval > 0 && now - lastStats >= Double(statsInterval) {
+                lastStats = now
+                updateCaptureStats(handle)
+                engine.emitStats()
+                output.flush()
+            }
+        }
+        updateCaptureStats(handle)
+        StopSignals.detach()
+        engine.finish()
+        engine.emitStats()
+        output.flush()
+        wallEnd = MonotonicClock.now()
+        return status
+    }
+
+    private func updateCaptureStats(_ handle: PcapHandle) {
+        guard let s = handle.stats() else { return }
+        engine.counters.captureReceived = s.received
+        engine.counters.captureDropped = s.dropped
+        engine.counters.captureInterfaceDropped = s.interfaceDropped
+    }
+
+    private func warn(_ s: String) {
+        warnings.append(s)
+        Stderr.line("spansight: warning: \(s)")
+    }
+
+    /// The human summary on standard error.
+    func printSummary() {
+        if nothingRead { return }
+        let c = engine.counters
+        let elapsed = max(wallEnd - wallStart, 1e-9)
+        let rate = Double(c.packets) / elapsed
+        var lines: [String] = []
+        lines.append("spansight: \(c.packets) packets, \(c.bytes) bytes in \(Format.seconds(elapsed)) (\(Format.rate(rate)) packets/s)")
+        lines.append("  flows: \(c.flowsCreated) (tcp \(c.tcpFlows), udp \(c.udpFlows)); ended by timeout \(c.flowsTimedOut), evicted \(c.flowsEvicted)")
+        let apps = c.flowsByApp.keys.sorted().map { "\($0) \(c.flowsByApp[$0] ?? 0)" }.joined(separator: ", ")
+        if !apps.isEmpty { lines.append("  protocols (flows): \(apps)") }
+        lines.append("  decode errors: \(c.decodeErrors); non-IP: \(c.nonIP); fragments: \(c.fragments); reassembly gaps: \(c.reassemblyGaps) (\(c.reassemblyGapBytes) bytes)")
+        if c.anomalies > 0 { lines.append("  anomalies: \(c.anomalies)") }
+        if c.captureReceived > 0 || c.captureDropped > 0 {
+            lines.append("  capture: received \(c.captureReceived), dropped \(c.captureDropped), interface dropped \(c.captureInterfaceDropped)")
+        }
+        lines.append("  events: \(output.eventCount)")
+        for l in lines { Stderr.line(l) }
+    }
+}
+
+enum MonotonicClock {
+    /// Seconds on the monotonic clock (for elapsed time and UI only, never for analysis).
+    static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+}
+
+enum FileSize {
+    static func of(_ path: String) -> Int {
+        var st = stat()
+        return stat(path, &st) == 0 ? Int(st.st_size) : 0
+    }
+}
+
+enum Format {
+    static func seconds(_ s: Double) -> String {
+        s < 1 ? "\(Int((s * 1000).rounded())) ms" : "\(Double(Int(s * 100)) / 100) s"
+    }
+    static func rate(_ r: Double) -> String {
+        if r >= 1e6 { return "\(Double(Int(r / 1e4)) / 100)M" }
+        if r >= 1e3 { return "\(Double(Int(r / 10)) / 100)k" }
+        return "\(Int(r))"
+    }
+}
+
+/// A one-line progress bar on standard error (only when it is a terminal).
+final class ProgressBar {
+    private var total = 0
+    private var name = ""
+    private var lastDraw = 0.0
+
+    func start(name: String, total: Int) {
+        self.name = name
+        self.total = total
+    }
+
+    func update(_ offset: Int) {
+        guard total > 0, offset >= 0 else { return }
+        let now = MonotonicClock.now()
+        guard now - lastDraw >= 0.2 else { return }
+        lastDraw = now
+        let frac = min(1.0, Double(offset) / Double(total))
+        let width = 30
+        let filled = Int(frac * Double(width))
+        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+        Stderr.raw("\r[\(bar)] \(Int(frac * 100))% \(name)")
+    }
+
+    func finish() {
+        if lastDraw > 0 { Stderr.raw("\r\u{1B}[K") }
+    }
+}

@@ -1,0 +1,191 @@
+import ArgumentParser
+import SpanSightCapture
+import SpanSightEngine
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct SpanSightCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "spansight",
+        abstract: "Passive analyzer for OT and IoMT protocols (Modbus/TCP, DNP3, HL7 MLLP, DICOM).",
+        discussion: """
+            Reads pcap/pcapng files or a live interface, never transmits, and writes EVE-style \
+            NDJSON events. Exit status: 0 success, 1 error, 3 partial (input truncated or corrupt: \
+            everything readable was analysed).
+            """,
+        version: SpanSightVersion.string,
+        subcommands: [Read.self, Live.self, Interfaces.self, Bench.self, Synth.self],
+        defaultSubcommand: nil
+    )
+}
+
+enum SpanSightVersion {
+    static let string = "0.1.0"
+}
+
+/// Options shared by `read` and `live`.
+struct AnalysisOptions: ParsableArguments {
+    @Option(name: [.short, .long], help: "Write events here instead of standard output.")
+    var output: String?
+
+    @Option(help: "Most flows tracked at once (oldest idle flows are evicted beyond it).")
+    var maxFlows: Int = 262_144
+
+    @Option(help: "Out-of-order bytes queued per flow direction before a gap is declared.")
+    var reassemblyFlowBytes: Int = 256 * 1024
+
+    @Option(help: "Out-of-order bytes queued over all flows.")
+    var reassemblyTotalBytes: Int = 256 * 1024 * 1024
+
+    @Option(help: "Idle timeout of established TCP flows, in seconds (packet time).")
+    var tcpTimeout: Int = 600
+
+    @Option(help: "Idle timeout of UDP flows, in seconds (packet time).")
+    var udpTimeout: Int = 120
+
+    @Flag(help: "Do not emit `flow` events.")
+    var noFlowEvents = false
+
+    @Flag(name: [.short, .long], help: "No summary on standard error.")
+    var quiet = false
+
+    func validate() throws {
+        guard maxFlows > 0 else { throw ValidationError("--max-flows must be positive") }
+        guard reassemblyFlowBytes >= 0, reassemblyTotalBytes > 0 else { throw ValidationError("reassembly caps must be positive") }
+        guard tcpTimeout > 0, udpTimeout > 0 else { throw ValidationError("timeouts must be positive") }
+    }
+
+    func engineConfig() -> EngineConfig {
+        var c = EngineConfig()
+        c.maxFlows = maxFlows
+        c.reassemblyPerFlowBytes = reassemblyFlowBytes
+        c.reassemblyTotalBytes = reassemblyTotalBytes
+        c.tcpEstablishedTimeoutNanos = Int64(tcpTimeout) * 1_000_000_000
+        c.udpTimeoutNanos = Int64(udpTimeout) * 1_000_000_000
+        c.flowEvents = !noFlowEvents
+        c.dissectors = Registry.all
+        return c
+    }
+}
+
+/// A one-line error on standard error and a non-zero exit.
+func fail(_ message: String, code: Int32 = 1) -> ExitCode {
+    Stderr.line("spansight: error: \(message)")
+    return ExitCode(code)
+}
+
+enum Stderr {
+    static func line(_ s: String) { raw(s + "\n") }
+
+    /// Writes to file descriptor 2 directly (unbuffered, no shared FILE state).
+    static func raw(_ s: String) {
+        var s = s
+        s.withUTF8 { b in
+            var off = 0
+            while off < b.count {
+                let n = write(2, b.baseAddress! + off, b.count - off)
+                if n <= 0 { return }
+                off += n
+            }
+        }
+    }
+    static var isTerminal: Bool { isatty(2) != 0 }
+}
+
+struct Read: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Analyse pcap/pcapng files in order ('-' reads standard input).")
+
+    @Argument(help: "Capture files (pcap or pcapng); '-' for standard input.")
+    var files: [String]
+
+    @OptionGroup var options: AnalysisOptions
+
+    @Option(help: "Only analyse packets matching this BPF expression.")
+    var filter: String?
+
+    @Flag(inversion: .prefixedNo, help: "Progress bar on standard error when it is a terminal.")
+    var progress = true
+
+    func run() throws {
+        let out: EventOutput
+        do { out = try EventOutput(options.output.map { .file($0) } ?? .standardOutput) }
+        catch { throw fail(error.description) }
+        let analysis = Analysis(config: options.engineConfig(), output: out)
+        let status = analysis.readFiles(files, filter: filter, progress: progress && Stderr.isTerminal)
+        if !options.quiet { analysis.printSummary() }
+        if status != 0 { throw ExitCode(status) }
+    }
+}
+
+struct Live: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Analyse live traffic on an interface (passive: never transmits). SIGINT/SIGTERM stop cleanly.")
+
+    @Option(name: [.short, .long], help: "Capture interface (see `spansight interfaces`).")
+    var interface: String
+
+    @Option(help: "Only capture packets matching this BPF expression.")
+    var filter: String?
+
+    @Option(help: "Bytes captured per packet.")
+    var snaplen: Int32 = 262_144
+
+    @Option(help: "Kernel capture buffer in bytes (0: libpcap's default).")
+    var bufferSize: Int32 = 0
+
+    @Flag(help: "Deliver packets as soon as they arrive.")
+    var immediate = false
+
+    @Flag(help: "Do not put the interface in promiscuous mode.")
+    var noPromiscuous = false
+
+    @Option(help: "Seconds between `stats` events (0: only at the end).")
+    var statsInterval: Int = 60
+
+    @Option(help: "Stop after this many packets (0: no limit).")
+    var count: Int = 0
+
+    @Option(help: "Stop after this many seconds (0: no limit).")
+    var duration: Int = 0
+
+    @OptionGroup var options: AnalysisOptions
+
+    func run() throws {
+        var live = LiveCaptureConfig(interface: interface)
+        live.snaplen = snaplen
+        live.bufferSize = bufferSize
+        live.immediateMode = immediate
+        live.promiscuous = !noPromiscuous
+        live.filter = filter ?? ""
+        let out: EventOutput
+        do { out = try EventOutput(options.output.map { .file($0) } ?? .standardOutput) }
+        catch { throw fail(error.description) }
+        let analysis = Analysis(config: options.engineConfig(), output: out)
+        let status = analysis.readLive(live, statsInterval: statsInterval, maxPackets: count, maxSeconds: duration)
+        if !options.quiet { analysis.printSummary() }
+        if status != 0 { throw ExitCode(status) }
+    }
+}
+
+struct Interfaces: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List capture interfaces.")
+
+    func run() throws {
+        let list: [CaptureInterface]
+        do { list = try CaptureInterfaces.list() } catch { throw fail(error.description) }
+        if list.isEmpty { Stderr.line("spansight: no capture interfaces (are you allowed to capture?)") }
+        for i in list {
+            var flags: [String] = []
+            if i.isUp { flags.append("up") }
+            if i.isRunning { flags.append("running") }
+            if i.isLoopback { flags.append("loopback") }
+            var line = i.name
+            line += "\t" + (flags.isEmpty ? "-" : flags.joined(separator: ","))
+            line += "\t" + (i.addresses.isEmpty ? "-" : i.addresses.joined(separator: ","))
+            if let d = i.description { line += "\t" + d }
+            print(line)
+        }
+    }
+}
