@@ -24,18 +24,35 @@ let package = Package(
         .target(name: "SpanSightWire"),
         // Flows, reassembly, the dissector interface, output and the pipeline.
         .target(name: "SpanSightEngine", dependencies: ["SpanSightWire"]),
+        // Application dissectors: one target each, registered in Sources/spansight/Registry.swift.
+        .target(name: "SpanSightModbus", dependencies: ["SpanSightEngine", "SpanSightWire"]),
+        .target(name: "SpanSightDNP3", dependencies: ["SpanSightEngine", "SpanSightWire"]),
         // Counts heap allocations for `spansight bench` (linked into the tool only).
         .target(name: "CSpanSightAlloc"),
         .executableTarget(
             name: "spansight",
             dependencies: [
                 "SpanSightCapture", "SpanSightEngine", "SpanSightWire", "CSpanSightAlloc",
+                "SpanSightModbus", "SpanSightDNP3",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        .target(
+            name: "SpanSightTestSupport",
+            dependencies: ["SpanSightCapture", "SpanSightEngine", "SpanSightWire"],
+            path: "Tests/SpanSightTestSupport"
+        ),
         .testTarget(
             name: "SpanSightTests",
-            dependencies: ["SpanSightCapture", "SpanSightEngine", "SpanSightWire"]
+            dependencies: ["SpanSightCapture", "SpanSightEngine", "SpanSightWire", "SpanSightTestSupport"]
+        ),
+        .testTarget(
+            name: "ModbusTests",
+            dependencies: ["SpanSightModbus", "SpanSightEngine", "SpanSightWire", "SpanSightTestSupport"]
+        ),
+        .testTarget(
+            name: "DNP3Tests",
+            dependencies: ["SpanSightDNP3", "SpanSightEngine", "SpanSightWire", "SpanSightTestSupport"]
         ),
     ]
 )

@@ -1,0 +1,2 @@
+import XCTest
+final class ModbusPlaceholderTests: XCTestCase { func testNothingYet() {} }

@@ -1,0 +1,2 @@
+import XCTest
+final class SpanSightPlaceholderTests: XCTestCase { func testNothingYet() {} }
