@@ -1,0 +1,148 @@
+import SpanSightEngine
+import SpanSightTestSupport
+import SpanSightWire
+import XCTest
+
+/// TCP reassembly: reordered, duplicated, overlapping, wrapped and missing segments.
+final class ReassemblyTests: XCTestCase {
+    let c = "10.0.0.1", s = "10.0.0.2"
+    let cp: UInt16 = 40000, sp: UInt16 = 502
+
+    func seg(_ seq: UInt32, _ text: String, ack: UInt32 = 0, fromClient: Bool = true, flags: UInt8 = 0x18) -> [UInt8] {
+        fromClient
+            ? PacketBuilder.tcp(src: c, sport: cp, dst: s, dport: sp, seq: seq, ack: ack, flags: flags, payload: Array(text.utf8))
+            : PacketBuilder.tcp(src: s, sport: sp, dst: c, dport: cp, seq: seq, ack: ack, flags: flags, payload: Array(text.utf8))
+    }
+
+    func handshake(_ h: EngineHarness, isn: UInt32, serverISN: UInt32 = 5000) {
+        h.feed(PacketBuilder.tcp(src: c, sport: cp, dst: s, dport: sp, seq: isn, ack: 0, flags: PacketBuilder.syn))
+        h.feed(PacketBuilder.tcp(src: s, sport: sp, dst: c, dport: cp, seq: serverISN, ack: isn &+ 1, flags: PacketBuilder.syn | PacketBuilder.ackFlag))
+        h.feed(PacketBuilder.tcp(src: c, sport: cp, dst: s, dport: sp, seq: isn &+ 1, ack: serverISN &+ 1, flags: PacketBuilder.ackFlag))
+    }
+
+    func run(isn: UInt32 = 1000, _ segments: [(UInt32, String)], configure: (inout EngineConfig) -> Void = { _ in }) -> StreamRecorder {
+        let r = StreamRecorder()
+        let h = EngineHarness(dissectors: [r.entry()], configure: configure)
+        handshake(h, isn: isn)
+        for (off, text) in segments { h.feed(seg(isn &+ 1 &+ off, text)) }
+        _ = h.finish()
+        return r
+    }
+
+    func text(_ r: StreamRecorder, _ d: Direction = .toServer) -> String { String(decoding: r.stream(d), as: UTF8.self) }
+
+    func testInOrderIsDeliveredAsIs() {
+        let r = run([(0, "abc"), (3, "def"), (6, "ghi")])
+        XCTAssertEqual(text(r), "abcdefghi")
+        XCTAssertEqual(r.items[0].count, 3, "each in-order segment is handed over directly")
+        XCTAssertEqual(r.finished, 1)
+    }
+
+    func testReorderedSegmentsAreQueuedAndReleased() {
+        let r = run([(3, "def"), (6, "ghi"), (0, "abc")])
+        XCTAssertEqual(text(r), "abcdefghi")
+        XCTAssertEqual(r.gaps(.toServer), [])
+    }
+
+    func testDuplicatesAreDeliveredOnce() {
+        let r = run([(0, "abc"), (0, "abc"), (3, "def"), (3, "def"), (0, "abcdef")])
+        XCTAssertEqual(text(r), "abcdef")
+    }
+
+    func testOverlapsDeliverEachByteOnceFirstCopyWins() {
+        // In-order overlap: the new bytes past nextSeq only.
+        XCTAssertEqual(text(run([(0, "abcdef"), (3, "DEFghi")])), "abcdefghi")
+        // Out-of-order overlaps between queued segments: the first queued copy wins.
+        XCTAssertEqual(text(run([(6, "ghi"), (4, "EFGHIjk"), (0, "abcd")])), "abcdEFghijk")
+        // A queued segment inside another: no byte twice.
+        XCTAssertEqual(text(run([(2, "cdefgh"), (4, "EF"), (0, "ab")])), "abcdefgh")
+    }
+
+    func testSequenceWrapAround() {
+        let isn: UInt32 = 0xFFFF_FFF8
+        // 0xFFFFFFF9 + 4 crosses 2^32.
+        let r = run(isn: isn, [(4, "efgh"), (0, "abcd"), (8, "ijkl"), (16, "qrst"), (12, "mnop")])
+        XCTAssertEqual(text(r), "abcdefghijklmnopqrst")
+    }
+
+    func testMissingSegmentBecomesAGapWhenTheReceiverAcksPastIt() {
+        let r = StreamRecorder()
+        let h = EngineHarness(dissectors: [r.entry()])
+        handshake(h, isn: 1000)
+        h.feed(seg(1001, "abc"))
+        h.feed(seg(1007, "ghi"))            // "def" (1004..1006) never captured
+        XCTAssertEqual(text(r), "abc", "nothing past the hole yet")
+        h.feed(seg(5001, "", ack: 1010, fromClient: false, flags: PacketBuilder.ackFlag))
+        XCTAssertEqual(r.gaps(.toServer), [3])
+        XCTAssertEqual(text(r), "abc***ghi")
+        _ = h.finish()
+        XCTAssertEqual(h.engine.counters.reassemblyGaps, 1)
+        XCTAssertEqual(h.engine.counters.reassemblyGapBytes, 3)
+    }
+
+    func testHoleAtFlowEndIsReportedNotPapered() {
+        let r = run([(0, "abc"), (10, "klm")])
+        XCTAssertEqual(r.gaps(.toServer), [7])
+        XCTAssertEqual(text(r), "abc*******klm")
+    }
+
+    func testPerFlowCapDeclaresAGap() {
+        let r = run([(0, "ab"), (4, "efgh"), (8, "ijkl"), (12, "mnop")]) { $0.reassemblyPerFlowBytes = 6 }
+        // "efgh" queued (4 bytes), "ijkl" would pass 6: the hole at 2..3 is given up.
+        XCTAssertEqual(r.gaps(.toServer), [2])
+        XCTAssertEqual(text(r), "ab**efghijklmnop")
+    }
+
+    func testGlobalCapBoundsMemory() {
+        let r = StreamRecorder()
+        let h = EngineHarness(dissectors: [r.entry()]) { $0.reassemblyTotalBytes = 4096; $0.pageSize = 2048 }
+        handshake(h, isn: 1000)
+        let big = String(repeating: "x", count: 1500)
+        for i in 1...10 { h.feed(seg(1001 &+ UInt32(i * 1500), big)) }   // never the first 1500
+        XCTAssertLessThanOrEqual(h.engine.reassemblyBytesInUse, 4096)
+        _ = h.finish()
+        XCTAssertGreaterThan(h.engine.counters.reassemblyCapHits, 0)
+        // The first 1500 bytes were never seen: a gap before the flow was classified (so no
+        // session hears of it), then every later byte exactly once.
+        XCTAssertEqual(h.engine.counters.reassemblyGapBytes, 1500)
+        XCTAssertEqual(r.stream(.toServer), [UInt8](repeating: UInt8(ascii: "x"), count: 1500 * 10))
+    }
+
+    func testMidStreamPickupWithoutSYN() {
+        let r = StreamRecorder()
+        let h = EngineHarness(dissectors: [r.entry()])
+        h.feed(seg(777_000, "hello "))
+        h.feed(seg(9_000, "ok", ack: 777_006, fromClient: false))
+        h.feed(seg(777_006, "world"))
+        let lines = h.finish()
+        XCTAssertEqual(text(r), "hello world")
+        XCTAssertEqual(text(r, .toClient), "ok")
+        XCTAssertTrue(lines.contains { $0.contains("\"client_by\":\"port\"") })
+    }
+
+    func testSnaplenCutSegmentIsAGap() {
+        let r = StreamRecorder()
+        let h = EngineHarness(dissectors: [r.entry()])
+        handshake(h, isn: 1000)
+        var frame = seg(1001, "abcdefgh")
+        frame.removeLast(4)                 // captured 4 of 8 payload bytes
+        h.feed(frame, wireLength: frame.count + 4)
+        h.feed(seg(1009, "ij"))
+        _ = h.finish()
+        XCTAssertEqual(text(r), "abcd****ij")
+        XCTAssertEqual(h.engine.counters.snaplenCut, 1)
+    }
+
+    func testSameStreamWhateverTheSegmentation() {
+        // The same 40 bytes cut at every offset into two segments, delivered in both orders.
+        let bytes = Array("0123456789abcdefghijklmnopqrstuvwxyzABCD".utf8)
+        for cut in 1..<bytes.count {
+            for reversed in [false, true] {
+                let a = String(decoding: bytes[..<cut], as: UTF8.self)
+                let b = String(decoding: bytes[cut...], as: UTF8.self)
+                let segs: [(UInt32, String)] = reversed ? [(UInt32(cut), b), (UInt32(0), a)] : [(UInt32(0), a), (UInt32(cut), b)]
+                XCTAssertEqual(text(run(segs)), String(decoding: bytes, as: UTF8.self), "cut \(cut) reversed \(reversed)")
+            }
+        }
+    }
+}
