@@ -1,16 +1,12 @@
 import SpanSightEngine
 import SpanSightWire
 
-/// Modbus/TCP dissector (placeholder entry until the dissector lands; probes nothing).
+/// Modbus/TCP and Modbus/UDP (MBAP framing): probe, stream framing with resynchronisation,
+/// decoding of every public function code, request/response pairing and spec-limit anomalies.
+/// Output fields and anomaly names: docs/modbus.md.
 public enum Modbus {
     public static let entry = DissectorEntry(
         name: "modbus", transports: [.tcp, .udp], hintPorts: [502],
-        probe: { _, _, _ in .noMatch },
-        makeSession: { _ in PlaceholderSession() })
-}
-
-final class PlaceholderSession: DissectorSession {
-    func receive(_ bytes: ByteView, direction: Direction, context: inout DissectContext) {}
-    func gap(_ length: Int, direction: Direction, context: inout DissectContext) {}
-    func finish(context: inout DissectContext) {}
+        probe: { bytes, _, _ in probe(bytes) },
+        makeSession: { info in ModbusSession(udp: info.proto == 17) })
 }

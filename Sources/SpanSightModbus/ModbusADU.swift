@@ -1,0 +1,70 @@
+import SpanSightEngine
+import SpanSightWire
+
+/// The MBAP header (Modbus Messaging on TCP/IP, 3.1.3): transaction id, protocol id, length
+/// (counting the unit id and the PDU), unit id. A view over borrowed bytes; `init?` proves the
+/// seven header bytes are there, after which every accessor is safe.
+struct MBAPHeader {
+    enum Field {
+        static let transactionID = 0
+        static let protocolID = 2
+        static let length = 4
+        static let unitID = 6
+        /// First byte of the PDU (the function code).
+        static let pdu = 7
+    }
+
+    static let size = 7
+    /// Largest valid length field: unit id + the 253-byte maximum PDU.
+    static let maxLength: UInt16 = 254
+    /// Smallest valid length field: unit id + function code.
+    static let minLength: UInt16 = 2
+    /// Largest ADU on the wire (6 header bytes before the length's coverage + 254).
+    static let maxADU = 6 + Int(maxLength)
+
+    let transactionID: UInt16
+    let protocolID: UInt16
+    let length: UInt16
+    let unitID: UInt8
+
+    init?(_ b: ByteView) {
+        guard b.count >= MBAPHeader.size else { return nil }
+        transactionID = b._u16(Field.transactionID)
+        protocolID = b._u16(Field.protocolID)
+        length = b._u16(Field.length)
+        unitID = b._u8(Field.unitID)
+    }
+
+    var hasValidLength: Bool { length >= MBAPHeader.minLength && length <= MBAPHeader.maxLength }
+    /// Bytes of the whole ADU as the length field declares it.
+    var aduSize: Int { 6 + Int(length) }
+
+    /// A function code that may start a Modbus PDU: a public or user-defined code, or the
+    /// exception form of a public code.
+    static func isPlausibleFunction(_ fc: UInt8) -> Bool {
+        if fc & 0x80 != 0 { return ModbusNames.isPublic(fc & 0x7F) }
+        return fc >= 1
+    }
+
+    /// Strict test used to find an ADU start in unknown bytes (probe and resynchronisation):
+    /// protocol id 0, a valid length and a plausible function code. Needs 8 bytes.
+    static func isPlausibleStart(_ b: ByteView) -> Bool {
+        guard let h = MBAPHeader(b), let fc = b.u8(at: Field.pdu) else { return false }
+        return h.protocolID == 0 && h.hasValidLength && isPlausibleFunction(fc)
+    }
+}
+
+extension Modbus {
+    /// Probe: a plausible MBAP header at the start of a direction. Ports are only hints.
+    /// When a whole ADU is visible and more bytes follow, the next header must be plausible too.
+    static func probe(_ b: ByteView) -> ProbeResult {
+        if let pid = b.u16(at: MBAPHeader.Field.protocolID), pid != 0 { return .noMatch }
+        if let len = b.u16(at: MBAPHeader.Field.length),
+           len < MBAPHeader.minLength || len > MBAPHeader.maxLength { return .noMatch }
+        guard b.count > MBAPHeader.size else { return .needMore }
+        guard MBAPHeader.isPlausibleStart(b), let h = MBAPHeader(b) else { return .noMatch }
+        let next = b.suffix(from: h.aduSize)
+        if next.count > MBAPHeader.size && !MBAPHeader.isPlausibleStart(next) { return .noMatch }
+        return .match
+    }
+}

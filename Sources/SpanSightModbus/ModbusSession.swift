@@ -1,0 +1,372 @@
+import SpanSightEngine
+import SpanSightWire
+
+/// Where a Modbus session writes events. `DissectContext` is one; tests drive a session with
+/// their own sink (the engine's context cannot be built outside it).
+public protocol ModbusEventSink {
+    /// Time of the packet being processed (ns since the epoch).
+    var timestampNanos: Int64 { get }
+    func emit(_ type: StaticString, _ body: (inout JSONWriter) -> Void)
+    func anomaly(_ name: StaticString, _ details: ((inout JSONWriter) -> Void)?)
+}
+
+extension DissectContext: ModbusEventSink {}
+
+/// A request waiting for its response: the decoded record, its arrival time and a bounded copy
+/// of its PDU (at most 253 bytes, in the table's arena) from which its values are written.
+struct OpenRequest {
+    var pdu: ModbusPDU
+    var timestamp: Int64
+    var sequence: UInt64
+    var byteCount: Int
+    var inUse: Bool
+}
+
+/// The open-request table of one flow: a small array of slots, reused, with one arena of
+/// `stride` bytes per slot. It grows only up to `capacity` slots; steady-state traffic
+/// (a few requests in flight) reuses the same slots without allocating.
+struct RequestTable {
+    static let stride = 256
+    let capacity: Int
+    private(set) var slots: [OpenRequest] = []
+    private(set) var arena: [UInt8] = []
+    private(set) var openCount = 0
+    private var nextSequence: UInt64 = 0
+
+    init(capacity: Int) {
+        self.capacity = max(1, capacity)
+        slots.reserveCapacity(4)
+        arena.reserveCapacity(4 * RequestTable.stride)
+    }
+
+    var isFull: Bool { openCount >= capacity }
+
+    /// The open request with this transaction id and unit id (the oldest when several).
+    func find(_ tid: UInt16, _ unit: UInt8, anyUnit: Bool = false) -> Int? {
+        guard openCount > 0 else { return nil }
+        var best: Int? = nil
+        for i in slots.indices where slots[i].inUse && slots[i].pdu.transactionID == tid
+            && (anyUnit || slots[i].pdu.unitID == unit) {
+            if best.map({ slots[i].sequence < slots[$0].sequence }) ?? true { best = i }
+        }
+        return best
+    }
+
+    func oldest() -> Int? {
+        guard openCount > 0 else { return nil }
+        var best: Int? = nil
+        for i in slots.indices where slots[i].inUse {
+            if best.map({ slots[i].sequence < slots[$0].sequence }) ?? true { best = i }
+        }
+        return best
+    }
+
+    mutating func insert(_ p: ModbusPDU, bytes: ByteView, timestamp: Int64) {
+        let n = min(bytes.count, RequestTable.stride)
+        let entry = OpenRequest(pdu: p, timestamp: timestamp, sequence: nextSequence, byteCount: n, inUse: true)
+        nextSequence &+= 1
+        let slot: Int
+        if let free = slots.firstIndex(where: { !$0.inUse }) {
+            slot = free
+            slots[slot] = entry
+        } else {
+            slot = slots.count
+            slots.append(entry)
+            arena.append(contentsOf: repeatElement(0, count: RequestTable.stride))
+        }
+        let base = slot * RequestTable.stride
+        bytes.withBytes { src in
+            arena.withUnsafeMutableBytes { dst in
+                for i in 0..<n { dst[base + i] = src[i] }
+            }
+        }
+        openCount += 1
+    }
+
+    mutating func remove(_ slot: Int) {
+        guard slots[slot].inUse else { return }
+        slots[slot].inUse = false
+        openCount -= 1
+    }
+
+    /// Runs `body` with the stored PDU bytes of a slot.
+    func withBytes<R>(_ slot: Int, _ body: (ByteView) -> R) -> R {
+        let base = slot * RequestTable.stride
+        let n = slots[slot].byteCount
+        return arena.withUnsafeBytes { body(ByteView(UnsafeRawBufferPointer(rebasing: $0[base..<(base + n)]))) }
+    }
+}
+
+/// Per-direction framing state: the framer, and whether we trust the current position to be
+/// an ADU boundary (false at start after a gap or after garbage, until a plausible header).
+struct ModbusSync {
+    var inSync = true
+    var skipped = 0
+}
+
+/// The Modbus/TCP and Modbus/UDP session of one flow: frames ADUs out of the reassembled
+/// stream (or datagrams), decodes them, pairs requests with responses by (transaction id,
+/// unit id), and emits one `modbus` event per transaction plus `modbus.*` anomalies.
+public final class ModbusSession: DissectorSession {
+    public static let defaultMaxOpenRequests = 1024
+
+    let isUDP: Bool
+    var framerToServer = StreamFramer(maxPDU: MBAPHeader.maxADU)
+    var framerToClient = StreamFramer(maxPDU: MBAPHeader.maxADU)
+    var syncToServer = ModbusSync()
+    var syncToClient = ModbusSync()
+    var table: RequestTable
+    var scratch: [UInt8] = []
+    var tableFullReported = false
+
+    public init(udp: Bool, maxOpenRequests: Int = ModbusSession.defaultMaxOpenRequests) {
+        isUDP = udp
+        table = RequestTable(capacity: maxOpenRequests)
+        scratch.reserveCapacity(2 * ModbusJSON.maxDataBytes)
+    }
+
+    // MARK: DissectorSession
+
+    public func receive(_ bytes: ByteView, direction: Direction, context: inout DissectContext) {
+        receive(bytes, direction: direction, sink: &context)
+    }
+
+    public func gap(_ length: Int, direction: Direction, context: inout DissectContext) {
+        gap(length, direction: direction, sink: &context)
+    }
+
+    public func finish(context: inout DissectContext) {
+        finish(sink: &context)
+    }
+
+    // MARK: generic entry points (also the test hook)
+
+    public func receive<S: ModbusEventSink>(_ bytes: ByteView, direction: Direction, sink: inout S) {
+        if isUDP {
+            datagram(bytes, direction, &sink)
+        } else if direction == .toServer {
+            framerToServer.feed(bytes) { frame($0, direction, &sink) }
+        } else {
+            framerToClient.feed(bytes) { frame($0, direction, &sink) }
+        }
+    }
+
+    public func gap<S: ModbusEventSink>(_ length: Int, direction: Direction, sink: inout S) {
+        if direction == .toServer {
+            framerToServer.reset()
+            syncToServer = ModbusSync(inSync: false)
+        } else {
+            framerToClient.reset()
+            syncToClient = ModbusSync(inSync: false)
+        }
+    }
+
+    public func finish<S: ModbusEventSink>(sink: inout S) {
+        var unanswered = 0
+        while let slot = table.oldest() {
+            emitUnanswered(slot, &sink)
+            unanswered += 1
+        }
+        if unanswered > 0 {
+            sink.anomaly("modbus.unanswered_request") { w in w.field("count", unanswered) }
+        }
+    }
+
+    // MARK: framing
+
+    /// One framing step at a candidate ADU boundary (the StreamFramer contract). Side effects
+    /// happen only on `consumed`/`skip`, so a repeated `needMore` call is harmless.
+    func frame<S: ModbusEventSink>(_ view: ByteView, _ dir: Direction, _ sink: inout S) -> FrameStep {
+        var sync = dir == .toServer ? syncToServer : syncToClient
+        defer { if dir == .toServer { syncToServer = sync } else { syncToClient = sync } }
+        if sync.inSync {
+            guard let h = MBAPHeader(view) else { return .needMore(total: nil) }
+            guard h.hasValidLength else {
+                sink.anomaly("modbus.invalid_length") { w in
+                    w.field("transaction_id", Int(h.transactionID))
+                    w.field("length", Int(h.length))
+                }
+                sync = ModbusSync(inSync: false, skipped: 1)
+                return .skip(1)
+            }
+            guard view.count >= h.aduSize else { return .needMore(total: h.aduSize) }
+            handle(view.prefix(h.aduSize), dir, &sink)
+            return .consumed(h.aduSize)
+        }
+        guard view.count > MBAPHeader.size else { return .needMore(total: nil) }
+        guard MBAPHeader.isPlausibleStart(view), let h = MBAPHeader(view) else {
+            sync.skipped += 1
+            return .skip(1)
+        }
+        guard view.count >= h.aduSize else { return .needMore(total: h.aduSize) }
+        if sync.skipped > 0 {
+            let skipped = sync.skipped
+            sink.anomaly("modbus.resync") { w in w.field("skipped_bytes", skipped) }
+        }
+        sync = ModbusSync()
+        handle(view.prefix(h.aduSize), dir, &sink)
+        return .consumed(h.aduSize)
+    }
+
+    /// Modbus/UDP: one or more whole ADUs per datagram; nothing carries over.
+    func datagram<S: ModbusEventSink>(_ bytes: ByteView, _ dir: Direction, _ sink: inout S) {
+        var off = 0
+        while off < bytes.count {
+            let view = bytes.suffix(from: off)
+            guard let h = MBAPHeader(view), h.hasValidLength, view.count >= h.aduSize else {
+                let length = MBAPHeader(view).map { Int($0.length) } ?? -1
+                let have = view.count
+                sink.anomaly("modbus.invalid_length") { w in
+                    if length >= 0 { w.field("length", length) }
+                    w.field("datagram_bytes_left", have)
+                }
+                return
+            }
+            handle(view.prefix(h.aduSize), dir, &sink)
+            off += h.aduSize
+        }
+    }
+
+    // MARK: transactions
+
+    func handle<S: ModbusEventSink>(_ adu: ByteView, _ dir: Direction, _ sink: inout S) {
+        guard let p = ModbusDecoder.decode(adu, isRequest: dir == .toServer) else { return }
+        let pdu = adu.suffix(from: MBAPHeader.Field.pdu)
+        report(p.flaws, p, &sink)
+        if p.isRequest {
+            request(p, pdu, &sink)
+        } else {
+            response(p, pdu, &sink)
+        }
+    }
+
+    func request<S: ModbusEventSink>(_ p: ModbusPDU, _ pdu: ByteView, _ sink: inout S) {
+        if let old = table.find(p.transactionID, p.unitID) {
+            // Same transaction id again while the first is open: the first went unanswered.
+            let tid = Int(p.transactionID)
+            sink.anomaly("modbus.unanswered_request") { w in w.field("transaction_id", tid) }
+            emitUnanswered(old, &sink)
+        }
+        if table.isFull, let oldest = table.oldest() {
+            if !tableFullReported {
+                tableFullReported = true
+                let cap = table.capacity
+                sink.anomaly("modbus.too_many_transactions") { w in w.field("limit", cap) }
+            }
+            emitUnanswered(oldest, &sink)
+        }
+        table.insert(p, bytes: pdu, timestamp: sink.timestampNanos)
+    }
+
+    func response<S: ModbusEventSink>(_ p: ModbusPDU, _ pdu: ByteView, _ sink: inout S) {
+        var slot = table.find(p.transactionID, p.unitID)
+        if slot == nil, let other = table.find(p.transactionID, p.unitID, anyUnit: true) {
+            let (tid, ru, au) = (Int(p.transactionID), Int(table.slots[other].pdu.unitID), Int(p.unitID))
+            sink.anomaly("modbus.unit_id_mismatch") { w in
+                w.field("transaction_id", tid)
+                w.field("request_unit_id", ru)
+                w.field("response_unit_id", au)
+            }
+            slot = other
+        }
+        guard let s = slot else {
+            let (tid, fc) = (Int(p.transactionID), Int(p.function))
+            sink.anomaly("modbus.unsolicited_response") { w in
+                w.field("transaction_id", tid)
+                w.field("function_raw", fc)
+            }
+            sink.emit("modbus") { w in
+                w.field("status", "unmatched_response")
+                w.beginObject("response")
+                ModbusJSON.write(p, pdu: pdu, bitLimit: nil, into: &w, scratch: &scratch)
+                w.endObject()
+            }
+            return
+        }
+        let req = table.slots[s].pdu
+        checkPair(req, p, &sink)
+        let latency = sink.timestampNanos - table.slots[s].timestamp
+        let bitLimit: Int? = req.function == p.function && (p.function == 1 || p.function == 2) ? Int(req.quantity) : nil
+        table.withBytes(s) { reqBytes in
+            sink.emit("modbus") { w in
+                w.field("status", "complete")
+                w.field("latency_ms", Double(latency) / 1_000_000)
+                w.beginObject("request")
+                ModbusJSON.write(req, pdu: reqBytes, bitLimit: nil, into: &w, scratch: &scratch)
+                w.endObject()
+                w.beginObject("response")
+                ModbusJSON.write(p, pdu: pdu, bitLimit: bitLimit, into: &w, scratch: &scratch)
+                w.endObject()
+            }
+        }
+        table.remove(s)
+    }
+
+    /// Checks a response against its request: same function, byte count as the request's
+    /// quantity implies.
+    func checkPair<S: ModbusEventSink>(_ req: ModbusPDU, _ rsp: ModbusPDU, _ sink: inout S) {
+        if rsp.baseFunction != req.function {
+            let (tid, a, b) = (Int(rsp.transactionID), Int(req.function), Int(rsp.function))
+            sink.anomaly("modbus.function_mismatch") { w in
+                w.field("transaction_id", tid)
+                w.field("request_function_raw", a)
+                w.field("response_function_raw", b)
+            }
+            return
+        }
+        guard !rsp.isException, rsp.fields.contains(.byteCount) else { return }
+        let implied: Int
+        switch rsp.function {
+        case 1, 2: implied = (Int(req.quantity) + 7) / 8
+        case 3, 4: implied = 2 * Int(req.quantity)
+        case 23: implied = 2 * Int(req.readQuantity)
+        default: return
+        }
+        if rsp.byteCount != implied {
+            let (tid, fc, bc) = (Int(rsp.transactionID), Int(rsp.function), rsp.byteCount)
+            sink.anomaly("modbus.invalid_byte_count") { w in
+                w.field("transaction_id", tid)
+                w.field("function_raw", fc)
+                w.field("byte_count", bc)
+                w.field("expected_byte_count", implied)
+            }
+        }
+    }
+
+    func emitUnanswered<S: ModbusEventSink>(_ slot: Int, _ sink: inout S) {
+        let req = table.slots[slot].pdu
+        table.withBytes(slot) { reqBytes in
+            sink.emit("modbus") { w in
+                w.field("status", "unanswered")
+                w.beginObject("request")
+                ModbusJSON.write(req, pdu: reqBytes, bitLimit: nil, into: &w, scratch: &scratch)
+                w.endObject()
+            }
+        }
+        table.remove(slot)
+    }
+
+    /// One anomaly event per flaw of a decoded PDU.
+    func report<S: ModbusEventSink>(_ flaws: ModbusFlaws, _ p: ModbusPDU, _ sink: inout S) {
+        guard !flaws.isEmpty else { return }
+        let details: (inout JSONWriter) -> Void = { w in
+            w.field("transaction_id", Int(p.transactionID))
+            w.field("unit_id", Int(p.unitID))
+            w.field("function_raw", Int(p.function))
+            w.field("direction", p.isRequest ? "request" : "response")
+        }
+        if flaws.contains(.invalidProtocolID) {
+            let pid = Int(p.protocolID)
+            sink.anomaly("modbus.invalid_protocol_id") { w in details(&w); w.field("protocol_id", pid) }
+        }
+        if flaws.contains(.invalidLength) {
+            sink.anomaly("modbus.invalid_length") { w in details(&w); w.field("length", Int(p.length)) }
+        }
+        if flaws.contains(.invalidQuantity) { sink.anomaly("modbus.invalid_quantity", details) }
+        if flaws.contains(.invalidByteCount) { sink.anomaly("modbus.invalid_byte_count", details) }
+        if flaws.contains(.invalidCoilValue) {
+            sink.anomaly("modbus.invalid_coil_value") { w in details(&w); w.field("value", Int(p.value)) }
+        }
+        if flaws.contains(.malformed) { sink.anomaly("modbus.malformed_pdu", details) }
+    }
+}
