@@ -19,6 +19,8 @@ struct MBAPHeader {
     static let maxLength: UInt16 = 254
     /// Smallest valid length field: unit id + function code.
     static let minLength: UInt16 = 2
+    /// Smallest ADU: header + function code.
+    static let minADU = 8
     /// Largest ADU on the wire (6 header bytes before the length's coverage + 254).
     static let maxADU = 6 + Int(maxLength)
 
@@ -39,32 +41,35 @@ struct MBAPHeader {
     /// Bytes of the whole ADU as the length field declares it.
     var aduSize: Int { 6 + Int(length) }
 
-    /// A function code that may start a Modbus PDU: a public or user-defined code, or the
-    /// exception form of a public code.
-    static func isPlausibleFunction(_ fc: UInt8) -> Bool {
-        if fc & 0x80 != 0 { return ModbusNames.isPublic(fc & 0x7F) }
-        return fc >= 1
+    /// A function code that may start a Modbus PDU: a public or user-defined code, the exception
+    /// form of a public code, or (`lenient`: on the Modbus port) function code 0 and any
+    /// exception ADU of exactly the exception size.
+    static func isPlausibleFunction(_ fc: UInt8, length: UInt16, lenient: Bool) -> Bool {
+        if fc & 0x80 != 0 { return ModbusNames.isPublic(fc & 0x7F) || (lenient && length == 3) }
+        return fc >= 1 || lenient
     }
 
-    /// Strict test used to find an ADU start in unknown bytes (probe and resynchronisation):
-    /// protocol id 0, a valid length and a plausible function code. Needs 8 bytes.
-    static func isPlausibleStart(_ b: ByteView) -> Bool {
+    /// Test used to find an ADU start in unknown bytes (probe and resynchronisation): protocol
+    /// id 0, a valid length and a plausible function code. Needs 8 bytes.
+    static func isPlausibleStart(_ b: ByteView, lenient: Bool = false) -> Bool {
         guard let h = MBAPHeader(b), let fc = b.u8(at: Field.pdu) else { return false }
-        return h.protocolID == 0 && h.hasValidLength && isPlausibleFunction(fc)
+        return h.protocolID == 0 && h.hasValidLength && isPlausibleFunction(fc, length: h.length, lenient: lenient)
     }
 }
 
 extension Modbus {
     /// Probe: a plausible MBAP header at the start of a direction. Ports are only hints.
     /// When a whole ADU is visible and more bytes follow, the next header must be plausible too.
-    static func probe(_ b: ByteView) -> ProbeResult {
+    /// On the Modbus port (502) function code 0 and exceptions of any code are accepted too
+    /// (function-code sweeps start with code 0).
+    static func probe(_ b: ByteView, onModbusPort lenient: Bool) -> ProbeResult {
         if let pid = b.u16(at: MBAPHeader.Field.protocolID), pid != 0 { return .noMatch }
         if let len = b.u16(at: MBAPHeader.Field.length),
            len < MBAPHeader.minLength || len > MBAPHeader.maxLength { return .noMatch }
         guard b.count > MBAPHeader.size else { return .needMore }
-        guard MBAPHeader.isPlausibleStart(b), let h = MBAPHeader(b) else { return .noMatch }
+        guard MBAPHeader.isPlausibleStart(b, lenient: lenient), let h = MBAPHeader(b) else { return .noMatch }
         let next = b.suffix(from: h.aduSize)
-        if next.count > MBAPHeader.size && !MBAPHeader.isPlausibleStart(next) { return .noMatch }
+        if next.count > MBAPHeader.size && !MBAPHeader.isPlausibleStart(next, lenient: lenient) { return .noMatch }
         return .match
     }
 }

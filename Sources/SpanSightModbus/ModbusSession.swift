@@ -111,6 +111,9 @@ public final class ModbusSession: DissectorSession {
     public static let defaultMaxOpenRequests = 1024
 
     let isUDP: Bool
+    /// The direction requests travel (client -> server as the engine orients the flow, unless
+    /// port 502 says the engine's client is the Modbus server).
+    let requestDirection: Direction
     var framerToServer = StreamFramer(maxPDU: MBAPHeader.maxADU)
     var framerToClient = StreamFramer(maxPDU: MBAPHeader.maxADU)
     var syncToServer = ModbusSync()
@@ -119,8 +122,10 @@ public final class ModbusSession: DissectorSession {
     var scratch: [UInt8] = []
     var tableFullReported = false
 
-    public init(udp: Bool, maxOpenRequests: Int = ModbusSession.defaultMaxOpenRequests) {
+    public init(udp: Bool, requestDirection: Direction = .toServer,
+                maxOpenRequests: Int = ModbusSession.defaultMaxOpenRequests) {
         isUDP = udp
+        self.requestDirection = requestDirection
         table = RequestTable(capacity: maxOpenRequests)
         scratch.reserveCapacity(2 * ModbusJSON.maxDataBytes)
     }
@@ -176,11 +181,14 @@ public final class ModbusSession: DissectorSession {
 
     /// One framing step at a candidate ADU boundary (the StreamFramer contract). Side effects
     /// happen only on `consumed`/`skip`, so a repeated `needMore` call is harmless.
+    /// A short header asks for the 8 bytes of the smallest ADU, never for "unknown": the
+    /// framer answers `needMore(total: nil)` on a pending tail by buffering the whole
+    /// delivery, which would exceed `maxPDU` and be dropped.
     func frame<S: ModbusEventSink>(_ view: ByteView, _ dir: Direction, _ sink: inout S) -> FrameStep {
         var sync = dir == .toServer ? syncToServer : syncToClient
         defer { if dir == .toServer { syncToServer = sync } else { syncToClient = sync } }
         if sync.inSync {
-            guard let h = MBAPHeader(view) else { return .needMore(total: nil) }
+            guard let h = MBAPHeader(view) else { return .needMore(total: MBAPHeader.minADU) }
             guard h.hasValidLength else {
                 sink.anomaly("modbus.invalid_length") { w in
                     w.field("transaction_id", Int(h.transactionID))
@@ -193,7 +201,7 @@ public final class ModbusSession: DissectorSession {
             handle(view.prefix(h.aduSize), dir, &sink)
             return .consumed(h.aduSize)
         }
-        guard view.count > MBAPHeader.size else { return .needMore(total: nil) }
+        guard view.count >= MBAPHeader.minADU else { return .needMore(total: MBAPHeader.minADU) }
         guard MBAPHeader.isPlausibleStart(view), let h = MBAPHeader(view) else {
             sync.skipped += 1
             return .skip(1)
@@ -230,7 +238,7 @@ public final class ModbusSession: DissectorSession {
     // MARK: transactions
 
     func handle<S: ModbusEventSink>(_ adu: ByteView, _ dir: Direction, _ sink: inout S) {
-        guard let p = ModbusDecoder.decode(adu, isRequest: dir == .toServer) else { return }
+        guard let p = ModbusDecoder.decode(adu, isRequest: dir == requestDirection) else { return }
         let pdu = adu.suffix(from: MBAPHeader.Field.pdu)
         report(p.flaws, p, &sink)
         if p.isRequest {

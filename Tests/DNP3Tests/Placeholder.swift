@@ -1,2 +1,0 @@
-import XCTest
-final class DNP3PlaceholderTests: XCTestCase { func testNothingYet() {} }

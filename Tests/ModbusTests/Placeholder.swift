@@ -1,2 +1,0 @@
-import XCTest
-final class ModbusPlaceholderTests: XCTestCase { func testNothingYet() {} }
