@@ -1,0 +1,439 @@
+import SpanSightEngine
+import SpanSightWire
+
+/// A fragment being rebuilt from transport segments for one (source, destination) pair.
+struct DNP3Reassembly {
+    var inUse = false
+    var source: UInt16 = 0
+    var destination: UInt16 = 0
+    /// A FIR segment started the fragment and no error ended it.
+    var active = false
+    /// The fragment overflowed: drop segments until the next FIR, silently.
+    var discarding = false
+    var lastSequence: UInt8 = 0
+    var lastUse: UInt64 = 0
+    var buffer: [UInt8] = []
+}
+
+/// A request awaiting its response, with a bounded copy of its fragment.
+struct DNP3PendingRequest {
+    var inUse = false
+    var direction = Direction.toServer
+    var source: UInt16 = 0
+    var destination: UInt16 = 0
+    var linkControl: UInt8 = 0
+    var sequence: UInt8 = 0
+    var order: UInt64 = 0
+    /// The fragment was longer than the copy.
+    var truncated = false
+    var bytes: [UInt8] = []
+}
+
+/// The per-flow DNP3 session.
+///
+/// Bounded design: TCP bytes go through one `StreamFramer` per direction (frames whole in a
+/// delivery are parsed in place; a straddling frame, at most 292 octets, is copied). Block CRCs
+/// are checked in place and user data is appended to a reassembly buffer per (direction,
+/// address pair), reused across fragments. A completed fragment is validated (anomalies) and
+/// then either emitted at once (responses, unsolicited responses, requests that get no
+/// response) or copied, up to `maxStoredRequestBytes`, into a reused slot until its response
+/// arrives: the event pairs both and writes the request's objects from that copy and the
+/// response's straight from the reassembly buffer.
+final class DNP3Session: DissectorSession {
+    let limits: DNP3Limits
+    let udp: Bool
+    var framerToServer = StreamFramer(maxPDU: DNP3LinkHeader.maxFrameSize)
+    var framerToClient = StreamFramer(maxPDU: DNP3LinkHeader.maxFrameSize)
+    /// Per direction: inside a run of skipped bytes (reported once, when the run starts).
+    var inGarbage = [false, false]
+    var reassembly: [[DNP3Reassembly]] = [[], []]
+    var pending: [DNP3PendingRequest] = []
+    var clock: UInt64 = 0
+    /// Requests logged without a response so far (flood detection).
+    var unreplied = 0
+    var flooded = false
+
+    init(limits: DNP3Limits, udp: Bool) {
+        self.limits = limits
+        self.udp = udp
+    }
+
+    // MARK: DissectorSession
+
+    func receive(_ bytes: ByteView, direction: Direction, context: inout DissectContext) {
+        if udp {
+            receiveDatagram(bytes, direction, &context)
+            return
+        }
+        if direction == .toServer {
+            framerToServer.feed(bytes) { step($0, direction, &context) }
+        } else {
+            framerToClient.feed(bytes) { step($0, direction, &context) }
+        }
+    }
+
+    func gap(_ length: Int, direction: Direction, context: inout DissectContext) {
+        if direction == .toServer { framerToServer.reset() } else { framerToClient.reset() }
+        inGarbage[direction.index] = false
+        for i in reassembly[direction.index].indices {
+            reassembly[direction.index][i].active = false
+            reassembly[direction.index][i].discarding = false
+            reassembly[direction.index][i].buffer.removeAll(keepingCapacity: true)
+        }
+    }
+
+    func finish(context: inout DissectContext) {
+        // Unanswered requests, oldest first.
+        while let i = oldestPending() {
+            emitUnanswered(i, &context)
+        }
+    }
+
+    // MARK: link layer
+
+    /// One framing step over the head of a TCP stream.
+    func step(_ v: ByteView, _ dir: Direction, _ context: inout DissectContext) -> FrameStep {
+        switch DNP3LinkScan.scan(v) {
+        case .frame(let size):
+            frame(v.prefix(size), dir, &context)
+            inGarbage[dir.index] = false
+            return .consumed(size)
+        case .needMore(let total):
+            return .needMore(total: total)
+        case .noStart(let skip):
+            if !inGarbage[dir.index] {
+                context.anomaly("dnp3.header_lacks_magic")
+                inGarbage[dir.index] = true
+            }
+            return .skip(skip)
+        case .badHeaderCRC:
+            context.anomaly("dnp3.bad_link_crc")
+            inGarbage[dir.index] = true
+            return .skip(1)
+        case .lengthTooSmall:
+            context.anomaly("dnp3.len_too_small")
+            inGarbage[dir.index] = true
+            return .skip(DNP3LinkHeader.Field.size)
+        }
+    }
+
+    /// A datagram holds whole frames; one cut by the end of the datagram is reported.
+    func receiveDatagram(_ bytes: ByteView, _ dir: Direction, _ context: inout DissectContext) {
+        var off = 0
+        inGarbage[dir.index] = false
+        while off < bytes.count {
+            let v = bytes.suffix(from: off)
+            if case .needMore = DNP3LinkScan.scan(v) {
+                if v.count >= 2 && v._u8(0) == 0x05 && v._u8(1) == 0x64 {
+                    context.anomaly("dnp3.truncated_frame")
+                } else if !inGarbage[dir.index] {
+                    context.anomaly("dnp3.header_lacks_magic")
+                }
+                return
+            }
+            switch step(v, dir, &context) {
+            case .consumed(let n), .skip(let n): off += max(1, n)
+            case .needMore: return
+            }
+        }
+    }
+
+    /// A frame whose header CRC is valid: check the block CRCs, then hand user data on.
+    func frame(_ f: ByteView, _ dir: Direction, _ context: inout DissectContext) {
+        guard let h = DNP3LinkHeader(f) else { return }
+        let n = h.userDataCount
+        var off = DNP3LinkHeader.Field.size
+        var left = n
+        while left > 0 {
+            let b = min(DNP3LinkHeader.blockSize, left)
+            guard DNP3CRC.check(f, off, b) else {
+                context.anomaly("dnp3.bad_transport_crc")
+                return
+            }
+            off += b + 2
+            left -= b
+        }
+        let control = h.control
+        guard control.carriesUserData, n > 0, let th = f.u8(at: DNP3LinkHeader.Field.size) else { return }
+        transport(th, f, n, source: h.source, destination: h.destination, control: control.raw, dir, &context)
+    }
+
+    // MARK: transport layer
+
+    func slot(_ dir: Direction, _ src: UInt16, _ dst: UInt16) -> Int {
+        let d = dir.index
+        clock &+= 1
+        if let i = reassembly[d].firstIndex(where: { $0.inUse && $0.source == src && $0.destination == dst }) {
+            reassembly[d][i].lastUse = clock
+            return i
+        }
+        var pick: Int
+        if let free = reassembly[d].firstIndex(where: { !$0.inUse }) {
+            pick = free
+        } else if reassembly[d].count < limits.maxReassemblies {
+            var r = DNP3Reassembly()
+            r.buffer.reserveCapacity(min(limits.maxFragmentBytes, 2048))
+            reassembly[d].append(r)
+            pick = reassembly[d].count - 1
+        } else {
+            pick = 0
+            for i in reassembly[d].indices where reassembly[d][i].lastUse < reassembly[d][pick].lastUse { pick = i }
+        }
+        reassembly[d][pick].inUse = true
+        reassembly[d][pick].source = src
+        reassembly[d][pick].destination = dst
+        reassembly[d][pick].active = false
+        reassembly[d][pick].discarding = false
+        reassembly[d][pick].lastUse = clock
+        reassembly[d][pick].buffer.removeAll(keepingCapacity: true)
+        return pick
+    }
+
+    /// One transport segment (IEEE 1815-2012 clause 8): FIN 0x80, FIR 0x40, sequence 0x3F.
+    func transport(_ th: UInt8, _ f: ByteView, _ n: Int, source: UInt16, destination: UInt16,
+                   control: UInt8, _ dir: Direction, _ context: inout DissectContext) {
+        let fin = th & 0x80 != 0, fir = th & 0x40 != 0, seq = th & 0x3F
+        let d = dir.index
+        let i = slot(dir, source, destination)
+        if fir {
+            reassembly[d][i].buffer.removeAll(keepingCapacity: true)
+            reassembly[d][i].active = true
+            reassembly[d][i].discarding = false
+        } else if reassembly[d][i].discarding {
+            return
+        } else if !reassembly[d][i].active {
+            context.anomaly("dnp3.transport_missing_fir")
+            return
+        } else if seq != (reassembly[d][i].lastSequence &+ 1) & 0x3F {
+            context.anomaly("dnp3.transport_out_of_sequence")
+            reassembly[d][i].active = false
+            reassembly[d][i].buffer.removeAll(keepingCapacity: true)
+            return
+        }
+        reassembly[d][i].lastSequence = seq
+        // Append the user data after the transport octet, block by block, skipping the CRCs.
+        let payload = n - 1
+        if reassembly[d][i].buffer.count + payload > limits.maxFragmentBytes {
+            context.anomaly("dnp3.too_long_reassembly")
+            reassembly[d][i].active = false
+            reassembly[d][i].discarding = !fin
+            reassembly[d][i].buffer.removeAll(keepingCapacity: true)
+            return
+        }
+        var off = DNP3LinkHeader.Field.size
+        var left = n
+        var first = true
+        while left > 0 {
+            let b = min(DNP3LinkHeader.blockSize, left)
+            let skip = first ? 1 : 0
+            if let chunk = f.slice(off + skip, b - skip), !chunk.isEmpty {
+                chunk.withBytes { reassembly[d][i].buffer.append(contentsOf: $0) }
+            }
+            first = false
+            off += b + 2
+            left -= b
+        }
+        guard fin else { return }
+        reassembly[d][i].active = false
+        reassembly[d][i].buffer.withUnsafeBytes { raw in
+            fragment(ByteView(raw), source: source, destination: destination, control: control, dir, &context)
+        }
+        reassembly[d][i].buffer.removeAll(keepingCapacity: true)
+    }
+
+    // MARK: application layer
+
+    /// A complete application fragment.
+    func fragment(_ a: ByteView, source: UInt16, destination: UInt16, control: UInt8,
+                  _ dir: Direction, _ context: inout DissectContext) {
+        guard let ac = a.u8(at: 0), let fc = a.u8(at: 1) else {
+            context.anomaly("dnp3.malformed")
+            return
+        }
+        let isResponse = DNP3Names.isResponse(fc)
+        if isResponse && a.count < 4 {
+            context.anomaly("dnp3.malformed")
+            return
+        }
+        let known = DNP3Names.isKnownFunction(fc)
+        if known {
+            let s = DNP3Objects.validate(a, fc: fc, limits: limits)
+            if let e = s.error {
+                switch e {
+                case .unknownObject: context.anomaly("dnp3.unknown_object")
+                case .malformed, .truncated: context.anomaly("dnp3.malformed")
+                }
+            }
+            if s.tooManyObjects { context.anomaly("dnp3.too_many_objects") }
+            if s.tooManyPoints { context.anomaly("dnp3.too_many_points") }
+        } else {
+            context.anomaly("dnp3.unknown_function_code")
+        }
+        let seq = ac & 0x0F
+        let msg = Message(source: source, destination: destination, control: control, fragment: a, truncated: false)
+        if fc == 130 {
+            emitSingle("unsolicited_response", response: msg, &context)
+            return
+        }
+        if isResponse {
+            if let i = findPending(dir.reversed, requester: destination, responder: source, sequence: seq) {
+                emitPair(i, response: msg, &context)
+            } else {
+                emitSingle("response", response: msg, &context)
+            }
+            return
+        }
+        if DNP3Names.expectsNoResponse(fc) {
+            emitSingle("request", request: msg, &context)
+            return
+        }
+        store(msg, sequence: seq, dir, &context)
+    }
+
+    /// A message to log: link addresses and control, and the fragment's bytes.
+    struct Message {
+        var source: UInt16
+        var destination: UInt16
+        var control: UInt8
+        var fragment: ByteView
+        var truncated: Bool
+    }
+
+    func findPending(_ dir: Direction, requester: UInt16, responder: UInt16, sequence: UInt8) -> Int? {
+        pending.firstIndex {
+            $0.inUse && $0.direction == dir && $0.source == requester && $0.destination == responder && $0.sequence == sequence
+        }
+    }
+
+    func oldestPending() -> Int? {
+        var best: Int? = nil
+        for i in pending.indices where pending[i].inUse {
+            if best.map({ pending[i].order < pending[$0].order }) ?? true { best = i }
+        }
+        return best
+    }
+
+    /// Keeps a request until its response: a retry (same addresses and sequence) replaces the
+    /// pending one, which is logged unanswered; so does the oldest when every slot is taken.
+    func store(_ m: Message, sequence: UInt8, _ dir: Direction, _ context: inout DissectContext) {
+        unreplied += 1
+        if unreplied > limits.floodThreshold && !flooded {
+            flooded = true
+            context.anomaly("dnp3.flooded")
+        }
+        var i: Int
+        if let same = findPending(dir, requester: m.source, responder: m.destination, sequence: sequence) {
+            emitUnanswered(same, &context)
+            i = same
+        } else if let free = pending.firstIndex(where: { !$0.inUse }) {
+            i = free
+        } else if pending.count < limits.maxPendingRequests {
+            var p = DNP3PendingRequest()
+            p.bytes.reserveCapacity(min(limits.maxStoredRequestBytes, 256))
+            pending.append(p)
+            i = pending.count - 1
+        } else {
+            i = oldestPending() ?? 0
+            emitUnanswered(i, &context)
+        }
+        clock &+= 1
+        pending[i].inUse = true
+        pending[i].direction = dir
+        pending[i].source = m.source
+        pending[i].destination = m.destination
+        pending[i].linkControl = m.control
+        pending[i].sequence = sequence
+        pending[i].order = clock
+        let keep = min(m.fragment.count, limits.maxStoredRequestBytes)
+        pending[i].truncated = keep < m.fragment.count
+        pending[i].bytes.removeAll(keepingCapacity: true)
+        m.fragment.prefix(keep).withBytes { pending[i].bytes.append(contentsOf: $0) }
+    }
+
+    // MARK: events
+
+    func emitUnanswered(_ i: Int, _ context: inout DissectContext) {
+        let p = pending[i]
+        pending[i].inUse = false
+        p.bytes.withUnsafeBytes { raw in
+            let m = Message(source: p.source, destination: p.destination, control: p.linkControl,
+                            fragment: ByteView(raw), truncated: p.truncated)
+            emitSingle("request", request: m, &context)
+        }
+    }
+
+    func emitPair(_ i: Int, response: Message, _ context: inout DissectContext) {
+        let p = pending[i]
+        pending[i].inUse = false
+        unreplied = max(0, unreplied - 1)
+        if unreplied == 0 { flooded = false }
+        let limits = self.limits
+        p.bytes.withUnsafeBytes { raw in
+            let req = Message(source: p.source, destination: p.destination, control: p.linkControl,
+                              fragment: ByteView(raw), truncated: p.truncated)
+            context.emit("dnp3") { w in
+                w.field("type", "response")
+                DNP3Session.write(&w, "request", req, limits)
+                DNP3Session.write(&w, "response", response, limits)
+            }
+        }
+    }
+
+    func emitSingle(_ type: StaticString, request: Message? = nil, response: Message? = nil,
+                    _ context: inout DissectContext) {
+        let limits = self.limits
+        context.emit("dnp3") { w in
+            w.field("type", type)
+            if let request { DNP3Session.write(&w, "request", request, limits) }
+            if let response { DNP3Session.write(&w, "response", response, limits) }
+        }
+    }
+
+    /// Writes one side of a transaction: link addresses and control, application header and
+    /// objects, and IIN for responses.
+    static func write(_ w: inout JSONWriter, _ key: StaticString, _ m: Message, _ limits: DNP3Limits) {
+        let a = m.fragment
+        let lc = DNP3LinkControl(raw: m.control)
+        w.beginObject(key)
+        w.field("src", Int(m.source))
+        w.field("dst", Int(m.destination))
+        w.beginObject("control")
+        w.field("dir", lc.dir)
+        w.field("prm", lc.prm)
+        w.field("fcb", lc.fcb)
+        w.field("fcv", lc.fcv)
+        w.field("function_code", Int(lc.functionCode))
+        w.field("function", lc.functionName)
+        w.endObject()
+        if let ac = a.u8(at: 0), let fc = a.u8(at: 1) {
+            w.beginObject("application")
+            w.beginObject("control")
+            w.field("fir", ac & 0x80 != 0)
+            w.field("fin", ac & 0x40 != 0)
+            w.field("con", ac & 0x20 != 0)
+            w.field("uns", ac & 0x10 != 0)
+            w.field("sequence", Int(ac & 0x0F))
+            w.endObject()
+            w.field("function_code", Int(fc))
+            w.field("function", DNP3Names.function(fc))
+            if DNP3Names.isKnownFunction(fc) {
+                DNP3Objects.write(&w, a, fc: fc, limits: limits)
+            }
+            if m.truncated { w.field("truncated", true) }
+            w.endObject()
+            if DNP3Names.isResponse(fc), let i1 = a.u8(at: 2), let i2 = a.u8(at: 3) {
+                let raw = Int(i1) << 8 | Int(i2)
+                w.beginObject("iin")
+                w.field("raw", raw)
+                w.beginArray("names")
+                for bit in 0..<16 {
+                    let set = bit < 8 ? (Int(i1) >> bit) & 1 : (Int(i2) >> (bit - 8)) & 1
+                    if set != 0 { w.value(DNP3Names.iinBit(bit)) }
+                }
+                w.endArray()
+                w.endObject()
+            }
+        }
+        w.endObject()
+    }
+}
