@@ -6,7 +6,7 @@ public struct EngineConfig: Sendable {
     public var maxFlows = 262_144
     public var tcpNewTimeoutNanos: Int64 = 60 * 1_000_000_000
     public var tcpEstablishedTimeoutNanos: Int64 = 600 * 1_000_000_000
-    public var tcpClosedTimeoutNanos: Int64 = 10 * 1_000_000_000
+    public var tcpClosedTimeoutNanos: Int64 = 60 * 1_000_000_000
     public var udpTimeoutNanos: Int64 = 120 * 1_000_000_000
     /// Out-of-order bytes queued per flow direction before a gap is declared.
     public var reassemblyPerFlowBytes = 256 * 1024
