@@ -2,8 +2,9 @@
 // interposes them for every library in the process; each wrapper bumps a relaxed atomic
 // counter and forwards to glibc's own entry points (__libc_*), so the memory itself is still
 // glibc's and malloc_usable_size, fork and threads behave as usual.
+#include <stddef.h>
+#include <features.h>
 #if defined(__linux__) && defined(__GLIBC__)
-#define _GNU_SOURCE
 #include <stddef.h>
 #include <stdint.h>
 #include <errno.h>

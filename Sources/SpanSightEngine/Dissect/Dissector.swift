@@ -92,7 +92,6 @@ public struct DissectContext {
 
     /// Emits one event of `type` with the flow's envelope; `body` writes the event's object
     /// (the key named by `type` is opened and closed around it).
-
     public func emit(_ type: StaticString, _ body: (inout JSONWriter) -> Void) {
         output.begin(type, envelope)
         output.writer.beginObject(type)
@@ -103,7 +102,6 @@ public struct DissectContext {
 
     /// Emits an `anomaly` event: {"anomaly": {"type": "applayer", "app_proto": ..., "event": name, ...}}.
     /// `name` is a stable snake_case identifier such as "modbus.invalid_length".
-
     public func anomaly(_ name: StaticString, _ details: ((inout JSONWriter) -> Void)? = nil) {
         counters.anomalies &+= 1
         output.begin("anomaly", envelope)

@@ -47,17 +47,18 @@ public struct StreamFramer {
                     if pending.isEmpty { break }
                     continue
                 case .needMore(let total):
-                    let want: Int
-                    if let t = total {
-                        if t > maxPDU { ok = false; oversizeDrops += pending.count; pending.removeAll(keepingCapacity: true); break }
-                        want = max(1, t - pending.count)
-                    } else {
-                        want = input.count
+                    // Append what the PDU still needs (or, size unknown, as much as fits
+                    // under maxPDU), then parse again: never buffer past maxPDU.
+                    var want = total.map { max(1, $0 - pending.count) } ?? input.count
+                    want = min(want, maxPDU - pending.count, input.count)
+                    if want <= 0 || (total ?? 0) > maxPDU {
+                        ok = false
+                        oversizeDrops += pending.count
+                        pending.removeAll(keepingCapacity: true)
+                        break
                     }
-                    let n = min(want, input.count)
-                    input.withBytes { pending.append(contentsOf: UnsafeBufferPointer(rebasing: $0[0..<n])) }
-                    input = input.suffix(from: n)
-                    if pending.count > maxPDU { ok = false; oversizeDrops += pending.count; pending.removeAll(keepingCapacity: true) }
+                    input.withBytes { pending.append(contentsOf: UnsafeBufferPointer(rebasing: $0[0..<want])) }
+                    input = input.suffix(from: want)
                     continue
                 }
                 if pending.isEmpty { break }
@@ -81,7 +82,9 @@ public struct StreamFramer {
                     oversizeDrops += view.count
                     return ok
                 }
-                view.withBytes { pending.append(contentsOf: $0) }
+                let keep = min(view.count, maxPDU)
+                if keep < view.count { ok = false; oversizeDrops += view.count - keep }
+                view.withBytes { pending.append(contentsOf: UnsafeBufferPointer(rebasing: $0[0..<keep])) }
                 return ok
             }
         }

@@ -32,6 +32,7 @@ public enum TCPState: UInt8, Sendable {
 enum TimeoutClass: UInt8 {
     case tcpNew = 0, tcpEstablished = 1, tcpClosed = 2, udp = 3
     static let count = 4
+    static let all: [TimeoutClass] = [.tcpNew, .tcpEstablished, .tcpClosed, .udp]
 }
 
 /// One direction of a TCP stream as the reassembler tracks it.
@@ -84,6 +85,9 @@ public struct FlowRecord {
     /// UDP datagrams probed without a decision.
     var datagramsProbed: UInt8 = 0
     var timeoutClass: TimeoutClass = .tcpNew
+    /// Packet time at which the flow was (re)queued on its idle list; the lists are ordered by
+    /// it, and a flow is re-queued lazily when found at the head while still active.
+    var queuedNanos: Int64 = 0
     var lruPrev: Int32 = -1
     var lruNext: Int32 = -1
     var live = false
@@ -123,11 +127,12 @@ public struct FlowTable {
 
     public init(maxFlows: Int) {
         self.maxFlows = max(1, maxFlows)
-        var size = 1024
-        while size < min(self.maxFlows, 1 << 16) * 2 { size <<= 1 }
+        // Start small and double at half load: a table sized to the flows actually seen stays
+        // in cache (a lookup is one index probe and one record compare).
+        let size = 1024
         index = [Int32](repeating: -1, count: size)
         mask = size - 1
-        records.reserveCapacity(min(self.maxFlows, 1 << 16))
+        records.reserveCapacity(min(self.maxFlows, 1024))
     }
 
     /// Finds the flow of a packet. Returns the slot and the packet's direction.
@@ -226,14 +231,12 @@ public struct FlowTable {
 
     // MARK: records
 
-
     public subscript(slot: Int32) -> FlowRecord {
-        get { records[Int(slot)] }
+        _read { yield records[Int(slot)] }
         _modify { yield &records[Int(slot)] }
     }
 
     // MARK: idle lists
-
 
     mutating func lruAppend(_ slot: Int32, _ cls: TimeoutClass) {
         let c = Int(cls.rawValue)
@@ -243,7 +246,6 @@ public struct FlowTable {
         if tails[c] >= 0 { records[Int(tails[c])].lruNext = slot } else { heads[c] = slot }
         tails[c] = slot
     }
-
 
     mutating func lruUnlink(_ slot: Int32) {
         let c = Int(records[Int(slot)].timeoutClass.rawValue)
@@ -255,11 +257,12 @@ public struct FlowTable {
         records[Int(slot)].lruNext = -1
     }
 
-    /// Marks a flow as just seen: moves it to the tail of its (possibly new) idle list.
-
-    mutating func touch(_ slot: Int32, _ cls: TimeoutClass) {
-        if tails[Int(cls.rawValue)] == slot && records[Int(slot)].timeoutClass == cls { return }
+    /// Moves a flow to the tail of an idle list (queued at `now`). Seeing a packet does not
+    /// move a flow (that would write to three records per packet); the expiry scan re-queues
+    /// flows it finds still active, so lists stay ordered by queue time.
+    mutating func requeue(_ slot: Int32, _ cls: TimeoutClass, now: Int64) {
         lruUnlink(slot)
+        records[Int(slot)].queuedNanos = now
         lruAppend(slot, cls)
     }
 

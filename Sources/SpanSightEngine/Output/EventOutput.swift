@@ -75,7 +75,6 @@ public final class EventOutput {
     }
 
     /// Starts an event: writes the envelope and opens the object named by `type` if `body`.
-
     public func begin(_ type: StaticString, _ env: EventEnvelope) {
         writer.beginObject()
         writer.timestampField("timestamp", nanos: env.timestampNanos)
@@ -103,7 +102,6 @@ public final class EventOutput {
     }
 
     /// Ends the event begun with `begin` (closes the top-level object, ends the line).
-
     public func end() {
         writer.endObject()
         writer.endLine()

@@ -316,7 +316,6 @@ extension UInt64 {
 /// UTC calendar formatting from Unix nanoseconds, without Foundation.
 public enum Timestamp {
     /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (civil-from-days).
-
     public static func civil(days z0: Int64) -> (year: Int64, month: Int, day: Int) {
         let z = z0 + 719_468
         let era = (z >= 0 ? z : z - 146_096) / 146_097

@@ -6,7 +6,7 @@ public struct EngineConfig: Sendable {
     public var maxFlows = 262_144
     public var tcpNewTimeoutNanos: Int64 = 60 * 1_000_000_000
     public var tcpEstablishedTimeoutNanos: Int64 = 600 * 1_000_000_000
-    public var tcpClosedTimeoutNanos: Int64 = 10 * 1_000_000_000
+    public var tcpClosedTimeoutNanos: Int64 = 60 * 1_000_000_000
     public var udpTimeoutNanos: Int64 = 120 * 1_000_000_000
     /// Out-of-order bytes queued per flow direction before a gap is declared.
     public var reassemblyPerFlowBytes = 256 * 1024
@@ -54,6 +54,8 @@ public final class Engine {
     public private(set) var nowNanos: Int64 = 0
     public private(set) var firstNanos: Int64 = 0
     let timeouts: [Int64]
+    /// Packet time at which the expiry scan next has something to look at.
+    var nextExpiryCheck = Int64.max
     /// Bytes of the current packet past the snaplen cut.
     var packetMissingBytes = 0
 
@@ -81,7 +83,6 @@ public final class Engine {
     // MARK: per packet
 
     /// Runs one packet through the pipeline.
-
     public func process(_ bytes: UnsafeRawBufferPointer, wireLength: Int, timestampNanos: Int64) {
         pcapCount &+= 1
         counters.packets &+= 1
@@ -146,10 +147,9 @@ public final class Engine {
 
         if isTCP {
             let cls = updateTCPState(slot, dir, p.tcpFlags)
-            table.touch(slot, cls)
+            if cls != table[slot].timeoutClass { requeue(slot, cls) }
             tcpSegment(slot, dir)
         } else {
-            table.touch(slot, .udp)
             if !p.payload.isEmpty { datagram(slot, dir, p.payload) }
         }
     }
@@ -183,7 +183,9 @@ public final class Engine {
             rec.serverMAC = srcIsClient ? p.destinationMAC : p.sourceMAC
         }
         rec.timeoutClass = p.ipProto == 6 ? .tcpNew : .udp
+        rec.queuedNanos = ts
         let slot = table.insert(rec)
+        noteQueued(rec.timeoutClass, at: ts)
         while sessions.count <= Int(slot) { sessions.append(nil) }
         counters.flowsCreated &+= 1
         if p.ipProto == 6 { counters.tcpFlows &+= 1 } else { counters.udpFlows &+= 1 }
@@ -191,7 +193,6 @@ public final class Engine {
     }
 
     /// How likely a port is a server's: 2 for a protocol port SpanSight knows, 1 below 1024.
-
     static func serverScore(_ port: UInt16) -> Int {
         switch port {
         case 502, 20000, 2575, 104, 11112, 102, 44818, 2222, 2404, 4840, 47808, 1883, 8883, 5020, 6661:
@@ -234,25 +235,57 @@ public final class Engine {
     // MARK: expiry
 
 
+    /// Ends flows idle for longer than their class's timeout (packet time). Lists are ordered
+    /// by queue time, so only heads are looked at; a head that saw packets since it was queued
+    /// is re-queued instead. A flow therefore ends between one and two timeouts after its last
+    /// packet; the scan runs only when the earliest head can be due (one compare per packet).
     func expireIdle() {
         let now = nowNanos
-        for c in 0..<TimeoutClass.count {
-            let cls = TimeoutClass(rawValue: UInt8(c))!
+        guard now >= nextExpiryCheck else { return }
+        var next = Int64.max
+        for cls in TimeoutClass.all {
+            let timeout = timeouts[Int(cls.rawValue)]
             var h = table.head(cls)
-            while h >= 0 && table[h].lastNanos &+ timeouts[c] < now {
-                endFlow(h, reason: .timeout)
+            while h >= 0 && table[h].queuedNanos &+ timeout < now {
+                if table[h].lastNanos &+ timeout < now {
+                    endFlow(h, reason: .timeout)
+                } else {
+                    table.requeue(h, cls, now: now)
+                }
                 h = table.head(cls)
             }
+            if h >= 0 { next = min(next, table[h].queuedNanos &+ timeout) }
         }
+        nextExpiryCheck = next
     }
 
+    /// Moves a flow to another timeout class's list.
+    func requeue(_ slot: Int32, _ cls: TimeoutClass) {
+        table.requeue(slot, cls, now: nowNanos)
+        noteQueued(cls, at: nowNanos)
+    }
+
+    func noteQueued(_ cls: TimeoutClass, at t: Int64) {
+        nextExpiryCheck = min(nextExpiryCheck, t &+ timeouts[Int(cls.rawValue)])
+    }
+
+    /// Ends the least recently active flow to make room (the flow table is full).
     func evictOldest() {
-        var best: Int32 = -1
-        for c in 0..<TimeoutClass.count {
-            let h = table.head(TimeoutClass(rawValue: UInt8(c))!)
-            if h >= 0 && (best < 0 || table[h].lastNanos < table[best].lastNanos) { best = h }
+        while true {
+            var best: Int32 = -1
+            for cls in TimeoutClass.all {
+                let h = table.head(cls)
+                if h >= 0 && (best < 0 || table[h].queuedNanos < table[best].queuedNanos) { best = h }
+            }
+            guard best >= 0 else { return }
+            // Seen since it was queued: not the oldest after all; re-queue it and look again.
+            if table[best].lastNanos > table[best].queuedNanos {
+                table.requeue(best, table[best].timeoutClass, now: max(table[best].lastNanos, table[best].queuedNanos))
+                continue
+            }
+            endFlow(best, reason: .evicted)
+            return
         }
-        if best >= 0 { endFlow(best, reason: .evicted) }
     }
 
     /// Ends a flow: flushes reassembly (reporting holes as gaps), lets its session finish,
@@ -315,7 +348,6 @@ public final class Engine {
 
     /// Hands in-order stream bytes (or a datagram) of a direction to the flow's dissector,
     /// probing for one first while the flow is unclassified.
-
     func deliver(_ slot: Int32, _ dir: Direction, _ bytes: ByteView) {
         if bytes.isEmpty { return }
         let app = table[slot].app

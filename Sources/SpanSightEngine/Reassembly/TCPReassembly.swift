@@ -39,7 +39,6 @@ extension Engine {
     /// Reassembles one TCP segment of a direction: in-order data goes straight to the
     /// dissector (no copy), future data is queued in pooled pages under the per-flow and
     /// global caps, retransmitted and overlapping bytes are delivered once (first copy wins).
-
     func tcpSegment(_ slot: Int32, _ dir: Direction) {
         let p = packet
         var st = table[slot].stream(dir)
@@ -130,7 +129,6 @@ extension Engine {
 
     /// Queues the parts of a future segment not already queued (first copy wins). Returns
     /// false, queuing nothing more, when the per-flow or global cap would be passed.
-    
     func enqueue(_ st: inout StreamState, seq: UInt32, data: ByteView) -> Bool {
         var cur = seq
         var rest = data
@@ -172,7 +170,6 @@ extension Engine {
     }
 
     /// Delivers queued segments that have become in order.
-    
     func drain(_ slot: Int32, _ dir: Direction) {
         while true {
             var st = table[slot].stream(dir)
@@ -216,7 +213,6 @@ extension Engine {
 
     /// The other side acknowledged past the hole: report the hole up to the first queued
     /// segment (or the ACK) and deliver what follows.
-    
     func ackedHole(_ slot: Int32, _ dir: Direction, ack: UInt32) {
         var st = table[slot].stream(dir)
         let head = st.oooHead
@@ -232,7 +228,6 @@ extension Engine {
     }
 
     /// Delivers everything queued in a direction, reporting each hole as a gap.
-    
     func flushQueued(_ slot: Int32, _ dir: Direction) {
         while true {
             var st = table[slot].stream(dir)

@@ -1,0 +1,176 @@
+import Foundation
+import SpanSightTestSupport
+import XCTest
+
+/// The command-line tool as a user meets it: exit codes, one-line errors, partial input,
+/// standard input, determinism.
+final class CLITests: XCTestCase {
+    struct Result { var status: Int32; var stdout: String; var stderr: String }
+
+    static var binary: URL {
+        let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("spansight")
+        if FileManager.default.isExecutableFile(atPath: beside.path) { return beside }
+        return TestPaths.packageRoot.appendingPathComponent(".build/debug/spansight")
+    }
+
+    func run(_ args: [String], stdin: Data? = nil) throws -> Result {
+        let p = Process()
+        p.executableURL = Self.binary
+        p.arguments = args
+        var env = ProcessInfo.processInfo.environment
+        env["TZ"] = "UTC"; env["LC_ALL"] = "C"
+        p.environment = env
+        // Standard output goes to a file, so that a large output cannot block the child.
+        let outURL = tmp("stdout-\(UUID().uuidString)")
+        FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: outURL) }
+        let outHandle = try FileHandle(forWritingTo: outURL)
+        let err = Pipe()
+        p.standardOutput = outHandle
+        p.standardError = err
+        let input = Pipe()
+        p.standardInput = stdin == nil ? FileHandle.nullDevice : input
+        try p.run()
+        if let d = stdin {
+            input.fileHandleForWriting.write(d)
+            try input.fileHandleForWriting.close()
+        }
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        try outHandle.close()
+        let outData = (try? Data(contentsOf: outURL)) ?? Data()
+        return Result(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
+    }
+
+    var fixture: URL { TestPaths.fixtures.appendingPathComponent("modbus-pymodbus.pcap") }
+
+    func tmp(_ name: String) -> URL {
+        FileManager.default.temporaryDirectory.appendingPathComponent("spansight-cli-\(getpid())-\(name)")
+    }
+
+    func assertOneLineError(_ r: Result, status: Int32 = 1, contains: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(r.status, status, r.stderr, file: file, line: line)
+        let lines = r.stderr.split(separator: "\n")
+        XCTAssertEqual(lines.count, 1, "exactly one line: \(r.stderr)", file: file, line: line)
+        XCTAssertTrue(r.stderr.hasPrefix("spansight: error: "), r.stderr, file: file, line: line)
+        XCTAssertTrue(r.stderr.contains(contains), "\(r.stderr) should mention \(contains)", file: file, line: line)
+        XCTAssertFalse(r.stderr.contains("Fatal error") || r.stderr.contains("Stack dump"), file: file, line: line)
+        XCTAssertEqual(r.stdout, "", "no events on a failed start", file: file, line: line)
+    }
+
+    func testMissingFile() throws {
+        assertOneLineError(try run(["read", "/nonexistent/capture.pcap"]), contains: "no such file")
+    }
+
+    func testDirectoryAndNotACapture() throws {
+        assertOneLineError(try run(["read", TestPaths.fixtures.path]), contains: "is a directory")
+        assertOneLineError(try run(["read", TestPaths.packageRoot.appendingPathComponent("Package.swift").path]), contains: "not a pcap or pcapng capture")
+    }
+
+    func testUnreadableFile() throws {
+        guard getuid() != 0 else { throw XCTSkip("root can read any file: permission test skipped") }
+        let u = tmp("unreadable.pcap")
+        try Data(PcapFileWriter.data(packets: [])).write(to: u)
+        chmod(u.path, 0)
+        defer { try? FileManager.default.removeItem(at: u) }
+        assertOneLineError(try run(["read", u.path]), contains: "permission denied")
+    }
+
+    func testUnsupportedLinkType() throws {
+        let u = tmp("radiotap.pcap")
+        try Data(PcapFileWriter.data(linkType: 127, packets: [(1_000_000, [1, 2, 3, 4])])).write(to: u)
+        defer { try? FileManager.default.removeItem(at: u) }
+        assertOneLineError(try run(["read", u.path]), contains: "unsupported link type IEEE802_11_RADIO")
+    }
+
+    func testBadFilter() throws {
+        assertOneLineError(try run(["read", "--filter", "tcp port", fixture.path]), contains: "bad filter expression")
+    }
+
+    func testUnknownInterface() throws {
+        let r = try run(["live", "--interface", "nosuchif0", "--duration", "1"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("nosuchif0"), r.stderr)
+        if getuid() == 0 { XCTAssertTrue(r.stderr.contains("no such capture interface"), r.stderr) }
+    }
+
+    func testTruncatedCaptureYieldsWhatWasReadAndExitsPartial() throws {
+        let bytes = try Data(contentsOf: fixture)
+        let u = tmp("truncated.pcap")
+        try bytes.prefix(bytes.count * 2 / 3).write(to: u)
+        defer { try? FileManager.default.removeItem(at: u) }
+        let r = try run(["read", u.path])
+        XCTAssertEqual(r.status, 3, "exit 3 says partial")
+        XCTAssertTrue(r.stderr.contains("warning:") && r.stderr.contains("truncated or corrupt after packet"), r.stderr)
+        XCTAssertTrue(r.stdout.contains("\"event_type\":\"flow\""), "flows before the damage are reported")
+        XCTAssertTrue(r.stdout.contains("\"event_type\":\"stats\""))
+        XCTAssertFalse(r.stderr.contains("Fatal error"))
+    }
+
+    func testCorruptRecordLength() throws {
+        var b = PcapFileWriter.data(packets: [(1_000_000, PacketBuilder.udp(src: "1.1.1.1", sport: 1, dst: "2.2.2.2", dport: 2, payload: [1]))])
+        // A second record header claiming a 2 GiB packet.
+        b += [0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0x7F, 0xFF, 0xFF, 0xFF, 0x7F]
+        let u = tmp("corrupt.pcap")
+        try Data(b).write(to: u)
+        defer { try? FileManager.default.removeItem(at: u) }
+        let r = try run(["read", u.path])
+        XCTAssertEqual(r.status, 3, r.stderr)
+        XCTAssertTrue(r.stdout.contains("\"pkts\":1"), "the good packet was analysed")
+    }
+
+    func testStandardInputAndDeterminism() throws {
+        let a = try run(["read", "-q", fixture.path])
+        let b = try run(["read", "-q", fixture.path])
+        XCTAssertEqual(a.status, 0)
+        XCTAssertFalse(a.stdout.isEmpty)
+        XCTAssertEqual(a.stdout, b.stdout, "byte-identical events for the same capture")
+        let s = try run(["read", "-q", "-"], stdin: try Data(contentsOf: fixture))
+        XCTAssertEqual(s.status, 0, s.stderr)
+        XCTAssertEqual(s.stdout, a.stdout, "standard input gives the same events")
+    }
+
+    func testSeveralFilesInOneRunAndOutputFile() throws {
+        let other = TestPaths.fixtures.appendingPathComponent("modbus-pymodbus-port5020.pcap")
+        let out = tmp("events.json")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let r = try run(["read", fixture.path, other.path, "--output", out.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout, "")
+        XCTAssertTrue(r.stderr.contains("packets"), "human summary on standard error")
+        let text = try String(contentsOf: out, encoding: .utf8)
+        let stats = text.split(separator: "\n").last.map(String.init) ?? ""
+        XCTAssertTrue(stats.contains("\"pkts\":140"), "118 + 22 packets: \(stats)")
+        XCTAssertTrue(text.contains("\"dest_port\":5020"))
+        // Every line is a JSON object with the EVE envelope.
+        for line in text.split(separator: "\n") {
+            let obj = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            XCTAssertNotNil(obj?["timestamp"] as? String)
+            XCTAssertNotNil(obj?["event_type"] as? String)
+        }
+    }
+
+    func testUsageErrorsAreOneLine() throws {
+        let r = try run(["read"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertFalse(r.stderr.contains("Fatal error"))
+        XCTAssertEqual(try run(["--version"]).status, 0)
+    }
+
+    func testSynthThenBench() throws {
+        let u = tmp("synth.pcap")
+        defer { try? FileManager.default.removeItem(at: u) }
+        let g = try run(["synth", u.path, "--packets", "3000", "--connections", "4"])
+        XCTAssertEqual(g.status, 0, g.stderr)
+        let r = try run(["read", "-q", u.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("\"pkts\":3000"))
+        XCTAssertTrue(r.stdout.contains("\"errors\":0"), "synthetic frames are well formed")
+        let b = try run(["bench", u.path, "--iterations", "1"])
+        XCTAssertEqual(b.status, 0, b.stderr)
+        XCTAssertTrue(b.stdout.contains("libpcap read loop (floor)"))
+        XCTAssertTrue(b.stdout.contains("ratio libpcap+pipeline / floor"))
+        XCTAssertTrue(b.stdout.contains("heap allocations per packet"))
+    }
+}

@@ -1,0 +1,74 @@
+import SpanSightEngine
+import SpanSightTestSupport
+import XCTest
+
+/// Flow table: symmetric lookup, caps with eviction of the oldest idle flow, idle timeouts by
+/// packet time.
+final class FlowTableTests: XCTestCase {
+    func udp(_ i: Int, reply: Bool = false) -> [UInt8] {
+        let host = "10.\(9 + (i >> 16) & 255).\((i >> 8) & 255).\(i & 255)"
+        return reply
+            ? PacketBuilder.udp(src: "10.0.0.1", sport: 20000, dst: host, dport: 40000, payload: [1])
+            : PacketBuilder.udp(src: host, sport: 40000, dst: "10.0.0.1", dport: 20000, payload: [1])
+    }
+
+    func flowEvents(_ lines: [String]) -> [String] { lines.filter { $0.contains("\"event_type\":\"flow\"") } }
+
+    func testBothDirectionsAreOneFlow() {
+        let h = EngineHarness(dissectors: [])
+        h.feed(udp(1)); h.feed(udp(1, reply: true)); h.feed(udp(1))
+        let flows = flowEvents(h.finish())
+        XCTAssertEqual(flows.count, 1)
+        XCTAssertTrue(flows[0].contains("\"pkts_toserver\":2,\"pkts_toclient\":1"))
+        XCTAssertTrue(flows[0].contains("\"dest_port\":20000"), "the known server port decides the orientation")
+    }
+
+    func testMaxFlowsEvictsAndCountsEveryEviction() {
+        let h = EngineHarness(dissectors: []) { $0.maxFlows = 10 }
+        for i in 0..<100 { h.feed(udp(i)) }
+        XCTAssertLessThanOrEqual(h.engine.activeFlows, 10)
+        let lines = h.finish()
+        XCTAssertEqual(h.engine.counters.flowsEvicted, 90)
+        XCTAssertEqual(flowEvents(lines).count, 100, "every flow is still reported once")
+        XCTAssertEqual(flowEvents(lines).filter { $0.contains("\"reason\":\"evicted\"") }.count, 90)
+    }
+
+    func testEvictionTakesTheOldestIdleFlow() {
+        let h = EngineHarness(dissectors: []) { $0.maxFlows = 3 }
+        h.feed(udp(1)); h.feed(udp(2)); h.feed(udp(3))
+        h.feed(udp(1))                      // flow 1 is active again: 2 is now the oldest idle
+        h.feed(udp(4))
+        let evicted = flowEvents(h.output.lines).filter { $0.contains("\"reason\":\"evicted\"") }
+        XCTAssertEqual(evicted.count, 1)
+        XCTAssertTrue(evicted.first?.contains("\"src_ip\":\"10.9.0.2\"") ?? false, evicted.first ?? "none")
+    }
+
+    func testIdleTimeoutUsesPacketTime() {
+        let h = EngineHarness(dissectors: []) { $0.udpTimeoutNanos = 30 * 1_000_000_000 }
+        h.feed(udp(1))
+        h.feed(udp(2), advanceMicros: 10_000_000)
+        XCTAssertEqual(h.engine.counters.flowsTimedOut, 0)
+        // 100 s of packet time later (no matter how fast the test runs), flow 1 has expired.
+        h.feed(udp(3), advanceMicros: 100_000_000)
+        XCTAssertEqual(h.engine.counters.flowsTimedOut, 2)
+        let lines = h.finish()
+        let timedOut = flowEvents(lines).filter { $0.contains("\"reason\":\"timeout\"") }
+        XCTAssertEqual(timedOut.count, 2)
+        XCTAssertEqual(flowEvents(lines).filter { $0.contains("\"reason\":\"shutdown\"") }.count, 1)
+    }
+
+    func testActiveFlowIsNotExpired() {
+        let h = EngineHarness(dissectors: []) { $0.udpTimeoutNanos = 30 * 1_000_000_000 }
+        for _ in 0..<20 { h.feed(udp(1), advanceMicros: 20_000_000) }   // a packet every 20 s
+        XCTAssertEqual(h.engine.counters.flowsTimedOut, 0)
+        XCTAssertEqual(h.engine.counters.flowsCreated, 1)
+    }
+
+    func testHundredThousandHostsStayWithinTheCap() {
+        let h = EngineHarness(dissectors: []) { $0.maxFlows = 1000 }
+        for i in 0..<100_000 { h.feed(udp(i), advanceMicros: 10) }
+        XCTAssertEqual(h.engine.activeFlows, 1000)
+        XCTAssertEqual(h.engine.counters.flowsEvicted, 99_000)
+        _ = h.finish()
+    }
+}

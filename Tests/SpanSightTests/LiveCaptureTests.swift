@@ -1,0 +1,105 @@
+import Foundation
+import SpanSightTestSupport
+import XCTest
+
+/// `spansight live` on a veth pair between two network namespaces this test creates (no route
+/// out, traffic only between them), stopped by SIGINT.
+final class LiveCaptureTests: XCTestCase {
+    func sh(_ args: [String]) -> Int32 {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = args
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        do { try p.run() } catch { return -1 }
+        p.waitUntilExit()
+        return p.terminationStatus
+    }
+
+    func testLiveCaptureSeesTrafficBetweenNamespacesAndStopsCleanlyOnSIGINT() throws {
+        guard getuid() == 0 else { throw XCTSkip("live capture test needs root (network namespaces): skipped") }
+        guard sh(["ip", "-V"]) == 0 else { throw XCTSkip("iproute2 (ip) is not installed: skipped") }
+        let tag = "ss\(getpid() % 100_000)"
+        let (nsA, nsB, vA, vB) = ("\(tag)a", "\(tag)b", "\(tag)va", "\(tag)vb")
+        defer { _ = sh(["ip", "netns", "del", nsA]); _ = sh(["ip", "netns", "del", nsB]) }
+        for cmd in [["ip", "netns", "add", nsA], ["ip", "netns", "add", nsB],
+                    ["ip", "link", "add", vA, "type", "veth", "peer", "name", vB],
+                    ["ip", "link", "set", vA, "netns", nsA], ["ip", "link", "set", vB, "netns", nsB],
+                    ["ip", "-n", nsA, "addr", "add", "10.231.77.1/24", "dev", vA],
+                    ["ip", "-n", nsB, "addr", "add", "10.231.77.2/24", "dev", vB],
+                    ["ip", "-n", nsA, "link", "set", vA, "up"], ["ip", "-n", nsB, "link", "set", vB, "up"],
+                    ["ip", "-n", nsA, "link", "set", "lo", "up"], ["ip", "-n", nsB, "link", "set", "lo", "up"]] {
+            guard sh(cmd) == 0 else { throw XCTSkip("cannot set up namespaces (\(cmd.joined(separator: " "))): skipped") }
+        }
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("spansight-live-\(getpid()).json")
+        defer { try? FileManager.default.removeItem(at: out) }
+
+        // A TCP server in B answering each request (as a Modbus server would, on 5020).
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        server.arguments = ["ip", "netns", "exec", nsB, "python3", "-c", """
+            import socket
+            s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("10.231.77.2", 5020)); s.listen(1); s.settimeout(20)
+            c, _ = s.accept()
+            while True:
+                d = c.recv(4096)
+                if not d: break
+                c.sendall(b"ack:" + d)
+            c.close()
+            """]
+        try server.run()
+
+        let spansight = Process()
+        spansight.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        spansight.arguments = ["ip", "netns", "exec", nsA, CLITests.binary.path, "live", "--interface", vA,
+                               "--immediate", "--filter", "tcp port 5020", "--stats-interval", "1", "--duration", "30", "--output", out.path]
+        let err = Pipe()
+        spansight.standardError = err
+        try spansight.run()
+        Thread.sleep(forTimeInterval: 1.5)
+
+        let client = Process()
+        client.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        client.arguments = ["ip", "netns", "exec", nsA, "python3", "-c", """
+            import socket, time
+            for _ in range(50):
+                try:
+                    c = socket.create_connection(("10.231.77.2", 5020), timeout=2); break
+                except OSError: time.sleep(0.1)
+            for i in range(5):
+                c.sendall(b"req%d" % i); c.recv(100); time.sleep(0.05)
+            c.close()
+            """]
+        try client.run()
+        client.waitUntilExit()
+        server.waitUntilExit()
+        Thread.sleep(forTimeInterval: 1.0)
+        spansight.interrupt()
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        spansight.waitUntilExit()
+        XCTAssertEqual(client.terminationStatus, 0)
+        XCTAssertEqual(spansight.terminationStatus, 0, "SIGINT is a clean stop: \(stderr)")
+        XCTAssertTrue(stderr.contains("packets"), "summary printed: \(stderr)")
+
+        let events = try String(contentsOf: out, encoding: .utf8).split(separator: "\n").compactMap {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        let flows = events.filter { $0["event_type"] as? String == "flow" }
+        XCTAssertEqual(flows.count, 1, "one TCP connection crossed the veth")
+        let f = flows.first
+        XCTAssertEqual(f?["src_ip"] as? String, "10.231.77.1")
+        XCTAssertEqual(f?["dest_ip"] as? String, "10.231.77.2")
+        XCTAssertEqual(f?["dest_port"] as? Int, 5020)
+        let flow = f?["flow"] as? [String: Any]
+        XCTAssertEqual(flow?["bytes_toserver"] as? Int, 20, "5 requests of 4 bytes")
+        XCTAssertEqual(flow?["bytes_toclient"] as? Int, 40, "5 answers of 8 bytes")
+        XCTAssertEqual(flow?["client_by"] as? String, "syn")
+        XCTAssertEqual((f?["tcp"] as? [String: Any])?["state"] as? String, "closed")
+        let stats = events.filter { $0["event_type"] as? String == "stats" }
+        XCTAssertGreaterThanOrEqual(stats.count, 2, "periodic stats events, then the final one")
+        let capture = (stats.last?["stats"] as? [String: Any])?["capture"] as? [String: Any]
+        XCTAssertNotNil(capture?["kernel_drops"] as? Int, "pcap_stats drop counters reported")
+        XCTAssertGreaterThan(capture?["kernel_packets"] as? Int ?? 0, 0)
+    }
+}

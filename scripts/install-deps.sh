@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what SpanSight needs on Debian: libpcap-dev (build), tshark/capinfos (the tests'
+# reference), tcpdump and iproute2 (live-capture test, fixture recording). Idempotent: does
+# nothing when everything is present. Needs root (or sudo) only when something is missing.
+set -euo pipefail
+need=()
+dpkg -s libpcap-dev >/dev/null 2>&1 || need+=(libpcap-dev)
+command -v tshark >/dev/null 2>&1 || need+=(tshark)
+command -v capinfos >/dev/null 2>&1 || need+=(tshark)
+command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+if [ ${#need[@]} -eq 0 ]; then exit 0; fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${need[@]}"
