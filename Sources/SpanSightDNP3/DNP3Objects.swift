@@ -476,6 +476,20 @@ enum DNP3Objects {
         return k
     }
 
+    /// A floating-point value: JSONWriter's fixed-point form holds magnitudes below about 9e12;
+    /// larger integral-range values are written as integers, anything beyond Int64 as a string
+    /// (cold path), NaN and infinities as null.
+    static func writeDouble(_ w: inout JSONWriter, _ key: StaticString, _ d: Double) {
+        w.key(key)
+        if !d.isFinite || abs(d) < 9e12 {
+            w.value(d)
+        } else if abs(d) < 9.2e18 {
+            w.value(Int(d.rounded()))
+        } else {
+            w.value(String(describing: d))
+        }
+    }
+
     /// A 48-bit little-endian value (DNP3 absolute time: ms since 1970-01-01 UTC).
     static func u48(_ v: ByteView, _ p: Int) -> UInt64? {
         guard let lo = v.u32le(at: p), let hi = v.u16le(at: p + 4) else { return nil }
@@ -502,11 +516,11 @@ enum DNP3Objects {
         case .u32: if let x = v.u32le(at: p) { w.field("value", Int(x)) }; p += 4
         case .i32: if let x = v.u32le(at: p) { w.field("value", Int(Int32(bitPattern: x))) }; p += 4
         case .f32:
-            if let x = v.u32le(at: p) { w.key("value"); w.value(Double(Float(bitPattern: x))) }
+            if let x = v.u32le(at: p) { writeDouble(&w, "value", Double(Float(bitPattern: x))) }
             p += 4
         case .f64:
             if let lo = v.u32le(at: p), let hi = v.u32le(at: p + 4) {
-                w.key("value"); w.value(Double(bitPattern: UInt64(hi) << 32 | UInt64(lo)))
+                writeDouble(&w, "value", Double(bitPattern: UInt64(hi) << 32 | UInt64(lo)))
             }
             p += 8
         }
@@ -554,9 +568,9 @@ enum DNP3Objects {
             }
             if type == 2 { w.field("value", x) } else { w.field("value", Int(Int64(bitPattern: x))) }
         case 4:
-            if body.count == 4, let x = body.u32le(at: 0) { w.key("value"); w.value(Double(Float(bitPattern: x))) }
+            if body.count == 4, let x = body.u32le(at: 0) { writeDouble(&w, "value", Double(Float(bitPattern: x))) }
             if body.count == 8, let lo = body.u32le(at: 0), let hi = body.u32le(at: 4) {
-                w.key("value"); w.value(Double(bitPattern: UInt64(hi) << 32 | UInt64(lo)))
+                writeDouble(&w, "value", Double(bitPattern: UInt64(hi) << 32 | UInt64(lo)))
             }
         case 7:
             if body.count == 6, let t = u48(body, 0) { w.field("value", t) }
