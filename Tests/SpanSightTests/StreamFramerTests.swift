@@ -1,5 +1,6 @@
 import SpanSightEngine
 import SpanSightWire
+import Foundation
 import XCTest
 
 /// The framer against a toy length-prefixed protocol: [len][len bytes], with 0xFF as garbage
@@ -51,5 +52,38 @@ final class StreamFramerTests: XCTestCase {
         XCTAssertFalse(f.hasPending)
         XCTAssertGreaterThan(f.oversizeDrops, 0)
         XCTAssertLessThanOrEqual(f.pending.count, 10)
+    }
+}
+
+/// JSON output stays valid whatever values the wire carries.
+final class JSONWriterTests: XCTestCase {
+    func render(_ body: (inout JSONWriter) -> Void) -> String {
+        var w = JSONWriter(capacity: 64)
+        body(&w)
+        return String(decoding: w.bytes, as: UTF8.self)
+    }
+
+    func testDoublesOfAnySize() throws {
+        for d in [0.0, 1.5, -2.25, 1e-9, 9.3e12, -1.7976931348623157e308, 3.4028234663852886e38, .nan, .infinity] {
+            let s = render { $0.beginObject(); $0.field("v", d); $0.endObject() }
+            XCTAssertNoThrow(try JSONSerialization.jsonObject(with: Data(s.utf8)), s)
+        }
+        XCTAssertEqual(render { $0.beginObject(); $0.field("v", 1.5); $0.endObject() }, #"{"v":1.5}"#)
+    }
+
+    func testWireBytesAreEscaped() throws {
+        let s = render { w in
+            w.beginObject()
+            w.key("s"); w.value(bytes: [0x41, 0x22, 0x5C, 0x0A, 0x00, 0xFF, 0xC3, 0xA9, 0xE2, 0x82])
+            w.endObject()
+        }
+        let obj = try JSONSerialization.jsonObject(with: Data(s.utf8)) as? [String: String]
+        XCTAssertEqual(obj?["s"], "A\"\\\n\u{0}\u{FF}é\u{E2}\u{82}")
+    }
+
+    func testTimestampFormat() {
+        XCTAssertEqual(Timestamp.string(nanos: 1_764_158_400_000_123_456), "2025-11-26T12:00:00.000123+0000")
+        XCTAssertEqual(Timestamp.string(nanos: 0), "1970-01-01T00:00:00.000000+0000")
+        XCTAssertEqual(Timestamp.string(nanos: 951_782_400_999_999_999), "2000-02-29T00:00:00.999999+0000")
     }
 }

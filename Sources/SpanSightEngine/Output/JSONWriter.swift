@@ -120,6 +120,12 @@ public struct JSONWriter {
     public mutating func value(_ d: Double) {
         separatorIfInArray()
         guard d.isFinite else { raw("null"); return }
+        guard abs(d) < 9.0e12 else {
+            // Too large for the fixed-point path (wire floats can be anything): Swift's
+            // shortest round-trip form, which is valid JSON for finite values.
+            appendEscapedNumber("\(d)")
+            return
+        }
         var micros = Int64((d * 1_000_000).rounded())
         if micros < 0 { bytes.append(UInt8(ascii: "-")); micros = -micros }
         appendUInt(UInt64(micros / 1_000_000))
@@ -278,6 +284,11 @@ public struct JSONWriter {
             }
         }
         bytes.append(UInt8(ascii: "\""))
+    }
+
+    mutating func appendEscapedNumber(_ s: String) {
+        var s = s
+        s.withUTF8 { bytes.append(contentsOf: $0) }
     }
 
     mutating func escapeByte(_ b: UInt8) {
