@@ -62,12 +62,40 @@ extension Modbus {
     /// When a whole ADU is visible and more bytes follow, the next header must be plausible too.
     /// On the Modbus port (502) function code 0 and exceptions of any code are accepted too
     /// (function-code sweeps start with code 0).
+    /// Whether an ADU's length fits its function code, as a request or as a response
+    /// (Modbus Application Protocol v1.1b3, section 6). Off the Modbus port this is what tells
+    /// Modbus from look-alikes: a DICOM PDU under 255 bytes, for one, is a well-formed MBAP
+    /// header with function code 1 and a length no read-coils PDU can have.
+    static func lengthFitsFunction(_ b: ByteView, length: UInt16) -> Bool {
+        guard let fc = b.u8(at: MBAPHeader.Field.pdu) else { return false }
+        let pdu = Int(length) - 1
+        func count8(_ at: Int) -> Int? { b.u8(at: at).map(Int.init) }
+        if fc & 0x80 != 0 { return pdu == 2 }
+        switch fc {
+        case 1, 2, 3, 4: return pdu == 5 || count8(8).map { pdu == 2 + $0 } ?? true
+        case 5, 6: return pdu == 5
+        case 7: return pdu == 1 || pdu == 2
+        case 8: return pdu >= 3
+        case 11: return pdu == 1 || pdu == 5
+        case 12: return pdu == 1 || pdu >= 8
+        case 15, 16: return pdu == 5 || count8(13).map { pdu == 6 + $0 } ?? true
+        case 17: return pdu == 1 || count8(8).map { pdu == 2 + $0 } ?? true
+        case 20, 21: return count8(8).map { pdu == 2 + $0 } ?? true
+        case 22: return pdu == 7
+        case 23: return count8(17).map { pdu == 10 + $0 } ?? false || count8(8).map { pdu == 2 + $0 } ?? true
+        case 24: return pdu == 3 || b.u16(at: 8).map { pdu == 3 + Int($0) } ?? true
+        case 43: return pdu >= 2
+        default: return true
+        }
+    }
+
     static func probe(_ b: ByteView, onModbusPort lenient: Bool) -> ProbeResult {
         if let pid = b.u16(at: MBAPHeader.Field.protocolID), pid != 0 { return .noMatch }
         if let len = b.u16(at: MBAPHeader.Field.length),
            len < MBAPHeader.minLength || len > MBAPHeader.maxLength { return .noMatch }
         guard b.count > MBAPHeader.size else { return .needMore }
         guard MBAPHeader.isPlausibleStart(b, lenient: lenient), let h = MBAPHeader(b) else { return .noMatch }
+        if !lenient && !lengthFitsFunction(b, length: h.length) { return .noMatch }
         let next = b.suffix(from: h.aduSize)
         if next.count > MBAPHeader.size && !MBAPHeader.isPlausibleStart(next, lenient: lenient) { return .noMatch }
         return .match
