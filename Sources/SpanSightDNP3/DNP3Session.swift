@@ -95,6 +95,7 @@ final class DNP3Session: DissectorSession {
     func step(_ v: ByteView, _ dir: Direction, _ context: inout DissectContext) -> FrameStep {
         switch DNP3LinkScan.scan(v) {
         case .frame(let size):
+            context.countPDU()
             frame(v.prefix(size), dir, &context)
             inGarbage[dir.index] = false
             return .consumed(size)

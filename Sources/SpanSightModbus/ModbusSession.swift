@@ -8,6 +8,12 @@ public protocol ModbusEventSink {
     var timestampNanos: Int64 { get }
     func emit(_ type: StaticString, _ body: (inout JSONWriter) -> Void)
     func anomaly(_ name: StaticString, _ details: ((inout JSONWriter) -> Void)?)
+    /// One ADU parsed (benchmark counter).
+    func countPDU()
+}
+
+extension ModbusEventSink {
+    public func countPDU() {}
 }
 
 extension DissectContext: ModbusEventSink {}
@@ -198,6 +204,7 @@ public final class ModbusSession: DissectorSession {
                 return .skip(1)
             }
             guard view.count >= h.aduSize else { return .needMore(total: h.aduSize) }
+            sink.countPDU()
             handle(view.prefix(h.aduSize), dir, &sink)
             return .consumed(h.aduSize)
         }
@@ -212,6 +219,7 @@ public final class ModbusSession: DissectorSession {
             sink.anomaly("modbus.resync") { w in w.field("skipped_bytes", skipped) }
         }
         sync = ModbusSync()
+        sink.countPDU()
         handle(view.prefix(h.aduSize), dir, &sink)
         return .consumed(h.aduSize)
     }
@@ -230,6 +238,7 @@ public final class ModbusSession: DissectorSession {
                 }
                 return
             }
+            sink.countPDU()
             handle(view.prefix(h.aduSize), dir, &sink)
             off += h.aduSize
         }

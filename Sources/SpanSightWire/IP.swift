@@ -65,23 +65,31 @@ public struct IPAddress: Hashable, Sendable, Comparable {
     /// Writes the address as text (dotted quad, or RFC 5952 IPv6) into `out` without building
     /// intermediate strings.
     public func write(into out: inout [UInt8]) {
+        write { out.append($0) }
+    }
+
+    /// The 16-bit group `i` (0...7) of the address.
+    @inlinable func group(_ i: Int) -> UInt16 {
+        i < 4 ? UInt16(truncatingIfNeeded: hi >> UInt64(48 - 16 * i)) : UInt16(truncatingIfNeeded: lo >> UInt64(48 - 16 * (i - 4)))
+    }
+
+    /// Writes the address as text (dotted quad, or RFC 5952 IPv6) one byte at a time, with no
+    /// intermediate allocation.
+    public func write(_ put: (UInt8) -> Void) {
         if isV4 {
             let v = v4
             for i in 0..<4 {
-                if i > 0 { out.append(UInt8(ascii: ".")) }
-                Self.appendDecimal(UInt32((v >> UInt32(24 - 8 * i)) & 0xFF), into: &out)
+                if i > 0 { put(UInt8(ascii: ".")) }
+                Self.decimal(UInt32((v >> UInt32(24 - 8 * i)) & 0xFF), put)
             }
             return
         }
-        var g = [UInt16](repeating: 0, count: 8)
-        for i in 0..<4 { g[i] = UInt16(truncatingIfNeeded: hi >> UInt64(48 - 16 * i)) }
-        for i in 0..<4 { g[4 + i] = UInt16(truncatingIfNeeded: lo >> UInt64(48 - 16 * i)) }
         // Longest run of two or more zero groups is shortened to "::" (first one on ties).
         var bestStart = -1, bestLen = 0, i = 0
         while i < 8 {
-            if g[i] == 0 {
+            if group(i) == 0 {
                 var j = i
-                while j < 8 && g[j] == 0 { j += 1 }
+                while j < 8 && group(j) == 0 { j += 1 }
                 if j - i > bestLen && j - i >= 2 { bestStart = i; bestLen = j - i }
                 i = j
             } else { i += 1 }
@@ -90,13 +98,13 @@ public struct IPAddress: Hashable, Sendable, Comparable {
         var needColon = false
         while i < 8 {
             if i == bestStart {
-                out.append(UInt8(ascii: ":")); out.append(UInt8(ascii: ":"))
+                put(UInt8(ascii: ":")); put(UInt8(ascii: ":"))
                 i += bestLen
                 needColon = false
                 continue
             }
-            if needColon { out.append(UInt8(ascii: ":")) }
-            Self.appendHex(g[i], into: &out)
+            if needColon { put(UInt8(ascii: ":")) }
+            Self.hex(group(i), put)
             needColon = true
             i += 1
         }
@@ -108,20 +116,19 @@ public struct IPAddress: Hashable, Sendable, Comparable {
         return String(decoding: b, as: UTF8.self)
     }
 
-    @usableFromInline static func appendDecimal(_ v: UInt32, into out: inout [UInt8]) {
-        if v >= 100 { out.append(UInt8(48 + v / 100)) }
-        if v >= 10 { out.append(UInt8(48 + (v / 10) % 10)) }
-        out.append(UInt8(48 + v % 10))
+    static func decimal(_ v: UInt32, _ put: (UInt8) -> Void) {
+        if v >= 100 { put(UInt8(48 + v / 100)) }
+        if v >= 10 { put(UInt8(48 + (v / 10) % 10)) }
+        put(UInt8(48 + v % 10))
     }
 
-    @usableFromInline static func appendHex(_ v: UInt16, into out: inout [UInt8]) {
-        let digits: StaticString = "0123456789abcdef"
+    static func hex(_ v: UInt16, _ put: (UInt8) -> Void) {
         var started = false
         for shift in stride(from: 12, through: 0, by: -4) {
-            let d = Int((v >> UInt16(shift)) & 0xF)
+            let d = UInt8((v >> UInt16(shift)) & 0xF)
             if d != 0 || started || shift == 0 {
                 started = true
-                out.append(digits.utf8Start[d])
+                put(d < 10 ? 48 + d : 87 + d)
             }
         }
     }

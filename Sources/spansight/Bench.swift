@@ -75,7 +75,7 @@ struct Bench: ParsableCommand {
         config.maxFlows = maxFlows
         config.dissectors = Registry.all
 
-        // 1. Floor: bare libpcap read loop over the file.
+        // 1. Floor: bare libpcap read loop over the file (pcaploop.c's loop).
         var floorBest = Double.infinity
         var sink: UInt64 = 0
         for _ in 0..<iterations {
@@ -89,18 +89,90 @@ struct Bench: ParsableCommand {
             floorBest = min(floorBest, MonotonicClock.now() - t0)
         }
 
-        // 2. Pipeline over the packets in memory (no I/O), allocations counted.
-        var pipeBest = Double.infinity
-        var allocsPerPacket = 0.0
-        var steadyAllocsPerPacket = 0.0
-        var events: UInt64 = 0
+        // 2. Pipeline over the packets in memory, without output and with events built.
+        let quiet = inMemory(capture, config, output: EventOutput.disabled)
+        let built = inMemory(capture, config, output: EventOutput.discarding)
+
+        // 3. The full read path: libpcap from the file plus the pipeline (no output).
+        var fullBest = Double.infinity
+        var fullBuiltBest = Double.infinity
+        for build in [false, true] {
+            for _ in 0..<iterations {
+                let engine = Engine(config: config, output: build ? .discarding() : .disabled())
+                let t0 = MonotonicClock.now()
+                guard let h = try? PcapHandle.openOffline(path: file) else { throw fail("\(file): cannot reopen") }
+                _ = engine.setLinkType(dlt: h.linkType.rawValue)
+                var p = CapturedPacket()
+                while case .packet = h.next(&p) {
+                    engine.process(p.bytes, wireLength: p.wireLength, timestampNanos: p.timestampNanos)
+                }
+                engine.finish()
+                let t = MonotonicClock.now() - t0
+                if build { fullBuiltBest = min(fullBuiltBest, t) } else { fullBest = min(fullBest, t) }
+            }
+        }
+
+        // 4. Per dissector: the pipeline with that dissector alone against none, per PDU.
+        var noDissectors = config
+        noDissectors.dissectors = []
+        let base = inMemory(capture, noDissectors, output: EventOutput.disabled)
+
+        func row(_ name: String, _ secs: Double) -> String {
+            let pps = Double(n) / secs
+            let gbps = Double(totalBytes) * 8 / secs / 1e9
+            let ns = secs * 1e9 / Double(n)
+            return "\(name + String(repeating: " ", count: max(0, 44 - name.count))) \(pad(Format.rate(pps), 9)) pkt/s  \(pad(fmt(gbps, 2), 7)) Gbit/s  \(pad(fmt(ns, 1), 8)) ns/pkt"
+        }
+        print("spansight bench: \(file): \(n) packets, \(totalBytes) bytes, best of \(iterations)")
+        print(row("libpcap read loop (floor)", floorBest))
+        print(row("pipeline, in memory, no output", quiet.seconds))
+        print(row("pipeline, in memory, events built", built.seconds))
+        print(row("libpcap + pipeline, no output", fullBest))
+        print(row("libpcap + pipeline, events built", fullBuiltBest))
+        print("ratio libpcap+pipeline (no output) / floor: \(fmt(fullBest / floorBest, 2))x")
+        print("ratio libpcap+pipeline (events built) / floor: \(fmt(fullBuiltBest / floorBest, 2))x")
+        if CSpanSightAlloc_available() != 0 {
+            print("heap allocations per packet, no output: \(fmt(quiet.allocsPerPacket, 4)) overall, \(fmt(quiet.steadyAllocsPerPacket, 4)) in the second half (steady state)")
+            print("heap allocations per packet, events built: \(fmt(built.allocsPerPacket, 4)) overall, \(fmt(built.steadyAllocsPerPacket, 4)) in the second half")
+        } else {
+            print("heap allocations per packet: not counted on this platform")
+        }
+        print("events built per run: \(built.events)")
+        for (i, entry) in config.dissectors.enumerated() {
+            var one = config
+            one.dissectors = [entry]
+            let r = inMemory(capture, one, output: EventOutput.disabled)
+            let pdus = r.pdus.first ?? 0
+            guard pdus > 0 else { print("dissector \(entry.name): no PDUs in this capture"); continue }
+            let nsPerPDU = max(0, r.seconds - base.seconds) * 1e9 / Double(pdus)
+            let allocsPerPDU = Double(max(0, Int64(r.allocs) - Int64(base.allocs))) / Double(pdus)
+            print("dissector \(entry.name): \(pdus) PDUs, \(fmt(nsPerPDU, 1)) ns/PDU over the pipeline without it, \(fmt(allocsPerPDU, 4)) allocations/PDU")
+            _ = i
+        }
+        if sink == 42 { print("") }
+    }
+
+    struct InMemoryResult {
+        var seconds: Double
+        var allocs: UInt64
+        var allocsPerPacket: Double
+        var steadyAllocsPerPacket: Double
+        var events: UInt64
+        var pdus: [UInt64]
+    }
+
+    /// Runs the pipeline over the packets held in memory `iterations` times; the fastest run's
+    /// time, the first run's allocation counts.
+    func inMemory(_ capture: LoadedCapture, _ config: EngineConfig, output: () -> EventOutput) -> InMemoryResult {
+        let n = capture.count
+        var result = InMemoryResult(seconds: .infinity, allocs: 0, allocsPerPacket: 0, steadyAllocsPerPacket: 0, events: 0, pdus: [])
         for it in 0..<iterations {
-            let out = EventOutput.discarding()
+            let out = output()
             let engine = Engine(config: config, output: out)
             _ = engine.setLinkType(dlt: capture.linkType.rawValue)
+            var aHalf: UInt64 = 0
             let a0 = CSpanSightAlloc_count()
             let t0 = MonotonicClock.now()
-            var aHalf: UInt64 = 0
             capture.storage.withUnsafeBytes { store in
                 for i in 0..<n {
                     if i == n / 2 { aHalf = CSpanSightAlloc_count() }
@@ -111,49 +183,16 @@ struct Bench: ParsableCommand {
             let t1 = MonotonicClock.now()
             let a1 = CSpanSightAlloc_count()
             engine.finish()
-            events = out.eventCount
-            pipeBest = min(pipeBest, t1 - t0)
+            result.seconds = min(result.seconds, t1 - t0)
             if it == 0 {
-                allocsPerPacket = Double(a1 - a0) / Double(n)
-                steadyAllocsPerPacket = Double(a1 - aHalf) / Double(n - n / 2)
+                result.allocs = a1 - a0
+                result.allocsPerPacket = Double(a1 - a0) / Double(n)
+                result.steadyAllocsPerPacket = Double(a1 - aHalf) / Double(max(1, n - n / 2))
+                result.events = out.eventCount
+                result.pdus = Array(engine.counters.pdusByDissector.prefix(config.dissectors.count))
             }
         }
-
-        // 3. The full read path: libpcap from the file plus the pipeline.
-        var fullBest = Double.infinity
-        for _ in 0..<iterations {
-            let out = EventOutput.discarding()
-            let engine = Engine(config: config, output: out)
-            let t0 = MonotonicClock.now()
-            guard let h = try? PcapHandle.openOffline(path: file) else { throw fail("\(file): cannot reopen") }
-            _ = engine.setLinkType(dlt: h.linkType.rawValue)
-            var p = CapturedPacket()
-            while case .packet = h.next(&p) {
-                engine.process(p.bytes, wireLength: p.wireLength, timestampNanos: p.timestampNanos)
-            }
-            engine.finish()
-            fullBest = min(fullBest, MonotonicClock.now() - t0)
-        }
-
-        func row(_ name: String, _ secs: Double) -> String {
-            let pps = Double(n) / secs
-            let gbps = Double(totalBytes) * 8 / secs / 1e9
-            let ns = secs * 1e9 / Double(n)
-            return "\(name + String(repeating: " ", count: max(0, 36 - name.count))) \(pad(Format.rate(pps), 9)) pkt/s  \(pad(fmt(gbps, 2), 7)) Gbit/s  \(pad(fmt(ns, 1), 8)) ns/pkt"
-        }
-        print("spansight bench: \(file): \(n) packets, \(totalBytes) bytes, best of \(iterations)")
-        print(row("libpcap read loop (floor)", floorBest))
-        print(row("pipeline, packets in memory", pipeBest))
-        print(row("libpcap + pipeline (spansight read)", fullBest))
-        print("ratio libpcap+pipeline / floor: \(fmt(fullBest / floorBest, 2))x")
-        print("ratio pipeline-in-memory / floor: \(fmt(pipeBest / floorBest, 2))x")
-        if CSpanSightAlloc_available() != 0 {
-            print("heap allocations per packet: \(fmt(allocsPerPacket, 4)) overall, \(fmt(steadyAllocsPerPacket, 4)) in the second half (steady state)")
-        } else {
-            print("heap allocations per packet: not counted on this platform")
-        }
-        print("events built per run: \(events)")
-        if sink == 42 { print("") }
+        return result
     }
 
     private func fmt(_ v: Double, _ digits: Int) -> String {

@@ -28,7 +28,11 @@ public final class EventOutput {
         case standardOutput
         case file(String)
         case memory
+        /// Events are built, then dropped (measures the cost of building them).
         case discard
+        /// No events are built at all: the pipeline runs, dissectors parse and pair, counters
+        /// count (benchmarks "without output").
+        case none
     }
 
     public var writer = JSONWriter(capacity: 1 << 20)
@@ -52,9 +56,10 @@ public final class EventOutput {
             }
             file = f
             ownsFile = true
-        case .memory, .discard:
+        case .memory, .discard, .none:
             file = nil
             ownsFile = false
+            if case .none = destination { enabled = false }
         }
     }
 
@@ -62,9 +67,16 @@ public final class EventOutput {
     public static func inMemory() -> EventOutput { EventOutput(nonFile: .memory) }
     /// An output that builds events and drops them (benchmarks).
     public static func discarding() -> EventOutput { EventOutput(nonFile: .discard) }
+    /// An output that builds no events (benchmarks without output).
+    public static func disabled() -> EventOutput { EventOutput(nonFile: .none) }
+
+    /// False when events are not to be built at all.
+    public var isEnabled: Bool { enabled }
+    private var enabled = true
 
     private init(nonFile destination: Destination) {
         self.destination = destination
+        if case .none = destination { enabled = false }
         self.file = nil
         self.ownsFile = false
     }
@@ -121,8 +133,8 @@ public final class EventOutput {
                 fflush(f)
             }
         case .memory:
-            captured.append(contentsOf: writer.bytes)
-        case .discard:
+            writer.bytes.withUnsafeBytes { captured.append(contentsOf: $0) }
+        case .discard, .none:
             break
         }
         writer.reset()

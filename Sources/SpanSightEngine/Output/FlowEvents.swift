@@ -67,6 +67,7 @@ extension Engine {
 
     /// A `stats` event: what the run saw so far (also the final summary).
     public func emitStats() {
+        guard output.isEnabled else { return }
         var env = EventEnvelope()
         env.timestampNanos = nowNanos
         output.begin("stats", env)

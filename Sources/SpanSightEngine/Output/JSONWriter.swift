@@ -4,14 +4,13 @@ import SpanSightWire
 /// written straight into the buffer (no intermediate String), commas are tracked per nesting
 /// level. Events are built one at a time and flushed by `EventOutput`.
 public struct JSONWriter {
-    public var bytes: [UInt8]
+    public var bytes: OutputBuffer
     /// Bit n set: the container at depth n already holds a member (so the next needs a comma).
     var hasMember: UInt64 = 0
     var depth: Int = 0
 
     public init(capacity: Int = 1 << 16) {
-        bytes = []
-        bytes.reserveCapacity(capacity)
+        bytes = OutputBuffer(capacity: capacity)
     }
 
     public mutating func reset() {
@@ -51,11 +50,19 @@ public struct JSONWriter {
     }
 
     public mutating func key(_ k: StaticString) {
-        separator()
-        bytes.append(UInt8(ascii: "\""))
-        bytes.append(contentsOf: UnsafeBufferPointer(start: k.utf8Start, count: k.utf8CodeUnitCount))
-        bytes.append(UInt8(ascii: "\""))
-        bytes.append(UInt8(ascii: ":"))
+        let bit: UInt64 = 1 << UInt64(depth & 63)
+        let comma = hasMember & bit != 0
+        hasMember |= bit
+        let n = k.utf8CodeUnitCount
+        bytes.write(upTo: n + 4) { p in
+            var i = 0
+            if comma { p[0] = UInt8(ascii: ","); i = 1 }
+            p[i] = UInt8(ascii: "\"")
+            (p + i + 1).update(from: k.utf8Start, count: n)
+            p[i + 1 + n] = UInt8(ascii: "\"")
+            p[i + 2 + n] = UInt8(ascii: ":")
+            return i + 3 + n
+        }
         afterKey = true
     }
 
@@ -141,7 +148,15 @@ public struct JSONWriter {
     public mutating func value(_ ip: IPAddress) {
         separatorIfInArray()
         bytes.append(UInt8(ascii: "\""))
-        ip.write(into: &bytes)
+        if ip.isV4 {
+            let v = ip.v4
+            for i in 0..<4 {
+                if i > 0 { bytes.append(UInt8(ascii: ".")) }
+                appendUInt(UInt64((v >> UInt32(24 - 8 * i)) & 0xFF))
+            }
+        } else {
+            ip.write { bytes.append($0) }
+        }
         bytes.append(UInt8(ascii: "\""))
     }
 
@@ -209,19 +224,19 @@ public struct JSONWriter {
     }
 
     mutating func appendUInt(_ v: UInt64) {
-        if v < 10 { bytes.append(UInt8(48 + v)); return }
-        var tmp: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                  UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        var n = v
-        var i = 20
-        withUnsafeMutableBytes(of: &tmp) { buf in
-            while n > 0 {
-                i -= 1
-                buf[i] = UInt8(48 + n % 10)
+        if v < 10 { bytes.append(UInt8(truncatingIfNeeded: 48 &+ v)); return }
+        var digits = 0
+        var t = v
+        while t > 0 { digits &+= 1; t /= 10 }
+        bytes.write(upTo: digits) { p in
+            var n = v
+            var i = digits
+            while i > 0 {
+                i &-= 1
+                p[i] = UInt8(truncatingIfNeeded: 48 &+ n % 10)
                 n /= 10
             }
-            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: buf[i..<20]))
+            return digits
         }
     }
 
@@ -341,7 +356,7 @@ public enum Timestamp {
     }
 
 
-    public static func write(nanos: Int64, into out: inout [UInt8]) {
+    public static func write<Out: TimestampSink>(nanos: Int64, into out: inout Out) {
         var secs = nanos / 1_000_000_000
         var frac = nanos % 1_000_000_000
         if frac < 0 { frac += 1_000_000_000; secs -= 1 }
@@ -360,19 +375,28 @@ public enum Timestamp {
         out.append(UInt8(ascii: ":")); two(Int(rem % 60))
         out.append(UInt8(ascii: "."))
         var micros = Int(frac / 1000)
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0)
-        withUnsafeMutableBytes(of: &digits) { b in
-            for i in stride(from: 5, through: 0, by: -1) { b[i] = UInt8(48 + micros % 10); micros /= 10 }
-            out.append(contentsOf: b)
+        var div = 100_000
+        while div > 0 {
+            out.append(UInt8(48 + (micros / div) % 10))
+            div /= 10
         }
+        _ = micros
         let tz: StaticString = "+0000"
         out.append(contentsOf: UnsafeBufferPointer(start: tz.utf8Start, count: tz.utf8CodeUnitCount))
     }
 
     /// The timestamp as a String (cold path).
     public static func string(nanos: Int64) -> String {
-        var b: [UInt8] = []
+        var b = OutputBuffer(capacity: 64)
         write(nanos: nanos, into: &b)
-        return String(decoding: b, as: UTF8.self)
+        return String(decoding: b.array, as: UTF8.self)
     }
 }
+
+/// Where a timestamp can be written.
+public protocol TimestampSink {
+    mutating func append(_ b: UInt8)
+    mutating func append(contentsOf p: UnsafeBufferPointer<UInt8>)
+}
+
+extension OutputBuffer: TimestampSink {}

@@ -310,7 +310,7 @@ public final class Engine {
         let app = table[slot].app
         let name = app >= 0 ? config.dissectors[Int(app)].name.description : "none"
         counters.flowsByApp[name, default: 0] += 1
-        if config.flowEvents { emitFlowEvent(slot, reason: reason) }
+        if config.flowEvents && output.isEnabled { emitFlowEvent(slot, reason: reason) }
         table.remove(slot)
     }
 
@@ -338,7 +338,9 @@ public final class Engine {
         env.vlanCount = r.vlanCount
         env.vlanOuter = r.key.vlanOuter
         env.vlanInner = r.key.vlanInner
-        return DissectContext(output: output, envelope: env, counters: counters)
+        var ctx = DissectContext(output: output, envelope: env, counters: counters)
+        ctx.dissectorIndex = Int(max(0, r.app))
+        return ctx
     }
 
     func flowInfo(_ slot: Int32) -> FlowInfo {

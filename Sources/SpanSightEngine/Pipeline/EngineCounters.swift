@@ -37,6 +37,9 @@ public final class EngineCounters {
     public var reassemblyCapHits: UInt64 = 0
     public var reassemblyMemoryPeak: UInt64 = 0
 
+    /// PDUs parsed per dissector (registry order): Modbus ADUs, DNP3 link frames, ...
+    public var pdusByDissector: [UInt64] = [UInt64](repeating: 0, count: 16)
+
     public var anomalies: UInt64 = 0
     public var anomaliesByName: [String: UInt64] = [:]
     /// Flows per app_proto ("none" for unrecognised).
