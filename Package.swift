@@ -29,8 +29,8 @@ let package = Package(
         // Flows, reassembly, the dissector interface, output and the pipeline.
         .target(name: "SpanSightEngine", dependencies: ["SpanSightWire"], swiftSettings: fastPath),
         // Application dissectors: one target each, registered in Sources/spansight/Registry.swift.
-        .target(name: "SpanSightModbus", dependencies: ["SpanSightEngine", "SpanSightWire"]),
-        .target(name: "SpanSightDNP3", dependencies: ["SpanSightEngine", "SpanSightWire"]),
+        .target(name: "SpanSightModbus", dependencies: ["SpanSightEngine", "SpanSightWire"], swiftSettings: fastPath),
+        .target(name: "SpanSightDNP3", dependencies: ["SpanSightEngine", "SpanSightWire"], swiftSettings: fastPath),
         // Counts heap allocations for `spansight bench` (linked into the tool only).
         .target(name: "CSpanSightAlloc"),
         .executableTarget(
