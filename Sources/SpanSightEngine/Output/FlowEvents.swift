@@ -4,18 +4,9 @@ extension Engine {
     /// The `flow` event of a flow that ended (Suricata's fields, plus reassembly counters).
     func emitFlowEvent(_ slot: Int32, reason: FlowEndReason) {
         let r = table[slot]
-        var env = EventEnvelope()
+        var env = envelope(slot)
         env.timestampNanos = r.lastNanos
-        env.flowID = r.id
-        env.sourceIP = r.key.client
-        env.sourcePort = r.key.clientPort
-        env.destinationIP = r.key.server
-        env.destinationPort = r.key.serverPort
-        env.proto = r.key.proto
-        env.appProto = r.app >= 0 ? config.dissectors[Int(r.app)].name : nil
-        env.vlanCount = r.vlanCount
-        env.vlanOuter = r.key.vlanOuter
-        env.vlanInner = r.key.vlanInner
+        env.pcapCount = 0
         output.begin("flow", env)
         let body = { (j: inout JSONWriter) in
             if r.hasMAC {

@@ -324,6 +324,13 @@ public final class Engine {
 
 
     func context(_ slot: Int32) -> DissectContext {
+        var ctx = DissectContext(output: output, envelope: envelope(slot), counters: counters)
+        ctx.dissectorIndex = Int(max(0, table[slot].app))
+        return ctx
+    }
+
+    /// The envelope of a flow's events, stamped with the current packet.
+    func envelope(_ slot: Int32) -> EventEnvelope {
         let r = table[slot]
         var env = EventEnvelope()
         env.timestampNanos = nowNanos
@@ -338,9 +345,7 @@ public final class Engine {
         env.vlanCount = r.vlanCount
         env.vlanOuter = r.key.vlanOuter
         env.vlanInner = r.key.vlanInner
-        var ctx = DissectContext(output: output, envelope: env, counters: counters)
-        ctx.dissectorIndex = Int(max(0, r.app))
-        return ctx
+        return env
     }
 
     func flowInfo(_ slot: Int32) -> FlowInfo {
