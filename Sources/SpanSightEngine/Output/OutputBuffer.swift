@@ -15,9 +15,13 @@ public final class OutputStorage {
 
     deinit { base.deallocate() }
 
+    @inline(__always)
     func reserve(_ extra: Int) {
-        let need = count + extra
-        guard need > capacity else { return }
+        if count &+ extra > capacity { grow(count + extra) }
+    }
+
+    @inline(never)
+    func grow(_ need: Int) {
         var c = capacity * 2
         while c < need { c *= 2 }
         let b = UnsafeMutablePointer<UInt8>.allocate(capacity: c)
