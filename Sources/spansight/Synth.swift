@@ -1,4 +1,5 @@
 import ArgumentParser
+import SpanSightDNP3
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -55,7 +56,9 @@ struct Synth: ParsableCommand {
         var gen = SynthGenerator(seed: seed, connections: connections, weights: weights)
         var written = 0
         while written < packets {
-            written += gen.next(into: &w, limit: packets - written)
+            let n = gen.next(into: &w, limit: packets - written)
+            if n == 0 { break }
+            written += n
         }
         w.flush()
         Stderr.line("spansight synth: wrote \(written) packets to \(output)")
@@ -92,28 +95,19 @@ struct PcapWriter {
     private mutating func le16(_ v: UInt16) { buffer.append(UInt8(v & 0xFF)); buffer.append(UInt8(v >> 8)) }
 }
 
-/// DNP3 link-layer CRC (IEEE 1815 annex: polynomial 0x3D65, reflected 0xA6BC, complemented).
-enum DNP3CRC {
-    static func crc(_ bytes: ArraySlice<UInt8>) -> UInt16 {
-        var crc: UInt16 = 0
-        for b in bytes {
-            crc ^= UInt16(b)
-            for _ in 0..<8 { crc = crc & 1 != 0 ? (crc >> 1) ^ 0xA6BC : crc >> 1 }
-        }
-        return ~crc
-    }
-
+/// DNP3 link frames for synthetic traffic (CRCs from the dissector's own DNP3CRC).
+enum SynthDNP3 {
     /// A whole link frame: header + CRC, then 16-byte blocks each with a CRC.
     static func frame(dst: UInt16, src: UInt16, control: UInt8, userData: [UInt8]) -> [UInt8] {
         var h: [UInt8] = [0x05, 0x64, UInt8(5 + userData.count), control,
                           UInt8(dst & 0xFF), UInt8(dst >> 8), UInt8(src & 0xFF), UInt8(src >> 8)]
-        let c = crc(h[...])
+        let c = DNP3CRC.crc(h)
         h += [UInt8(c & 0xFF), UInt8(c >> 8)]
         var i = 0
         while i < userData.count {
             let block = userData[i..<min(i + 16, userData.count)]
             h += block
-            let bc = crc(block)
+            let bc = DNP3CRC.crc(Array(block))
             h += [UInt8(bc & 0xFF), UInt8(bc >> 8)]
             i += 16
         }
@@ -145,12 +139,14 @@ struct SynthGenerator {
         rng = seed == 0 ? 0x9E37_79B9 : seed
         self.weights = weights.filter { $0.1 > 0 }
         totalWeight = self.weights.reduce(0) { $0 + $1.1 }
-        let ports = ["modbus": UInt16(502), "dnp3": 20000, "hl7": 2575, "dicom": 104, "other": 8080]
+        let ports: [(String, UInt16)] = [("dicom", 104), ("dnp3", 20000), ("hl7", 2575), ("modbus", 502), ("other", 8080)]
         for (name, _) in self.weights {
+            guard let index = ports.firstIndex(where: { $0.0 == name }) else { continue }
+            let port = ports[index].1
             for i in 0..<connections {
                 let c = Conn(proto: name, clientIP: 0x0A4D_0100 | UInt32(i % 200 + 10),
-                             serverIP: 0x0A4D_0000 | UInt32(ports.keys.sorted().firstIndex(of: name)! * 10 + i % 8 + 1),
-                             clientPort: UInt16(40000 + i), serverPort: ports[name]!,
+                             serverIP: 0x0A4D_0000 | UInt32(index * 10 + i % 8 + 1),
+                             clientPort: UInt16(40000 + i), serverPort: port,
                              clientSeq: UInt32(truncatingIfNeeded: (i + 1) &* 7919 &* 1_000_003),
                              serverSeq: UInt32(truncatingIfNeeded: (i + 1) &* 104_729 &* 999_983))
                 byProto[name, default: []].append(conns.count)
@@ -172,7 +168,7 @@ struct SynthGenerator {
             if pick < weight { proto = name; break }
             pick -= weight
         }
-        let list = byProto[proto]!
+        guard let list = byProto[proto], !list.isEmpty else { return 0 }
         let ci = list[Int(random() % UInt64(list.count))]
         var c = conns[ci]
         var pkts: [(Bool, UInt8, [UInt8])] = []   // (fromClient, flags, payload)
@@ -193,11 +189,11 @@ struct SynthGenerator {
             pkts.append((false, 0x18, rsp))
         case "dnp3":
             let seq = UInt8(c.counter & 0x0F)
-            let req = DNP3CRC.frame(dst: 10, src: 1, control: 0xC4,
+            let req = SynthDNP3.frame(dst: 10, src: 1, control: 0xC4,
                                     userData: [0xC0 | (seq & 0x3F), 0xC0 | seq, 0x01, 0x3C, 0x02, 0x06, 0x3C, 0x03, 0x06, 0x3C, 0x04, 0x06, 0x3C, 0x01, 0x06])
             var body: [UInt8] = [0xC0 | (seq & 0x3F), 0xC0 | seq, 0x81, 0x00, 0x00, 0x1E, 0x01, 0x00, 0x00, 0x09]
             for _ in 0..<10 { body += [0x01, UInt8(truncatingIfNeeded: random()), 0x00, 0x00, 0x00] }
-            let rsp = DNP3CRC.frame(dst: 1, src: 10, control: 0x44, userData: body)
+            let rsp = SynthDNP3.frame(dst: 1, src: 10, control: 0x44, userData: body)
             pkts.append((true, 0x18, req))
             pkts.append((false, 0x18, rsp))
         case "hl7":

@@ -214,32 +214,30 @@ extension Engine {
     /// The other side acknowledged past the hole: report the hole up to the first queued
     /// segment (or the ACK) and deliver what follows.
     func ackedHole(_ slot: Int32, _ dir: Direction, ack: UInt32) {
+        let head = table[slot].stream(dir).oooHead
+        guard head >= 0, seqDiff(ack, segments.seq[Int(head)]) >= 0 else { return }
+        gapToFirstQueued(slot, dir)
+        drain(slot, dir)
+    }
+
+    /// Gives up on the hole before the first queued segment: reports it as a gap and moves
+    /// the stream to that segment.
+    func gapToFirstQueued(_ slot: Int32, _ dir: Direction) {
         var st = table[slot].stream(dir)
         let head = st.oooHead
-        guard head >= 0, seqDiff(ack, segments.seq[Int(head)]) >= 0 else { return }
+        guard head >= 0 else { return }
         let hole = seqDiff(segments.seq[Int(head)], st.nextSeq)
-        if hole > 0 {
-            st.gapBytes &+= UInt64(hole)
-            st.nextSeq = segments.seq[Int(head)]
-            table[slot].setStream(dir, st)
-            deliverGap(slot, dir, Int(hole))
-        }
-        drain(slot, dir)
+        guard hole > 0 else { return }
+        st.gapBytes &+= UInt64(hole)
+        st.nextSeq = segments.seq[Int(head)]
+        table[slot].setStream(dir, st)
+        deliverGap(slot, dir, Int(hole))
     }
 
     /// Delivers everything queued in a direction, reporting each hole as a gap.
     func flushQueued(_ slot: Int32, _ dir: Direction) {
-        while true {
-            var st = table[slot].stream(dir)
-            let head = st.oooHead
-            guard head >= 0 else { return }
-            let hole = seqDiff(segments.seq[Int(head)], st.nextSeq)
-            if hole > 0 {
-                st.gapBytes &+= UInt64(hole)
-                st.nextSeq = segments.seq[Int(head)]
-                table[slot].setStream(dir, st)
-                deliverGap(slot, dir, Int(hole))
-            }
+        while table[slot].stream(dir).oooHead >= 0 {
+            gapToFirstQueued(slot, dir)
             drain(slot, dir)
         }
     }
