@@ -79,12 +79,33 @@ public struct DissectContext {
     public var envelope: EventEnvelope
     /// Counters the session can bump (anomalies are also events).
     unowned(unsafe) let counters: EngineCounters
+    /// The engine and the flow's slot (observations and operation classes go to the flow).
+    unowned(unsafe) let engine: Engine
+    let slot: Int32
 
-
-    init(output: EventOutput, envelope: EventEnvelope, counters: EngineCounters) {
-        self.output = output
+    init(engine: Engine, slot: Int32, envelope: EventEnvelope) {
+        self.output = engine.output
         self.envelope = envelope
-        self.counters = counters
+        self.counters = engine.counters
+        self.engine = engine
+        self.slot = slot
+        self.observing = engine.observer != nil
+    }
+
+    /// True when an observer (inventory, detection) listens: sessions build observations only then.
+    public let observing: Bool
+
+    /// Hands one observation to the observer (a no-op when none is installed).
+    public func observe(_ observation: Observation) {
+        guard observing, let observer = engine.observer else { return }
+        observer.observe(observation, flow: engine.table[slot], timestampNanos: envelope.timestampNanos,
+                         app: envelope.appProto)
+    }
+
+    /// Records that the flow carried a command of this class (the flow event lists them;
+    /// the communication map draws them). Cheap: one bit in the flow record.
+    public func markOperation(_ operation: OperationClass) {
+        engine.table[slot].operations |= operation.bit
     }
 
     /// Registry index of the session's dissector.
@@ -114,6 +135,7 @@ public struct DissectContext {
     public func anomaly(_ name: StaticString, _ details: ((inout JSONWriter) -> Void)? = nil) {
         counters.anomalies &+= 1
         counters.countAnomaly(name)
+        if observing { observe(.anomaly(name)) }
         guard output.isEnabled else { return }
         output.begin("anomaly", envelope)
         output.writer.beginObject("anomaly")

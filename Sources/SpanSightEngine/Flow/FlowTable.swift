@@ -73,6 +73,8 @@ public struct FlowRecord {
     /// Registry index of the app dissector, -1 undecided, -2 none.
     public var app: Int16 = -1
     public var vlanCount: UInt8 = 0
+    /// Operation classes seen in the flow (`OperationClass.bit`), set by the dissector.
+    public var operations: UInt16 = 0
     public var toServer = StreamState()
     public var toClient = StreamState()
     /// Probe buffers (page chain, -1 when none) and their fill per direction, while the flow is

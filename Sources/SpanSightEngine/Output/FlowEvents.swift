@@ -31,6 +31,11 @@ extension Engine {
             j.field("reason", reason.name)
             j.field("client_by", r.directionBySYN ? "syn" : "port")
             if r.app == -2 { j.field("app_proto_result", "none") }
+            if r.operations != 0 {
+                j.beginArray("operations")
+                for op in OperationClass.allCases where r.operations & op.bit != 0 { j.value(op.name) }
+                j.endArray()
+            }
             j.endObject()
             if r.key.proto == 6 {
                 let all = r.flagsToServer | r.flagsToClient

@@ -42,6 +42,8 @@ public final class Engine {
     public let config: EngineConfig
     public let counters = EngineCounters()
     public let output: EventOutput
+    /// Listener for observations, handshakes and flow ends (inventory, detection); nil: none.
+    public var observer: (any EngineObserver)?
     var table: FlowTable
     let pool: PagePool
     var segments = SegmentPool()
@@ -146,6 +148,7 @@ public final class Engine {
         }
 
         if isTCP {
+            if p.tcpFlags.contains(.syn), let observer { observer.handshake(handshakeSample(slot, dir)) }
             let cls = updateTCPState(slot, dir, p.tcpFlags)
             if cls != table[slot].timeoutClass { requeue(slot, cls) }
             tcpSegment(slot, dir)
@@ -154,7 +157,28 @@ public final class Engine {
         }
     }
 
-    
+    /// The stack-fingerprint inputs of the current SYN or SYN+ACK.
+    func handshakeSample(_ slot: Int32, _ dir: Direction) -> HandshakeSample {
+        let p = packet
+        var h = HandshakeSample()
+        h.timestampNanos = nowNanos
+        h.source = p.source
+        h.hasMAC = p.hasMAC
+        h.sourceMAC = p.sourceMAC
+        h.isSYNACK = p.tcpFlags.contains(.ack)
+        h.ipVersion = p.ipVersion
+        h.ttl = p.ttl
+        h.dontFragment = p.dontFragment
+        h.ipID = p.ipID
+        h.window = p.tcpWindow
+        h.options = p.tcpOptions
+        h.payloadLength = UInt16(clamping: p.payload.count)
+        h.ackNonZeroInSYN = !h.isSYNACK && p.tcpAcknowledgment != 0
+        h.urgentNonZero = p.tcpFlags.contains(.urg)
+        h.ecn = p.tcpFlags.contains(.ece) || p.tcpFlags.contains(.cwr)
+        return h
+    }
+
     func createFlow(hash: UInt64, ts: Int64) -> (Int32, Direction) {
         if table.isFull { evictOldest() }
         let p = packet
@@ -311,6 +335,10 @@ public final class Engine {
         let name = app >= 0 ? config.dissectors[Int(app)].name.description : "none"
         counters.flowsByApp[name, default: 0] += 1
         if config.flowEvents && output.isEnabled { emitFlowEvent(slot, reason: reason) }
+        if let observer {
+            observer.flowEnded(table[slot], app: app >= 0 ? config.dissectors[Int(app)].name : nil,
+                               operations: table[slot].operations)
+        }
         table.remove(slot)
     }
 
@@ -324,7 +352,7 @@ public final class Engine {
 
 
     func context(_ slot: Int32) -> DissectContext {
-        var ctx = DissectContext(output: output, envelope: envelope(slot), counters: counters)
+        var ctx = DissectContext(engine: self, slot: slot, envelope: envelope(slot))
         ctx.dissectorIndex = Int(max(0, table[slot].app))
         return ctx
     }
