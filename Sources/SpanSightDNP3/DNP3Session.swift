@@ -52,6 +52,7 @@ final class DNP3Session: DissectorSession {
     /// Requests logged without a response so far (flood detection).
     var unreplied = 0
     var flooded = false
+    var observations = DNP3Observations()
 
     init(limits: DNP3Limits, udp: Bool) {
         self.limits = limits
@@ -269,6 +270,16 @@ final class DNP3Session: DissectorSession {
             if s.tooManyPoints { context.anomaly("dnp3.too_many_points") }
         } else {
             context.anomaly("dnp3.unknown_function_code")
+        }
+        // The link DIR bit says who sent the frame: 1 from the master (requests), 0 from the
+        // outstation (responses); a mismatch means a confused or spoofing station.
+        if (control & 0x80 != 0) == isResponse { context.anomaly("dnp3.direction_bit_mismatch") }
+        if !isResponse && fc != 0 {
+            context.markOperation(DNP3Observations.operation(fc, firstGroup: DNP3Observations.firstGroup(a, fc: fc)))
+        }
+        if context.observing {
+            observations.note(a, fc: fc, source: source, destination: destination,
+                              sender: dir == .toServer ? .client : .server, &context)
         }
         let seq = ac & 0x0F
         let msg = Message(source: source, destination: destination, control: control, fragment: a, truncated: false)

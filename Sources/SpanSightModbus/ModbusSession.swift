@@ -10,10 +10,17 @@ public protocol ModbusEventSink {
     func anomaly(_ name: StaticString, _ details: ((inout JSONWriter) -> Void)?)
     /// One ADU parsed (benchmark counter).
     func countPDU()
+    /// An observer listens (inventory, detection): observations are built only then.
+    var observing: Bool { get }
+    func observe(_ observation: Observation)
+    func markOperation(_ operation: OperationClass)
 }
 
 extension ModbusEventSink {
     public func countPDU() {}
+    public var observing: Bool { false }
+    public func observe(_ observation: Observation) {}
+    public func markOperation(_ operation: OperationClass) {}
 }
 
 extension DissectContext: ModbusEventSink {}
@@ -127,6 +134,7 @@ public final class ModbusSession: DissectorSession {
     var table: RequestTable
     var scratch: [UInt8] = []
     var tableFullReported = false
+    var observations = ModbusObservations()
 
     public init(udp: Bool, requestDirection: Direction = .toServer,
                 maxOpenRequests: Int = ModbusSession.defaultMaxOpenRequests) {
@@ -250,6 +258,8 @@ public final class ModbusSession: DissectorSession {
         guard let p = ModbusDecoder.decode(adu, isRequest: dir == requestDirection) else { return }
         let pdu = adu.suffix(from: MBAPHeader.Field.pdu)
         report(p.flaws, p, &sink)
+        if p.isRequest { sink.markOperation(ModbusObservations.operation(p)) }
+        if sink.observing { observations.note(p, pdu, serverSide: requestDirection == .toServer ? .server : .client, &sink) }
         if p.isRequest {
             request(p, pdu, &sink)
         } else {

@@ -93,6 +93,9 @@ public enum Observation: Sendable {
     case identity(Side, key: StaticString, value: String)
     /// A device behind the endpoint's address: ("modbus.unit", 1), ("dnp3.address", 10).
     case child(Side, kind: StaticString, id: UInt32)
+    /// An identity of a device behind the endpoint: (.server, "modbus.unit", 1,
+    /// "modbus.vendor_name", "Pymodbus"), (.server, "dnp3.address", 10, "dnp3.device_name", ...).
+    case childIdentity(Side, kind: StaticString, id: UInt32, key: StaticString, value: String)
     /// A command (request) in this flow.
     case command(Command)
     /// The outcome of a command or an association: `name` is stable ("modbus.exception",
