@@ -143,3 +143,38 @@ public struct HandshakeSample: Sendable {
     public var ecn = false
     public init() {}
 }
+
+/// Several observers behind one (inventory and detection both listen), called in order.
+public final class ObserverGroup: EngineObserver {
+    public private(set) var members: [any EngineObserver]
+    public init(_ members: [any EngineObserver]) { self.members = members }
+
+    public func observe(_ observation: Observation, flow: borrowing FlowRecord, timestampNanos: Int64, app: StaticString?) {
+        for m in members { m.observe(observation, flow: flow, timestampNanos: timestampNanos, app: app) }
+    }
+    public func handshake(_ syn: HandshakeSample) {
+        for m in members { m.handshake(syn) }
+    }
+    public func flowEnded(_ flow: borrowing FlowRecord, app: StaticString?, operations: UInt16) {
+        for m in members { m.flowEnded(flow, app: app, operations: operations) }
+    }
+}
+
+extension EventEnvelope {
+    /// The envelope of an event about `flow` (oriented client -> server) at `timestampNanos`,
+    /// for observers that write events of their own (assets, alerts).
+    public init(flow: borrowing FlowRecord, timestampNanos: Int64, app: StaticString?) {
+        self.init()
+        self.timestampNanos = timestampNanos
+        flowID = flow.id
+        sourceIP = flow.key.client
+        sourcePort = flow.key.clientPort
+        destinationIP = flow.key.server
+        destinationPort = flow.key.serverPort
+        proto = flow.key.proto
+        appProto = app
+        vlanCount = flow.vlanCount
+        vlanOuter = flow.key.vlanOuter
+        vlanInner = flow.key.vlanInner
+    }
+}
