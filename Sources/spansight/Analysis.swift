@@ -19,6 +19,31 @@ final class Analysis {
         self.engine = Engine(config: config, output: output)
     }
 
+    /// Observers of the run (inventory, detection), in the order they hear of each observation.
+    private var observers: [any EngineObserver] = []
+    /// Work done once the engine has finished (flows ended), before the final `stats` event:
+    /// writing reports, baselines, databases. A thrown error is a one-line error, exit 1.
+    var onFinish: [() throws -> Void] = []
+    /// Lines added to the human summary.
+    var summaryLines: [() -> [String]] = []
+
+    func attach(_ observer: any EngineObserver) {
+        observers.append(observer)
+        engine.observer = observers.count == 1 ? observer : ObserverGroup(observers)
+    }
+
+    /// Runs the end-of-run work; false (after a one-line error) when some failed.
+    private func runFinishers() -> Bool {
+        var ok = true
+        for f in onFinish {
+            do { try f() } catch {
+                Stderr.line("spansight: error: \(error)")
+                ok = false
+            }
+        }
+        return ok
+    }
+
     /// Reads files in order through one engine (flows continue across files).
     /// Returns the exit status: 0, 1 (error) or 3 (partial).
     func readFiles(_ paths: [String], filter: String?, progress: Bool) -> Int32 {
@@ -72,6 +97,7 @@ final class Analysis {
             bar?.finish()
         }
         engine.finish()
+        if !runFinishers() && status == 0 { status = 1 }
         engine.emitStats()
         output.flush()
         wallEnd = MonotonicClock.now()
@@ -124,6 +150,7 @@ final class Analysis {
         updateCaptureStats(handle)
         StopSignals.detach()
         engine.finish()
+        if !runFinishers() && status == 0 { status = 1 }
         engine.emitStats()
         output.flush()
         wallEnd = MonotonicClock.now()
@@ -158,6 +185,7 @@ final class Analysis {
         if c.captureReceived > 0 || c.captureDropped > 0 {
             lines.append("  capture: received \(c.captureReceived), dropped \(c.captureDropped), interface dropped \(c.captureInterfaceDropped)")
         }
+        for extra in summaryLines { lines += extra() }
         lines.append("  events: \(output.eventCount)")
         for l in lines { Stderr.line(l) }
     }
