@@ -31,13 +31,17 @@ let package = Package(
         // Application dissectors: one target each, registered in Sources/spansight/Registry.swift.
         .target(name: "SpanSightModbus", dependencies: ["SpanSightEngine", "SpanSightWire"], swiftSettings: fastPath),
         .target(name: "SpanSightDNP3", dependencies: ["SpanSightEngine", "SpanSightWire"], swiftSettings: fastPath),
+        // The embedded store of the inventory (assets accumulate across runs): system SQLite.
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        // Asset inventory: hosts, assets, fingerprints, classification, reports, the store.
+        .target(name: "SpanSightInventory", dependencies: ["SpanSightEngine", "SpanSightWire", "CSQLite"]),
         // Counts heap allocations for `spansight bench` (linked into the tool only).
         .target(name: "CSpanSightAlloc"),
         .executableTarget(
             name: "spansight",
             dependencies: [
                 "SpanSightCapture", "SpanSightEngine", "SpanSightWire", "CSpanSightAlloc",
-                "SpanSightModbus", "SpanSightDNP3",
+                "SpanSightModbus", "SpanSightDNP3", "SpanSightInventory",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -53,6 +57,11 @@ let package = Package(
         .testTarget(
             name: "ModbusTests",
             dependencies: ["SpanSightModbus", "SpanSightEngine", "SpanSightWire", "SpanSightTestSupport"]
+        ),
+        .testTarget(
+            name: "InventoryTests",
+            dependencies: ["SpanSightInventory", "SpanSightModbus", "SpanSightDNP3", "SpanSightEngine", "SpanSightWire",
+                           "SpanSightTestSupport"]
         ),
         .testTarget(
             name: "DNP3Tests",

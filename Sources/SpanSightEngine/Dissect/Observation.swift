@@ -124,6 +124,7 @@ extension EngineObserver {
 /// The header values of a SYN or SYN+ACK that identify the sender's TCP/IP stack.
 public struct HandshakeSample: Sendable {
     public var timestampNanos: Int64 = 0
+    public var flowID: UInt64 = 0
     public var source = IPAddress.zero
     public var sourceMAC: UInt64 = 0
     public var hasMAC = false

@@ -162,6 +162,7 @@ public final class Engine {
         let p = packet
         var h = HandshakeSample()
         h.timestampNanos = nowNanos
+        h.flowID = table[slot].id
         h.source = p.source
         h.hasMAC = p.hasMAC
         h.sourceMAC = p.sourceMAC

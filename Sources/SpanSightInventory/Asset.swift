@@ -1,0 +1,149 @@
+import SpanSightEngine
+import SpanSightWire
+
+/// One device of the report: the hosts (IP addresses) that share a MAC, or one IP when no
+/// MAC identifies it (routed traffic, raw-IP captures, a router's MAC).
+public struct Asset: Sendable {
+    /// "mac:00:1d:9c:..." or "ip:10.0.0.5".
+    public var id: String
+    public var mac: UInt64?
+    public var vendor: String?
+    public var addresses: [IPAddress]
+    public var hosts: [Host]
+    public var firstSeen: Int64
+    public var lastSeen: Int64
+    public var packets: UInt64
+    public var bytes: UInt64
+    public var roles: [String]
+    public var services: [(ServiceKey, ServiceStats)]
+    public var peers: [String]
+    public var identities: [IdentityValue]
+    public var children: [ChildDevice]
+    public var stack: StackObservation?
+    public var classification: Classification
+    public var changes: [ChangeRecord]
+    /// Toolkit or product recognised from the identities (DICOM implementation, ...).
+    public var software: [String]
+    /// The router MAC the asset was seen behind, when its MAC is a gateway's.
+    public var viaGatewayMAC: UInt64?
+}
+
+extension Inventory {
+    /// The classification of one host from its roles, services, identities and edges.
+    func classify(_ i: Int) -> Classification {
+        let h = hosts[i]
+        var facts = Classifier.Facts(roles: Set(h.roles.keys), services: h.services,
+                                     identities: Dictionary(h.identities.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a }))
+        for c in h.children { for id in c.identities where facts.identities[id.key] == nil { facts.identities[id.key] = id.value } }
+        facts.flowsAsClient = h.flowsAsClient
+        facts.flowsAsServer = h.flowsAsServer
+        facts.stackFamily = h.stack?.family
+        var modbusServers = Set<IPAddress>()
+        var dnp3 = Set<IPAddress>()
+        let writeBits = OperationClass.write.bit | OperationClass.control.bit
+        for peer in h.peers.keys {
+            for (asClient, key) in [(true, EdgeKey(client: h.address, server: peer, service: "modbus")),
+                                    (true, EdgeKey(client: h.address, server: peer, service: "dnp3")),
+                                    (true, EdgeKey(client: h.address, server: peer, service: "dicom")),
+                                    (false, EdgeKey(client: peer, server: h.address, service: "dicom"))] {
+                guard let e = edges[key] else { continue }
+                switch key.service {
+                case "modbus": modbusServers.insert(peer); if e.operations & writeBits != 0 { facts.wrote = true }
+                case "dnp3": dnp3.insert(peer); if e.operations & writeBits != 0 { facts.wrote = true }
+                default:
+                    if asClient {
+                        if e.operations & OperationClass.write.bit != 0 { facts.dicomStores = true }
+                        if e.operations & OperationClass.read.bit != 0 { facts.dicomQueriesOrMoves = true }
+                    } else if e.operations & OperationClass.write.bit != 0 {
+                        facts.receivedStores = true
+                    }
+                }
+            }
+        }
+        facts.modbusServers = modbusServers.count
+        facts.dnp3Outstations = dnp3.count
+        return Classifier.classify(facts)
+    }
+
+    /// Hosts grouped into assets, sorted by their lowest address (deterministic).
+    public func assets() -> [Asset] {
+        var groups: [String: [Int]] = [:]
+        var order: [String] = []
+        for i in hosts.indices {
+            let key: String
+            if let mac = hosts[i].currentMAC, !isGatewayMAC(mac) { key = "mac:" + MAC.text(mac) }
+            else { key = "ip:" + hosts[i].address.text }
+            if groups[key] == nil { order.append(key) }
+            groups[key, default: []].append(i)
+        }
+        var out: [Asset] = []
+        out.reserveCapacity(order.count)
+        for key in order {
+            let members = groups[key]!.sorted { hosts[$0].address < hosts[$1].address }
+            out.append(asset(key, members))
+        }
+        out.sort { $0.addresses[0] < $1.addresses[0] }
+        return out
+    }
+
+    func asset(_ id: String, _ members: [Int]) -> Asset {
+        let hs = members.map { hosts[$0] }
+        let mac = id.hasPrefix("mac:") ? hs[0].currentMAC : nil
+        var via: UInt64? = nil
+        if mac == nil, let m = hs[0].currentMAC, isGatewayMAC(m) { via = m }
+        var roles = Set<String>()
+        var services: [(ServiceKey, ServiceStats)] = []
+        var peers = Set<String>()
+        var identities: [IdentityValue] = []
+        var children: [ChildDevice] = []
+        var changes: [ChangeRecord] = []
+        var stack: StackObservation? = nil
+        for h in hs {
+            roles.formUnion(h.roles.keys)
+            services += h.services.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+            for p in h.peers.keys { peers.insert(p.text) }
+            identities += h.identities
+            children += h.children
+            changes += h.changes
+            if let s = h.stack, stack == nil || (stack!.fromSYNACK && !s.fromSYNACK) { stack = s }
+        }
+        // The classification of the member with the strongest claim.
+        var best = classify(members[0])
+        for m in members.dropFirst() {
+            let c = classify(m)
+            if c.confidence > best.confidence { best = c }
+        }
+        var software: [String] = []
+        let uid = identities.first { $0.key == "dicom.implementation_class_uid" }?.value
+        let ver = identities.first { $0.key == "dicom.implementation_version_name" }?.value
+        if let t = Toolkits.dicom(uid: uid, version: ver) { software.append("\(t)\(ver.map { " (\($0))" } ?? "")") }
+        for c in children {
+            let v = c.identities.first { $0.key == "modbus.vendor_name" }?.value
+            let p = c.identities.first { $0.key == "modbus.product_code" }?.value
+            let r = c.identities.first { $0.key == "modbus.revision" }?.value
+            if let v { software.append([v, p, r].compactMap { $0 }.joined(separator: " ")) }
+            let dm = c.identities.first { $0.key == "dnp3.manufacturer_name" }?.value
+            let dp = c.identities.first { $0.key == "dnp3.product_name" }?.value
+            if dm != nil || dp != nil { software.append([dm, dp].compactMap { $0 }.joined(separator: " ")) }
+        }
+        if let app = identities.first(where: { $0.key == "hl7.application" })?.value {
+            let fac = identities.first { $0.key == "hl7.facility" }?.value
+            software.append("HL7 application \(app)\(fac.map { "^\($0)" } ?? "")")
+        }
+        return Asset(id: id, mac: mac, vendor: mac.flatMap { vendorName($0) }, addresses: hs.map { $0.address }, hosts: hs,
+                     firstSeen: hs.map { $0.firstSeen }.min() ?? 0, lastSeen: hs.map { $0.lastSeen }.max() ?? 0,
+                     packets: hs.reduce(0) { $0 &+ $1.packetsSent &+ $1.packetsReceived },
+                     bytes: hs.reduce(0) { $0 &+ $1.bytesSent &+ $1.bytesReceived },
+                     roles: roles.sorted(), services: services, peers: peers.sorted(),
+                     identities: identities, children: children.sorted { ($0.kind, $0.id) < ($1.kind, $1.id) },
+                     stack: stack, classification: best, changes: changes.sorted { $0.timestampNanos < $1.timestampNanos },
+                     software: software, viaGatewayMAC: via)
+    }
+
+    /// Vendor of a MAC from the registry; locally administered addresses say so.
+    public func vendorName(_ mac: UInt64) -> String? {
+        if let v = oui.vendor(mac) { return v }
+        if MAC.isLocal(mac) { return "(locally administered address)" }
+        return nil
+    }
+}

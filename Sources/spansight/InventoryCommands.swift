@@ -1,0 +1,147 @@
+import ArgumentParser
+import SpanSightEngine
+import SpanSightInventory
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Options of the asset inventory, shared by `read`, `live` and `assets`.
+struct InventoryOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Write the asset inventory here at the end of the run: JSON, or CSV when the name ends in .csv (repeatable).", valueName: "file"))
+    var assets: [String] = []
+
+    @Option(help: ArgumentHelp("Write the communication map here: Graphviz DOT, or a self-contained HTML report when the name ends in .html (repeatable).", valueName: "file"))
+    var map: [String] = []
+
+    @Option(help: ArgumentHelp("SQLite store: the inventory is loaded from it first and saved back at the end, so runs accumulate.", valueName: "file"))
+    var db: String?
+
+    @Option(help: "Most hosts (IP addresses) the inventory keeps; more are counted as dropped.")
+    var maxAssets = 65_536
+
+    @Option(help: ArgumentHelp("Directory of the IEEE registries (oui.csv, mam.csv, oui36.csv) for MAC vendors.", valueName: "dir"))
+    var ouiDir = OUIRegistry.defaultDirectory
+
+    @Flag(help: "No inventory: no `asset` events, no reports.")
+    var noInventory = false
+
+    func validate() throws {
+        guard maxAssets > 0 else { throw ValidationError("--max-assets must be positive") }
+        if noInventory && (!assets.isEmpty || !map.isEmpty || db != nil) {
+            throw ValidationError("--no-inventory cannot be combined with --assets, --map or --db")
+        }
+    }
+
+    /// Builds the inventory, attaches it to the analysis and schedules its reports.
+    /// `events`: whether `asset` events go to the event stream.
+    @discardableResult
+    func attach(to analysis: Analysis, events: Bool = true, source: String) throws -> Inventory? {
+        guard !noInventory else { return nil }
+        var config = InventoryConfig()
+        config.maxHosts = maxAssets
+        config.events = events
+        let inventory = Inventory(config: config, oui: OUIRegistry(directory: ouiDir), output: analysis.output)
+        if let db {
+            do { try InventoryStore.load(db, into: inventory) } catch { throw fail(error.description) }
+        }
+        analysis.attach(inventory)
+        let assets = self.assets, map = self.map, db = self.db
+        analysis.onFinish.append {
+            let list = inventory.assets()
+            for path in assets {
+                if path.hasSuffix(".csv") { try FileOutput.write(path, InventoryReport.csv(list)) }
+                else { try FileOutput.write(path, InventoryReport.json(inventory, assets: list)) }
+            }
+            for path in map {
+                if path.hasSuffix(".html") || path.hasSuffix(".htm") {
+                    try FileOutput.write(path, CommunicationMap.html(inventory, assets: list, title: "SpanSight asset inventory: \(source)"))
+                } else {
+                    try FileOutput.write(path, CommunicationMap.dot(inventory, assets: list))
+                }
+            }
+            if let db { try InventoryStore.save(db, inventory, source: source) }
+        }
+        analysis.summaryLines.append {
+            var s = "  assets: \(inventory.assets().count) (\(inventory.hosts.count) addresses"
+            if inventory.hostsDropped > 0 { s += ", \(inventory.hostsDropped) dropped by --max-assets" }
+            s += "), identity changes: \(inventory.changesRecorded)"
+            return [s]
+        }
+        return inventory
+    }
+}
+
+/// `spansight assets CAPTURE...`: the inventory as a table in the terminal.
+struct Assets: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print the asset inventory of captures as a table (or JSON/CSV).")
+
+    @Argument(help: "Capture files (pcap or pcapng); '-' for standard input. None with --db: print the stored inventory.")
+    var files: [String] = []
+
+    @OptionGroup var inventory: InventoryOptions
+
+    @Option(help: "Output format: table, json or csv.")
+    var format = "table"
+
+    @Option(help: "Only analyse packets matching this BPF expression.")
+    var filter: String?
+
+    func validate() throws {
+        guard ["table", "json", "csv"].contains(format) else { throw ValidationError("--format must be table, json or csv") }
+        guard !inventory.noInventory else { throw ValidationError("--no-inventory makes no sense here") }
+        guard !files.isEmpty || inventory.db != nil else { throw ValidationError("give capture files, or --db to print a stored inventory") }
+    }
+
+    func run() throws {
+        var config = EngineConfig()
+        config.dissectors = Registry.all
+        config.flowEvents = false
+        let analysis = Analysis(config: config, output: EventOutput.disabled())
+        guard let inv = try inventory.attach(to: analysis, events: false, source: files.joined(separator: " ")) else { return }
+        var status: Int32 = 0
+        if !files.isEmpty {
+            status = analysis.readFiles(files, filter: filter, progress: Stderr.isTerminal)
+            if status == 1 && analysis.engine.pcapCount == 0 { throw ExitCode(1) }
+        } else {
+            analysis.engine.finish()
+            for f in analysis.onFinish { do { try f() } catch { throw fail("\(error)") } }
+        }
+        let list = inv.assets()
+        let text: String
+        switch format {
+        case "json": text = String(decoding: InventoryReport.json(inv, assets: list), as: UTF8.self)
+        case "csv": text = InventoryReport.csv(list)
+        default: text = InventoryReport.table(inv, assets: list)
+        }
+        FileOutput.stdout(text)
+        if status != 0 { throw ExitCode(status) }
+    }
+}
+
+enum FileOutput {
+    struct WriteError: Error, CustomStringConvertible { let description: String }
+
+    static func write(_ path: String, _ text: String) throws { try write(path, Array(text.utf8)) }
+
+    static func write(_ path: String, _ bytes: [UInt8]) throws {
+        guard let f = fopen(path, "wb") else {
+            throw WriteError(description: "\(path): cannot write (\(String(cString: strerror(errno))))")
+        }
+        defer { fclose(f) }
+        let n = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, f) }
+        guard n == bytes.count else { throw WriteError(description: "\(path): short write") }
+    }
+
+    static func stdout(_ text: String) {
+        var t = text
+        t.withUTF8 { b in
+            var off = 0
+            while off < b.count {
+                let n = Glibc.write(1, b.baseAddress! + off, b.count - off)
+                if n <= 0 { return }
+                off += n
+            }
+        }
+    }
+}
