@@ -9,7 +9,7 @@ public struct Asset: Sendable {
     public var mac: UInt64?
     public var vendor: String?
     public var addresses: [IPAddress]
-    public var hosts: [Host]
+    public var hosts: [HostRecord]
     public var firstSeen: Int64
     public var lastSeen: Int64
     public var packets: UInt64

@@ -69,7 +69,7 @@ public struct PeerStats: Sendable {
 }
 
 /// Everything known about one IP address. The inventory groups hosts into assets by MAC.
-public struct Host: Sendable {
+public struct HostRecord: Sendable {
     public let address: IPAddress
     public var firstSeen: Int64
     public var lastSeen: Int64
@@ -102,15 +102,6 @@ public struct Host: Sendable {
     public var currentMAC: UInt64? { macs.max(by: { $0.lastSeen < $1.lastSeen })?.mac }
 
     func identity(_ key: String) -> IdentityValue? { identities.first { $0.key == key } }
-}
-
-extension IPAddress {
-    /// Dotted quad or RFC 5952 text.
-    public var text: String {
-        var b: [UInt8] = []
-        write(into: &b)
-        return String(decoding: b, as: UTF8.self)
-    }
 }
 
 enum MAC {

@@ -44,7 +44,7 @@ public final class Inventory: EngineObserver, AssetLookup {
     public let config: InventoryConfig
     public let oui: OUIRegistry
     let output: EventOutput?
-    public internal(set) var hosts: [Host] = []
+    public internal(set) var hosts: [HostRecord] = []
     var index: [IPAddress: Int] = [:]
     /// IPs each MAC was seen with (bounded by the gateway threshold + 1).
     var macIPs: [UInt64: [IPAddress]] = [:]
@@ -63,9 +63,13 @@ public final class Inventory: EngineObserver, AssetLookup {
 
     // MARK: lookup
 
-    public func host(_ ip: IPAddress) -> Host? { index[ip].map { hosts[$0] } }
+    public func host(_ ip: IPAddress) -> HostRecord? { index[ip].map { hosts[$0] } }
 
-    public func isGatewayMAC(_ mac: UInt64) -> Bool { (macIPs[mac]?.count ?? 0) > config.gatewayThreshold }
+    public func isGatewayMAC(_ mac: UInt64) -> Bool {
+        routerMACs.contains(mac) || (macIPs[mac]?.count ?? 0) > config.gatewayThreshold
+    }
+    /// MACs that carried packets from hosts one or more hops away (TTL below the initial one).
+    var routerMACs: Set<UInt64> = []
 
     public func profile(of address: IPAddress) -> AssetProfile? {
         guard let i = index[address] else { return nil }
@@ -80,7 +84,7 @@ public final class Inventory: EngineObserver, AssetLookup {
             return i
         }
         guard hosts.count < config.maxHosts else { hostsDropped &+= 1; return nil }
-        hosts.append(Host(address: ip, at: t))
+        hosts.append(HostRecord(address: ip, at: t))
         let i = hosts.count - 1
         index[ip] = i
         emit(i, "new", t: t, flowID: flowID)
@@ -156,7 +160,11 @@ public final class Inventory: EngineObserver, AssetLookup {
         var obs = StackFingerprint.observe(syn, flowID: syn.flowID)
         obs.evidence.flowID = syn.flowID
         hosts[i].lastTTL = syn.ttl
-        if syn.hasMAC { sawMAC(i, syn.sourceMAC, t: syn.timestampNanos, flowID: syn.flowID) }
+        if syn.hasMAC {
+            // A sender hops away came through a router: the frame's MAC is the router's.
+            if obs.distance > 0 && routerMACs.count < 4096 { routerMACs.insert(syn.sourceMAC) }
+            sawMAC(i, syn.sourceMAC, t: syn.timestampNanos, flowID: syn.flowID)
+        }
         guard let old = hosts[i].stack else {
             hosts[i].stack = obs
             emit(i, "stack", t: syn.timestampNanos, flowID: syn.flowID, key: "tcp.os", value: obs.label)
@@ -211,10 +219,12 @@ public final class Inventory: EngineObserver, AssetLookup {
         let ip = hosts[i].address
         var ips = macIPs[mac] ?? []
         if !ips.contains(ip) && ips.count <= config.gatewayThreshold {
-            if let previous = ips.last, !isGatewayMAC(mac), ips.count < config.gatewayThreshold,
-               let pi = index[previous], hosts[pi].currentMAC == mac, hosts[pi].lastSeen < t {
-                // The MAC was last with another address: it moved (DHCP renewal, re-addressing, spoofing).
-                recordChange(i, kind: "mac_moved", key: "mac " + MAC.text(mac), old: previous.text, new: ip.text, t: t, flowID: flowID, mac: mac)
+            // The MAC was with one other address, no longer in use: it moved (DHCP renewal,
+            // re-addressing, spoofing). A router's MAC (more addresses, or hosts seen hops
+            // away behind it) is not a move.
+            if ips.count == 1, !routerMACs.contains(mac), let pi = index[ips[0]],
+               hosts[pi].currentMAC == mac, hosts[pi].lastSeen < t {
+                recordChange(i, kind: "mac_moved", key: "mac " + MAC.text(mac), old: ips[0].text, new: ip.text, t: t, flowID: flowID, mac: mac)
             }
             ips.append(ip)
             macIPs[mac] = ips
@@ -223,8 +233,7 @@ public final class Inventory: EngineObserver, AssetLookup {
             if t > hosts[i].macs[k].lastSeen { hosts[i].macs[k].lastSeen = t }
             return
         }
-        if isGatewayMAC(mac) { return }
-        if let current = hosts[i].currentMAC, !isGatewayMAC(current) {
+        if !isGatewayMAC(mac), let current = hosts[i].currentMAC, !isGatewayMAC(current) {
             recordChange(i, kind: "ip_moved", key: "ip " + ip.text, old: MAC.text(current), new: MAC.text(mac), t: t, flowID: flowID, mac: mac)
         }
         if hosts[i].macs.count < 16 { hosts[i].macs.append(MACSighting(mac: mac, firstSeen: t, lastSeen: t)) }
@@ -328,7 +337,7 @@ public final class Inventory: EngineObserver, AssetLookup {
 extension Inventory {
     // MARK: restoring from the store (before any traffic)
 
-    func restore(_ h: Host) {
+    func restore(_ h: HostRecord) {
         guard index[h.address] == nil, hosts.count < config.maxHosts else { return }
         hosts.append(h)
         index[h.address] = hosts.count - 1

@@ -150,7 +150,7 @@ public enum InventoryStore {
         hs.bind([])
         while try hs.step() {
             guard let ip = IPAddress(hs.text(0)) else { continue }
-            var h = Host(address: ip, at: hs.int(1))
+            var h = HostRecord(address: ip, at: hs.int(1))
             h.lastSeen = hs.int(2)
             h.packetsSent = UInt64(bitPattern: hs.int(3)); h.packetsReceived = UInt64(bitPattern: hs.int(4))
             h.bytesSent = UInt64(bitPattern: hs.int(5)); h.bytesReceived = UInt64(bitPattern: hs.int(6))

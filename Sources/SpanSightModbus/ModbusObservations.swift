@@ -30,10 +30,13 @@ struct ModbusObservations {
             sink.observe(.role(serverSide.other, "modbus.client"))
             sink.observe(.role(serverSide, "modbus.server"))
         }
+        // A unit id is a device behind the server once it answers normally (a server that
+        // only returns exceptions for a unit id, pymodbus's "server device failure" for an
+        // unconfigured one or a gateway's code 10/11, gives no evidence of a device).
+        if !p.isRequest && !p.fields.contains(.exception) && markUnit(p.unitID) {
+            sink.observe(.child(serverSide, kind: "modbus.unit", id: UInt32(p.unitID)))
+        }
         if p.isRequest {
-            if markUnit(p.unitID) {
-                sink.observe(.child(serverSide, kind: "modbus.unit", id: UInt32(p.unitID)))
-            }
             var c = Command(issuer: serverSide.other, operation: ModbusObservations.operation(p),
                             function: UInt16(p.baseFunction), name: ModbusNames.function(p.function),
                             unit: UInt32(p.unitID))

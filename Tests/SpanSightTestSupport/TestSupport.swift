@@ -51,12 +51,14 @@ public struct CaptureRun {
 
 public enum CaptureRunner {
     /// Runs a capture file through a fresh engine with the given dissectors; events in memory.
-    public static func run(_ url: URL, dissectors: [DissectorEntry] = [], configure: (inout EngineConfig) -> Void = { _ in }) throws -> CaptureRun {
+    public static func run(_ url: URL, dissectors: [DissectorEntry] = [], configure: (inout EngineConfig) -> Void = { _ in },
+                           prepare: (Engine, EventOutput) -> Void = { _, _ in }) throws -> CaptureRun {
         var config = EngineConfig()
         config.dissectors = dissectors
         configure(&config)
         let out = EventOutput.inMemory()
         let engine = Engine(config: config, output: out)
+        prepare(engine, out)
         let h = try PcapHandle.openOffline(path: url.path)
         guard engine.setLinkType(dlt: h.linkType.rawValue) else {
             throw CaptureError(.unsupportedLinkType, "\(url.lastPathComponent): unsupported link type \(h.linkType)")
