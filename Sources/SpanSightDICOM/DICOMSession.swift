@@ -128,7 +128,7 @@ public final class DICOMSession: DissectorSession {
             return
         }
         if case .skip(let n) = streams[i].phase, !framers[i].hasPending, length <= n {
-            streams[i].phase = .skip(n - length)
+            streams[i].phase = length == n ? .header : .skip(n - length)
             return
         }
         framers[i].reset()
@@ -167,7 +167,7 @@ public final class DICOMSession: DissectorSession {
             case .skip(let n):
                 if n == 0 { streams[i].phase = .header; continue }
                 let k = min(n, view.count)
-                streams[i].phase = .skip(n - k)
+                streams[i].phase = n == k ? .header : .skip(n - k)
                 return .consumed(k)
             case .pdvHeader:
                 let left = streams[i].pduLeft
