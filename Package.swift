@@ -31,6 +31,7 @@ let package = Package(
         // Application dissectors: one target each, registered in Sources/spansight/Registry.swift.
         .target(name: "SpanSightModbus", dependencies: ["SpanSightEngine", "SpanSightWire"], swiftSettings: fastPath),
         .target(name: "SpanSightDNP3", dependencies: ["SpanSightEngine", "SpanSightWire"], swiftSettings: fastPath),
+        .target(name: "SpanSightDICOM", dependencies: ["SpanSightEngine", "SpanSightWire"], swiftSettings: fastPath),
         // The embedded store of the inventory (assets accumulate across runs): system SQLite.
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         // Asset inventory: hosts, assets, fingerprints, classification, reports, the store.
@@ -41,7 +42,7 @@ let package = Package(
             name: "spansight",
             dependencies: [
                 "SpanSightCapture", "SpanSightEngine", "SpanSightWire", "CSpanSightAlloc",
-                "SpanSightModbus", "SpanSightDNP3", "SpanSightInventory",
+                "SpanSightModbus", "SpanSightDNP3", "SpanSightDICOM", "SpanSightInventory",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -66,6 +67,10 @@ let package = Package(
         .testTarget(
             name: "DNP3Tests",
             dependencies: ["SpanSightDNP3", "SpanSightEngine", "SpanSightWire", "SpanSightTestSupport"]
+        ),
+        .testTarget(
+            name: "DICOMTests",
+            dependencies: ["SpanSightDICOM", "SpanSightEngine", "SpanSightWire", "SpanSightTestSupport"]
         ),
     ]
 )

@@ -1,0 +1,645 @@
+import SpanSightEngine
+import SpanSightWire
+
+/// Where a DICOM session writes. `DissectContext` is one; tests drive a session with their
+/// own sink (the engine's context cannot be built outside it).
+public protocol DICOMEventSink {
+    /// Time of the packet being processed (ns since the epoch).
+    var timestampNanos: Int64 { get }
+    var eventsEnabled: Bool { get }
+    var observing: Bool { get }
+    func emit(_ type: StaticString, _ body: (inout JSONWriter) -> Void)
+    func anomaly(_ name: StaticString, _ details: ((inout JSONWriter) -> Void)?)
+    func observe(_ observation: Observation)
+    func markOperation(_ operation: OperationClass)
+    /// One PDU parsed (benchmark counter).
+    func countPDU()
+}
+
+extension DissectContext: DICOMEventSink {}
+
+/// Limits of one session (memory is bounded by these).
+public struct DICOMLimits: Sendable {
+    /// Largest A-ASSOCIATE-RQ/AC PDU buffered whole; larger ones are skipped with an anomaly.
+    public var maxAssociatePDU = 64 * 1024
+    /// Largest command set assembled from its PDV fragments.
+    public var maxCommandBytes = 16 * 1024
+    /// Requests awaiting their final response.
+    public var maxOpenOperations = 128
+    /// Operations listed in one `dicom` event (more are counted in `dimse_dropped`).
+    public var maxLoggedOperations = 256
+
+    public init() {}
+}
+
+/// Per-direction stream state. P-DATA is walked PDV by PDV without buffering: only command
+/// fragments are copied (into `command`, bounded); data set bytes are counted as they pass.
+struct DICOMStream {
+    enum Phase: Equatable {
+        case header
+        /// Inside a P-DATA-TF PDU, at a PDV item header.
+        case pdvHeader
+        /// Inside a PDV's fragment.
+        case pdvData
+        /// Discarding the rest of a PDU.
+        case skip(Int)
+    }
+
+    var phase = Phase.header
+    var inSync = true
+    var skipped = 0
+    /// Bytes left in the current P-DATA-TF PDU (after its header).
+    var pduLeft = 0
+    /// Bytes left in the current PDV fragment.
+    var pdvLeft = 0
+    var pdvContext: UInt8 = 0
+    var pdvControl: UInt8 = 0
+    /// Command fragments of the command being assembled (reused).
+    var command: [UInt8] = []
+    var commandOverflow = false
+    /// Data set bytes seen so far of the data set being received.
+    var datasetBytes = 0
+    /// The logged operation the next data set of this direction belongs to (-1: none) and
+    /// whether it came with the request.
+    var datasetTarget = -1
+    var datasetIsRequest = true
+
+    var isCommand: Bool { pdvControl & 1 != 0 }
+    var isLast: Bool { pdvControl & 2 != 0 }
+
+    init(commandCapacity: Int) { command.reserveCapacity(commandCapacity) }
+}
+
+/// The DICOM session of one TCP flow.
+public final class DICOMSession: DissectorSession {
+    let limits: DICOMLimits
+    var framers: [StreamFramer]
+    var streams: [DICOMStream]
+    var assoc = AssociationRecord()
+    var open: [OpenOperation] = []
+    var nextSequence: UInt64 = 0
+    var openFullReported = false
+
+    public init(limits: DICOMLimits = DICOMLimits()) {
+        self.limits = limits
+        let framer = StreamFramer(maxPDU: PDUHeader.Field.size + limits.maxAssociatePDU)
+        framers = [framer, framer]
+        streams = [DICOMStream(commandCapacity: 1024), DICOMStream(commandCapacity: 1024)]
+        open.reserveCapacity(8)
+    }
+
+    static func side(_ d: Direction) -> Side { d == .toServer ? .client : .server }
+
+    // MARK: DissectorSession
+
+    public func receive(_ bytes: ByteView, direction: Direction, context: inout DissectContext) {
+        receive(bytes, direction: direction, sink: &context)
+    }
+
+    public func gap(_ length: Int, direction: Direction, context: inout DissectContext) {
+        gap(length, direction: direction, sink: &context)
+    }
+
+    public func finish(context: inout DissectContext) {
+        finish(sink: &context)
+    }
+
+    // MARK: generic entry points (also the test hook)
+
+    public func receive<S: DICOMEventSink>(_ bytes: ByteView, direction: Direction, sink: inout S) {
+        let i = direction.index
+        let ok = framers[i].feed(bytes) { step($0, direction, &sink) }
+        if !ok {
+            // Only a resynchronisation window or a short header can be pending; cannot happen
+            // with the totals `step` asks for, but never loop on it.
+            streams[i].inSync = false
+        }
+    }
+
+    /// Lost bytes: inside a data set fragment the position is still known (the bytes are
+    /// counted as lost data set bytes); anywhere else the stream resynchronises.
+    public func gap<S: DICOMEventSink>(_ length: Int, direction: Direction, sink: inout S) {
+        let i = direction.index
+        if !framers[i].hasPending, streams[i].phase == .pdvData, !streams[i].isCommand, length <= streams[i].pdvLeft {
+            streams[i].pdvLeft -= length
+            streams[i].pduLeft -= length
+            streams[i].datasetBytes += length
+            if streams[i].pdvLeft == 0 { fragmentDone(direction, &sink) }
+            return
+        }
+        if case .skip(let n) = streams[i].phase, !framers[i].hasPending, length <= n {
+            streams[i].phase = length == n ? .header : .skip(n - length)
+            return
+        }
+        framers[i].reset()
+        streams[i].phase = .header
+        streams[i].inSync = false
+        streams[i].skipped = 0
+        streams[i].command.removeAll(keepingCapacity: true)
+        streams[i].commandOverflow = false
+        streams[i].datasetBytes = 0
+        streams[i].datasetTarget = -1
+    }
+
+    public func finish<S: DICOMEventSink>(sink: inout S) {
+        for i in 0..<2 where framers[i].hasPending || streams[i].phase != .header {
+            let pending = framers[i].pending.count
+            sink.anomaly("dicom.truncated_pdu") { w in
+                w.field("direction", i == 0 ? "to_server" : "to_client")
+                w.field("pending_bytes", pending)
+            }
+        }
+        endAssociation(.flowEnd, &sink)
+    }
+
+    // MARK: framing
+
+    /// One framing step at the stream position (the StreamFramer contract): consumes a PDU
+    /// header, a whole short/association PDU, a PDV header, or a piece of a PDV fragment.
+    /// Side effects happen only when bytes are consumed or skipped (a resync anomaly is
+    /// reported once, when the plausible start is found).
+    func step<S: DICOMEventSink>(_ view: ByteView, _ dir: Direction, _ sink: inout S) -> FrameStep {
+        let i = dir.index
+        while true {
+            switch streams[i].phase {
+            case .header:
+                return header(view, dir, &sink)
+            case .skip(let n):
+                if n == 0 { streams[i].phase = .header; continue }
+                let k = min(n, view.count)
+                streams[i].phase = n == k ? .header : .skip(n - k)
+                return .consumed(k)
+            case .pdvHeader:
+                let left = streams[i].pduLeft
+                if left == 0 { streams[i].phase = .header; continue }
+                if left < 6 {
+                    sink.anomaly("dicom.invalid_pdv_length") { w in w.field("pdu_bytes_left", left) }
+                    streams[i].phase = .skip(left)
+                    continue
+                }
+                guard view.count >= 6 else { return .needMore(total: 6) }
+                let len = view._u32(0), ctx = view._u8(4), mch = view._u8(5)
+                guard len >= 2, len <= UInt32(left - 4) else {
+                    sink.anomaly("dicom.invalid_pdv_length") { w in
+                        w.field("pdv_length", UInt64(len))
+                        w.field("pdu_bytes_left", left)
+                    }
+                    streams[i].phase = .skip(left)
+                    continue
+                }
+                if mch & 0xFC != 0 {
+                    sink.anomaly("dicom.invalid_pdv_flags") { w in w.field("flags", Int(mch)) }
+                }
+                checkContext(ctx, &sink)
+                streams[i].pduLeft = left - 6
+                streams[i].pdvLeft = Int(len) - 2
+                streams[i].pdvContext = ctx
+                streams[i].pdvControl = mch & 3
+                streams[i].phase = .pdvData
+                if streams[i].pdvLeft == 0 { fragmentDone(dir, &sink) }
+                return .consumed(6)
+            case .pdvData:
+                let k = min(view.count, streams[i].pdvLeft)
+                if streams[i].isCommand {
+                    if k == streams[i].pdvLeft && streams[i].isLast && streams[i].command.isEmpty && !streams[i].commandOverflow {
+                        // The whole (last) fragment is here and nothing is assembled: decode in place.
+                        streams[i].pdvLeft = 0
+                        streams[i].pduLeft -= k
+                        command(view.prefix(k), dir, &sink)
+                        advanceAfterFragment(i)
+                        return .consumed(k)
+                    }
+                    if streams[i].command.count + k <= limits.maxCommandBytes {
+                        view.prefix(k).withBytes { streams[i].command.append(contentsOf: $0) }
+                    } else {
+                        streams[i].commandOverflow = true
+                    }
+                } else {
+                    streams[i].datasetBytes += k
+                }
+                streams[i].pdvLeft -= k
+                streams[i].pduLeft -= k
+                if streams[i].pdvLeft == 0 { fragmentDone(dir, &sink) }
+                return .consumed(k)
+            }
+        }
+    }
+
+    /// At a PDU boundary (or looking for one after garbage or a gap).
+    func header<S: DICOMEventSink>(_ view: ByteView, _ dir: Direction, _ sink: inout S) -> FrameStep {
+        let i = dir.index
+        if !streams[i].inSync {
+            let p = DICOM.plausibleStart(view)
+            switch p.result {
+            case .noMatch:
+                streams[i].skipped += 1
+                return .skip(1)
+            case .needMore:
+                return .needMore(total: p.need)
+            case .match:
+                let skipped = streams[i].skipped
+                if skipped > 0 { sink.anomaly("dicom.resync") { w in w.field("skipped_bytes", skipped) } }
+                streams[i].inSync = true
+                streams[i].skipped = 0
+            }
+        }
+        guard let h = PDUHeader(view) else { return .needMore(total: PDUHeader.Field.size) }
+        let len = Int(h.length), type = h.type
+        func lose(_ name: StaticString) -> FrameStep {
+            sink.anomaly(name) { w in
+                w.field("pdu_type", Int(type))
+                w.field("pdu_length", len)
+            }
+            streams[i].inSync = false
+            streams[i].skipped = 1
+            return .skip(1)
+        }
+        switch type {
+        case 1, 2:
+            guard len >= PDUHeader.associateFixed else { return lose("dicom.invalid_pdu_length") }
+            guard len <= limits.maxAssociatePDU else {
+                sink.countPDU()
+                let cap = limits.maxAssociatePDU
+                sink.anomaly("dicom.pdu_too_large") { w in
+                    w.field("pdu_type", Int(type))
+                    w.field("pdu_length", len)
+                    w.field("limit", cap)
+                }
+                begin(type, &sink)
+                streams[i].phase = .skip(len)
+                return .consumed(PDUHeader.Field.size)
+            }
+            guard view.count >= 6 + len else { return .needMore(total: 6 + len) }
+            sink.countPDU()
+            associate(view._slice(6, len), isRequest: type == 1, dir, &sink)
+            return .consumed(6 + len)
+        case 3, 5, 6, 7:
+            guard len == PDUHeader.shortBody else { return lose("dicom.invalid_pdu_length") }
+            guard view.count >= 10 else { return .needMore(total: 10) }
+            sink.countPDU()
+            short(type, view._slice(6, 4), dir, &sink)
+            return .consumed(10)
+        case 4:
+            guard len >= PDUHeader.minPData else { return lose("dicom.invalid_pdu_length") }
+            sink.countPDU()
+            pdata(len, dir, &sink)
+            streams[i].pduLeft = len
+            streams[i].phase = .pdvHeader
+            return .consumed(PDUHeader.Field.size)
+        default:
+            return lose("dicom.invalid_pdu_type")
+        }
+    }
+
+    func advanceAfterFragment(_ i: Int) {
+        streams[i].phase = streams[i].pduLeft == 0 ? .header : .pdvHeader
+    }
+
+    /// The current PDV fragment is complete.
+    func fragmentDone<S: DICOMEventSink>(_ dir: Direction, _ sink: inout S) {
+        let i = dir.index
+        advanceAfterFragment(i)
+        guard streams[i].isLast else { return }
+        if streams[i].isCommand {
+            if streams[i].commandOverflow {
+                let cap = limits.maxCommandBytes
+                sink.anomaly("dicom.command_too_large") { w in w.field("limit", cap) }
+            } else {
+                streams[i].command.withUnsafeBytes { command(ByteView($0), dir, &sink) }
+            }
+            streams[i].command.removeAll(keepingCapacity: true)
+            streams[i].commandOverflow = false
+        } else {
+            let n = streams[i].datasetBytes
+            streams[i].datasetBytes = 0
+            assoc.datasets += 1
+            assoc.datasetBytes += n
+            let t = streams[i].datasetTarget
+            streams[i].datasetTarget = -1
+            if t >= 0 && t < assoc.operations.count {
+                if streams[i].datasetIsRequest {
+                    assoc.operations[t].requestDatasets += 1
+                    assoc.operations[t].requestDatasetBytes += n
+                } else {
+                    assoc.operations[t].responseDatasets += 1
+                    assoc.operations[t].responseDatasetBytes += n
+                }
+            }
+        }
+    }
+
+    // MARK: association
+
+    func begin<S: DICOMEventSink>(_ type: UInt8, _ sink: inout S) {
+        if assoc.pdus == 0 { assoc.startNanos = sink.timestampNanos }
+        assoc.pdus += 1
+        assoc.pduTypes[Int(type & 7)] &+= 1
+    }
+
+    func associate<S: DICOMEventSink>(_ body: ByteView, isRequest: Bool, _ dir: Direction, _ sink: inout S) {
+        if isRequest && assoc.pdus > 0 {
+            // A new association on the same connection before the previous one ended.
+            sink.anomaly("dicom.unexpected_pdu") { w in w.field("pdu_type", 1) }
+            endAssociation(.superseded, &sink)
+        } else if !isRequest && (assoc.acceptSeen || (assoc.requestSeen && assoc.state != .requested)) {
+            unexpected(2, &sink)
+        }
+        begin(isRequest ? 1 : 2, &sink)
+        let build = sink.eventsEnabled || sink.observing
+        var reader = AssociateReader(isRequest: isRequest, build: build)
+        if isRequest {
+            assoc.requestSeen = true
+            assoc.requestorSide = Self.side(dir)
+            assoc.state = .requested
+        } else {
+            assoc.acceptSeen = true
+            assoc.state = .accepted
+        }
+        reader.read(body, into: &assoc)
+        report(reader.flaws, pduType: isRequest ? 1 : 2, &sink)
+        guard sink.observing else {
+            if isRequest { sink.markOperation(.association) }
+            return
+        }
+        let side = Self.side(dir)
+        let info = isRequest ? assoc.requestor : assoc.acceptor
+        if isRequest {
+            sink.observe(.role(side, "dicom.scu"))
+            sink.observe(.role(side.other, "dicom.scp"))
+            if let ae = assoc.callingAE { sink.observe(.identity(side, key: "dicom.ae_title", value: String(decoding: ae, as: UTF8.self))) }
+            if let ae = assoc.calledAE { sink.observe(.identity(side.other, key: "dicom.ae_title", value: String(decoding: ae, as: UTF8.self))) }
+        }
+        if let uid = info.implementationClassUID {
+            sink.observe(.identity(side, key: "dicom.implementation_class_uid", value: uid))
+        }
+        if let v = info.implementationVersionName {
+            sink.observe(.identity(side, key: "dicom.implementation_version_name", value: String(decoding: v, as: UTF8.self)))
+        }
+        if isRequest {
+            let called = assoc.calledAE.map { String(decoding: $0, as: UTF8.self) }
+            sink.observe(.command(Command(issuer: side, operation: .association, function: 1, name: "a_associate_rq",
+                                          detail: assoc.applicationContext, target: called)))
+            sink.markOperation(.association)
+        }
+    }
+
+    func short<S: DICOMEventSink>(_ type: UInt8, _ body: ByteView, _ dir: Direction, _ sink: inout S) {
+        begin(type, &sink)
+        let side = Self.side(dir)
+        switch type {
+        case 3:
+            if !assoc.requestSeen || assoc.state != .requested || assoc.acceptSeen { unexpected(3, &sink) }
+            let (r, s, why) = (body._u8(1), body._u8(2), body._u8(3))
+            assoc.reject = (r, s, why)
+            if sink.observing {
+                sink.observe(.outcome(side, name: "dicom.association_rejected", success: false,
+                                      code: UInt32(r) << 16 | UInt32(s) << 8 | UInt32(why)))
+            }
+            endAssociation(.reject, &sink)
+        case 5:
+            if assoc.requestSeen && assoc.state != .accepted { unexpected(5, &sink) }
+            if assoc.releaseRequestedBy == nil { assoc.releaseRequestedBy = side }
+            assoc.state = .releasing
+        case 6:
+            if assoc.requestSeen && assoc.state != .releasing { unexpected(6, &sink) }
+            assoc.releaseCompleted = true
+            if assoc.releaseRequestedBy == nil { assoc.releaseRequestedBy = side.other }
+            endAssociation(.release, &sink)
+        default:
+            let (s, why) = (body._u8(2), body._u8(3))
+            assoc.abort = (s, why, side)
+            if sink.observing {
+                sink.observe(.outcome(side, name: "dicom.association_aborted", success: false,
+                                      code: UInt32(s) << 8 | UInt32(why)))
+            }
+            endAssociation(.abort, &sink)
+        }
+    }
+
+    func pdata<S: DICOMEventSink>(_ len: Int, _ dir: Direction, _ sink: inout S) {
+        begin(4, &sink)
+        if assoc.requestSeen && assoc.state == .requested { unexpected(4, &sink) }
+        if let max = assoc.receiverMax(dir), len > Int(max) {
+            let reported = dir == .toServer ? assoc.reportedOversize.0 : assoc.reportedOversize.1
+            if !reported {
+                if dir == .toServer { assoc.reportedOversize.0 = true } else { assoc.reportedOversize.1 = true }
+                sink.anomaly("dicom.pdu_exceeds_max_length") { w in
+                    w.field("pdu_length", len)
+                    w.field("max_pdu_length", UInt64(max))
+                }
+            }
+        }
+    }
+
+    func checkContext<S: DICOMEventSink>(_ ctx: UInt8, _ sink: inout S) {
+        guard assoc.acceptSeen, !assoc.usableContexts.contains(ctx), !assoc.reportedUnknownContext else { return }
+        assoc.reportedUnknownContext = true
+        sink.anomaly("dicom.unknown_presentation_context") { w in w.field("context_id", Int(ctx)) }
+    }
+
+    func unexpected<S: DICOMEventSink>(_ type: UInt8, _ sink: inout S) {
+        guard !assoc.reportedUnexpected else { return }
+        assoc.reportedUnexpected = true
+        let state: StaticString = switch assoc.state {
+        case .idle: "idle"
+        case .requested: "requested"
+        case .accepted: "accepted"
+        case .releasing: "releasing"
+        }
+        sink.anomaly("dicom.unexpected_pdu") { w in
+            w.field("pdu_type", Int(type))
+            w.field("pdu", DICOMNames.pduType(type))
+            w.field("state", state)
+        }
+    }
+
+    func report<S: DICOMEventSink>(_ flaws: AssociateFlaws, pduType: Int, _ sink: inout S) {
+        guard !flaws.isEmpty else { return }
+        let details: (inout JSONWriter) -> Void = { w in w.field("pdu_type", pduType) }
+        if flaws.contains(.itemLength) { sink.anomaly("dicom.invalid_item_length", details) }
+        if flaws.contains(.invalidItem) { sink.anomaly("dicom.invalid_item", details) }
+        if flaws.contains(.unknownItem) { sink.anomaly("dicom.unknown_item", details) }
+        if flaws.contains(.protocolVersion) { sink.anomaly("dicom.unsupported_protocol_version", details) }
+        if flaws.contains(.aeTitle) { sink.anomaly("dicom.invalid_ae_title", details) }
+        if flaws.contains(.tooManyContexts) { sink.anomaly("dicom.too_many_presentation_contexts", details) }
+    }
+
+    /// Emits the association's event (when it saw anything) and starts a new record.
+    func endAssociation<S: DICOMEventSink>(_ end: AssociationEnd, _ sink: inout S) {
+        var unanswered = 0
+        while let k = oldestOpen() {
+            closeUnanswered(k)
+            unanswered += 1
+        }
+        if unanswered > 0 { sink.anomaly("dicom.unanswered_request") { w in w.field("count", unanswered) } }
+        if assoc.pdus > 0 {
+            let now = sink.timestampNanos
+            sink.emit("dicom") { w in DICOMJSON.write(assoc, end: end, nowNanos: now, into: &w) }
+        }
+        assoc.reset()
+        for i in 0..<2 { streams[i].datasetTarget = -1 }
+    }
+
+    // MARK: DIMSE
+
+    static func operationClass(_ command: UInt16) -> OperationClass {
+        switch command & 0x7FFF {
+        case 0x0030: .discovery
+        case 0x0010, 0x0020, 0x0021, 0x0110: .read
+        case 0x0001, 0x0120, 0x0140, 0x0150: .write
+        case 0x0130: .control
+        default: .other
+        }
+    }
+
+    func command<S: DICOMEventSink>(_ v: ByteView, _ dir: Direction, _ sink: inout S) {
+        let cs = CommandSet(v)
+        let ctx = streams[dir.index].pdvContext
+        if cs.malformed {
+            sink.anomaly("dicom.invalid_command_set") { w in w.field("context_id", Int(ctx)) }
+        }
+        guard let field = cs.command else { return }
+        assoc.commands += 1
+        let side = Self.side(dir)
+        if field == 0x0FFF {
+            // C-CANCEL-RQ names the operation it cancels by (0000,0120).
+            if let id = cs.respondedTo, let k = findOpen(id, issuer: side), open[k].logIndex >= 0 {
+                assoc.operations[open[k].logIndex].cancelled = true
+            }
+            return
+        }
+        if cs.isResponse {
+            response(cs, field, v, dir, &sink)
+        } else {
+            request(cs, field, v, dir, &sink)
+        }
+    }
+
+    func request<S: DICOMEventSink>(_ cs: CommandSet, _ field: UInt16, _ v: ByteView, _ dir: Direction, _ sink: inout S) {
+        let side = Self.side(dir), id = cs.messageID ?? 0
+        if let k = findOpen(id, issuer: side) {
+            sink.anomaly("dicom.duplicate_message_id") { w in w.field("message_id", Int(id)) }
+            closeUnanswered(k)
+        }
+        if open.count >= limits.maxOpenOperations, let k = oldestOpen() {
+            if !openFullReported {
+                openFullReported = true
+                let cap = limits.maxOpenOperations
+                sink.anomaly("dicom.too_many_operations") { w in w.field("limit", cap) }
+            }
+            closeUnanswered(k)
+        }
+        var logIndex = -1
+        if sink.eventsEnabled {
+            if assoc.operations.count < limits.maxLoggedOperations {
+                var op = Operation(issuer: side, command: field, messageID: id, contextID: streams[dir.index].pdvContext,
+                                   requestNanos: sink.timestampNanos)
+                op.sopClass = CommandSet.text(v, cs.sopClass)
+                op.sopInstance = CommandSet.text(v, cs.sopInstance)
+                op.moveDestination = CommandSet.text(v, cs.moveDestination)
+                op.priority = cs.priority
+                logIndex = assoc.operations.count
+                assoc.operations.append(op)
+            } else {
+                assoc.operationsDropped += 1
+            }
+        }
+        open.append(OpenOperation(messageID: id, issuer: side, command: field, requestNanos: sink.timestampNanos,
+                                  sequence: nextSequence, logIndex: logIndex))
+        nextSequence &+= 1
+        if cs.hasDataSet {
+            streams[dir.index].datasetTarget = logIndex
+            streams[dir.index].datasetIsRequest = true
+        }
+        let operation = Self.operationClass(field)
+        sink.markOperation(operation)
+        if sink.observing {
+            sink.observe(.command(Command(issuer: side, operation: operation, function: field,
+                                          name: DICOMNames.commandKey(field),
+                                          detail: CommandSet.text(v, cs.sopClass),
+                                          target: CommandSet.text(v, cs.moveDestination))))
+        }
+    }
+
+    func response<S: DICOMEventSink>(_ cs: CommandSet, _ field: UInt16, _ v: ByteView, _ dir: Direction, _ sink: inout S) {
+        let side = Self.side(dir), id = cs.respondedTo ?? 0
+        let status = cs.status ?? 0
+        let statusClass = DICOMNames.statusClass(status)
+        if statusClass == .failure && sink.observing {
+            sink.observe(.outcome(side, name: "dicom.dimse_failure", success: false, code: UInt32(status)))
+        }
+        let now = sink.timestampNanos
+        var logIndex = -1
+        if let k = findOpen(id, issuer: side.other) {
+            logIndex = open[k].logIndex
+            let final = statusClass != .pending
+            if open[k].command & 0x7FFF != field & 0x7FFF {
+                let (a, b) = (Int(open[k].command), Int(field))
+                sink.anomaly("dicom.command_mismatch") { w in
+                    w.field("message_id", Int(id))
+                    w.field("request_command_raw", a)
+                    w.field("response_command_raw", b)
+                }
+            }
+            if logIndex >= 0 {
+                update(&assoc.operations[logIndex], cs, field)
+                if final {
+                    assoc.operations[logIndex].state = .complete
+                    assoc.operations[logIndex].latencyNanos = now - open[k].requestNanos
+                }
+            }
+            if final { open.remove(at: k) }
+        } else {
+            let (mid, f) = (Int(id), Int(field))
+            sink.anomaly("dicom.unsolicited_response") { w in
+                w.field("message_id_being_responded_to", mid)
+                w.field("command_raw", f)
+            }
+            if sink.eventsEnabled {
+                if assoc.operations.count < limits.maxLoggedOperations {
+                    var op = Operation(state: .unmatched, issuer: side.other, command: field, messageID: id,
+                                       contextID: streams[dir.index].pdvContext, requestNanos: now)
+                    update(&op, cs, field)
+                    op.sopClass = CommandSet.text(v, cs.sopClass)
+                    op.sopInstance = CommandSet.text(v, cs.sopInstance)
+                    logIndex = assoc.operations.count
+                    assoc.operations.append(op)
+                } else {
+                    assoc.operationsDropped += 1
+                }
+            }
+        }
+        if cs.hasDataSet {
+            streams[dir.index].datasetTarget = logIndex
+            streams[dir.index].datasetIsRequest = false
+        }
+    }
+
+    /// Folds one response into its operation.
+    func update(_ op: inout Operation, _ cs: CommandSet, _ field: UInt16) {
+        op.responses += 1
+        let status = cs.status ?? 0
+        if DICOMNames.statusClass(status) == .pending { op.pendingResponses += 1 }
+        op.status = cs.status
+        if cs.remaining != nil || cs.completed != nil || cs.failed != nil || cs.warning != nil {
+            op.subOperations = (cs.remaining, cs.completed, cs.failed, cs.warning)
+        }
+    }
+
+    func findOpen(_ id: UInt16, issuer: Side) -> Int? {
+        for k in open.indices where open[k].messageID == id && open[k].issuer == issuer { return k }
+        return nil
+    }
+
+    func oldestOpen() -> Int? {
+        var best: Int? = nil
+        for k in open.indices where best.map({ open[k].sequence < open[$0].sequence }) ?? true { best = k }
+        return best
+    }
+
+    func closeUnanswered(_ k: Int) {
+        let li = open[k].logIndex
+        if li >= 0 && li < assoc.operations.count { assoc.operations[li].state = .unanswered }
+        open.remove(at: k)
+    }
+}
