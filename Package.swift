@@ -61,7 +61,7 @@ let package = Package(
         ),
         .testTarget(
             name: "InventoryTests",
-            dependencies: ["SpanSightInventory", "SpanSightModbus", "SpanSightDNP3", "SpanSightEngine", "SpanSightWire",
+            dependencies: ["SpanSightInventory", "SpanSightModbus", "SpanSightDNP3", "SpanSightDICOM", "SpanSightEngine", "SpanSightWire",
                            "SpanSightTestSupport"]
         ),
         .testTarget(

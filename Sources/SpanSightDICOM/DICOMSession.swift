@@ -367,7 +367,10 @@ public final class DICOMSession: DissectorSession {
             sink.observe(.role(side, "dicom.scu"))
             sink.observe(.role(side.other, "dicom.scp"))
             if let ae = assoc.callingAE { sink.observe(.identity(side, key: "dicom.ae_title", value: String(decoding: ae, as: UTF8.self))) }
-            if let ae = assoc.calledAE { sink.observe(.identity(side.other, key: "dicom.ae_title", value: String(decoding: ae, as: UTF8.self))) }
+        } else if let ae = assoc.calledAE {
+            // The called AE title is the acceptor's only once it accepts: a rejected request
+            // ("called AE title not recognised") names a title the server does not have.
+            sink.observe(.identity(side, key: "dicom.ae_title", value: String(decoding: ae, as: UTF8.self)))
         }
         if let uid = info.implementationClassUID {
             sink.observe(.identity(side, key: "dicom.implementation_class_uid", value: uid))

@@ -249,8 +249,17 @@ public final class Inventory: EngineObserver, AssetLookup {
         if hosts[i].peers[peer]!.apps.count < 16 { hosts[i].peers[peer]!.apps.insert(app) }
     }
 
+    /// Identities a device legitimately has several of (a PACS answers to several AE titles; an
+    /// interface engine hosts several HL7 applications): each value is kept, none is a change.
+    static let multiValued: Set<String> = ["dicom.ae_title", "hl7.application", "hl7.facility"]
+
     func setIdentity(_ i: Int, key: String, value: String, t: Int64, flowID: UInt64, source: String) {
-        if let k = hosts[i].identities.firstIndex(where: { $0.key == key }) {
+        if Inventory.multiValued.contains(key) {
+            if let k = hosts[i].identities.firstIndex(where: { $0.key == key && $0.value == value }) {
+                hosts[i].identities[k].lastSeen = t
+                return
+            }
+        } else if let k = hosts[i].identities.firstIndex(where: { $0.key == key }) {
             let old = hosts[i].identities[k].value
             hosts[i].identities[k].lastSeen = t
             if old == value { return }

@@ -136,12 +136,14 @@ final class DICOMStreamTests: XCTestCase {
 
         XCTAssertEqual(Array(s.observations.prefix(7)), [
             "role client dicom.scu", "role server dicom.scp",
-            "identity client dicom.ae_title=STORESCU", "identity server dicom.ae_title=STORESCP",
+            "identity client dicom.ae_title=STORESCU",
             "identity client dicom.implementation_class_uid=1.2.3.4.5",
             "identity client dicom.implementation_version_name=SPANSIGHT_1",
             "command client association 1 a_associate_rq 1.2.840.10008.3.1.1.1 STORESCP",
         ])
         XCTAssertTrue(s.observations.contains("identity server dicom.implementation_class_uid=9.8.7"))
+        // The called AE title becomes the server's identity with the A-ASSOCIATE-AC only.
+        XCTAssertTrue(s.observations.contains("identity server dicom.ae_title=STORESCP"))
         XCTAssertTrue(s.observations.contains("command client read 33 c_move_rq \(Conversation.studyMove) ARCHIVE"))
         XCTAssertTrue(s.observations.contains("outcome server dicom.dimse_failure false \(0xA702)"))
         XCTAssertTrue(s.observations.contains("outcome server dicom.dimse_failure false \(0x0110)"))

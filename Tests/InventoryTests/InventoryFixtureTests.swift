@@ -57,6 +57,31 @@ final class InventoryFixtureTests: XCTestCase {
         XCTAssertEqual(master.classification.deviceClass, .hmi)
     }
 
+    /// pynetdicom SCU and SCP: AE titles, implementation class UID and version name as the
+    /// fixture's scripts run them (fixtures/gen/dicom_scu.py, dicom_scp.py), the toolkit named.
+    func testDICOMFixtureAssets() throws {
+        for name in ["dicom-pynetdicom.pcap", "dicom-pynetdicom-port4242.pcap"] {
+            let (inv, _) = try InventoryRun.run([InventoryRun.fixture(name)])
+            let assets = inv.assets()
+            XCTAssertEqual(assets.count, 2, name)
+            let scu = try XCTUnwrap(assets.first { $0.roles == ["dicom.scu"] }, name)
+            let scp = try XCTUnwrap(assets.first { $0.roles == ["dicom.scp"] }, name)
+            func values(_ a: Asset, _ key: String) -> [String] { a.identities.filter { $0.key == key }.map { $0.value } }
+            // The rejected association called WRONG_AE: not an AE title of the SCP.
+            XCTAssertEqual(values(scp, "dicom.ae_title"), ["SPANSIGHT_SCP"], name)
+            XCTAssertEqual(values(scu, "dicom.ae_title"), ["SPANSIGHT_SCU"], name)
+            for a in [scu, scp] {
+                XCTAssertEqual(values(a, "dicom.implementation_class_uid"), ["1.2.826.0.1.3680043.9.3811.3.0.4"], name)
+                XCTAssertEqual(values(a, "dicom.implementation_version_name"), ["PYNETDICOM_304"], name)
+                XCTAssertEqual(a.software, ["pynetdicom (PYNETDICOM_304)"], name)
+                XCTAssertEqual(a.classification.domain, .iomt, name)
+            }
+            XCTAssertEqual(scp.classification.deviceClass, .pacs, "accepts C-STORE")
+            XCTAssertEqual(scu.classification.deviceClass, .modality, "sends C-STORE")
+            XCTAssertEqual(inv.changesRecorded, 0, name)
+        }
+    }
+
     /// Every IP endpoint tshark sees in a TCP/UDP conversation appears exactly once, on the
     /// fixtures and the corpus.
     func testEveryHostOnceAgainstTshark() throws {
