@@ -134,7 +134,7 @@ final class DICOMStreamTests: XCTestCase {
         XCTAssertEqual(ops[0].str("affected_sop_class_name"), "Verification SOP Class")
         XCTAssertNotNil(ops[0]["latency_ms"] as? Double)
 
-        XCTAssertEqual(Array(s.observations.prefix(7)), [
+        XCTAssertEqual(Array(s.observations.prefix(6)), [
             "role client dicom.scu", "role server dicom.scp",
             "identity client dicom.ae_title=STORESCU",
             "identity client dicom.implementation_class_uid=1.2.3.4.5",
