@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Installs what SpanSight needs on Debian: libpcap-dev (build), tshark/capinfos (the tests'
-# reference), tcpdump and iproute2 (live-capture test, fixture recording). Idempotent: does
+# Installs what SpanSight needs on Debian: libpcap-dev and libsqlite3-dev (build), ieee-data
+# (MAC vendors, read at run time), tshark/capinfos (the tests' reference), tcpdump and
+# iproute2 (live-capture test, fixture recording). Idempotent: does
 # nothing when everything is present. Needs root (or sudo) only when something is missing.
 set -euo pipefail
 need=()
 dpkg -s libpcap-dev >/dev/null 2>&1 || need+=(libpcap-dev)
+dpkg -s libsqlite3-dev >/dev/null 2>&1 || need+=(libsqlite3-dev)
+[ -f /usr/share/ieee-data/oui.csv ] || need+=(ieee-data)
 command -v tshark >/dev/null 2>&1 || need+=(tshark)
 command -v capinfos >/dev/null 2>&1 || need+=(tshark)
 command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)

@@ -67,22 +67,25 @@ public enum CommunicationMap {
             guard !members.isEmpty else { continue }
             s += "  subgraph \"cluster_\(domain.name)\" {\n    label=\"\(domain.name.description.uppercased())\";\n"
             for n in members {
-                s += "    \(quote(n.id)) [label=\(quote(n.label + "\\n" + n.sublabel)), fillcolor=\"\(fill(domain))\"];\n"
+                s += "    \(quote(n.id)) [label=\(quote(lines: [n.label, n.sublabel])), fillcolor=\"\(fill(domain))\"];\n"
             }
             s += "  }\n"
         }
         for e in edges {
             let ops = operationsText(e.operations)
-            let label = e.service + (ops.isEmpty ? "" : "\\n" + ops)
+            let label = quote(lines: ops.isEmpty ? [e.service] : [e.service, ops])
             let danger = e.operations & (OperationClass.write.bit | OperationClass.control.bit) != 0
-            s += "  \(quote(e.from)) -> \(quote(e.to)) [label=\(quote(label)), color=\"\(color(e.service))\"\(danger ? ", penwidth=2, style=bold" : "")];\n"
+            s += "  \(quote(e.from)) -> \(quote(e.to)) [label=\(label), color=\"\(color(e.service))\"\(danger ? ", penwidth=2, style=bold" : "")];\n"
         }
         s += "}\n"
         return s
     }
 
-    static func quote(_ s: String) -> String {
-        "\"" + s.replacingAll("\\", with: "\\\\").replacingAll("\"", with: "\\\"") + "\""
+    static func quote(_ s: String) -> String { quote(lines: [s]) }
+
+    /// A DOT string of several lines (each escaped, joined by DOT's `\n`).
+    static func quote(lines: [String]) -> String {
+        "\"" + lines.map { $0.replacingAll("\\", with: "\\\\").replacingAll("\"", with: "\\\"") }.joined(separator: "\\n") + "\""
     }
 
     static func fill(_ d: AssetDomain) -> String {
@@ -96,23 +99,45 @@ public enum CommunicationMap {
 
     // MARK: HTML
 
-    /// Lays nodes out in columns by domain (OT, IoMT, IT, unknown) and, within OT, in bands by
-    /// Purdue level (level 1 at the bottom, as the model is drawn).
-    static func layout(_ nodes: inout [Node]) -> (width: Double, height: Double) {
-        let columns: [AssetDomain] = [.ot, .iomt, .it, .unknown].filter { d in nodes.contains { $0.asset.classification.domain == d } }
-        let colWidth = 260.0
-        let rowHeight = 70.0
-        var maxRows = 1
-        for (ci, d) in columns.enumerated() {
-            let idx = nodes.indices.filter { nodes[$0].asset.classification.domain == d }
-                .sorted { (-(nodes[$0].asset.classification.purdueLevel ?? 5), nodes[$0].id) < (-(nodes[$1].asset.classification.purdueLevel ?? 5), nodes[$1].id) }
-            for (ri, i) in idx.enumerated() {
-                nodes[i].x = 40 + Double(ci) * colWidth
-                nodes[i].y = 70 + Double(ri) * rowHeight
-            }
-            maxRows = max(maxRows, idx.count)
+    /// Band of a device class: clients and supervisory devices above, the devices they
+    /// command below (Purdue order in OT: level 3, then 2, then 1).
+    static func band(_ c: DeviceClass) -> Int {
+        switch c {
+        case .historian: 0
+        case .hmi, .workstation, .modality: 1
+        case .interfaceEngine, .itServer: 2
+        case .plc, .rtu, .pacs: 3
+        case .unknown: 4
         }
-        return (Double(max(columns.count, 1)) * colWidth + 40, 90 + Double(maxRows) * rowHeight)
+    }
+
+    /// Lays nodes out in sections by domain (OT, IoMT, IT, unknown) side by side; within a
+    /// section, in bands by role (supervisory devices above the field devices they command),
+    /// at most `perRow` nodes a row.
+    static func layout(_ nodes: inout [Node]) -> (width: Double, height: Double) {
+        let boxW = 190.0, gapX = 30.0, rowHeight = 110.0, perRow = 4
+        var x0 = 40.0
+        var maxY = 100.0
+        for d in [AssetDomain.ot, .iomt, .it, .unknown] {
+            let idx = nodes.indices.filter { nodes[$0].asset.classification.domain == d }
+            guard !idx.isEmpty else { continue }
+            var y = 80.0
+            var widest = 1
+            for b in 0...4 {
+                let members = idx.filter { band(nodes[$0].asset.classification.deviceClass) == b }
+                    .sorted { nodes[$0].asset.addresses[0] < nodes[$1].asset.addresses[0] }
+                guard !members.isEmpty else { continue }
+                for (k, i) in members.enumerated() {
+                    nodes[i].x = x0 + Double(k % perRow) * (boxW + gapX)
+                    nodes[i].y = y + Double(k / perRow) * rowHeight
+                }
+                widest = max(widest, min(members.count, perRow))
+                y += Double((members.count + perRow - 1) / perRow) * rowHeight
+            }
+            maxY = max(maxY, y)
+            x0 += Double(widest) * (boxW + gapX) + 50
+        }
+        return (x0, maxY + 20)
     }
 
     public static func html(_ inv: Inventory, assets: [Asset], title: String) -> String {
@@ -123,33 +148,40 @@ public enum CommunicationMap {
         let boxW = 190.0, boxH = 44.0
         var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(size.width))\" height=\"\(Int(size.height))\" viewBox=\"0 0 \(Int(size.width)) \(Int(size.height))\" font-family=\"Helvetica,Arial,sans-serif\">\n"
         svg += "<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\"><path d=\"M 0 0 L 10 5 L 0 10 z\" fill=\"#555\"/></marker></defs>\n"
-        var headers: Set<String> = []
+        var headerX: [String: Double] = [:]
         for n in nodes {
             let d = n.asset.classification.domain.name.description.uppercased()
-            if headers.insert(d).inserted {
-                svg += "<text x=\"\(Int(n.x))\" y=\"40\" font-size=\"15\" font-weight=\"bold\" fill=\"#333\">\(escape(d))</text>\n"
-            }
+            headerX[d] = min(headerX[d] ?? n.x, n.x)
         }
+        for (d, x) in headerX.sorted(by: { $0.value < $1.value }) {
+            svg += "<text x=\"\(Int(x))\" y=\"50\" font-size=\"15\" font-weight=\"bold\" fill=\"#333\">\(escape(d))</text>\n"
+        }
+        var perPair: [String: Int] = [:]
         for (k, e) in edges.enumerated() {
             guard let a = pos[e.from], let b = pos[e.to] else { continue }
+            // Several protocols between one pair: fan their curves and stack their labels.
+            let pairKey = min(e.from, e.to) + "|" + max(e.from, e.to)
+            let nth = perPair[pairKey, default: 0]
+            perPair[pairKey] = nth + 1
             let (x1, y1) = (a.0 + boxW / 2, a.1 + boxH / 2)
             let (x2, y2) = (b.0 + boxW / 2, b.1 + boxH / 2)
             // Curve sideways so edges between the same column stay visible.
-            let bend = a.0 == b.0 ? 90.0 + Double(k % 3) * 25 : 0
-            let (cx, cy) = ((x1 + x2) / 2 + bend, (y1 + y2) / 2 - (a.0 == b.0 ? 0 : 18))
+            let sameRow = a.1 == b.1
+            let bend = sameRow ? -(40.0 + Double(nth) * 15) : Double(nth) * 28 - Double(k % 2) * 6
+            let (cx, cy) = ((x1 + x2) / 2 + (sameRow ? 0 : bend), (y1 + y2) / 2 + (sameRow ? bend : 0))
             let danger = e.operations & (OperationClass.write.bit | OperationClass.control.bit) != 0
             let ops = operationsText(e.operations)
             // End the arrow at the target box's edge.
             let (ex, ey) = clipToBox(fromX: cx, fromY: cy, box: (b.0, b.1, boxW, boxH))
             svg += "<path d=\"M \(f(x1)) \(f(y1)) Q \(f(cx)) \(f(cy)) \(f(ex)) \(f(ey))\" fill=\"none\" stroke=\"\(color(e.service))\" stroke-width=\"\(danger ? 3 : 1.5)\"\(danger ? "" : " stroke-opacity=\"0.8\"") marker-end=\"url(#arrow)\"><title>\(escape("\(e.service) \(ops) — \(e.flows) flows, \(e.bytes) bytes"))</title></path>\n"
             let (lx, ly) = (0.25 * x1 + 0.5 * cx + 0.25 * ex, 0.25 * y1 + 0.5 * cy + 0.25 * ey)
-            svg += "<text x=\"\(f(lx))\" y=\"\(f(ly - 3))\" font-size=\"10\" text-anchor=\"middle\" fill=\"\(danger ? "#c00" : "#333")\">\(escape(e.service + (ops.isEmpty ? "" : ": " + ops)))</text>\n"
+            svg += "<text x=\"\(f(lx))\" y=\"\(f(ly - 3 + Double(nth) * 12))\" font-size=\"10\" text-anchor=\"middle\" fill=\"\(danger ? "#c00" : "#333")\">\(escape(e.service + (ops.isEmpty ? "" : ": " + ops)))</text>\n"
         }
         for n in nodes {
             let d = n.asset.classification.domain
             svg += "<g><rect x=\"\(f(n.x))\" y=\"\(f(n.y))\" width=\"\(f(boxW))\" height=\"\(f(boxH))\" rx=\"8\" fill=\"\(fill(d))\" stroke=\"#666\"/>"
             svg += "<text x=\"\(f(n.x + 8))\" y=\"\(f(n.y + 18))\" font-size=\"12\" font-weight=\"bold\">\(escape(InventoryReport.clip(n.label, 28)))</text>"
-            svg += "<text x=\"\(f(n.x + 8))\" y=\"\(f(n.y + 34))\" font-size=\"10\" fill=\"#444\">\(escape(InventoryReport.clip(n.sublabel + " · " + (n.asset.vendor ?? ""), 34)))</text>"
+            svg += "<text x=\"\(f(n.x + 8))\" y=\"\(f(n.y + 34))\" font-size=\"10\" fill=\"#444\">\(escape(InventoryReport.clip(n.sublabel + (n.asset.vendor.map { " · " + $0 } ?? ""), 34)))</text>"
             svg += "<title>\(escape(n.id))</title></g>\n"
         }
         svg += "</svg>"
