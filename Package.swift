@@ -31,13 +31,15 @@ let package = Package(
         // Application dissectors: one target each, registered in Sources/spansight/Registry.swift.
         .target(name: "SpanSightModbus", dependencies: ["SpanSightEngine", "SpanSightWire"], swiftSettings: fastPath),
         .target(name: "SpanSightDNP3", dependencies: ["SpanSightEngine", "SpanSightWire"], swiftSettings: fastPath),
+        // Detection: rules, learned baselines, risk (an observer of the engine).
+        .target(name: "SpanSightDetect", dependencies: ["SpanSightEngine", "SpanSightWire"], swiftSettings: fastPath),
         // Counts heap allocations for `spansight bench` (linked into the tool only).
         .target(name: "CSpanSightAlloc"),
         .executableTarget(
             name: "spansight",
             dependencies: [
                 "SpanSightCapture", "SpanSightEngine", "SpanSightWire", "CSpanSightAlloc",
-                "SpanSightModbus", "SpanSightDNP3",
+                "SpanSightModbus", "SpanSightDNP3", "SpanSightDetect",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -57,6 +59,11 @@ let package = Package(
         .testTarget(
             name: "DNP3Tests",
             dependencies: ["SpanSightDNP3", "SpanSightEngine", "SpanSightWire", "SpanSightTestSupport"]
+        ),
+        .testTarget(
+            name: "DetectTests",
+            dependencies: ["SpanSightDetect", "SpanSightModbus", "SpanSightDNP3", "SpanSightEngine", "SpanSightWire",
+                           "SpanSightCapture", "SpanSightTestSupport"]
         ),
     ]
 )

@@ -15,7 +15,7 @@ struct SpanSightCommand: ParsableCommand {
             everything readable was analysed).
             """,
         version: SpanSightVersion.string,
-        subcommands: [Read.self, Live.self, Interfaces.self, Bench.self, Synth.self],
+        subcommands: [Read.self, Live.self, Interfaces.self, Bench.self, Synth.self, Learn.self, Simulate.self, Policy.self],
         defaultSubcommand: nil
     )
 }
@@ -108,11 +108,14 @@ struct Read: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Progress bar on standard error when it is a terminal.")
     var progress = true
 
+    @OptionGroup var detect: DetectOptions
+
     func run() throws {
         let out: EventOutput
         do { out = try EventOutput(options.output.map { .file($0) } ?? .standardOutput) }
         catch { throw fail(error.description) }
         let analysis = Analysis(config: options.engineConfig(), output: out)
+        try detect.attach(to: analysis, inputs: files)
         let status = analysis.readFiles(files, filter: filter, progress: progress && Stderr.isTerminal)
         if !options.quiet { analysis.printSummary() }
         if status != 0 { throw ExitCode(status) }
@@ -152,6 +155,8 @@ struct Live: ParsableCommand {
 
     @OptionGroup var options: AnalysisOptions
 
+    @OptionGroup var detect: DetectOptions
+
     func run() throws {
         var live = LiveCaptureConfig(interface: interface)
         live.snaplen = snaplen
@@ -163,6 +168,7 @@ struct Live: ParsableCommand {
         do { out = try EventOutput(options.output.map { .file($0) } ?? .standardOutput) }
         catch { throw fail(error.description) }
         let analysis = Analysis(config: options.engineConfig(), output: out)
+        try detect.attach(to: analysis, inputs: nil)
         let status = analysis.readLive(live, statsInterval: statsInterval, maxPackets: count, maxSeconds: duration)
         if !options.quiet { analysis.printSummary() }
         if status != 0 { throw ExitCode(status) }
