@@ -36,13 +36,15 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         // Asset inventory: hosts, assets, fingerprints, classification, reports, the store.
         .target(name: "SpanSightInventory", dependencies: ["SpanSightEngine", "SpanSightWire", "CSQLite"]),
+        // Detection: rules, learned baselines, risk (an observer of the engine).
+        .target(name: "SpanSightDetect", dependencies: ["SpanSightEngine", "SpanSightWire"], swiftSettings: fastPath),
         // Counts heap allocations for `spansight bench` (linked into the tool only).
         .target(name: "CSpanSightAlloc"),
         .executableTarget(
             name: "spansight",
             dependencies: [
                 "SpanSightCapture", "SpanSightEngine", "SpanSightWire", "CSpanSightAlloc",
-                "SpanSightModbus", "SpanSightDNP3", "SpanSightDICOM", "SpanSightInventory",
+                "SpanSightModbus", "SpanSightDNP3", "SpanSightDICOM", "SpanSightInventory", "SpanSightDetect",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -71,6 +73,11 @@ let package = Package(
         .testTarget(
             name: "DICOMTests",
             dependencies: ["SpanSightDICOM", "SpanSightEngine", "SpanSightWire", "SpanSightTestSupport"]
+        ),
+        .testTarget(
+            name: "DetectTests",
+            dependencies: ["SpanSightDetect", "SpanSightModbus", "SpanSightDNP3", "SpanSightEngine", "SpanSightWire",
+                           "SpanSightCapture", "SpanSightTestSupport"]
         ),
     ]
 )

@@ -26,6 +26,9 @@ public struct Asset: Sendable {
     public var software: [String]
     /// The router MAC the asset was seen behind, when its MAC is a gateway's.
     public var viaGatewayMAC: UInt64?
+    /// 0-100: how much is at stake on this device and how much went wrong there.
+    public var risk: Int = 0
+    public var riskReasons: [String] = []
 }
 
 extension Inventory {
@@ -130,7 +133,7 @@ extension Inventory {
             let fac = identities.first { $0.key == "hl7.facility" }?.value
             software.append("HL7 application \(app)\(fac.map { "^\($0)" } ?? "")")
         }
-        return Asset(id: id, mac: mac, vendor: mac.flatMap { vendorName($0) }, addresses: hs.map { $0.address }, hosts: hs,
+        var asset = Asset(id: id, mac: mac, vendor: mac.flatMap { vendorName($0) }, addresses: hs.map { $0.address }, hosts: hs,
                      firstSeen: hs.map { $0.firstSeen }.min() ?? 0, lastSeen: hs.map { $0.lastSeen }.max() ?? 0,
                      packets: hs.reduce(0) { $0 &+ $1.packetsSent &+ $1.packetsReceived },
                      bytes: hs.reduce(0) { $0 &+ $1.bytesSent &+ $1.bytesReceived },
@@ -138,6 +141,30 @@ extension Inventory {
                      identities: identities, children: children.sorted { ($0.kind, $0.id) < ($1.kind, $1.id) },
                      stack: stack, classification: best, changes: changes.sorted { $0.timestampNanos < $1.timestampNanos },
                      software: software, viaGatewayMAC: via)
+        (asset.risk, asset.riskReasons) = risk(best, addresses: asset.addresses, changes: changes.count)
+        return asset
+    }
+
+    /// An asset's risk: its exposure (what a compromise of such a device class does, scaled
+    /// by how sure the classification is) combined with what happened to it (the highest
+    /// alert risk on its addresses, a little more with many alerts, identity changes).
+    func risk(_ c: Classification, addresses: [IPAddress], changes: Int) -> (Int, [String]) {
+        let exposure = c.deviceClass.criticality * max(c.confidence, 30) / 100
+        var reasons = ["\(c.deviceClass.name) (criticality \(c.deviceClass.criticality), confidence \(c.confidence)): exposure \(exposure)"]
+        var maxRisk = 0, alerts = 0
+        for a in addresses {
+            if let r = alertRisk?(a) { maxRisk = max(maxRisk, r.maxRisk); alerts += r.alerts }
+        }
+        var score = Double(exposure) * 0.4
+        if alerts > 0 {
+            score = max(score, Double(maxRisk) * 0.7 + Double(exposure) * 0.3) + Double(min(alerts - 1, 10))
+            reasons.append("\(alerts) alerts, highest risk \(maxRisk)")
+        }
+        if changes > 0 {
+            score += Double(min(changes, 3) * 5)
+            reasons.append("\(changes) identity changes")
+        }
+        return (min(100, Int(score.rounded())), reasons)
     }
 
     /// Vendor of a MAC from the registry; locally administered addresses say so.

@@ -196,7 +196,7 @@ public enum CommunicationMap {
         for (name, c) in colors.sorted(by: { $0.key < $1.key }) { h += "<span><i class=\"sw\" style=\"background:\(c)\"></i>\(name)</span>" }
         h += "<span><i class=\"sw\" style=\"background:#7f7f7f\"></i>other</span><span>thick line, red label: write or control</span></div>\n"
         h += svg + "\n<h2>Assets</h2>\n<table><tr>"
-        for col in ["Addresses", "MAC", "Vendor", "Class", "Domain", "Level", "Conf.", "Roles", "Services", "Software / identity", "OS", "Children", "Reasons"] {
+        for col in ["Addresses", "MAC", "Vendor", "Class", "Domain", "Level", "Conf.", "Risk", "Roles", "Services", "Software / identity", "OS", "Children", "Reasons"] {
             h += "<th>\(col)</th>"
         }
         h += "</tr>\n"
@@ -215,7 +215,7 @@ public enum CommunicationMap {
             let os: String = a.stack.map { $0.label + " (" + $0.quality + ")" } ?? ""
             let children: String = a.children.map { $0.kind + "=" + String($0.id) }.joined(separator: " ")
             var cells: [String] = [addresses, mac, a.vendor ?? "", c.deviceClass.name.description, c.domain.name.description]
-            cells += [level, String(c.confidence), a.roles.joined(separator: " "), services.joined(separator: ", ")]
+            cells += [level, String(c.confidence), String(a.risk), a.roles.joined(separator: " "), services.joined(separator: ", ")]
             cells += [ident.joined(separator: "; "), os, children, c.reasons.joined(separator: "; ")]
             h += "<tr>" + cells.map { "<td>\(escape($0))</td>" }.joined() + "</tr>\n"
         }

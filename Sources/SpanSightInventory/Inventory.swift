@@ -52,6 +52,9 @@ public final class Inventory: EngineObserver, AssetLookup {
     public private(set) var hostsDropped: UInt64 = 0
     public private(set) var edgesDropped: UInt64 = 0
     public private(set) var changesRecorded: UInt64 = 0
+    /// The alert risk of an address, from the detection engine when it runs: the highest alert
+    /// risk and the number of alerts; folded into each asset's risk.
+    public var alertRisk: ((IPAddress) -> (maxRisk: Int, alerts: Int)?)?
     /// Hears of identity changes (the detection engine).
     public weak var changeListener: (any AssetChangeListener)?
 

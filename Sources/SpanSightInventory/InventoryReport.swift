@@ -116,6 +116,10 @@ public enum InventoryReport {
         w.beginArray("reasons")
         for r in c.reasons { w.value(r) }
         w.endArray()
+        w.field("risk", a.risk)
+        w.beginArray("risk_reasons")
+        for r in a.riskReasons { w.value(r) }
+        w.endArray()
         w.beginArray("roles")
         for h in a.hosts {
             for (role, ev) in h.roles.sorted(by: { $0.key < $1.key }) {
@@ -188,7 +192,7 @@ public enum InventoryReport {
 
     public static let csvHeader = ["id", "addresses", "mac", "vendor", "class", "domain", "purdue_level", "confidence",
                                    "roles", "services", "software", "os", "children", "first_seen", "last_seen",
-                                   "packets", "bytes", "peers", "changes"]
+                                   "packets", "bytes", "peers", "changes", "risk"]
 
     public static func csv(_ assets: [Asset]) -> String {
         var out = csvHeader.joined(separator: ",") + "\n"
@@ -206,7 +210,7 @@ public enum InventoryReport {
                 c.purdueLevel.map { String($0) } ?? "", String(c.confidence), a.roles.joined(separator: " "),
                 services.joined(separator: " "), a.software.joined(separator: "; "), a.stack?.label ?? "",
                 children.joined(separator: " "), Timestamp.text(a.firstSeen), Timestamp.text(a.lastSeen),
-                String(a.packets), String(a.bytes), String(a.peers.count), String(a.changes.count)]
+                String(a.packets), String(a.bytes), String(a.peers.count), String(a.changes.count), String(a.risk)]
     }
 
     static func csvField(_ s: String) -> String {
@@ -218,7 +222,7 @@ public enum InventoryReport {
 
     /// A readable table: one line per asset, with the identities underneath.
     public static func table(_ inv: Inventory, assets: [Asset]) -> String {
-        let head = ["ADDRESS", "MAC / VENDOR", "CLASS", "CONF", "ROLES", "OS", "SOFTWARE / IDENTITY"]
+        let head = ["ADDRESS", "MAC / VENDOR", "CLASS", "CONF", "RISK", "ROLES", "OS", "SOFTWARE / IDENTITY"]
         var rows: [[String]] = []
         for a in assets {
             let c = a.classification
@@ -231,7 +235,7 @@ public enum InventoryReport {
                 ident += a.identities.filter { $0.key.hasSuffix("ae_title") }.map { "\($0.key)=\($0.value)" }
             }
             if !a.children.isEmpty { ident.append("children: " + a.children.map { "\($0.kind)=\($0.id)" }.joined(separator: ",")) }
-            rows.append([a.addresses.map { $0.text }.joined(separator: " "), clip(macVendor, 40), cls, "\(c.confidence)",
+            rows.append([a.addresses.map { $0.text }.joined(separator: " "), clip(macVendor, 40), cls, "\(c.confidence)", "\(a.risk)",
                          clip(a.roles.joined(separator: " "), 36), clip(a.stack?.label ?? "-", 28),
                          clip(ident.isEmpty ? "-" : ident.joined(separator: "; "), 70)])
         }

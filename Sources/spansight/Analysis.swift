@@ -24,6 +24,8 @@ final class Analysis {
     /// Work done once the engine has finished (flows ended), before the final `stats` event:
     /// writing reports, baselines, databases. A thrown error is a one-line error, exit 1.
     var onFinish: [() throws -> Void] = []
+    /// Reports written after all `onFinish` work (the inventory's, which include alert risk).
+    var reports: [() throws -> Void] = []
     /// Lines added to the human summary.
     var summaryLines: [() -> [String]] = []
 
@@ -35,7 +37,7 @@ final class Analysis {
     /// Runs the end-of-run work; false (after a one-line error) when some failed.
     private func runFinishers() -> Bool {
         var ok = true
-        for f in onFinish {
+        for f in onFinish + reports {
             do { try f() } catch {
                 Stderr.line("spansight: error: \(error)")
                 ok = false

@@ -46,7 +46,7 @@ struct InventoryOptions: ParsableArguments {
         }
         analysis.attach(inventory)
         let assets = self.assets, map = self.map, db = self.db
-        analysis.onFinish.append {
+        analysis.reports.append {
             let list = inventory.assets()
             for path in assets {
                 if path.hasSuffix(".csv") { try FileOutput.write(path, InventoryReport.csv(list)) }
@@ -105,7 +105,7 @@ struct Assets: ParsableCommand {
             if status == 1 && analysis.engine.pcapCount == 0 { throw ExitCode(1) }
         } else {
             analysis.engine.finish()
-            for f in analysis.onFinish { do { try f() } catch { throw fail("\(error)") } }
+            for f in analysis.onFinish + analysis.reports { do { try f() } catch { throw fail("\(error)") } }
         }
         let list = inv.assets()
         let text: String

@@ -15,7 +15,7 @@ struct SpanSightCommand: ParsableCommand {
             everything readable was analysed).
             """,
         version: SpanSightVersion.string,
-        subcommands: [Read.self, Live.self, Assets.self, Interfaces.self, Bench.self, Synth.self],
+        subcommands: [Read.self, Live.self, Assets.self, Learn.self, Simulate.self, Policy.self, Interfaces.self, Bench.self, Synth.self],
         defaultSubcommand: nil
     )
 }
@@ -109,13 +109,16 @@ struct Read: ParsableCommand {
     var progress = true
 
     @OptionGroup(title: "Asset inventory") var inventory: InventoryOptions
+    @OptionGroup var detect: DetectOptions
 
     func run() throws {
         let out: EventOutput
         do { out = try EventOutput(options.output.map { .file($0) } ?? .standardOutput) }
         catch { throw fail(error.description) }
         let analysis = Analysis(config: options.engineConfig(), output: out)
-        try inventory.attach(to: analysis, source: files.joined(separator: " "))
+        let inventory = try self.inventory.attach(to: analysis, source: files.joined(separator: " "))
+        let detector = try detect.attach(to: analysis, inputs: files)
+        Wiring.connect(inventory: inventory, detector: detector)
         let status = analysis.readFiles(files, filter: filter, progress: progress && Stderr.isTerminal)
         if !options.quiet { analysis.printSummary() }
         if status != 0 { throw ExitCode(status) }
@@ -156,6 +159,7 @@ struct Live: ParsableCommand {
     @OptionGroup var options: AnalysisOptions
 
     @OptionGroup(title: "Asset inventory") var inventory: InventoryOptions
+    @OptionGroup var detect: DetectOptions
 
     func run() throws {
         var live = LiveCaptureConfig(interface: interface)
@@ -168,7 +172,9 @@ struct Live: ParsableCommand {
         do { out = try EventOutput(options.output.map { .file($0) } ?? .standardOutput) }
         catch { throw fail(error.description) }
         let analysis = Analysis(config: options.engineConfig(), output: out)
-        try inventory.attach(to: analysis, source: "live:\(interface)")
+        let inventory = try self.inventory.attach(to: analysis, source: "live:\(interface)")
+        let detector = try detect.attach(to: analysis, inputs: nil)
+        Wiring.connect(inventory: inventory, detector: detector)
         let status = analysis.readLive(live, statsInterval: statsInterval, maxPackets: count, maxSeconds: duration)
         if !options.quiet { analysis.printSummary() }
         if status != 0 { throw ExitCode(status) }

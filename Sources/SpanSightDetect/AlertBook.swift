@@ -1,0 +1,168 @@
+import SpanSightEngine
+import SpanSightWire
+
+/// What an alert is aggregated under: a flow (or, for rules over many flows, a pair), the
+/// signature, and the cause within it (function code, anomaly name, ...).
+struct AlertKey: Hashable {
+    var scope: UInt64
+    var signature: Int
+    var cause: UInt64
+}
+
+/// A flow that raised an alert, for the evidence pcap.
+public struct EvidenceFlow: Sendable {
+    public var key: FlowKey
+    public var vlanCount: UInt8
+    public var firstNanos: Int64
+    public var lastNanos: Int64
+}
+
+/// Alert counts per signature and per pair (the summary, `simulate`, tests).
+public struct AlertStats: Sendable {
+    /// Alerts raised (first occurrences: one per aggregate) per signature id.
+    public var alerts: [Int: Int] = [:]
+    /// Occurrences (an aggregate's count) per signature id.
+    public var occurrences: [Int: Int] = [:]
+    /// Alerts per (source, destination) and signature id.
+    public var byPair: [PairCount: Int] = [:]
+    /// Alerts emitted without aggregation because the aggregate table was full.
+    public var aggregatesDropped: UInt64 = 0
+    public var pairsDropped: UInt64 = 0
+
+    public struct PairCount: Hashable, Sendable {
+        public var source: IPAddress
+        public var destination: IPAddress
+        public var signature: Int
+    }
+
+    public var totalAlerts: Int { alerts.values.reduce(0, +) }
+}
+
+/// Raises alerts: aggregates repeats of the same cause, scores risk, writes `alert` events,
+/// keeps the counts, the per-asset risk and the alerted flows.
+final class AlertBook {
+    struct Aggregate {
+        var envelope: EventEnvelope
+        var signature: Signature
+        var detail: String
+        var target: IPAddress
+        var risk: RiskScore
+        var firstNanos: Int64
+        var lastNanos: Int64
+        var count: Int
+    }
+
+    let output: EventOutput
+    let config: DetectConfig
+    weak var lookup: AssetLookup?
+    private var open: [AlertKey: Aggregate] = [:]
+    private var byFlow: [UInt64: [AlertKey]] = [:]
+    private(set) var stats = AlertStats()
+    private(set) var ledger: RiskLedger
+    /// Flows that alerted and are still open (evidence is recorded when they end).
+    private var alertedFlows: Set<UInt64> = []
+    private(set) var evidence: [EvidenceFlow] = []
+    private(set) var evidenceDropped: UInt64 = 0
+
+    init(output: EventOutput, config: DetectConfig) {
+        self.output = output
+        self.config = config
+        self.ledger = RiskLedger(cap: config.maxRiskAssets)
+    }
+
+    /// One occurrence of `sig` about `envelope`'s flow. `pair` scopes the aggregate to a pair of
+    /// hosts (rules over many flows) instead of the flow.
+    func raise(_ sig: Signature, _ envelope: EventEnvelope, detail: String, target: IPAddress, hint: RoleHint,
+               cause: UInt64 = 0, pair: PairKey? = nil) {
+        stats.occurrences[sig.id, default: 0] += 1
+        let key = AlertKey(scope: pair?.scope ?? envelope.flowID, signature: sig.id, cause: cause)
+        if open[key] != nil {
+            open[key]!.count += 1
+            open[key]!.lastNanos = envelope.timestampNanos
+            return
+        }
+        let risk = Risk.score(sig, target: target, hint: hint, lookup: lookup)
+        let a = Aggregate(envelope: envelope, signature: sig, detail: detail, target: target, risk: risk,
+                          firstNanos: envelope.timestampNanos, lastNanos: envelope.timestampNanos, count: 1)
+        stats.alerts[sig.id, default: 0] += 1
+        countPair(envelope, sig)
+        ledger.add(risk.value, to: target)
+        if envelope.flowID != 0 {
+            if alertedFlows.count < config.maxEvidenceFlows { alertedFlows.insert(envelope.flowID) } else { evidenceDropped &+= 1 }
+        }
+        write(a, final: false)
+        if open.count >= config.maxAggregates {
+            stats.aggregatesDropped &+= 1
+            return
+        }
+        open[key] = a
+        if pair == nil && envelope.flowID != 0 { byFlow[envelope.flowID, default: []].append(key) }
+    }
+
+    private func countPair(_ e: EventEnvelope, _ sig: Signature) {
+        let k = AlertStats.PairCount(source: e.sourceIP, destination: e.destinationIP, signature: sig.id)
+        if stats.byPair[k] == nil && stats.byPair.count >= config.maxTrackedKeys { stats.pairsDropped &+= 1; return }
+        stats.byPair[k, default: 0] += 1
+    }
+
+    /// The flow ended: its repeated alerts are reported once with their count; its evidence is kept.
+    func flowEnded(_ flow: borrowing FlowRecord) {
+        if let keys = byFlow.removeValue(forKey: flow.id) {
+            for k in keys { close(k) }
+        }
+        if alertedFlows.remove(flow.id) != nil {
+            evidence.append(EvidenceFlow(key: flow.key, vlanCount: flow.vlanCount, firstNanos: flow.firstNanos, lastNanos: flow.lastNanos))
+        }
+    }
+
+    /// End of the run: every open aggregate with repeats is reported, in time order.
+    func finish() {
+        let keys = open.keys.sorted {
+            let a = open[$0]!, b = open[$1]!
+            return a.firstNanos != b.firstNanos ? a.firstNanos < b.firstNanos : (a.signature.id, $0.scope, $0.cause) < (b.signature.id, $1.scope, $1.cause)
+        }
+        for k in keys { close(k) }
+        byFlow.removeAll()
+    }
+
+    private func close(_ key: AlertKey) {
+        guard let a = open.removeValue(forKey: key) else { return }
+        if a.count > 1 { write(a, final: true) }
+    }
+
+    private func write(_ a: Aggregate, final: Bool) {
+        guard output.isEnabled else { return }
+        var env = a.envelope
+        if final { env.timestampNanos = a.lastNanos; env.pcapCount = 0 }
+        output.begin("alert", env)
+        output.writer.beginObject("alert")
+        AlertBook.body(&output.writer, a, final: final)
+        output.writer.endObject()
+        output.end()
+    }
+
+    private static func body(_ j: inout JSONWriter, _ a: Aggregate, final: Bool) {
+        j.field("action", "allowed")
+        j.field("signature_id", a.signature.id)
+        j.field("signature", a.signature.name)
+        j.field("category", a.signature.category.name)
+        j.field("severity", a.signature.severity)
+        j.field("severity_name", a.signature.severityName)
+        if let t = a.signature.technique {
+            j.beginObject("mitre")
+            j.field("technique_id", t.id)
+            j.field("technique", t.name)
+            j.endObject()
+        }
+        j.field("detail", a.detail)
+        j.field("target_ip", a.target)
+        j.field("risk", a.risk.value)
+        j.beginArray("risk_reasons")
+        for r in a.risk.reasons { j.value(r) }
+        j.endArray()
+        j.field("count", a.count)
+        j.timestampField("first_seen", nanos: a.firstNanos)
+        j.timestampField("last_seen", nanos: a.lastNanos)
+        j.field("aggregated", final)
+    }
+}

@@ -1,0 +1,274 @@
+import ArgumentParser
+import Foundation
+import SpanSightCapture
+import SpanSightDetect
+import SpanSightEngine
+import SpanSightWire
+
+/// Thresholds of the rules over sliding windows (shared by `read`, `live` and `simulate`).
+struct DetectThresholds: ParsableArguments {
+    @Option(help: "Sliding window of the reconnaissance rules, in seconds of packet time.")
+    var sweepWindow: Int = 60
+    @Option(help: "Distinct Modbus unit ids from one client to one server in the window that make a sweep.")
+    var unitSweepThreshold: Int = 8
+    @Option(help: "Distinct Modbus function codes from one client to one server in the window that make a sweep.")
+    var functionSweepThreshold: Int = 12
+    @Option(help: "Distinct DNP3 destination addresses from one master to one outstation IP in the window.")
+    var addressSweepThreshold: Int = 8
+    @Option(help: "Distinct called AE titles from one DICOM client to one server in the window.")
+    var aeProbeThreshold: Int = 5
+    @Option(help: "Rejected DICOM associations on one pair in the window.")
+    var rejectThreshold: Int = 5
+    @Option(help: "Negative HL7 acknowledgments on one pair in the window.")
+    var nackThreshold: Int = 10
+    @Option(help: "Rate alert when a pair's commands in a window exceed max(learned max x factor, learned max + slack).")
+    var rateFactor: Double = 3
+    @Option(help: "See --rate-factor.")
+    var rateSlack: Int = 20
+
+    func validate() throws {
+        guard sweepWindow > 0 else { throw ValidationError("--sweep-window must be positive") }
+        for (name, v) in [("unit-sweep", unitSweepThreshold), ("function-sweep", functionSweepThreshold),
+                          ("address-sweep", addressSweepThreshold), ("ae-probe", aeProbeThreshold),
+                          ("reject", rejectThreshold), ("nack", nackThreshold)] where v < 2 {
+            throw ValidationError("--\(name)-threshold must be at least 2")
+        }
+        guard rateFactor >= 1, rateSlack >= 0 else { throw ValidationError("--rate-factor must be >= 1 and --rate-slack >= 0") }
+    }
+
+    var config: DetectConfig {
+        var c = DetectConfig()
+        c.windowNanos = Int64(sweepWindow) * 1_000_000_000
+        c.unitSweepThreshold = unitSweepThreshold
+        c.functionSweepThreshold = functionSweepThreshold
+        c.addressSweepThreshold = addressSweepThreshold
+        c.aeProbeThreshold = aeProbeThreshold
+        c.rejectThreshold = rejectThreshold
+        c.nackThreshold = nackThreshold
+        c.rateFactor = rateFactor
+        c.rateSlack = rateSlack
+        return c
+    }
+}
+
+/// Detection options of `read` and `live`.
+struct DetectOptions: ParsableArguments {
+    @Flag(help: "Raise `alert` events (protocol anomalies, dangerous operations, reconnaissance).")
+    var alerts = false
+
+    @Option(help: "A baseline from `spansight learn`: also alert on what it does not allow (implies --alerts).")
+    var baseline: String?
+
+    @Option(help: "Write the packets of every alerted flow to this pcap (`read` only; implies --alerts).")
+    var alertPcap: String?
+
+    @OptionGroup var thresholds: DetectThresholds
+
+    var enabled: Bool { alerts || baseline != nil || alertPcap != nil }
+
+    /// Attaches a detector to the analysis when detection is on; `inputs` are the files a
+    /// `read` analyses (nil live). Returns the detector (the inventory takes it as its listener).
+    @discardableResult
+    func attach(to analysis: Analysis, inputs: [String]?) throws -> Detector? {
+        guard enabled else { return nil }
+        if alertPcap != nil && inputs == nil {
+            throw fail("--alert-pcap needs capture files (`read`): live evidence would need a packet ring; record with tcpdump alongside instead")
+        }
+        let index: BaselineIndex?
+        do { index = try baseline.map { try BaselineIndex.load(path: $0) } } catch { throw fail("\(error)") }
+        let detector = Detector(config: thresholds.config, baseline: index, output: analysis.output)
+        analysis.attach(detector)
+        let pcap = alertPcap
+        var written = 0
+        analysis.onFinish.append {
+            detector.finish()
+            if let pcap, let inputs { written = try EvidenceSlicer.write(detector.evidence, from: inputs, to: pcap) }
+        }
+        analysis.summaryLines.append {
+            var lines = DetectSummary.lines(detector)
+            if let pcap { lines.append("  alert evidence: \(written) packets of \(detector.evidence.count) flows in \(pcap)") }
+            return lines
+        }
+        return detector
+    }
+}
+
+enum DetectSummary {
+    static func lines(_ d: Detector) -> [String] {
+        let s = d.stats
+        var lines = ["  alerts: \(s.totalAlerts) (\(s.occurrences.values.reduce(0, +)) occurrences)"]
+        let top = s.alerts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(5)
+        if !top.isEmpty {
+            lines.append("    top: " + top.map { "\(Signatures.byID($0.key).map { "\($0.name)" } ?? "\($0.key)") \($0.value)" }.joined(separator: ", "))
+        }
+        let drops = d.drops.filter { $0.1 > 0 }
+        if !drops.isEmpty { lines.append("    detection caps dropped: " + drops.map { "\($0.0) \($0.1)" }.joined(separator: ", ")) }
+        return lines
+    }
+}
+
+/// Re-reads the inputs after a run and writes the packets of alerted flows.
+enum EvidenceSlicer {
+    static func write(_ flows: [EvidenceFlow], from inputs: [String], to path: String) throws -> Int {
+        let matcher = EvidenceMatcher(flows)
+        var writer: EvidencePcapWriter? = nil
+        var linkType: Int32? = nil
+        var packet = CapturedPacket()
+        var decoded = DecodedPacket()
+        for input in inputs where input != "-" {
+            let h: PcapHandle
+            do { h = try PcapHandle.openOffline(path: input) } catch { throw BaselineError(description: "evidence: \(error.description)") }
+            let dlt = h.linkType.rawValue
+            if linkType == nil {
+                linkType = dlt
+                writer = try EvidencePcapWriter(path: path, linkType: UInt32(bitPattern: dlt))
+            }
+            guard dlt == linkType, let link = LinkKind(dlt: dlt) else {
+                Stderr.line("spansight: warning: \(input): link type differs from the first input; no evidence taken from it")
+                continue
+            }
+            let decoder = PacketDecoder(link: link)
+            loop: while true {
+                switch h.next(&packet) {
+                case .packet:
+                    decoder.decode(ByteView(packet.bytes), wireLength: packet.wireLength, into: &decoded)
+                    if matcher.matches(decoded, nanos: packet.timestampNanos) {
+                        writer?.write(packet.bytes, wireLength: packet.wireLength, nanos: packet.timestampNanos)
+                    }
+                case .timeout: continue
+                default: break loop
+                }
+            }
+        }
+        if writer == nil { writer = try EvidencePcapWriter(path: path, linkType: 1) }
+        writer?.close()
+        return writer?.packets ?? 0
+    }
+}
+
+/// An engine configuration for learning and simulating (no flow events).
+private func quietEngineConfig() -> EngineConfig {
+    var c = EngineConfig()
+    c.dissectors = Registry.all
+    c.flowEvents = false
+    return c
+}
+
+struct Learn: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Learn a baseline (talkers, pairs, commands, rate envelopes) from captures, as reviewable JSON.")
+
+    @Argument(help: "Capture files of normal traffic, read in order.")
+    var files: [String]
+
+    @Option(help: "Where to write the baseline (JSON).")
+    var baseline: String
+
+    @Option(help: "Length of the rate windows, in seconds.")
+    var rateWindow: Int = 60
+
+    @Option(help: "Only learn from packets matching this BPF expression.")
+    var filter: String?
+
+    @Flag(name: [.short, .long], help: "No summary on standard error.")
+    var quiet = false
+
+    func validate() throws {
+        guard rateWindow > 0 else { throw ValidationError("--rate-window must be positive") }
+    }
+
+    func run() throws {
+        let analysis = Analysis(config: quietEngineConfig(), output: EventOutput.disabled())
+        let learner = Learner(rateWindowSeconds: rateWindow)
+        analysis.attach(learner)
+        let target = baseline
+        let sources = files.map { URL(fileURLWithPath: $0).lastPathComponent }
+        analysis.onFinish.append {
+            learner.finish(sources: sources)
+            let data = try learner.index.encoded()
+            guard FileManager.default.createFile(atPath: target, contents: data) else {
+                throw BaselineError(description: "cannot write \(target)")
+            }
+        }
+        analysis.summaryLines.append {
+            let f = learner.index.file
+            var l = ["  baseline: \(f.talkers.count) talkers, \(f.pairs.count) pairs, \(f.modbus.count) modbus, \(f.dnp3.count) dnp3, \(f.dicom.count) dicom, \(f.hl7.count) hl7 entries, \(f.rates.count) rate envelopes -> \(target)"]
+            if f.droppedEntries > 0 { l.append("  baseline incomplete: \(f.droppedEntries) entries dropped by caps") }
+            return l
+        }
+        let status = analysis.readFiles(files, filter: filter, progress: false)
+        if !quiet { analysis.printSummary() }
+        if status != 0 { throw ExitCode(status) }
+    }
+}
+
+struct Simulate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show what a baseline would have flagged on captures (a table on standard output; no events).")
+
+    @Option(help: "The baseline to try (from `spansight learn`).")
+    var baseline: String
+
+    @Argument(help: "Capture files to try it on.")
+    var files: [String]
+
+    @OptionGroup var thresholds: DetectThresholds
+
+    func run() throws {
+        let index: BaselineIndex
+        do { index = try BaselineIndex.load(path: baseline) } catch { throw fail("\(error)") }
+        let analysis = Analysis(config: quietEngineConfig(), output: EventOutput.disabled())
+        let detector = Detector(config: thresholds.config, baseline: index, output: analysis.output)
+        analysis.attach(detector)
+        analysis.onFinish.append { detector.finish() }
+        let status = analysis.readFiles(files, filter: nil, progress: false)
+        print(SimulationReport.table(detector, baseline: baseline, sources: index.sources, packets: analysis.engine.counters.packets))
+        if status != 0 { throw ExitCode(status) }
+    }
+}
+
+enum SimulationReport {
+    static func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }
+
+    static func table(_ d: Detector, baseline: String, sources: [String], packets: UInt64) -> String {
+        let s = d.stats
+        var out = "simulate: baseline \(baseline) (learned from \(sources.joined(separator: ", "))) on \(packets) packets\n"
+        out += pad("id", 6) + pad("signature", 40) + pad("severity", 10) + pad("alerts", 8) + "occurrences\n"
+        for id in s.alerts.keys.sorted() {
+            let sig = Signatures.byID(id)
+            out += pad(String(id), 6) + pad(sig.map { "\($0.name)" } ?? "?", 40) + pad(sig.map { "\($0.severityName)" } ?? "?", 10)
+                + pad(String(s.alerts[id] ?? 0), 8) + String(s.occurrences[id] ?? 0) + "\n"
+        }
+        out += "per pair:\n"
+        let pairs = s.byPair.keys.sorted { ($0.source, $0.destination, $0.signature) < ($1.source, $1.destination, $1.signature) }
+        for p in pairs {
+            let name = Signatures.byID(p.signature).map { "\($0.name)" } ?? "?"
+            out += "  " + pad("\(p.source.text) -> \(p.destination.text)", 38) + pad(name, 40) + String(s.byPair[p] ?? 0) + "\n"
+        }
+        out += "total: \(s.totalAlerts) alerts"
+        return out
+    }
+}
+
+struct Policy: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Export a baseline as a least-privilege segmentation policy (JSON or nftables rules) to review.")
+
+    enum Format: String, ExpressibleByArgument { case json, nft }
+
+    @Option(help: "The baseline (from `spansight learn`).")
+    var baseline: String
+
+    @Option(help: "json or nft.")
+    var format: Format = .nft
+
+    func run() throws {
+        let index: BaselineIndex
+        do { index = try BaselineIndex.load(path: baseline) } catch { throw fail("\(error)") }
+        let policy = SegmentationPolicy(index.file)
+        switch format {
+        case .json: print(String(decoding: try policy.json(), as: UTF8.self), terminator: "")
+        case .nft: print(policy.nft(), terminator: "")
+        }
+    }
+}

@@ -1,0 +1,117 @@
+import Foundation
+@testable import SpanSightDetect
+import SpanSightEngine
+import SpanSightTestSupport
+import SpanSightWire
+import XCTest
+
+/// Learned behaviour, measured: a baseline learned on the first half of the normal capture is
+/// silent on the second half; it flags what it never saw; it is deterministic; `simulate`
+/// reports what `read --baseline` alerts.
+final class BaselineTests: XCTestCase {
+    /// The normal capture split in two at its middle instant.
+    func normalHalves() throws -> (learn: ArraySlice<(nanos: Int64, bytes: [UInt8], wire: Int, dlt: Int32)>,
+                                   test: ArraySlice<(nanos: Int64, bytes: [UInt8], wire: Int, dlt: Int32)>) {
+        let list = try packets([fixture("detect-modbus-normal.pcap")])
+        let middle = (list.first!.nanos + list.last!.nanos) / 2
+        let cut = list.firstIndex { $0.nanos >= middle }!
+        return (list[..<cut], list[cut...])
+    }
+
+    func testHeldOutNormalTrafficRaisesNoAlert() throws {
+        let (learnPart, testPart) = try normalHalves()
+        let baseline = learn(learnPart)
+        XCTAssertEqual(baseline.modbus.count, 4, "poller FC3+FC1, HMI FC6+FC3")
+        let run = detect(testPart, baseline: baseline)
+        XCTAssertEqual(run.events.count, 0, "false positives: \(run.events.map { $0.alert["signature"] ?? "" })")
+        // Without the baseline the HMI's setpoint writes are dangerous operations.
+        XCTAssertEqual(detect(testPart).signatureIDs, [2002])
+    }
+
+    func testBaselineFlagsTheLaptop() throws {
+        let (learnPart, _) = try normalHalves()
+        let run = detect(try packets([fixture("detect-modbus-attack-laptop.pcap")])[...], baseline: learn(learnPart))
+        XCTAssertEqual(run.signatureIDs, [2002, 4001, 4002, 4003])
+        XCTAssertEqual(run.alerts(4001).first?.alert["target_ip"] as? String, "10.77.0.66")
+    }
+
+    func testWritesOutsideTheLearnedRangeAndRateBursts() throws {
+        let (learnPart, testPart) = try normalHalves()
+        let baseline = learn(learnPart)
+        // The HMI's write to register 40 is learned; the same key writing 41..44 is not.
+        let key = try XCTUnwrap(baseline.modbus.keys.first { $0.function == 6 })
+        XCTAssertEqual(baseline.modbus[key]?.ranges.ranges, [40...40])
+        XCTAssertTrue(Detector(baseline: baseline, output: EventOutput.disabled())
+            .baselineAllows(.modbus(key, range: 40...40, write: true)))
+        XCTAssertFalse(Detector(baseline: baseline, output: EventOutput.disabled())
+            .baselineAllows(.modbus(key, range: 41...44, write: true)))
+        // A rate envelope far below the test half's rate: the burst is flagged once per pair.
+        for k in baseline.rates.keys { baseline.rates[k]?.maxPerWindow = 1 }
+        var config = DetectConfig()
+        config.rateFactor = 1
+        config.rateSlack = 0
+        let run = detect(testPart, baseline: baseline, config: config)
+        XCTAssertEqual(run.signatureIDs, [4005])
+    }
+
+    func testBaselineIsDeterministicAndRoundTrips() throws {
+        let list = try packets([fixture("modbus-pymodbus.pcap"), fixture("dnp3-opendnp3.pcap")])
+        let a = try learn(list[...], sources: ["a"]).encoded()
+        let b = try learn(list[...], sources: ["a"]).encoded()
+        XCTAssertEqual(a, b)
+        let path = temporary("baseline.json")
+        try a.write(to: URL(fileURLWithPath: path))
+        let loaded = try BaselineIndex.load(path: path)
+        XCTAssertEqual(try loaded.encoded(), a)
+        let text = String(decoding: a, as: UTF8.self)
+        XCTAssertTrue(text.contains("\"ranges\" : [\n        [\n          0,\n          15\n        ]"), "merged ranges are readable")
+        XCTAssertTrue(text.contains("\"objects\" : ["), "DNP3 object groups")
+    }
+
+    /// Learned on a capture, the same capture raises only what a baseline never suppresses:
+    /// dissector anomalies and the function-code sweep.
+    func testBaselineOnItsOwnCaptureLeavesOnlyAnomaliesAndSweeps() throws {
+        let list = try packets([fixture("modbus-pymodbus.pcap")])
+        XCTAssertEqual(detect(list[...], baseline: learn(list[...])).signatureIDs, [1004, 3002])
+    }
+
+    func testSimulateReportsWhatReadAlerts() throws {
+        let baseline = temporary("sim-baseline.json")
+        let learnRun = try spansight(["learn", fixture("modbus-pymodbus-port5020.pcap").path, "--baseline", baseline, "-q"])
+        XCTAssertEqual(learnRun.status, 0)
+        let capture = fixture("modbus-pymodbus.pcap").path
+        let read = try spansight(["read", "-q", "--no-flow-events", "--baseline", baseline, capture])
+        XCTAssertEqual(read.status, 0)
+        var fromRead: [Int: Int] = [:]
+        for line in read.stdout.split(separator: "\n") {
+            guard let e = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  e["event_type"] as? String == "alert", e.alert["aggregated"] as? Bool == false,
+                  let id = e.alert["signature_id"] as? Int else { continue }
+            fromRead[id, default: 0] += 1
+        }
+        let sim = try spansight(["simulate", "--baseline", baseline, capture])
+        XCTAssertEqual(sim.status, 0)
+        var fromSim: [Int: Int] = [:]
+        for line in sim.stdout.split(separator: "\n") {
+            let f = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard f.count == 5, let id = Int(f[0]), let n = Int(f[3]) else { continue }
+            fromSim[id] = n
+        }
+        XCTAssertFalse(fromRead.isEmpty)
+        XCTAssertEqual(fromSim, fromRead)
+        XCTAssertNotNil(fromRead[4002], "new pair: port 502 was never learned (5020 was)")
+        XCTAssertTrue(sim.stdout.contains("10.77.0.10 -> 10.77.0.20"))
+    }
+
+    func testPolicyExport() throws {
+        let (learnPart, _) = try normalHalves()
+        let policy = SegmentationPolicy(learn(learnPart, sources: ["detect-modbus-normal.pcap"]).file)
+        XCTAssertEqual(policy.allow.map { "\($0.client)>\($0.server):\($0.port)" }.sorted(),
+                       ["10.77.0.10>10.77.0.20:502", "10.77.0.11>10.77.0.20:502"])
+        XCTAssertEqual(policy.allow.first?.serverClass, "ot_controller")
+        let nft = policy.nft()
+        XCTAssertTrue(nft.contains("ip saddr 10.77.0.11 ip daddr 10.77.0.20 tcp dport 502 ct state new accept"), nft)
+        XCTAssertTrue(nft.contains("policy drop;"))
+        XCTAssertEqual(try policy.json(), try SegmentationPolicy(learn(learnPart, sources: ["detect-modbus-normal.pcap"]).file).json())
+    }
+}
