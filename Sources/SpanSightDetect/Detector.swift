@@ -89,6 +89,9 @@ public final class Detector: EngineObserver, AssetChangeListener {
     }
 
     public func assetChanged(_ change: AssetChange) {
+        // A first sighting is not a change: new talkers are judged against the baseline by
+        // the flow rules (4001), with the flow at hand.
+        if change.kind.description == "new_asset" { return }
         var env = EventEnvelope()
         env.timestampNanos = change.timestampNanos
         env.flowID = change.flowID

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SpanSightCapture
 import SpanSightDetect
+import SpanSightInventory
 import SpanSightEngine
 import SpanSightWire
 
@@ -218,8 +219,15 @@ struct Simulate: ParsableCommand {
         let index: BaselineIndex
         do { index = try BaselineIndex.load(path: baseline) } catch { throw fail("\(error)") }
         let analysis = Analysis(config: quietEngineConfig(), output: EventOutput.disabled())
+        // The same observers as `read --baseline`: the inventory (identity changes, target
+        // classes for risk) before the detector.
+        var inventoryConfig = InventoryConfig()
+        inventoryConfig.events = false
+        let inventory = Inventory(config: inventoryConfig, oui: OUIRegistry(), output: nil)
+        analysis.attach(inventory)
         let detector = Detector(config: thresholds.config, baseline: index, output: analysis.output)
         analysis.attach(detector)
+        Wiring.connect(inventory: inventory, detector: detector)
         analysis.onFinish.append { detector.finish() }
         let status = analysis.readFiles(files, filter: nil, progress: false)
         print(SimulationReport.table(detector, baseline: baseline, sources: index.sources, packets: analysis.engine.counters.packets))
