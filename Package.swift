@@ -15,6 +15,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // The libpcap boundary: a system library target, imported only by SpanSightCapture.
@@ -31,13 +32,14 @@ let package = Package(
         // Application dissectors: one target each, registered in Sources/spansight/Registry.swift.
         .target(name: "SpanSightModbus", dependencies: ["SpanSightEngine", "SpanSightWire"], swiftSettings: fastPath),
         .target(name: "SpanSightDNP3", dependencies: ["SpanSightEngine", "SpanSightWire"], swiftSettings: fastPath),
+        .target(name: "SpanSightHL7", dependencies: ["SpanSightEngine", "SpanSightWire", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: fastPath),
         // Counts heap allocations for `spansight bench` (linked into the tool only).
         .target(name: "CSpanSightAlloc"),
         .executableTarget(
             name: "spansight",
             dependencies: [
                 "SpanSightCapture", "SpanSightEngine", "SpanSightWire", "CSpanSightAlloc",
-                "SpanSightModbus", "SpanSightDNP3",
+                "SpanSightModbus", "SpanSightDNP3", "SpanSightHL7",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -58,5 +60,6 @@ let package = Package(
             name: "DNP3Tests",
             dependencies: ["SpanSightDNP3", "SpanSightEngine", "SpanSightWire", "SpanSightTestSupport"]
         ),
+        .testTarget(name: "HL7Tests", dependencies: ["SpanSightHL7", "SpanSightEngine", "SpanSightWire", "SpanSightTestSupport"]),
     ]
 )
