@@ -142,18 +142,19 @@ enum HL7Segment {
     }
 }
 
-/// Calls `body(start, end)` for each non-empty segment of a frame: segments end at CR; an LF
-/// right after a CR is skipped (CR LF line ends).
+/// Calls `body(start, end)` for each non-empty segment of a frame. Segments end at CR (HL7 v2
+/// chapter 2); LF ends one too, so that CR LF and LF-only senders (files, broken interfaces)
+/// split into the same segments: an LF-only message read as one long MSH would put the
+/// content of PID and the other segments into MSH fields.
 func forEachSegment(_ frame: ByteView, _ body: (Int, Int) -> Void) {
     frame.withBytes { b in
         var i = 0
         let n = b.count
         while i < n {
             var j = i
-            while j < n && b[j] != 0x0D { j += 1 }
+            while j < n && b[j] != 0x0D && b[j] != 0x0A { j += 1 }
             if j > i { body(i, j) }
             i = j + 1
-            if i < n && b[i] == 0x0A { i += 1 }
         }
     }
 }

@@ -21,7 +21,7 @@ extension DissectContext: HL7EventSink {}
 /// MSH/MSA/ERR/EVN, pairs messages with their acknowledgments by control id (MSA-2 against
 /// MSH-10 of a message sent the other way), and emits one `hl7` event per message/ACK pair
 /// plus `hl7.*` anomalies.
-public final class HL7Session: DissectorSession {
+public final class HL7Session {
     let config: HL7Configuration
     let pseudonymizer: HL7Pseudonymizer?
     var toServer: MLLPFramer
@@ -43,23 +43,9 @@ public final class HL7Session: DissectorSession {
         scratch.reserveCapacity(2 * HL7Pseudonymizer.length)
     }
 
-    // MARK: DissectorSession
+    // MARK: stream entry points (generic over the sink: the tests' hook)
 
-    public func receive(_ bytes: ByteView, direction: Direction, context: inout DissectContext) {
-        receive(bytes, direction: direction, sink: &context)
-    }
-
-    public func gap(_ length: Int, direction: Direction, context: inout DissectContext) {
-        gap(length, direction: direction, sink: &context)
-    }
-
-    public func finish(context: inout DissectContext) {
-        finish(sink: &context)
-    }
-
-    // MARK: generic entry points (also the test hook)
-
-    public func receive<S: HL7EventSink>(_ bytes: ByteView, direction: Direction, sink: inout S) {
+    func feed<S: HL7EventSink>(_ bytes: ByteView, _ direction: Direction, _ sink: inout S) {
         if direction == .toServer {
             toServer.feed(bytes) { framed($0, direction, &sink) }
         } else {
@@ -67,18 +53,17 @@ public final class HL7Session: DissectorSession {
         }
     }
 
-    public func gap<S: HL7EventSink>(_ length: Int, direction: Direction, sink: inout S) {
+    /// Bytes of `direction` were lost: its partial frame is dropped.
+    func lost(_ direction: Direction) {
         if direction == .toServer { toServer.gap() } else { toClient.gap() }
     }
 
-    public func finish<S: HL7EventSink>(sink: inout S) {
+    /// The flow ended: unterminated frames, then every message still waiting, oldest first.
+    func end<S: HL7EventSink>(_ sink: inout S) {
         toServer.finish { framed($0, .toServer, &sink) }
         toClient.finish { framed($0, .toClient, &sink) }
-        var unanswered = 0
-        while let slot = table.oldest() {
-            emitUnanswered(slot, &sink)
-            unanswered += 1
-        }
+        let unanswered = table.open
+        while let slot = table.oldest() { emitUnanswered(slot, &sink) }
         if unanswered > 0 {
             sink.anomaly("hl7.unanswered_message") { w in w.field("count", unanswered) }
         }
@@ -199,18 +184,14 @@ public final class HL7Session: DissectorSession {
                                           detail: detail, target: target)))
         }
         let cid = m.controlID.view(frame)
-        if let old = table.find(cid, direction: dir) {
+        if let retried = table.find(cid, direction: dir) {
             // The same control id again while the first is open: a retry; the first went unanswered.
             sink.anomaly("hl7.duplicate_control_id") { w in HL7JSON.text(&w, "control_id", cid) }
-            emitUnanswered(old, &sink)
+            emitUnanswered(retried, &sink)
         }
-        if table.isFull, let oldest = table.oldest() {
-            if !tableFullReported {
-                tableFullReported = true
-                let cap = table.capacity
-                sink.anomaly("hl7.too_many_transactions") { w in w.field("limit", cap) }
-            }
-            emitUnanswered(oldest, &sink)
+        if let evicted = table.evictionCandidate {
+            tableFull(&sink)
+            emitUnanswered(evicted, &sink)
         }
         let entry = OpenMessage(direction: dir, timestamp: sink.timestampNanos, segmentCount: m.segmentCount,
                                 invalidSegments: m.invalidSegments, bytes: m.end - m.start, batch: batch, operation: op)
@@ -260,6 +241,14 @@ public final class HL7Session: DissectorSession {
             }
         }
         table.remove(slot)
+    }
+
+    /// The open-message table is full (reported once per flow).
+    func tableFull<S: HL7EventSink>(_ sink: inout S) {
+        guard !tableFullReported else { return }
+        tableFullReported = true
+        let limit = table.capacity
+        sink.anomaly("hl7.too_many_transactions") { w in w.field("limit", limit) }
     }
 
     func emitUnanswered<S: HL7EventSink>(_ slot: Int, _ sink: inout S) {
@@ -355,4 +344,10 @@ public final class HL7Session: DissectorSession {
         }
         return n
     }
+}
+
+extension HL7Session: DissectorSession {
+    public func receive(_ bytes: ByteView, direction: Direction, context: inout DissectContext) { feed(bytes, direction, &context) }
+    public func gap(_ length: Int, direction: Direction, context: inout DissectContext) { lost(direction) }
+    public func finish(context: inout DissectContext) { end(&context) }
 }

@@ -84,19 +84,19 @@ struct HL7Table {
     static let maxPseudonyms = 8
     static let stride = 2048
 
-    let capacity: Int
+    /// Slots in insertion order of their first use, and `stride` arena bytes per slot.
     private(set) var slots: [OpenMessage] = []
     private(set) var arena: [UInt8] = []
-    private(set) var openCount = 0
-    private var nextSequence: UInt64 = 0
+    /// Messages waiting (slots in use), at most `capacity`.
+    private(set) var open = 0
+    let capacity: Int
+    /// The next sequence number (insertion order, to find the oldest).
+    private var sequence: UInt64 = 0
 
-    init(capacity: Int) {
-        self.capacity = max(1, capacity)
-        slots.reserveCapacity(2)
-        arena.reserveCapacity(2 * HL7Table.stride)
-    }
+    init(capacity: Int) { self.capacity = max(1, capacity) }
 
-    var isFull: Bool { openCount >= capacity }
+    /// The slot to give up before the next insertion (the oldest), when the table is full.
+    var evictionCandidate: Int? { open >= capacity ? oldest() : nil }
 
     static func hash(_ v: ByteView) -> UInt64 {
         v.withBytes { b in
@@ -108,23 +108,20 @@ struct HL7Table {
 
     /// The oldest open message sent in `direction` with this control id.
     func find(_ controlID: ByteView, direction: Direction) -> Int? {
-        guard openCount > 0 else { return nil }
-        let h = Self.hash(controlID)
-        var best: Int? = nil
-        for i in slots.indices where slots[i].inUse && slots[i].direction == direction
-            && slots[i].idHash == h && slots[i].idLength == controlID.count {
-            if best.map({ slots[i].sequence < slots[$0].sequence }) ?? true { best = i }
-        }
-        return best
+        let h = Self.hash(controlID), n = controlID.count
+        return oldest { $0.direction == direction && $0.idHash == h && $0.idLength == n }
     }
 
-    func oldest() -> Int? {
-        guard openCount > 0 else { return nil }
-        var best: Int? = nil
-        for i in slots.indices where slots[i].inUse {
-            if best.map({ slots[i].sequence < slots[$0].sequence }) ?? true { best = i }
+    /// The open message with the lowest sequence number among those that `match`.
+    func oldest(where match: (OpenMessage) -> Bool = { _ in true }) -> Int? {
+        guard open > 0 else { return nil }
+        var best = -1
+        var bestSequence = UInt64.max
+        for (i, e) in slots.enumerated() where e.inUse && e.sequence < bestSequence && match(e) {
+            best = i
+            bestSequence = e.sequence
         }
-        return best
+        return best >= 0 ? best : nil
     }
 
     /// Stores a message; `pseudonyms` is called with a writer when it may add pseudonyms.
@@ -132,20 +129,18 @@ struct HL7Table {
                          pseudonyms: ((inout ArenaWriter) -> Void)?) {
         var e = entry
         e.inUse = true
-        e.sequence = nextSequence
-        nextSequence &+= 1
+        e.sequence = sequence
+        sequence &+= 1
         let cid = m.controlID.view(frame)
         e.idHash = Self.hash(cid)
         e.idLength = cid.count
-        let slot: Int
-        if let free = slots.firstIndex(where: { !$0.inUse }) {
-            slot = free
-            slots[slot] = e
-        } else {
-            slot = slots.count
+        // A free slot, or a new one at the end (with its arena stride).
+        let slot = slots.firstIndex { !$0.inUse } ?? slots.count
+        if slot == slots.count {
             slots.append(e)
             arena.append(contentsOf: repeatElement(0, count: HL7Table.stride))
         }
+        slots[slot] = e
         arena.withUnsafeMutableBytes { raw in
             var w = ArenaWriter(base: raw.baseAddress! + slot * HL7Table.stride)
             for f in StoredField.allCases { w.field(f.span(m).view(frame)) }
@@ -153,13 +148,13 @@ struct HL7Table {
             w.beginPseudonyms()
             pseudonyms?(&w)
         }
-        openCount += 1
+        open += 1
     }
 
+    /// Frees a slot (its arena bytes are overwritten by the next insertion).
     mutating func remove(_ slot: Int) {
-        guard slots[slot].inUse else { return }
+        open -= slots[slot].inUse ? 1 : 0
         slots[slot].inUse = false
-        openCount -= 1
     }
 
     /// Runs `body` with a reader over a slot's stored text.

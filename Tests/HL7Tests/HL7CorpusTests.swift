@@ -117,8 +117,8 @@ final class HL7CorpusTests: XCTestCase {
         return TestPaths.packageRoot.appendingPathComponent(".build/debug/spansight")
     }
 
-    /// Standard output of `spansight read ARGS`.
-    func spansight(_ args: [String]) throws -> String {
+    /// Exit status and standard output of `spansight read ARGS`.
+    func spansight(_ args: [String]) throws -> (status: Int32, output: String) {
         let p = Process()
         p.executableURL = Self.binary
         p.arguments = ["read", "--quiet", "--no-progress"] + args
@@ -131,8 +131,7 @@ final class HL7CorpusTests: XCTestCase {
         try p.run()
         p.waitUntilExit()
         try handle.close()
-        XCTAssertEqual(p.terminationStatus, 0, args.joined(separator: " "))
-        return String(decoding: try Data(contentsOf: out), as: UTF8.self)
+        return (p.terminationStatus, String(decoding: try Data(contentsOf: out), as: UTF8.self))
     }
 
     /// The values of the capture's segments other than MSH, MSA, ERR and EVN (from the tshark
@@ -180,7 +179,8 @@ final class HL7CorpusTests: XCTestCase {
                                                  : ["MOUSE^MICKEY", "135769", "123 Main St."])
             XCTAssertGreaterThan(phi.count, 10, "\(name): PHI values from \(truth.lastPathComponent)")
             for args in [[url.path], ["--hl7-pseudonym-key", keyFile.path, url.path]] {
-                let output = try spansight(args)
+                let (status, output) = try spansight(args)
+                XCTAssertEqual(status, 0, args.joined(separator: " "))
                 XCTAssertTrue(output.contains("\"event_type\":\"hl7\""), name)
                 for v in phi where output.contains(v) {
                     XCTFail("\(name) \(args.count > 1 ? "with key" : "default"): PHI value \(v) in the output")
@@ -190,5 +190,21 @@ final class HL7CorpusTests: XCTestCase {
             }
         }
         XCTAssertGreaterThanOrEqual(checked, 4)
+    }
+
+    /// An unreadable or short key file is a usage error (exit 64), before any packet.
+    func testPseudonymKeyOptionIsChecked() throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.binary.path) else {
+            return XCTFail("spansight binary not built: run `swift build --build-tests` first")
+        }
+        let fixture = TestPaths.fixtures.appendingPathComponent("hl7-mllp-python-hl7.pcap").path
+        let short = FileManager.default.temporaryDirectory.appendingPathComponent("spansight-hl7-short-\(getpid())")
+        try Data("short\n".utf8).write(to: short)
+        defer { try? FileManager.default.removeItem(at: short) }
+        for key in ["/nonexistent/key", short.path] {
+            let (status, output) = try spansight(["--hl7-pseudonym-key", key, fixture])
+            XCTAssertEqual(status, 64, key)
+            XCTAssertEqual(output, "", key)
+        }
     }
 }

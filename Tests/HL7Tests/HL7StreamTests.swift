@@ -46,13 +46,10 @@ final class HL7StreamTests: XCTestCase {
         XCTAssertEqual(whole.anomalies, ["hl7.junk_between_frames", "hl7.unanswered_message"])
         XCTAssertEqual(whole.pdus, 2 * n + 4)
         XCTAssertEqual(runHL7(conv, chunk: 1).lines, whole.lines)
+        let expected = whole.lines.map(stripLatency)
         for d in 0..<2 {
-            let bytes = conv[d].bytes
-            for cut in 1..<bytes.count {
-                var split = conv
-                split[d] = HL7Delivery(direction: conv[d].direction, bytes: Array(bytes[0..<cut]))
-                split.insert(HL7Delivery(direction: conv[d].direction, bytes: Array(bytes[cut...])), at: d + 1)
-                XCTAssertEqual(runHL7(split).lines.map(stripLatency), whole.lines.map(stripLatency), "direction \(d) cut \(cut)")
+            for cut in 1..<conv[d].bytes.count {
+                XCTAssertEqual(runHL7(split(conv, d, at: cut)).lines.map(stripLatency), expected, "direction \(d) cut \(cut)")
             }
         }
     }
@@ -180,6 +177,11 @@ final class HL7StreamTests: XCTestCase {
             let s = runHL7([HL7Delivery(direction: .toServer, bytes: mllp(text))])
             XCTAssertEqual(s.anomalies, want, text)
         }
+        // LF-only segment ends: still split into segments, so no PID content lands in MSH fields.
+        let lf = runHL7([HL7Delivery(direction: .toServer, bytes: mllp(Self.a01.replacingOccurrences(of: "\r", with: "\n")))])
+        XCTAssertEqual(lf.transactions.first?["segments"] as? [String], ["MSH", "EVN", "PID", "PV1"])
+        XCTAssertEqual(lf.transactions.first?.str("version"), "2.5")
+        XCTAssertFalse(lf.lines.joined().contains("123456"))
         let noDelims = runHL7([HL7Delivery(direction: .toServer, bytes: mllp(cases[3].0))]).transactions.first
         XCTAssertEqual(noDelims?.str("message_type"), "ADT^A01", "no component separator defined: the field is whole")
     }

@@ -4,8 +4,8 @@ import SpanSightEngine
 import SpanSightWire
 import XCTest
 
-/// Records what a session emits, one JSON line per event: {"event_type":..., TYPE: {...}} for
-/// `hl7` events and {"event_type":"anomaly","anomaly":{"event":...}} for anomalies, plus the
+/// Records what a session emits, one line per event: the event type, a space, and the JSON
+/// object the session wrote (for anomalies `{"event": name, ...details}`); plus the
 /// observations and operation classes it reports.
 final class HL7RecordingSink: HL7EventSink {
     var timestampNanos: Int64 = 1_000_000_000
@@ -19,34 +19,31 @@ final class HL7RecordingSink: HL7EventSink {
 
     func emit(_ type: StaticString, _ body: (inout JSONWriter) -> Void) {
         guard eventsEnabled else { return }
-        record(type, body)
+        writer.reset()
+        writer.beginObject()
+        body(&writer)
+        writer.endObject()
+        lines.append("\(type) " + String(decoding: writer.bytes, as: UTF8.self))
     }
 
     func anomaly(_ name: StaticString, _ details: ((inout JSONWriter) -> Void)?) {
-        guard eventsEnabled else { return }
-        record("anomaly") { w in
+        emit("anomaly") { w in
             w.field("event", name)
             details?(&w)
         }
-    }
-
-    private func record(_ type: StaticString, _ body: (inout JSONWriter) -> Void) {
-        writer.reset()
-        writer.beginObject()
-        writer.field("event_type", type)
-        writer.beginObject(type)
-        body(&writer)
-        writer.endObject()
-        writer.endObject()
-        lines.append(String(decoding: writer.bytes, as: UTF8.self))
     }
 
     func countPDU() { pdus += 1 }
     func observe(_ observation: Observation) { observations.append(observation) }
     func markOperation(_ operation: OperationClass) { operations.append(operation) }
 
+    /// Each line as {"event_type": type, type: object}.
     var events: [[String: Any]] {
-        lines.compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
+        lines.compactMap { line in
+            let (type, json) = (String(line.prefix { $0 != " " }), line.drop { $0 != " " }.dropFirst())
+            guard let o = try? JSONSerialization.jsonObject(with: Data(json.utf8)) else { return nil }
+            return ["event_type": type, type: o]
+        }
     }
     var anomalies: [String] {
         events.compactMap { ($0["anomaly"] as? [String: Any])?["event"] as? String }
@@ -66,29 +63,39 @@ struct HL7Delivery {
     var gap = 0
 }
 
+/// `bytes` cut into pieces of `chunk` bytes (one piece when nil).
+func pieces(_ bytes: [UInt8], _ chunk: Int?) -> [[UInt8]] {
+    let step = max(1, chunk ?? bytes.count)
+    return stride(from: 0, to: bytes.count, by: step).map { Array(bytes[$0..<min(bytes.count, $0 + step)]) }
+}
+
 /// Runs deliveries through a fresh session (each delivery cut into pieces of `chunk` bytes)
-/// and returns everything recorded, after `finish`. Timestamps advance 1 ms per delivery.
+/// and returns everything recorded, after the flow's end. Time advances 1 ms per delivery.
 func runHL7(_ deliveries: [HL7Delivery], chunk: Int? = nil, config: HL7Configuration = HL7Configuration(),
             pseudonymizer: HL7Pseudonymizer? = nil, observing: Bool = false, eventsEnabled: Bool = true,
             finish: Bool = true) -> HL7RecordingSink {
     let session = HL7Session(config: config, pseudonymizer: pseudonymizer)
-    let sink = HL7RecordingSink()
+    var sink = HL7RecordingSink()
     sink.observing = observing
     sink.eventsEnabled = eventsEnabled
-    var s = sink
     for (i, d) in deliveries.enumerated() {
         sink.timestampNanos = 1_000_000_000 + Int64(i) * 1_000_000
-        if d.gap > 0 { session.gap(d.gap, direction: d.direction, sink: &s); continue }
-        let step = max(1, chunk ?? d.bytes.count)
-        var off = 0
-        while off < d.bytes.count {
-            let end = min(d.bytes.count, off + step)
-            ByteView.with(Array(d.bytes[off..<end])) { session.receive($0, direction: d.direction, sink: &s) }
-            off = end
+        guard d.gap == 0 else { session.lost(d.direction); continue }
+        for piece in pieces(d.bytes, chunk) {
+            ByteView.with(piece) { session.feed($0, d.direction, &sink) }
         }
     }
-    if finish { session.finish(sink: &s) }
+    if finish { session.end(&sink) }
     return sink
+}
+
+/// The conversation with one delivery cut in two at `cut` (delivery `index`).
+func split(_ deliveries: [HL7Delivery], _ index: Int, at cut: Int) -> [HL7Delivery] {
+    var out = deliveries
+    let d = deliveries[index]
+    out[index].bytes = Array(d.bytes[..<cut])
+    out.insert(HL7Delivery(direction: d.direction, bytes: Array(d.bytes[cut...])), at: index + 1)
+    return out
 }
 
 extension Dictionary where Key == String, Value == Any {
