@@ -96,22 +96,28 @@ enum HL7Segment {
     static let MSH = code("MSH"), MSA = code("MSA"), ERR = code("ERR"), EVN = code("EVN"), PID = code("PID")
     static let FHS = code("FHS"), BHS = code("BHS"), BTS = code("BTS"), FTS = code("FTS")
 
-    /// Calls `body(n, span)` for fields 1, 2, ... of a segment (field 0 is the id), spans
-    /// relative to `base` (the segment's offset in the frame). For MSH, field n is MSH-(n+1).
-    static func fields(_ seg: ByteView, base: Int, from: Int = 3, _ sep: HL7Separators,
+    /// Calls `body(n, span)` for fields 1, 2, ... `last` of a segment (field 0 is the id),
+    /// spans relative to `base` (the segment's offset in the frame); the rest of the segment is
+    /// not read. For MSH, field n of the walk is MSH-(n+2) (it starts at MSH-3).
+    static func fields(_ seg: ByteView, base: Int, from: Int = 3, last: Int, _ sep: HL7Separators,
                        _ body: (Int, Span) -> Void) {
         guard sep.field != HL7Separators.none, from < seg.count else { return }
-        // `from` points at the field separator before field 1 (for MSH: the one after MSH-2).
-        var i = from + 1
-        var n = 1
-        var start = i
-        while i <= seg.count {
-            if i == seg.count || UInt16(seg._u8(i)) == sep.field {
-                body(n, Span(base + start, base + i))
-                n += 1
-                start = i + 1
+        let fs = UInt8(truncatingIfNeeded: sep.field)
+        seg.withBytes { b in
+            // `from` points at the field separator before field 1 (for MSH: the one after MSH-2).
+            var i = from + 1
+            var n = 1
+            var start = i
+            while i < b.count {
+                if b[i] == fs {
+                    body(n, Span(base + start, base + i))
+                    if n == last { return }
+                    n += 1
+                    start = i + 1
+                }
+                i += 1
             }
-            i += 1
+            body(n, Span(base + start, base + b.count))
         }
     }
 
@@ -195,7 +201,7 @@ struct HL7Message {
         segmentCount = 1
         let (sep, msh2End) = HL7Separators.read(header: seg)
         separators = sep
-        HL7Segment.fields(seg, base: base, from: msh2End, sep) { n, span in
+        HL7Segment.fields(seg, base: base, from: msh2End, last: 16, sep) { n, span in
             // Field n of the walk is MSH-(n+2): the walk starts at MSH-3.
             switch n + 2 {
             case 3: sendingApplication = HL7Segment.component(frame, span, 1, sep)
@@ -220,26 +226,27 @@ struct HL7Message {
         if version.isEmpty { missing |= 1 << 12 }
     }
 
-    /// Adds a segment that follows the MSH.
-    mutating func add(_ seg: ByteView, at base: Int, frame: ByteView) {
+    /// Adds a segment that follows the MSH; returns its id when it has a valid one.
+    @discardableResult
+    mutating func add(_ seg: ByteView, at base: Int, frame: ByteView) -> UInt32? {
         end = base + seg.count
         segmentCount += 1
         let sep = separators
         guard let id = HL7Segment.id(seg, sep) else {
             invalidSegments += 1
-            return
+            return nil
         }
         switch id {
         case HL7Segment.MSA where !hasMSA:
             hasMSA = true
-            HL7Segment.fields(seg, base: base, sep) { n, span in
+            HL7Segment.fields(seg, base: base, last: 2, sep) { n, span in
                 if n == 1 { ackCode = span }
                 if n == 2 { ackControlID = span }
             }
         case HL7Segment.ERR:
             errorCount += 1
-            guard errorCount == 1 else { return }
-            HL7Segment.fields(seg, base: base, sep) { n, span in
+            guard errorCount == 1 else { return id }
+            HL7Segment.fields(seg, base: base, last: 4, sep) { n, span in
                 switch n {
                 case 1: errorCodeAndLocation = HL7Segment.firstRepetition(frame, span, sep)
                 case 2: errorLocation = HL7Segment.firstRepetition(frame, span, sep)
@@ -252,7 +259,7 @@ struct HL7Message {
                 }
             }
         case HL7Segment.EVN where eventType.isEmpty && eventRecorded.isEmpty:
-            HL7Segment.fields(seg, base: base, sep) { n, span in
+            HL7Segment.fields(seg, base: base, last: 2, sep) { n, span in
                 if n == 1 { eventType = HL7Segment.firstRepetition(frame, span, sep) }
                 if n == 2 { eventRecorded = HL7Segment.component(frame, span, 1, sep) }
             }
@@ -261,5 +268,6 @@ struct HL7Message {
         default:
             break
         }
+        return id
     }
 }

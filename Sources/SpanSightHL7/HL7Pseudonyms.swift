@@ -57,7 +57,7 @@ enum HL7PatientIdentifiers {
             forEachSegment(region) { s, e in
                 let seg = region._slice(s, e - s)
                 guard HL7Segment.id(seg, sep) == HL7Segment.PID else { return }
-                HL7Segment.fields(seg, base: message.start + s, sep) { n, span in
+                HL7Segment.fields(seg, base: message.start + s, last: 4, sep) { n, span in
                     guard n == wanted else { return }
                     forEachRepetition(frame, span, sep) { rep in
                         let id = HL7Segment.component(frame, rep, 1, sep)

@@ -29,6 +29,8 @@ public final class HL7Session {
     var table: HL7Table
     var tableFullReported = false
     var scratch: [UInt8] = []
+    /// Valid segment ids of the message being read (at most `HL7Table.maxSegments`), reused.
+    var segmentIDs: [UInt32] = []
     /// Roles already observed: bit 0/1 client sender/receiver, bit 2/3 server sender/receiver.
     var rolesSeen: UInt8 = 0
     /// Hash of the identities last observed per side (client, server), to skip repeats.
@@ -41,6 +43,7 @@ public final class HL7Session {
         toClient = MLLPFramer(maxMessage: config.maxMessageBytes)
         table = HL7Table(capacity: config.maxOpenMessages)
         scratch.reserveCapacity(2 * HL7Pseudonymizer.length)
+        segmentIDs.reserveCapacity(HL7Table.maxSegments)
     }
 
     // MARK: stream entry points (generic over the sink: the tests' hook)
@@ -94,7 +97,9 @@ public final class HL7Session {
     func handle<S: HL7EventSink>(_ frame: ByteView, _ dir: Direction, _ sink: inout S) {
         var batch = HL7BatchInfo()
         let fieldSep = UInt16(frame.u8(at: 3) ?? 0)
-        forEachSegment(frame) { s, e in
+        // A batch starts with its header (FHS or BHS): only then is the frame read twice.
+        let first = Self.headerID(frame.prefix(min(3, frame.count)), fieldSep)
+        if first == HL7Segment.FHS || first == HL7Segment.BHS { forEachSegment(frame) { s, e in
             let seg = frame._slice(s, e - s)
             switch Self.headerID(seg, fieldSep) {
             case HL7Segment.MSH: batch.messages += 1
@@ -103,7 +108,7 @@ public final class HL7Session {
             case HL7Segment.BTS: batch.declared = Self.count(seg, fieldSep)
             default: break
             }
-        }
+        } }
         var current: HL7Message? = nil
         forEachSegment(frame) { s, e in
             let seg = frame._slice(s, e - s)
@@ -111,11 +116,15 @@ public final class HL7Session {
             case HL7Segment.MSH where HL7Separators.isPlausible(seg.u8(at: 3) ?? 0):
                 if let m = current { process(m, frame, dir, batch, &sink) }
                 current = HL7Message(header: seg, at: s, frame: frame)
+                segmentIDs.removeAll(keepingCapacity: true)
+                segmentIDs.append(HL7Segment.MSH)
             case HL7Segment.FHS, HL7Segment.BHS, HL7Segment.BTS, HL7Segment.FTS:
                 if let m = current { process(m, frame, dir, batch, &sink) }
                 current = nil
             default:
-                current?.add(seg, at: s, frame: frame)
+                if let id = current?.add(seg, at: s, frame: frame), segmentIDs.count < HL7Table.maxSegments {
+                    segmentIDs.append(id)
+                }
             }
         }
         if let m = current { process(m, frame, dir, batch, &sink) }
@@ -196,13 +205,13 @@ public final class HL7Session {
         let entry = OpenMessage(direction: dir, timestamp: sink.timestampNanos, segmentCount: m.segmentCount,
                                 invalidSegments: m.invalidSegments, bytes: m.end - m.start, batch: batch, operation: op)
         if let p = pseudonymizer, m.pidCount > 0, sink.eventsEnabled {
-            table.insert(m, frame: frame, entry: entry) { w in
+            table.insert(m, frame: frame, entry: entry, segments: segmentIDs) { w in
                 HL7PatientIdentifiers.forEach(frame, m) { field, id, authority in
                     p.pseudonym(identifier: id, authority: authority) { w.pseudonym(field: field, $0) }
                 }
             }
         } else {
-            table.insert(m, frame: frame, entry: entry, pseudonyms: nil)
+            table.insert(m, frame: frame, entry: entry, segments: segmentIDs, pseudonyms: nil)
         }
     }
 

@@ -125,7 +125,7 @@ struct HL7Table {
     }
 
     /// Stores a message; `pseudonyms` is called with a writer when it may add pseudonyms.
-    mutating func insert(_ m: HL7Message, frame: ByteView, entry: OpenMessage,
+    mutating func insert(_ m: HL7Message, frame: ByteView, entry: OpenMessage, segments: [UInt32],
                          pseudonyms: ((inout ArenaWriter) -> Void)?) {
         var e = entry
         e.inUse = true
@@ -144,7 +144,7 @@ struct HL7Table {
         arena.withUnsafeMutableBytes { raw in
             var w = ArenaWriter(base: raw.baseAddress! + slot * HL7Table.stride)
             for f in StoredField.allCases { w.field(f.span(m).view(frame)) }
-            w.segments(frame, m)
+            w.segments(segments)
             w.beginPseudonyms()
             pseudonyms?(&w)
         }
@@ -186,20 +186,11 @@ struct ArenaWriter {
         v.withBytes { for i in 0..<n { byte($0[i]) } }
     }
 
-    /// The ids of the message's segments (valid ids only), in order.
-    mutating func segments(_ frame: ByteView, _ m: HL7Message) {
-        let countOffset = offset
-        byte(0)
-        var count = 0
-        let region = frame._slice(m.start, m.end - m.start)
-        forEachSegment(region) { s, e in
-            guard count < HL7Table.maxSegments else { return }
-            let seg = region._slice(s, e - s)
-            guard let id = HL7Segment.id(seg, m.separators) else { return }
-            byte(UInt8(id >> 16)); byte(UInt8(id >> 8 & 0xFF)); byte(UInt8(id & 0xFF))
-            count += 1
-        }
-        base.storeBytes(of: UInt8(count), toByteOffset: countOffset, as: UInt8.self)
+    /// The ids of the message's segments (valid ids only, at most `maxSegments`), in order.
+    mutating func segments(_ ids: [UInt32]) {
+        let n = min(ids.count, HL7Table.maxSegments)
+        byte(UInt8(n))
+        for id in ids.prefix(n) { byte(UInt8(id >> 16)); byte(UInt8(id >> 8 & 0xFF)); byte(UInt8(id & 0xFF)) }
     }
 
     mutating func beginPseudonyms() {
