@@ -60,6 +60,13 @@ enum HL7JSON {
             w.endObject()
         }
         w.field("bytes", e.bytes)
+        if e.committed {
+            w.beginObject("commit_ack")
+            w.field("code", HL7AckCode.ca.text)
+            w.field("code_name", HL7AckCode.ca.name)
+            w.field("latency_ms", Double(e.commitLatency) / 1_000_000)
+            w.endObject()
+        }
     }
 
     /// The `ack` object, from the live acknowledgment message.

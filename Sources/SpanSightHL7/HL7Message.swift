@@ -178,6 +178,8 @@ struct HL7Message {
     var dateTime = Span()
     var messageType = Span(), triggerEvent = Span(), structure = Span()
     var controlID = Span(), processingID = Span(), version = Span(), characterSet = Span()
+    /// MSH-16, application acknowledgment type (enhanced mode: AL, NE, ER, SU).
+    var applicationAckType = Span()
     var segmentCount = 0
     var invalidSegments = 0
     var pidCount = 0
@@ -216,6 +218,7 @@ struct HL7Message {
             case 10: controlID = span
             case 11: processingID = HL7Segment.component(frame, span, 1, sep)
             case 12: version = HL7Segment.component(frame, span, 1, sep)
+            case 16: applicationAckType = HL7Segment.firstRepetition(frame, span, sep)
             case 18: characterSet = HL7Segment.firstRepetition(frame, span, sep)
             default: break
             }

@@ -45,6 +45,19 @@ enum HL7AckCode: UInt8 {
     }
 
     var isSuccess: Bool { self == .aa || self == .ca }
+
+    /// MSA-1 as sent, for the known codes.
+    var text: StaticString {
+        switch self {
+        case .aa: "AA"
+        case .ae: "AE"
+        case .ar: "AR"
+        case .ca: "CA"
+        case .ce: "CE"
+        case .cr: "CR"
+        case .unknown: "??"
+        }
+    }
 }
 
 enum HL7Names {

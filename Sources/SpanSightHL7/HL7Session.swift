@@ -202,8 +202,10 @@ public final class HL7Session {
             tableFull(&sink)
             emitUnanswered(evicted, &sink)
         }
-        let entry = OpenMessage(direction: dir, timestamp: sink.timestampNanos, segmentCount: m.segmentCount,
+        var entry = OpenMessage(direction: dir, timestamp: sink.timestampNanos, segmentCount: m.segmentCount,
                                 invalidSegments: m.invalidSegments, bytes: m.end - m.start, batch: batch, operation: op)
+        let ackType = m.applicationAckType.view(frame)
+        entry.awaitsApplicationAck = ackType.count == 2 && ackType._u8(0) == UInt8(ascii: "A") && ackType._u8(1) == UInt8(ascii: "L")
         if let p = pseudonymizer, m.pidCount > 0, sink.eventsEnabled {
             table.insert(m, frame: frame, entry: entry, segments: segmentIDs) { w in
                 HL7PatientIdentifiers.forEach(frame, m) { field, id, authority in
@@ -240,6 +242,11 @@ public final class HL7Session {
         }
         let latency = sink.timestampNanos - table.slots[slot].timestamp
         let e = table.slots[slot]
+        if code == .ca && e.awaitsApplicationAck && !e.committed {
+            // Enhanced mode: the receiver took the message; its application ACK follows.
+            table.commit(slot, latency: latency)
+            return
+        }
         table.withStored(slot) { s in
             sink.emit("hl7") { w in
                 w.field("status", "acknowledged")

@@ -70,6 +70,11 @@ struct OpenMessage {
     var bytes = 0
     var batch = HL7BatchInfo()
     var operation: OperationClass = .association
+    /// Enhanced mode: MSH-16 is AL, so a commit accept (CA) is followed by an application ACK.
+    var awaitsApplicationAck = false
+    /// The commit accept received so far (enhanced mode), and its latency.
+    var committed = false
+    var commitLatency: Int64 = 0
     var inUse = false
 }
 
@@ -149,6 +154,12 @@ struct HL7Table {
             pseudonyms?(&w)
         }
         open += 1
+    }
+
+    /// Records a commit accept; the message stays open for its application acknowledgment.
+    mutating func commit(_ slot: Int, latency: Int64) {
+        slots[slot].committed = true
+        slots[slot].commitLatency = latency
     }
 
     /// Frees a slot (its arena bytes are overwritten by the next insertion).
