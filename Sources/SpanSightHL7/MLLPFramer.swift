@@ -75,7 +75,7 @@ struct MLLPFramer {
                     // Not a frame start after all: the VT and the bytes that matched are junk;
                     // `b` itself is looked at again (it may be a start block).
                     junk += 1 + length
-                    pending.removeAll(keepingCapacity: true)
+                    clearPending()
                     phase = .hunting
                     continue
                 }
@@ -92,7 +92,7 @@ struct MLLPFramer {
                 let total = length + (p - i)
                 if total > maxMessage {
                     on(.tooLarge(limit: maxMessage))
-                    pending.removeAll(keepingCapacity: true)
+                    clearPending()
                     phase = .skipping
                     i = p
                     continue
@@ -105,12 +105,12 @@ struct MLLPFramer {
                     } else {
                         append(input, start, p)
                         pending.withUnsafeBytes { on(.message(ByteView($0))) }
-                        pending.removeAll(keepingCapacity: true)
+                        clearPending()
                     }
                     phase = .afterEnd
                 } else {
                     on(.missingEndBlock(length))
-                    pending.removeAll(keepingCapacity: true)
+                    clearPending()
                     begin()
                     start = p + 1
                 }
@@ -132,7 +132,7 @@ struct MLLPFramer {
 
     /// Bytes were lost: forget the partial frame and look for the next start block.
     mutating func gap() {
-        pending.removeAll(keepingCapacity: true)
+        clearPending()
         phase = .hunting
         afterGap = true
     }
@@ -144,8 +144,14 @@ struct MLLPFramer {
         }
         if junk > 0 { on(.junk(junk, afterGap: afterGap)) }
         junk = 0
-        pending.removeAll(keepingCapacity: true)
+        clearPending()
         phase = .hunting
+    }
+
+    /// Empties the straddling-frame buffer, keeping its storage unless a big frame grew it
+    /// (a flow that once carried a 1 MiB message does not hold 1 MiB until it ends).
+    private mutating func clearPending() {
+        if pending.capacity > 64 * 1024 { pending = [] } else { pending.removeAll(keepingCapacity: true) }
     }
 
     private mutating func begin() {
