@@ -15,6 +15,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // The libpcap boundary: a system library target, imported only by SpanSightCapture.
@@ -38,13 +39,14 @@ let package = Package(
         .target(name: "SpanSightInventory", dependencies: ["SpanSightEngine", "SpanSightWire", "CSQLite"]),
         // Detection: rules, learned baselines, risk (an observer of the engine).
         .target(name: "SpanSightDetect", dependencies: ["SpanSightEngine", "SpanSightWire"], swiftSettings: fastPath),
+        .target(name: "SpanSightHL7", dependencies: ["SpanSightEngine", "SpanSightWire", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: fastPath),
         // Counts heap allocations for `spansight bench` (linked into the tool only).
         .target(name: "CSpanSightAlloc"),
         .executableTarget(
             name: "spansight",
             dependencies: [
                 "SpanSightCapture", "SpanSightEngine", "SpanSightWire", "CSpanSightAlloc",
-                "SpanSightModbus", "SpanSightDNP3", "SpanSightDICOM", "SpanSightInventory", "SpanSightDetect",
+                "SpanSightModbus", "SpanSightDNP3", "SpanSightDICOM", "SpanSightHL7", "SpanSightInventory", "SpanSightDetect",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -79,5 +81,6 @@ let package = Package(
             dependencies: ["SpanSightDetect", "SpanSightModbus", "SpanSightDNP3", "SpanSightEngine", "SpanSightWire",
                            "SpanSightCapture", "SpanSightTestSupport"]
         ),
+        .testTarget(name: "HL7Tests", dependencies: ["SpanSightHL7", "SpanSightEngine", "SpanSightWire", "SpanSightTestSupport"]),
     ]
 )

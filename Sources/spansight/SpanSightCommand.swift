@@ -1,6 +1,7 @@
 import ArgumentParser
 import SpanSightCapture
 import SpanSightEngine
+import SpanSightHL7
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -50,7 +51,14 @@ struct AnalysisOptions: ParsableArguments {
     @Flag(name: [.short, .long], help: "No summary on standard error.")
     var quiet = false
 
+    @Option(help: ArgumentHelp("Replace HL7 patient identifiers (PID-2, PID-3, PID-4) with keyed pseudonyms: HMAC-SHA256 keyed with this file's bytes (trailing newline removed; at least 16 bytes).", valueName: "file"))
+    var hl7PseudonymKey: String?
+
     func validate() throws {
+        if let path = hl7PseudonymKey {
+            guard let key = Self.readKey(path) else { throw ValidationError("--hl7-pseudonym-key: cannot read \(path)") }
+            guard key.count >= 16 else { throw ValidationError("--hl7-pseudonym-key: the key in \(path) is shorter than 16 bytes") }
+        }
         guard maxFlows > 0 else { throw ValidationError("--max-flows must be positive") }
         guard reassemblyFlowBytes >= 0, reassemblyTotalBytes > 0 else { throw ValidationError("reassembly caps must be positive") }
         guard tcpTimeout > 0, udpTimeout > 0 else { throw ValidationError("timeouts must be positive") }
@@ -65,7 +73,23 @@ struct AnalysisOptions: ParsableArguments {
         c.udpTimeoutNanos = Int64(udpTimeout) * 1_000_000_000
         c.flowEvents = !noFlowEvents
         c.dissectors = Registry.all
+        if let path = hl7PseudonymKey, let key = Self.readKey(path) {
+            let hl7 = HL7.entry(HL7Configuration(pseudonymKey: key))
+            c.dissectors = c.dissectors.map { $0.name.description == "hl7" ? hl7 : $0 }
+        }
         return c
+    }
+
+    /// A key file's bytes without a trailing CR/LF (at most 4 KiB are read); nil when unreadable.
+    static func readKey(_ path: String) -> [UInt8]? {
+        guard let f = fopen(path, "rb") else { return nil }
+        defer { fclose(f) }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let n = fread(&buffer, 1, buffer.count, f)
+        guard ferror(f) == 0 else { return nil }
+        var key = Array(buffer[0..<n])
+        while let last = key.last, last == 0x0A || last == 0x0D { key.removeLast() }
+        return key
     }
 }
 

@@ -1,0 +1,369 @@
+import SpanSightEngine
+import SpanSightWire
+
+/// Where an HL7 session writes events and observations. `DissectContext` is one; tests drive
+/// a session with their own sink (the engine's context cannot be built outside it).
+public protocol HL7EventSink {
+    /// Time of the packet being processed (ns since the epoch).
+    var timestampNanos: Int64 { get }
+    var eventsEnabled: Bool { get }
+    var observing: Bool { get }
+    func emit(_ type: StaticString, _ body: (inout JSONWriter) -> Void)
+    func anomaly(_ name: StaticString, _ details: ((inout JSONWriter) -> Void)?)
+    func countPDU()
+    func observe(_ observation: Observation)
+    func markOperation(_ operation: OperationClass)
+}
+
+extension DissectContext: HL7EventSink {}
+
+/// The HL7 v2 / MLLP session of one flow: frames each direction, decodes every message's
+/// MSH/MSA/ERR/EVN, pairs messages with their acknowledgments by control id (MSA-2 against
+/// MSH-10 of a message sent the other way), and emits one `hl7` event per message/ACK pair
+/// plus `hl7.*` anomalies.
+public final class HL7Session {
+    let config: HL7Configuration
+    let pseudonymizer: HL7Pseudonymizer?
+    var toServer: MLLPFramer
+    var toClient: MLLPFramer
+    var table: HL7Table
+    var tableFullReported = false
+    var scratch: [UInt8] = []
+    /// Valid segment ids of the message being read (at most `HL7Table.maxSegments`), reused.
+    var segmentIDs: [UInt32] = []
+    /// Roles already observed: bit 0/1 client sender/receiver, bit 2/3 server sender/receiver.
+    var rolesSeen: UInt8 = 0
+    /// Hash of the identities last observed per side (client, server), to skip repeats.
+    var identitySeen: (UInt64, UInt64) = (0, 0)
+
+    public init(config: HL7Configuration = HL7Configuration(), pseudonymizer: HL7Pseudonymizer? = nil) {
+        self.config = config
+        self.pseudonymizer = pseudonymizer
+        toServer = MLLPFramer(maxMessage: config.maxMessageBytes)
+        toClient = MLLPFramer(maxMessage: config.maxMessageBytes)
+        table = HL7Table(capacity: config.maxOpenMessages)
+        scratch.reserveCapacity(2 * HL7Pseudonymizer.length)
+        segmentIDs.reserveCapacity(HL7Table.maxSegments)
+    }
+
+    // MARK: stream entry points (generic over the sink: the tests' hook)
+
+    func feed<S: HL7EventSink>(_ bytes: ByteView, _ direction: Direction, _ sink: inout S) {
+        if direction == .toServer {
+            toServer.feed(bytes) { framed($0, direction, &sink) }
+        } else {
+            toClient.feed(bytes) { framed($0, direction, &sink) }
+        }
+    }
+
+    /// Bytes of `direction` were lost: its partial frame is dropped.
+    func lost(_ direction: Direction) {
+        if direction == .toServer { toServer.gap() } else { toClient.gap() }
+    }
+
+    /// The flow ended: unterminated frames, then every message still waiting, oldest first.
+    func end<S: HL7EventSink>(_ sink: inout S) {
+        toServer.finish { framed($0, .toServer, &sink) }
+        toClient.finish { framed($0, .toClient, &sink) }
+        let unanswered = table.open
+        while let slot = table.oldest() { emitUnanswered(slot, &sink) }
+        if unanswered > 0 {
+            sink.anomaly("hl7.unanswered_message") { w in w.field("count", unanswered) }
+        }
+    }
+
+    // MARK: framing
+
+    func framed<S: HL7EventSink>(_ event: MLLPEvent, _ dir: Direction, _ sink: inout S) {
+        switch event {
+        case .message(let frame):
+            sink.countPDU()
+            handle(frame, dir, &sink)
+        case .junk(let n, let afterGap):
+            sink.anomaly("hl7.junk_between_frames") { w in
+                w.field("skipped_bytes", n)
+                if afterGap { w.field("after_gap", true) }
+            }
+        case .missingEndBlock(let n):
+            sink.anomaly("hl7.missing_end_block") { w in w.field("bytes", n) }
+        case .tooLarge(let limit):
+            sink.anomaly("hl7.message_too_large") { w in w.field("limit", limit) }
+        case .badEndBlock(let b):
+            sink.anomaly("hl7.bad_end_block") { w in w.field("byte", Int(b)) }
+        }
+    }
+
+    /// One MLLP frame: one message, or a batch (FHS/BHS, messages, BTS/FTS).
+    func handle<S: HL7EventSink>(_ frame: ByteView, _ dir: Direction, _ sink: inout S) {
+        var batch = HL7BatchInfo()
+        let fieldSep = UInt16(frame.u8(at: 3) ?? 0)
+        // A batch starts with its header (FHS or BHS): only then is the frame read twice.
+        let first = Self.headerID(frame.prefix(min(3, frame.count)), fieldSep)
+        if first == HL7Segment.FHS || first == HL7Segment.BHS { forEachSegment(frame) { s, e in
+            let seg = frame._slice(s, e - s)
+            switch Self.headerID(seg, fieldSep) {
+            case HL7Segment.MSH: batch.messages += 1
+            case HL7Segment.FHS: batch.file = true; batch.inBatch = true
+            case HL7Segment.BHS: batch.inBatch = true
+            case HL7Segment.BTS: batch.declared = Self.count(seg, fieldSep)
+            default: break
+            }
+        } }
+        var current: HL7Message? = nil
+        forEachSegment(frame) { s, e in
+            let seg = frame._slice(s, e - s)
+            switch Self.headerID(seg, fieldSep) {
+            case HL7Segment.MSH where HL7Separators.isPlausible(seg.u8(at: 3) ?? 0):
+                if let m = current { process(m, frame, dir, batch, &sink) }
+                current = HL7Message(header: seg, at: s, frame: frame)
+                segmentIDs.removeAll(keepingCapacity: true)
+                segmentIDs.append(HL7Segment.MSH)
+            case HL7Segment.FHS, HL7Segment.BHS, HL7Segment.BTS, HL7Segment.FTS:
+                if let m = current { process(m, frame, dir, batch, &sink) }
+                current = nil
+            default:
+                if let id = current?.add(seg, at: s, frame: frame), segmentIDs.count < HL7Table.maxSegments {
+                    segmentIDs.append(id)
+                }
+            }
+        }
+        if let m = current { process(m, frame, dir, batch, &sink) }
+        if batch.inBatch && batch.messages == 0 {
+            sink.anomaly("hl7.empty_batch", nil)
+        }
+        if batch.inBatch && batch.declared >= 0 && batch.declared != batch.messages {
+            let (d, n) = (batch.declared, batch.messages)
+            sink.anomaly("hl7.batch_count_mismatch") { w in
+                w.field("declared_messages", d)
+                w.field("messages", n)
+            }
+        }
+    }
+
+    /// The first three bytes of a segment, packed (MSH's separator is checked by the caller;
+    /// batch segments must be followed by the frame's field separator or end).
+    static func headerID(_ seg: ByteView, _ fieldSep: UInt16) -> UInt32 {
+        guard seg.count >= 3 else { return 0 }
+        let id = UInt32(seg._u8(0)) << 16 | UInt32(seg._u8(1)) << 8 | UInt32(seg._u8(2))
+        if id == HL7Segment.MSH { return id }
+        guard seg.count == 3 || UInt16(seg._u8(3)) == fieldSep else { return 0 }
+        return id
+    }
+
+    /// BTS-1 / FTS-1 as a number (-1 when absent or not a number).
+    static func count(_ seg: ByteView, _ fieldSep: UInt16) -> Int {
+        guard seg.count > 4 else { return -1 }
+        var v = 0
+        var digits = 0
+        var i = 4
+        while i < seg.count, UInt16(seg._u8(i)) != fieldSep {
+            let d = Int(seg._u8(i)) - 0x30
+            guard (0...9).contains(d), digits < 9 else { return -1 }
+            v = v * 10 + d
+            digits += 1
+            i += 1
+        }
+        return digits > 0 ? v : -1
+    }
+
+    // MARK: messages and transactions
+
+    func process<S: HL7EventSink>(_ m: HL7Message, _ frame: ByteView, _ dir: Direction, _ batch: HL7BatchInfo, _ sink: inout S) {
+        report(m, frame, &sink)
+        let side: Side = dir == .toServer ? .client : .server
+        if sink.observing { observeIdentities(m, frame, side, &sink) }
+        if m.isAck {
+            acknowledgment(m, frame, dir, side, &sink)
+        } else {
+            message(m, frame, dir, side, batch, &sink)
+        }
+    }
+
+    func message<S: HL7EventSink>(_ m: HL7Message, _ frame: ByteView, _ dir: Direction, _ side: Side,
+                                  _ batch: HL7BatchInfo, _ sink: inout S) {
+        let type = m.messageType.view(frame), trigger = m.triggerEvent.view(frame)
+        let op = HL7Names.operation(type: type, trigger: trigger)
+        sink.markOperation(op)
+        if sink.observing {
+            observeRole(side, receiver: false, &sink)
+            var detail = String(decoding: type.prefix(min(type.count, HL7Table.fieldCap)).array, as: UTF8.self)
+            if !trigger.isEmpty { detail += "^" + String(decoding: trigger.prefix(min(trigger.count, HL7Table.fieldCap)).array, as: UTF8.self) }
+            let target = Self.string(m.sendingApplication.view(frame)) + "^" + Self.string(m.sendingFacility.view(frame))
+            sink.observe(.command(Command(issuer: side, operation: op, function: 0, name: "hl7_message",
+                                          detail: detail, target: target)))
+        }
+        let cid = m.controlID.view(frame)
+        if let retried = table.find(cid, direction: dir) {
+            // The same control id again while the first is open: a retry; the first went unanswered.
+            sink.anomaly("hl7.duplicate_control_id") { w in HL7JSON.text(&w, "control_id", cid) }
+            emitUnanswered(retried, &sink)
+        }
+        if let evicted = table.evictionCandidate {
+            tableFull(&sink)
+            emitUnanswered(evicted, &sink)
+        }
+        var entry = OpenMessage(direction: dir, timestamp: sink.timestampNanos, segmentCount: m.segmentCount,
+                                invalidSegments: m.invalidSegments, bytes: m.end - m.start, batch: batch, operation: op)
+        let ackType = m.applicationAckType.view(frame)
+        entry.awaitsApplicationAck = ackType.count == 2 && ackType._u8(0) == UInt8(ascii: "A") && ackType._u8(1) == UInt8(ascii: "L")
+        if let p = pseudonymizer, m.pidCount > 0, sink.eventsEnabled {
+            table.insert(m, frame: frame, entry: entry, segments: segmentIDs) { w in
+                HL7PatientIdentifiers.forEach(frame, m) { field, id, authority in
+                    p.pseudonym(identifier: id, authority: authority) { w.pseudonym(field: field, $0) }
+                }
+            }
+        } else {
+            table.insert(m, frame: frame, entry: entry, segments: segmentIDs, pseudonyms: nil)
+        }
+    }
+
+    func acknowledgment<S: HL7EventSink>(_ m: HL7Message, _ frame: ByteView, _ dir: Direction, _ side: Side, _ sink: inout S) {
+        let codeView = m.ackCode.view(frame)
+        let code = HL7AckCode(codeView)
+        if code == .unknown {
+            sink.anomaly("hl7.unknown_ack_code") { w in HL7JSON.text(&w, "code", codeView) }
+        }
+        if sink.observing {
+            observeRole(side, receiver: true, &sink)
+            sink.observe(.outcome(side, name: code.outcome, success: code.isSuccess,
+                                  code: Self.number(m.errorCode.view(frame))))
+        }
+        let acked = m.ackControlID.view(frame)
+        guard let slot = table.find(acked, direction: dir.reversed) else {
+            sink.anomaly("hl7.unexpected_ack") { w in HL7JSON.text(&w, "control_id", acked) }
+            sink.emit("hl7") { w in
+                w.field("status", "unexpected_ack")
+                w.field("direction", HL7JSON.direction(dir))
+                w.beginObject("ack")
+                HL7JSON.write(ack: m, frame: frame, latencyNanos: nil, into: &w)
+                w.endObject()
+            }
+            return
+        }
+        let latency = sink.timestampNanos - table.slots[slot].timestamp
+        let e = table.slots[slot]
+        if code == .ca && e.awaitsApplicationAck && !e.committed {
+            // Enhanced mode: the receiver took the message; its application ACK follows.
+            table.commit(slot, latency: latency)
+            return
+        }
+        table.withStored(slot) { s in
+            sink.emit("hl7") { w in
+                w.field("status", "acknowledged")
+                HL7JSON.write(stored: s, e, into: &w, scratch: &scratch)
+                w.beginObject("ack")
+                HL7JSON.write(ack: m, frame: frame, latencyNanos: latency, into: &w)
+                w.endObject()
+            }
+        }
+        table.remove(slot)
+    }
+
+    /// The open-message table is full (reported once per flow).
+    func tableFull<S: HL7EventSink>(_ sink: inout S) {
+        guard !tableFullReported else { return }
+        tableFullReported = true
+        let limit = table.capacity
+        sink.anomaly("hl7.too_many_transactions") { w in w.field("limit", limit) }
+    }
+
+    func emitUnanswered<S: HL7EventSink>(_ slot: Int, _ sink: inout S) {
+        let e = table.slots[slot]
+        table.withStored(slot) { s in
+            sink.emit("hl7") { w in
+                w.field("status", "unanswered")
+                HL7JSON.write(stored: s, e, into: &w, scratch: &scratch)
+            }
+        }
+        table.remove(slot)
+    }
+
+    /// One anomaly per flaw of a decoded message.
+    func report<S: HL7EventSink>(_ m: HL7Message, _ frame: ByteView, _ sink: inout S) {
+        let cid = m.controlID.view(frame)
+        if !m.separators.valid {
+            sink.anomaly("hl7.invalid_encoding_characters") { w in HL7JSON.text(&w, "control_id", cid) }
+        }
+        if m.missing != 0 {
+            let missing = m.missing
+            sink.anomaly("hl7.missing_required_field") { w in
+                HL7JSON.text(&w, "control_id", cid)
+                w.beginArray("fields")
+                if missing & 1 << 9 != 0 { w.value("MSH-9") }
+                if missing & 1 << 10 != 0 { w.value("MSH-10") }
+                if missing & 1 << 11 != 0 { w.value("MSH-11") }
+                if missing & 1 << 12 != 0 { w.value("MSH-12") }
+                w.endArray()
+            }
+        }
+        if m.invalidSegments > 0 {
+            let n = m.invalidSegments
+            sink.anomaly("hl7.invalid_segment_id") { w in
+                HL7JSON.text(&w, "control_id", cid)
+                w.field("count", n)
+            }
+        }
+        if m.isAck && m.ackControlID.isEmpty {
+            sink.anomaly("hl7.missing_required_field") { w in
+                HL7JSON.text(&w, "control_id", cid)
+                w.beginArray("fields")
+                w.value("MSA-2")
+                w.endArray()
+            }
+        }
+    }
+
+    // MARK: observations (built only when observing)
+
+    func observeRole<S: HL7EventSink>(_ side: Side, receiver: Bool, _ sink: inout S) {
+        let bit: UInt8 = 1 << (2 * side.rawValue + (receiver ? 1 : 0))
+        guard rolesSeen & bit == 0 else { return }
+        rolesSeen |= bit
+        sink.observe(.role(side, receiver ? "hl7.receiver" : "hl7.sender"))
+    }
+
+    /// MSH-3/4 and MSH-12 name the sending side, MSH-5/6 the receiving side; repeated
+    /// identities are observed once.
+    func observeIdentities<S: HL7EventSink>(_ m: HL7Message, _ frame: ByteView, _ side: Side, _ sink: inout S) {
+        let parts = [m.sendingApplication, m.sendingFacility, m.version, m.receivingApplication, m.receivingFacility]
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for p in parts { h = (h ^ HL7Table.hash(p.view(frame))) &* 0x100_0000_01b3 }
+        if side == .client {
+            guard identitySeen.0 != h else { return }
+            identitySeen.0 = h
+        } else {
+            guard identitySeen.1 != h else { return }
+            identitySeen.1 = h
+        }
+        func identity(_ s: Side, _ key: StaticString, _ span: Span) {
+            guard !span.isEmpty else { return }
+            sink.observe(.identity(s, key: key, value: Self.string(span.view(frame))))
+        }
+        identity(side, "hl7.application", m.sendingApplication)
+        identity(side, "hl7.facility", m.sendingFacility)
+        identity(side, "hl7.version", m.version)
+        identity(side.other, "hl7.application", m.receivingApplication)
+        identity(side.other, "hl7.facility", m.receivingFacility)
+    }
+
+    static func string(_ v: ByteView) -> String {
+        String(decoding: v.prefix(min(v.count, HL7Table.fieldCap)).array, as: UTF8.self)
+    }
+
+    /// A leading decimal number (ERR-3 codes such as 101, 207), 0 when none.
+    static func number(_ v: ByteView) -> UInt32 {
+        var n: UInt32 = 0
+        var i = 0
+        while i < v.count && i < 9, let d = v.u8(at: i), d >= 0x30 && d <= 0x39 {
+            n = n * 10 + UInt32(d - 0x30)
+            i += 1
+        }
+        return n
+    }
+}
+
+extension HL7Session: DissectorSession {
+    public func receive(_ bytes: ByteView, direction: Direction, context: inout DissectContext) { feed(bytes, direction, &context) }
+    public func gap(_ length: Int, direction: Direction, context: inout DissectContext) { lost(direction) }
+    public func finish(context: inout DissectContext) { end(&context) }
+}

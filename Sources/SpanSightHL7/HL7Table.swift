@@ -1,0 +1,256 @@
+import SpanSightEngine
+import SpanSightWire
+
+/// The text fields of a message kept while it waits for its acknowledgment, in arena order.
+enum StoredField: Int, CaseIterable {
+    case messageType, triggerEvent, structure, controlID, processingID, version, characterSet
+    case sendingApplication, sendingFacility, receivingApplication, receivingFacility, dateTime
+    case eventType, eventRecorded
+
+    /// JSON key of the field.
+    var key: StaticString {
+        switch self {
+        case .messageType: "message_type"
+        case .triggerEvent: "trigger_event"
+        case .structure: "message_structure"
+        case .controlID: "control_id"
+        case .processingID: "processing_id"
+        case .version: "version"
+        case .characterSet: "character_set"
+        case .sendingApplication: "sending_application"
+        case .sendingFacility: "sending_facility"
+        case .receivingApplication: "receiving_application"
+        case .receivingFacility: "receiving_facility"
+        case .dateTime: "message_datetime"
+        case .eventType: "type"
+        case .eventRecorded: "recorded_datetime"
+        }
+    }
+
+    func span(_ m: HL7Message) -> Span {
+        switch self {
+        case .messageType: m.messageType
+        case .triggerEvent: m.triggerEvent
+        case .structure: m.structure
+        case .controlID: m.controlID
+        case .processingID: m.processingID
+        case .version: m.version
+        case .characterSet: m.characterSet
+        case .sendingApplication: m.sendingApplication
+        case .sendingFacility: m.sendingFacility
+        case .receivingApplication: m.receivingApplication
+        case .receivingFacility: m.receivingFacility
+        case .dateTime: m.dateTime
+        case .eventType: m.eventType
+        case .eventRecorded: m.eventRecorded
+        }
+    }
+}
+
+/// Where a message sits in a batch (FHS/BHS ... BTS/FTS in one frame).
+struct HL7BatchInfo {
+    var inBatch = false
+    var file = false
+    /// MSH segments in the frame's batch.
+    var messages = 0
+    /// BTS-1, the batch message count the sender declared (-1 when absent).
+    var declared = -1
+}
+
+/// A message waiting for its acknowledgment: scalars here, text in the table's arena slot.
+struct OpenMessage {
+    var direction: Direction = .toServer
+    var timestamp: Int64 = 0
+    var sequence: UInt64 = 0
+    /// FNV-1a of the whole MSH-10 and its length (the arena keeps at most `fieldCap` bytes).
+    var idHash: UInt64 = 0
+    var idLength = 0
+    var segmentCount = 0
+    var invalidSegments = 0
+    var bytes = 0
+    var batch = HL7BatchInfo()
+    var operation: OperationClass = .association
+    /// Enhanced mode: MSH-16 is AL, so a commit accept (CA) is followed by an application ACK.
+    var awaitsApplicationAck = false
+    /// The commit accept received so far (enhanced mode), and its latency.
+    var committed = false
+    var commitLatency: Int64 = 0
+    var inUse = false
+}
+
+/// The open-message table of one flow: slots reused once acknowledged, each with an arena
+/// stride of `stride` bytes holding its text fields (`[length][bytes]` each, at most
+/// `fieldCap` bytes), its segment ids (3 bytes each, at most `maxSegments`) and its
+/// pseudonyms (16 bytes each, at most `maxPseudonyms`). Grows only up to `capacity` slots;
+/// steady-state traffic reuses the same slot without allocating.
+struct HL7Table {
+    static let fieldCap = 120
+    static let maxSegments = 64
+    static let maxPseudonyms = 8
+    static let stride = 2048
+
+    /// Slots in insertion order of their first use, and `stride` arena bytes per slot.
+    private(set) var slots: [OpenMessage] = []
+    private(set) var arena: [UInt8] = []
+    /// Messages waiting (slots in use), at most `capacity`.
+    private(set) var open = 0
+    let capacity: Int
+    /// The next sequence number (insertion order, to find the oldest).
+    private var sequence: UInt64 = 0
+
+    init(capacity: Int) { self.capacity = max(1, capacity) }
+
+    /// The slot to give up before the next insertion (the oldest), when the table is full.
+    var evictionCandidate: Int? { open >= capacity ? oldest() : nil }
+
+    static func hash(_ v: ByteView) -> UInt64 {
+        v.withBytes { b in
+            var h: UInt64 = 0xcbf2_9ce4_8422_2325
+            for x in b { h = (h ^ UInt64(x)) &* 0x100_0000_01b3 }
+            return h
+        }
+    }
+
+    /// The oldest open message sent in `direction` with this control id.
+    func find(_ controlID: ByteView, direction: Direction) -> Int? {
+        let h = Self.hash(controlID), n = controlID.count
+        return oldest { $0.direction == direction && $0.idHash == h && $0.idLength == n }
+    }
+
+    /// The open message with the lowest sequence number among those that `match`.
+    func oldest(where match: (OpenMessage) -> Bool = { _ in true }) -> Int? {
+        guard open > 0 else { return nil }
+        var best = -1
+        var bestSequence = UInt64.max
+        for (i, e) in slots.enumerated() where e.inUse && e.sequence < bestSequence && match(e) {
+            best = i
+            bestSequence = e.sequence
+        }
+        return best >= 0 ? best : nil
+    }
+
+    /// Stores a message; `pseudonyms` is called with a writer when it may add pseudonyms.
+    mutating func insert(_ m: HL7Message, frame: ByteView, entry: OpenMessage, segments: [UInt32],
+                         pseudonyms: ((inout ArenaWriter) -> Void)?) {
+        var e = entry
+        e.inUse = true
+        e.sequence = sequence
+        sequence &+= 1
+        let cid = m.controlID.view(frame)
+        e.idHash = Self.hash(cid)
+        e.idLength = cid.count
+        // A free slot, or a new one at the end (with its arena stride).
+        let slot = slots.firstIndex { !$0.inUse } ?? slots.count
+        if slot == slots.count {
+            slots.append(e)
+            arena.append(contentsOf: repeatElement(0, count: HL7Table.stride))
+        }
+        slots[slot] = e
+        arena.withUnsafeMutableBytes { raw in
+            var w = ArenaWriter(base: raw.baseAddress! + slot * HL7Table.stride)
+            for f in StoredField.allCases { w.field(f.span(m).view(frame)) }
+            w.segments(segments)
+            w.beginPseudonyms()
+            pseudonyms?(&w)
+        }
+        open += 1
+    }
+
+    /// Records a commit accept; the message stays open for its application acknowledgment.
+    mutating func commit(_ slot: Int, latency: Int64) {
+        slots[slot].committed = true
+        slots[slot].commitLatency = latency
+    }
+
+    /// Frees a slot (its arena bytes are overwritten by the next insertion).
+    mutating func remove(_ slot: Int) {
+        open -= slots[slot].inUse ? 1 : 0
+        slots[slot].inUse = false
+    }
+
+    /// Runs `body` with a reader over a slot's stored text.
+    func withStored<R>(_ slot: Int, _ body: (StoredMessage) -> R) -> R {
+        arena.withUnsafeBytes { raw in
+            body(StoredMessage(bytes: ByteView(UnsafeRawBufferPointer(rebasing: raw[(slot * HL7Table.stride)..<((slot + 1) * HL7Table.stride)]))))
+        }
+    }
+}
+
+/// Writes one arena slot (the layout `StoredMessage` reads). Sizes are bounded by the caps:
+/// 14 fields of at most 121 bytes, 1 + 64 * 3 segment bytes, 1 + 8 * 16 pseudonym bytes
+/// fit in the 2048-byte stride.
+struct ArenaWriter {
+    let base: UnsafeMutableRawPointer
+    var offset = 0
+    var pseudonymCountOffset = 0
+
+    init(base: UnsafeMutableRawPointer) { self.base = base }
+
+    mutating func byte(_ b: UInt8) {
+        base.storeBytes(of: b, toByteOffset: offset, as: UInt8.self)
+        offset += 1
+    }
+
+    mutating func field(_ v: ByteView) {
+        let n = min(v.count, HL7Table.fieldCap)
+        byte(UInt8(n))
+        v.withBytes { for i in 0..<n { byte($0[i]) } }
+    }
+
+    /// The ids of the message's segments (valid ids only, at most `maxSegments`), in order.
+    mutating func segments(_ ids: [UInt32]) {
+        let n = min(ids.count, HL7Table.maxSegments)
+        byte(UInt8(n))
+        for id in ids.prefix(n) { byte(UInt8(id >> 16)); byte(UInt8(id >> 8 & 0xFF)); byte(UInt8(id & 0xFF)) }
+    }
+
+    mutating func beginPseudonyms() {
+        pseudonymCountOffset = offset
+        byte(0)
+    }
+
+    /// Adds one pseudonym (16 bytes) with the PID field number it came from.
+    mutating func pseudonym(field: Int, _ bytes: UnsafeRawBufferPointer) {
+        let count = Int(base.load(fromByteOffset: pseudonymCountOffset, as: UInt8.self))
+        guard count < HL7Table.maxPseudonyms, bytes.count == HL7Pseudonymizer.length else { return }
+        byte(UInt8(field))
+        for b in bytes { byte(b) }
+        base.storeBytes(of: UInt8(count + 1), toByteOffset: pseudonymCountOffset, as: UInt8.self)
+    }
+}
+
+/// Reads one arena slot.
+struct StoredMessage {
+    let bytes: ByteView
+
+    /// The stored text of `f`.
+    func field(_ f: StoredField) -> ByteView {
+        var off = 0
+        for _ in 0..<f.rawValue { off += 1 + Int(bytes._u8(off)) }
+        return bytes._slice(off + 1, Int(bytes._u8(off)))
+    }
+
+    private var segmentsOffset: Int {
+        var off = 0
+        for _ in StoredField.allCases { off += 1 + Int(bytes._u8(off)) }
+        return off
+    }
+
+    /// Segment ids, 3 bytes each.
+    var segments: ByteView {
+        let off = segmentsOffset
+        return bytes._slice(off + 1, 3 * Int(bytes._u8(off)))
+    }
+
+    /// Pseudonyms: (PID field, 16 bytes) each.
+    func forEachPseudonym(_ body: (Int, ByteView) -> Void) {
+        var off = segmentsOffset
+        off += 1 + 3 * Int(bytes._u8(off))
+        let n = Int(bytes._u8(off))
+        off += 1
+        for _ in 0..<n {
+            body(Int(bytes._u8(off)), bytes._slice(off + 1, HL7Pseudonymizer.length))
+            off += 1 + HL7Pseudonymizer.length
+        }
+    }
+}
