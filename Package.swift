@@ -65,7 +65,8 @@ let package = Package(
         ),
         .testTarget(
             name: "InventoryTests",
-            dependencies: ["SpanSightInventory", "SpanSightModbus", "SpanSightDNP3", "SpanSightDICOM", "SpanSightEngine", "SpanSightWire",
+            dependencies: ["SpanSightInventory", "SpanSightModbus", "SpanSightDNP3", "SpanSightDICOM", "SpanSightHL7",
+                           "SpanSightEngine", "SpanSightWire",
                            "SpanSightTestSupport"]
         ),
         .testTarget(

@@ -82,6 +82,27 @@ final class InventoryFixtureTests: XCTestCase {
         }
     }
 
+    /// python-hl7 MLLP client and server: applications, facilities and version as the
+    /// fixture's messages carry them (fixtures/gen/hl7_client.py), on 2575 and on 6661.
+    func testHL7FixtureAssets() throws {
+        for name in ["hl7-mllp-python-hl7.pcap", "hl7-mllp-python-hl7-port6661.pcap"] {
+            let (inv, _) = try InventoryRun.run([InventoryRun.fixture(name)])
+            let assets = inv.assets()
+            XCTAssertEqual(assets.count, 2, name)
+            let sender = try XCTUnwrap(assets.first { $0.roles == ["hl7.sender"] }, name)
+            let receiver = try XCTUnwrap(assets.first { $0.roles == ["hl7.receiver"] }, name)
+            func values(_ a: Asset, _ key: String) -> [String] { a.identities.filter { $0.key == key }.map { $0.value } }
+            XCTAssertEqual(values(sender, "hl7.application"), ["SENDAPP"], name)
+            XCTAssertEqual(values(sender, "hl7.facility"), ["SENDFAC"], name)
+            XCTAssertEqual(values(receiver, "hl7.application"), ["RECVAPP"], name)
+            XCTAssertEqual(values(receiver, "hl7.facility"), ["RECVFAC"], name)
+            XCTAssertEqual(values(sender, "hl7.version"), ["2.5"], name)
+            XCTAssertEqual(sender.classification.deviceClass, .interfaceEngine, name)
+            XCTAssertEqual(receiver.classification.domain, .iomt, name)
+            XCTAssertEqual(inv.changesRecorded, 0, name)
+        }
+    }
+
     /// Every IP endpoint tshark sees in a TCP/UDP conversation appears exactly once, on the
     /// fixtures and the corpus.
     func testEveryHostOnceAgainstTshark() throws {

@@ -6,6 +6,7 @@ import SpanSightTestSupport
 import SpanSightModbus
 import SpanSightDNP3
 import SpanSightDICOM
+import SpanSightHL7
 @testable import SpanSightInventory
 
 /// Runs captures through an engine with an inventory attached.
@@ -17,7 +18,7 @@ enum InventoryRun {
         var last: CaptureRun? = nil
         // One engine per file is enough for these tests; the inventory carries over.
         for url in urls {
-            last = try CaptureRunner.run(url, dissectors: [Modbus.entry, DNP3.entry, DICOM.entry], prepare: { engine, out in
+            last = try CaptureRunner.run(url, dissectors: [Modbus.entry, DNP3.entry, DICOM.entry, HL7.entry], prepare: { engine, out in
                 if inv == nil {
                     inv = Inventory(config: config, oui: oui, output: out)
                     if let store { try? InventoryStore.load(store, into: inv!) }
