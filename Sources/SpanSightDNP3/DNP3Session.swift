@@ -156,7 +156,11 @@ final class DNP3Session: DissectorSession {
             left -= b
         }
         let control = h.control
-        guard control.carriesUserData, n > 0, let th = f.u8(at: DNP3LinkHeader.Field.size) else { return }
+        guard control.carriesUserData, n > 0, let th = f.u8(at: DNP3LinkHeader.Field.size) else {
+            // Link-layer service frames (reset, test, link status, ACK/NACK): logged as their own.
+            emitLink(h, &context)
+            return
+        }
         transport(th, f, n, source: h.source, destination: h.destination, control: control.raw, dir, &context)
     }
 
@@ -388,6 +392,30 @@ final class DNP3Session: DissectorSession {
                 DNP3Session.write(&w, "request", req, limits)
                 DNP3Session.write(&w, "response", response, limits)
             }
+        }
+    }
+
+    /// A frame with no user data: `{"type": "link", "link": {src, dst, control}}`.
+    func emitLink(_ h: DNP3LinkHeader, _ context: inout DissectContext) {
+        let (src, dst, lc) = (Int(h.source), Int(h.destination), h.control)
+        context.emit("dnp3") { w in
+            w.field("type", "link")
+            w.beginObject("link")
+            w.field("src", src)
+            w.field("dst", dst)
+            w.beginObject("control")
+            w.field("dir", lc.dir)
+            w.field("prm", lc.prm)
+            if lc.prm {
+                w.field("fcb", lc.fcb)
+                w.field("fcv", lc.fcv)
+            } else {
+                w.field("dfc", lc.dfc)
+            }
+            w.field("function_code", Int(lc.functionCode))
+            w.field("function", lc.functionName)
+            w.endObject()
+            w.endObject()
         }
     }
 

@@ -36,4 +36,24 @@ final class DNP3DirectionTests: XCTestCase {
         XCTAssertEqual(ours, theirs)
         XCTAssertEqual(ours, ["arkime-dnp3-synthetic.pcap#19", "sv-dnp3-max-points.pcap#93"])
     }
+
+    /// Link-layer frames without user data (resets, tests, link status, ACK/NACK) are logged
+    /// as `type: link`, one per frame tshark dissects as such, on every corpus capture.
+    func testLinkOnlyFramesEqualTshark() throws {
+        let files = TestPaths.corpusFiles("dnp3")
+        if files.isEmpty { throw XCTSkip("DNP3 corpus absent: put it at ../shared/corpus (MANIFEST.md) or set SPANSIGHT_CORPUS") }
+        guard TShark.path != nil else { throw XCTSkip("tshark not installed") }
+        var total = 0
+        for f in files {
+            let run = try CaptureRunner.run(f, dissectors: [DNP3.entry])
+            let ours = run.events(ofType: "dnp3").filter { ($0["dnp3"] as? [String: Any])?["type"] as? String == "link" }
+            // (A user-data function with length 5 carries no user data: a link frame too.)
+            let filter = "dnp3 && (dnp3.ctl.prm == 0 || (dnp3.ctl.prifunc != 3 && dnp3.ctl.prifunc != 4) || dnp3.len == 5)"
+            guard let out = TShark.run(f, ["-Y", filter, "-T", "fields", "-e", "frame.number"]) else { continue }
+            let theirs = out.split(separator: "\n").count
+            XCTAssertEqual(ours.count, theirs, f.lastPathComponent)
+            total += ours.count
+        }
+        XCTAssertGreaterThan(total, 0, "the corpus has link-only frames (zeek-dnp3-link-only, openics request-link)")
+    }
 }
