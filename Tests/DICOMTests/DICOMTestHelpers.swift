@@ -1,6 +1,7 @@
 import Foundation
 @testable import SpanSightDICOM
 import SpanSightEngine
+import SpanSightTestSupport
 import SpanSightWire
 import XCTest
 
@@ -11,34 +12,19 @@ final class RecordingSink: DICOMEventSink {
     var timestampNanos: Int64 = 1_000_000_000
     var eventsEnabled = true
     var observing = false
-    var lines: [String] = []
+    var recorded = EventLines()
+    var lines: [String] { recorded.lines }
     var observations: [String] = []
     var operations: [OperationClass] = []
     var pdus = 0
-    var writer = JSONWriter(capacity: 4096)
 
     func emit(_ type: StaticString, _ body: (inout JSONWriter) -> Void) {
         guard eventsEnabled else { return }
-        writer.reset()
-        writer.beginObject()
-        writer.field("event_type", type)
-        writer.beginObject(type)
-        body(&writer)
-        writer.endObject()
-        writer.endObject()
-        lines.append(String(decoding: writer.bytes, as: UTF8.self))
+        recorded.event(type, body)
     }
 
     func anomaly(_ name: StaticString, _ details: ((inout JSONWriter) -> Void)?) {
-        writer.reset()
-        writer.beginObject()
-        writer.field("event_type", "anomaly")
-        writer.beginObject("anomaly")
-        writer.field("event", name)
-        details?(&writer)
-        writer.endObject()
-        writer.endObject()
-        lines.append(String(decoding: writer.bytes, as: UTF8.self))
+        recorded.anomaly(name, details)
     }
 
     /// Not an exhaustive switch: the observation enum grows (main adds cases) and these tests

@@ -1,6 +1,7 @@
 import Foundation
 import SpanSightEngine
 @testable import SpanSightModbus
+import SpanSightTestSupport
 import SpanSightWire
 import XCTest
 
@@ -8,30 +9,15 @@ import XCTest
 /// transactions and {"event_type":"anomaly","anomaly":{"event":...}} for anomalies.
 final class RecordingSink: ModbusEventSink {
     var timestampNanos: Int64 = 1_000_000_000
-    var lines: [String] = []
-    var writer = JSONWriter(capacity: 4096)
+    var recorded = EventLines()
+    var lines: [String] { recorded.lines }
 
     func emit(_ type: StaticString, _ body: (inout JSONWriter) -> Void) {
-        writer.reset()
-        writer.beginObject()
-        writer.field("event_type", type)
-        writer.beginObject(type)
-        body(&writer)
-        writer.endObject()
-        writer.endObject()
-        lines.append(String(decoding: writer.bytes, as: UTF8.self))
+        recorded.event(type, body)
     }
 
     func anomaly(_ name: StaticString, _ details: ((inout JSONWriter) -> Void)?) {
-        writer.reset()
-        writer.beginObject()
-        writer.field("event_type", "anomaly")
-        writer.beginObject("anomaly")
-        writer.field("event", name)
-        details?(&writer)
-        writer.endObject()
-        writer.endObject()
-        lines.append(String(decoding: writer.bytes, as: UTF8.self))
+        recorded.anomaly(name, details)
     }
 
     var events: [[String: Any]] {

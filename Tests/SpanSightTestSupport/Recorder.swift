@@ -79,3 +79,29 @@ public final class EngineHarness {
         return output.lines
     }
 }
+
+/// Event lines as a dissector test sink records them: `{"event_type": TYPE, TYPE: {...}}` for
+/// events and `{"event_type": "anomaly", "anomaly": {"event": NAME, ...}}` for anomalies.
+public struct EventLines {
+    public private(set) var lines: [String] = []
+    var writer = JSONWriter(capacity: 4096)
+    public init() {}
+
+    public mutating func event(_ type: StaticString, _ body: (inout JSONWriter) -> Void) {
+        writer.reset()
+        writer.beginObject()
+        writer.field("event_type", type)
+        writer.beginObject(type)
+        body(&writer)
+        writer.endObject()
+        writer.endObject()
+        lines.append(String(decoding: writer.bytes, as: UTF8.self))
+    }
+
+    public mutating func anomaly(_ name: StaticString, _ details: ((inout JSONWriter) -> Void)?) {
+        event("anomaly") { w in
+            w.field("event", name)
+            details?(&w)
+        }
+    }
+}
