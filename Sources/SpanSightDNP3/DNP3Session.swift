@@ -53,6 +53,8 @@ final class DNP3Session: DissectorSession {
     var unreplied = 0
     var flooded = false
     var observations = DNP3Observations()
+    /// The user data of a one-frame fragment, CRCs removed (at most 249 octets).
+    var scratch = [UInt8](repeating: 0, count: DNP3LinkHeader.maxFrameSize)
 
     init(limits: DNP3Limits, udp: Bool) {
         self.limits = limits
@@ -200,6 +202,10 @@ final class DNP3Session: DissectorSession {
                    control: UInt8, _ dir: Direction, _ context: inout DissectContext) {
         let fin = th & 0x80 != 0, fir = th & 0x40 != 0, seq = th & 0x3F
         let d = dir.index
+        if fir && fin {
+            singleFrameFragment(f, n, source: source, destination: destination, control: control, dir, &context)
+            return
+        }
         let i = slot(dir, source, destination)
         if fir {
             reassembly[d][i].buffer.removeAll(keepingCapacity: true)
@@ -245,6 +251,48 @@ final class DNP3Session: DissectorSession {
             fragment(ByteView(raw), source: source, destination: destination, control: control, dir, &context)
         }
         reassembly[d][i].buffer.removeAll(keepingCapacity: true)
+    }
+
+    /// A fragment in one frame (FIR and FIN: nearly all DNP3 traffic). A reassembly open for
+    /// the pair is abandoned, as any FIR abandons it; nothing else is kept. User data within
+    /// one block is parsed in place; longer data is gathered (CRCs skipped) into `scratch`.
+    func singleFrameFragment(_ f: ByteView, _ n: Int, source: UInt16, destination: UInt16,
+                             control: UInt8, _ dir: Direction, _ context: inout DissectContext) {
+        let d = dir.index
+        if !reassembly[d].isEmpty,
+           let i = reassembly[d].firstIndex(where: { $0.inUse && $0.source == source && $0.destination == destination }) {
+            reassembly[d][i].active = false
+            reassembly[d][i].discarding = false
+            reassembly[d][i].buffer.removeAll(keepingCapacity: true)
+        }
+        if n - 1 > limits.maxFragmentBytes {
+            context.anomaly("dnp3.too_long_reassembly")
+            return
+        }
+        let header = DNP3LinkHeader.Field.size
+        if n <= DNP3LinkHeader.blockSize {
+            fragment(f._slice(header + 1, n - 1), source: source, destination: destination, control: control, dir, &context)
+            return
+        }
+        let count = scratch.withUnsafeMutableBytes { out in
+            f.withBytes { frame in
+                var off = header, left = n, w = 0, skip = 1
+                while left > 0 {
+                    let b = min(DNP3LinkHeader.blockSize, left)
+                    let take = b - skip
+                    if take > 0 { (out.baseAddress! + w).copyMemory(from: frame.baseAddress! + off + skip, byteCount: take) }
+                    w += take
+                    skip = 0
+                    off += b + 2
+                    left -= b
+                }
+                return w
+            }
+        }
+        scratch.withUnsafeBytes { raw in
+            fragment(ByteView(UnsafeRawBufferPointer(rebasing: raw[0..<count])), source: source, destination: destination,
+                     control: control, dir, &context)
+        }
     }
 
     // MARK: application layer

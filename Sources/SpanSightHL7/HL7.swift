@@ -6,11 +6,11 @@ public struct HL7Configuration: Sendable {
     /// Largest MLLP frame content accepted; a bigger frame is reported and skipped.
     public var maxMessageBytes = 1 << 20
     /// Messages waiting for an acknowledgment per flow; beyond it the oldest is logged as unanswered.
-    public var maxOpenMessages = 256
+    public var maxOpenMessages = 32
     /// Secret for patient-identifier pseudonyms; nil: no pseudonyms (and no identifiers).
     public var pseudonymKey: [UInt8]? = nil
 
-    public init(maxMessageBytes: Int = 1 << 20, maxOpenMessages: Int = 256, pseudonymKey: [UInt8]? = nil) {
+    public init(maxMessageBytes: Int = 1 << 20, maxOpenMessages: Int = 32, pseudonymKey: [UInt8]? = nil) {
         self.maxMessageBytes = maxMessageBytes
         self.maxOpenMessages = maxOpenMessages
         self.pseudonymKey = pseudonymKey

@@ -57,6 +57,12 @@ struct Bench: ParsableCommand {
     @Option(help: "Most flows tracked at once.")
     var maxFlows: Int = 262_144
 
+    @Option(help: "Dissectors to run, comma-separated (modbus,dnp3,dicom,hl7), or none; default: all.")
+    var dissectors: String?
+
+    @Flag(help: "Only run the in-memory pipeline without output (for profilers such as perf).")
+    var pipelineOnly = false
+
     func validate() throws {
         guard iterations > 0 else { throw ValidationError("--iterations must be positive") }
     }
@@ -74,6 +80,19 @@ struct Bench: ParsableCommand {
         var config = EngineConfig()
         config.maxFlows = maxFlows
         config.dissectors = Registry.all
+        if let list = dissectors {
+            let names = list == "none" ? [] : list.split(separator: ",").map(String.init)
+            for name in names where !Registry.all.contains(where: { "\($0.name)" == name }) {
+                throw fail("unknown dissector \(name) (known: \(Registry.all.map { "\($0.name)" }.joined(separator: ", ")))")
+            }
+            config.dissectors = Registry.all.filter { names.contains("\($0.name)") }
+        }
+
+        if pipelineOnly {
+            let r = inMemory(capture, config, output: EventOutput.disabled)
+            print("pipeline, in memory, no output: \(fmt(r.seconds * 1e9 / Double(n), 1)) ns/pkt, best of \(iterations)")
+            return
+        }
 
         // 1. Floor: bare libpcap read loop over the file (pcaploop.c's loop).
         var floorBest = Double.infinity

@@ -75,17 +75,27 @@ public struct DissectorEntry: Sendable {
 public struct DissectContext {
     unowned(unsafe) let output: EventOutput
     /// Envelope of events from this flow, oriented client -> server, stamped with the
-    /// current packet's time and number.
-    public var envelope: EventEnvelope
+    /// current packet's time and number (built only when an event is written).
+    public var envelope: EventEnvelope {
+        var env = engine.envelope(slot)
+        env.timestampNanos = timestampNanos
+        env.pcapCount = pcapCount
+        return env
+    }
+    /// Number of the packet being processed (0 at flow end, when no packet is).
+    var pcapCount: UInt64
     /// Counters the session can bump (anomalies are also events).
     unowned(unsafe) let counters: EngineCounters
     /// The engine and the flow's slot (observations and operation classes go to the flow).
     unowned(unsafe) let engine: Engine
     let slot: Int32
 
-    init(engine: Engine, slot: Int32, envelope: EventEnvelope) {
+    init(engine: Engine, slot: Int32, dissector: Int) {
         self.output = engine.output
-        self.envelope = envelope
+        self.timestampNanos = engine.nowNanos
+        self.pcapCount = engine.pcapCount
+        self.dissectorIndex = dissector
+        self.appProto = dissector >= 0 ? engine.appNames[dissector] : nil
         self.counters = engine.counters
         self.engine = engine
         self.slot = slot
@@ -98,8 +108,7 @@ public struct DissectContext {
     /// Hands one observation to the observer (a no-op when none is installed).
     public func observe(_ observation: Observation) {
         guard observing, let observer = engine.observer else { return }
-        observer.observe(observation, flow: engine.table[slot], timestampNanos: envelope.timestampNanos,
-                         app: envelope.appProto)
+        observer.observe(observation, flow: engine.table[slot], timestampNanos: timestampNanos, app: appProto)
     }
 
     /// Records that the flow carried a command of this class (the flow event lists them;
@@ -109,15 +118,17 @@ public struct DissectContext {
     }
 
     /// Registry index of the session's dissector.
-    public var dissectorIndex: Int = 0
+    public let dissectorIndex: Int
+    /// The `app_proto` of the session's dissector.
+    let appProto: StaticString?
 
     /// Counts one PDU parsed by this flow's dissector (benchmarks report ns and allocations per PDU).
     public func countPDU() {
-        if dissectorIndex < counters.pdusByDissector.count { counters.pdusByDissector[dissectorIndex] &+= 1 }
+        counters.countPDU(dissectorIndex)
     }
 
     /// Time of the packet being processed (ns since the epoch).
-    public var timestampNanos: Int64 { envelope.timestampNanos }
+    public internal(set) var timestampNanos: Int64
 
     /// Emits one event of `type` with the flow's envelope; `body` writes the event's object
     /// (the key named by `type` is opened and closed around it).
@@ -140,7 +151,7 @@ public struct DissectContext {
         output.begin("anomaly", envelope)
         output.writer.beginObject("anomaly")
         output.writer.field("type", "applayer")
-        if let app = envelope.appProto { output.writer.field("app_proto", app) }
+        if let app = appProto { output.writer.field("app_proto", app) }
         output.writer.field("event", name)
         details?(&output.writer)
         output.writer.endObject()

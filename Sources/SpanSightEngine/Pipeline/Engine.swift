@@ -56,6 +56,8 @@ public final class Engine {
     public private(set) var nowNanos: Int64 = 0
     public private(set) var firstNanos: Int64 = 0
     let timeouts: [Int64]
+    /// The dissectors' `app_proto` names, by registry index.
+    let appNames: [StaticString]
     /// Packet time at which the expiry scan next has something to look at.
     var nextExpiryCheck = Int64.max
     /// Bytes of the current packet past the snaplen cut.
@@ -66,6 +68,7 @@ public final class Engine {
         self.output = output
         self.table = FlowTable(maxFlows: config.maxFlows)
         self.pool = PagePool(pageSize: config.pageSize, maxBytes: config.reassemblyTotalBytes)
+        self.appNames = config.dissectors.map(\.name)
         self.timeouts = [config.tcpNewTimeoutNanos, config.tcpEstablishedTimeoutNanos,
                          config.tcpClosedTimeoutNanos, config.udpTimeoutNanos]
         sessions.reserveCapacity(min(config.maxFlows, 1 << 16))
@@ -322,8 +325,8 @@ public final class Engine {
         releaseProbe(slot, .toClient)
         if let session = sessions[Int(slot)] {
             var ctx = context(slot)
-            ctx.envelope.timestampNanos = table[slot].lastNanos
-            ctx.envelope.pcapCount = 0
+            ctx.timestampNanos = table[slot].lastNanos
+            ctx.pcapCount = 0
             session.finish(context: &ctx)
             sessions[Int(slot)] = nil
         }
@@ -353,9 +356,7 @@ public final class Engine {
 
 
     func context(_ slot: Int32) -> DissectContext {
-        var ctx = DissectContext(engine: self, slot: slot, envelope: envelope(slot))
-        ctx.dissectorIndex = Int(max(0, table[slot].app))
-        return ctx
+        DissectContext(engine: self, slot: slot, dissector: Int(table[slot].app))
     }
 
     /// The envelope of a flow's events, stamped with the current packet.
@@ -370,7 +371,7 @@ public final class Engine {
         env.destinationIP = r.key.server
         env.destinationPort = r.key.serverPort
         env.proto = r.key.proto
-        env.appProto = r.app >= 0 ? config.dissectors[Int(r.app)].name : nil
+        env.appProto = r.app >= 0 ? appNames[Int(r.app)] : nil
         env.vlanCount = r.vlanCount
         env.vlanOuter = r.key.vlanOuter
         env.vlanInner = r.key.vlanInner

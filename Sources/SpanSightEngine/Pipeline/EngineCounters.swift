@@ -37,11 +37,25 @@ public final class EngineCounters {
     public var reassemblyCapHits: UInt64 = 0
     public var reassemblyMemoryPeak: UInt64 = 0
 
+    /// Most dissectors counted in `pdusByDissector`.
+    static let maxDissectors = 16
+    /// Per-dissector PDU counts, stored inline: counting a PDU is one add (no array
+    /// uniqueness check, no allocation).
+    private var pduCounts = InlineArray<16, UInt64>(repeating: 0)
+
     /// PDUs parsed per dissector (registry order): Modbus ADUs, DNP3 link frames, ...
-    public var pdusByDissector: [UInt64] = [UInt64](repeating: 0, count: 16)
+    public var pdusByDissector: [UInt64] { pduCounts.indices.map { pduCounts[$0] } }
 
     public var anomalies: UInt64 = 0
-    public var anomaliesByName: [String: UInt64] = [:]
+    /// Anomalies by name, keyed by the address of the name's static text: counting one is a
+    /// hash of an integer, never a String (names are merged by text when read).
+    private var anomalyCounts: [UInt: (name: StaticString, count: UInt64)] = [:]
+    /// Anomalies by stable name ("modbus.invalid_length", ...).
+    public var anomaliesByName: [String: UInt64] {
+        var out: [String: UInt64] = [:]
+        for (_, e) in anomalyCounts { out[e.name.description, default: 0] += e.count }
+        return out
+    }
     /// Flows per app_proto ("none" for unrecognised).
     public var flowsByApp: [String: UInt64] = [:]
 
@@ -52,9 +66,19 @@ public final class EngineCounters {
 
     public init() {}
 
-    
+    func countPDU(_ dissector: Int) {
+        if dissector >= 0 && dissector < Self.maxDissectors { pduCounts[dissector] &+= 1 }
+    }
+
     func countAnomaly(_ name: StaticString) {
-        anomaliesByName[name.description, default: 0] += 1
+        // Names are string literals (pointer representation); a non-pointer StaticString
+        // (a single scalar) is keyed by its scalar value, which cannot collide with an address.
+        let key = name.hasPointerRepresentation ? UInt(bitPattern: name.utf8Start) : UInt(name.unicodeScalar.value)
+        if let i = anomalyCounts.index(forKey: key) {
+            anomalyCounts.values[i].count &+= 1
+        } else {
+            anomalyCounts[key] = (name, 1)
+        }
     }
 
     func countDecodeError(_ e: WireError) {
