@@ -417,8 +417,9 @@ final class DNP3Session: DissectorSession {
     // MARK: events
 
     func emitUnanswered(_ i: Int, _ context: inout DissectContext) {
-        let p = pending[i]
         pending[i].inUse = false
+        guard context.eventsEnabled else { return }
+        let p = pending[i]
         p.bytes.withUnsafeBytes { raw in
             let m = Message(source: p.source, destination: p.destination, control: p.linkControl,
                             fragment: ByteView(raw), truncated: p.truncated)
@@ -427,10 +428,11 @@ final class DNP3Session: DissectorSession {
     }
 
     func emitPair(_ i: Int, response: Message, _ context: inout DissectContext) {
-        let p = pending[i]
         pending[i].inUse = false
         unreplied = max(0, unreplied - 1)
         if unreplied == 0 { flooded = false }
+        guard context.eventsEnabled else { return }
+        let p = pending[i]
         let limits = self.limits
         p.bytes.withUnsafeBytes { raw in
             let req = Message(source: p.source, destination: p.destination, control: p.linkControl,

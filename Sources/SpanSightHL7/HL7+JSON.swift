@@ -16,7 +16,7 @@ enum HL7JSON {
     /// The message side of an event, from its stored copy.
     static func write(stored s: StoredMessage, _ e: OpenMessage, into w: inout JSONWriter, scratch: inout [UInt8]) {
         w.field("direction", direction(e.direction))
-        for f in StoredField.allCases where f != .eventType && f != .eventRecorded {
+        for f in StoredField.all where f != .eventType && f != .eventRecorded {
             text(&w, f.key, s.field(f))
         }
         w.field("operation", e.operation.name)

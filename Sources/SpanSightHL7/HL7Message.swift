@@ -196,6 +196,9 @@ struct HL7Message {
 
     var isAck: Bool { hasMSA }
 
+    /// No message (a placeholder until the first MSH).
+    init() {}
+
     /// Starts a message at its MSH segment.
     init(header seg: ByteView, at base: Int, frame: ByteView) {
         start = base

@@ -109,25 +109,29 @@ public final class HL7Session {
             default: break
             }
         } }
-        var current: HL7Message? = nil
+        // The message being read, updated in place (no optional: a copy of the whole record
+        // per segment is what an Optional's `?.` mutation costs).
+        var current = HL7Message()
+        var open = false
         forEachSegment(frame) { s, e in
             let seg = frame._slice(s, e - s)
             switch Self.headerID(seg, fieldSep) {
             case HL7Segment.MSH where HL7Separators.isPlausible(seg.u8(at: 3) ?? 0):
-                if let m = current { process(m, frame, dir, batch, &sink) }
+                if open { process(current, frame, dir, batch, &sink) }
                 current = HL7Message(header: seg, at: s, frame: frame)
+                open = true
                 segmentIDs.removeAll(keepingCapacity: true)
                 segmentIDs.append(HL7Segment.MSH)
             case HL7Segment.FHS, HL7Segment.BHS, HL7Segment.BTS, HL7Segment.FTS:
-                if let m = current { process(m, frame, dir, batch, &sink) }
-                current = nil
+                if open { process(current, frame, dir, batch, &sink) }
+                open = false
             default:
-                if let id = current?.add(seg, at: s, frame: frame), segmentIDs.count < HL7Table.maxSegments {
+                if open, let id = current.add(seg, at: s, frame: frame), segmentIDs.count < HL7Table.maxSegments {
                     segmentIDs.append(id)
                 }
             }
         }
-        if let m = current { process(m, frame, dir, batch, &sink) }
+        if open { process(current, frame, dir, batch, &sink) }
         if batch.inBatch && batch.messages == 0 {
             sink.anomaly("hl7.empty_batch", nil)
         }

@@ -7,6 +7,9 @@ enum StoredField: Int, CaseIterable {
     case sendingApplication, sendingFacility, receivingApplication, receivingFacility, dateTime
     case eventType, eventRecorded
 
+    /// Every field in arena order, built once (`allCases` makes a new array at each use).
+    static let all: [StoredField] = allCases
+
     /// JSON key of the field.
     var key: StaticString {
         switch self {
@@ -142,13 +145,16 @@ struct HL7Table {
         // A free slot, or a new one at the end (with its arena stride).
         let slot = slots.firstIndex { !$0.inUse } ?? slots.count
         if slot == slots.count {
+            // A flow that needs a second slot is likely to need more (acknowledgments not
+            // seen): reserve the whole table once rather than copying the arena at each doubling.
+            if slot == 1 { arena.reserveCapacity(capacity * HL7Table.stride) }
             slots.append(e)
             arena.append(contentsOf: repeatElement(0, count: HL7Table.stride))
         }
         slots[slot] = e
         arena.withUnsafeMutableBytes { raw in
             var w = ArenaWriter(base: raw.baseAddress! + slot * HL7Table.stride)
-            for f in StoredField.allCases { w.field(f.span(m).view(frame)) }
+            for f in StoredField.all { w.field(f.span(m).view(frame)) }
             w.segments(segments)
             w.beginPseudonyms()
             pseudonyms?(&w)
@@ -232,7 +238,7 @@ struct StoredMessage {
 
     private var segmentsOffset: Int {
         var off = 0
-        for _ in StoredField.allCases { off += 1 + Int(bytes._u8(off)) }
+        for _ in StoredField.all { off += 1 + Int(bytes._u8(off)) }
         return off
     }
 

@@ -14,9 +14,12 @@ public protocol ModbusEventSink {
     var observing: Bool { get }
     func observe(_ observation: Observation)
     func markOperation(_ operation: OperationClass)
+    /// False when no events are built (work done only for an event is skipped).
+    var eventsEnabled: Bool { get }
 }
 
 extension ModbusEventSink {
+    public var eventsEnabled: Bool { true }
     public func countPDU() {}
     public var observing: Bool { false }
     public func observe(_ observation: Observation) {}
@@ -314,7 +317,7 @@ public final class ModbusSession: DissectorSession {
         checkPair(req, p, &sink)
         let latency = sink.timestampNanos - table.slots[s].timestamp
         let bitLimit: Int? = req.function == p.function && (p.function == 1 || p.function == 2) ? Int(req.quantity) : nil
-        table.withBytes(s) { reqBytes in
+        if sink.eventsEnabled { table.withBytes(s) { reqBytes in
             sink.emit("modbus") { w in
                 w.field("status", "complete")
                 w.field("latency_ms", Double(latency) / 1_000_000)
@@ -325,7 +328,7 @@ public final class ModbusSession: DissectorSession {
                 ModbusJSON.write(p, pdu: pdu, bitLimit: bitLimit, into: &w, scratch: &scratch)
                 w.endObject()
             }
-        }
+        } }
         table.remove(s)
     }
 

@@ -73,7 +73,14 @@ public struct DissectorEntry: Sendable {
 /// What a session sees of the engine during a call: the current packet and flow, and the
 /// event output.
 public struct DissectContext {
-    unowned(unsafe) let output: EventOutput
+    // The engine, its counters and output outlive every context (a context lives for one
+    // call): unretained references, used through guaranteed borrows, so that the per-PDU
+    // calls below do no reference counting.
+    let engineRef: Unmanaged<Engine>
+    let countersRef: Unmanaged<EngineCounters>
+    let outputRef: Unmanaged<EventOutput>
+    var engine: Engine { engineRef.takeUnretainedValue() }
+    var output: EventOutput { outputRef.takeUnretainedValue() }
     /// Envelope of events from this flow, oriented client -> server, stamped with the
     /// current packet's time and number (built only when an event is written).
     public var envelope: EventEnvelope {
@@ -84,22 +91,19 @@ public struct DissectContext {
     }
     /// Number of the packet being processed (0 at flow end, when no packet is).
     var pcapCount: UInt64
-    /// Counters the session can bump (anomalies are also events).
-    unowned(unsafe) let counters: EngineCounters
-    /// The engine and the flow's slot (observations and operation classes go to the flow).
-    unowned(unsafe) let engine: Engine
     let slot: Int32
 
-    init(engine: Engine, slot: Int32, dissector: Int) {
-        self.output = engine.output
+    init(engine: borrowing Engine, slot: Int32, dissector: Int) {
+        self.engineRef = Unmanaged.passUnretained(engine)
+        self.countersRef = Unmanaged.passUnretained(engine.counters)
+        self.outputRef = Unmanaged.passUnretained(engine.output)
+        self.eventsEnabled = engine.output.isEnabled
         self.timestampNanos = engine.nowNanos
         self.pcapCount = engine.pcapCount
         self.dissectorIndex = dissector
         self.appProto = dissector >= 0 ? engine.appNames[dissector] : nil
-        self.counters = engine.counters
-        self.engine = engine
         self.slot = slot
-        self.observing = engine.observer != nil
+        self.observing = engine.hasObserver
     }
 
     /// True when an observer (inventory, detection) listens: sessions build observations only then.
@@ -114,7 +118,8 @@ public struct DissectContext {
     /// Records that the flow carried a command of this class (the flow event lists them;
     /// the communication map draws them). Cheap: one bit in the flow record.
     public func markOperation(_ operation: OperationClass) {
-        engine.table[slot].operations |= operation.bit
+        let slot = self.slot
+        engineRef._withUnsafeGuaranteedRef { $0.table[slot].operations |= operation.bit }
     }
 
     /// Registry index of the session's dissector.
@@ -124,7 +129,8 @@ public struct DissectContext {
 
     /// Counts one PDU parsed by this flow's dissector (benchmarks report ns and allocations per PDU).
     public func countPDU() {
-        counters.countPDU(dissectorIndex)
+        let index = dissectorIndex
+        countersRef._withUnsafeGuaranteedRef { $0.countPDU(index) }
     }
 
     /// Time of the packet being processed (ns since the epoch).
@@ -133,7 +139,7 @@ public struct DissectContext {
     /// Emits one event of `type` with the flow's envelope; `body` writes the event's object
     /// (the key named by `type` is opened and closed around it).
     public func emit(_ type: StaticString, _ body: (inout JSONWriter) -> Void) {
-        guard output.isEnabled else { return }
+        guard eventsEnabled else { return }
         output.begin(type, envelope)
         output.writer.beginObject(type)
         body(&output.writer)
@@ -144,10 +150,12 @@ public struct DissectContext {
     /// Emits an `anomaly` event: {"anomaly": {"type": "applayer", "app_proto": ..., "event": name, ...}}.
     /// `name` is a stable snake_case identifier such as "modbus.invalid_length".
     public func anomaly(_ name: StaticString, _ details: ((inout JSONWriter) -> Void)? = nil) {
-        counters.anomalies &+= 1
-        counters.countAnomaly(name)
+        countersRef._withUnsafeGuaranteedRef {
+            $0.anomalies &+= 1
+            $0.countAnomaly(name)
+        }
         if observing { observe(.anomaly(name)) }
-        guard output.isEnabled else { return }
+        guard eventsEnabled else { return }
         output.begin("anomaly", envelope)
         output.writer.beginObject("anomaly")
         output.writer.field("type", "applayer")
@@ -159,5 +167,5 @@ public struct DissectContext {
     }
 
     /// False when no events are being built (a session can skip work done only for output).
-    public var eventsEnabled: Bool { output.isEnabled }
+    public let eventsEnabled: Bool
 }

@@ -43,7 +43,9 @@ public final class Engine {
     public let counters = EngineCounters()
     public let output: EventOutput
     /// Listener for observations, handshakes and flow ends (inventory, detection); nil: none.
-    public var observer: (any EngineObserver)?
+    public var observer: (any EngineObserver)? { didSet { hasObserver = observer != nil } }
+    /// `observer != nil`, kept as a plain flag for the per-packet paths.
+    private(set) var hasObserver = false
     var table: FlowTable
     let pool: PagePool
     var segments = SegmentPool()
