@@ -41,7 +41,16 @@ public final class EngineCounters {
     public var pdusByDissector: [UInt64] = [UInt64](repeating: 0, count: 16)
 
     public var anomalies: UInt64 = 0
-    public var anomaliesByName: [String: UInt64] = [:]
+    /// Anomalies by stable name ("modbus.invalid_length", ...).
+    public var anomaliesByName: [String: UInt64] {
+        var byName: [String: UInt64] = [:]
+        for entry in anomalyCounts.values { byName[entry.name.description, default: 0] += entry.count }
+        return byName
+    }
+    /// Anomaly counts keyed by where the name's bytes are, so that counting one allocates nothing
+    /// (a String made from a name longer than 15 bytes is a heap copy). The same name from two
+    /// modules may be two entries; `anomaliesByName` adds them up.
+    private var anomalyCounts: [UInt: (name: StaticString, count: UInt64)] = [:]
     /// Flows per app_proto ("none" for unrecognised).
     public var flowsByApp: [String: UInt64] = [:]
 
@@ -54,7 +63,12 @@ public final class EngineCounters {
 
     
     func countAnomaly(_ name: StaticString) {
-        anomaliesByName[name.description, default: 0] += 1
+        let key = name.hasPointerRepresentation ? UInt(bitPattern: name.utf8Start) : UInt(name.unicodeScalar.value)
+        if let i = anomalyCounts.index(forKey: key) {
+            anomalyCounts.values[i].count &+= 1
+        } else {
+            anomalyCounts[key] = (name, 1)
+        }
     }
 
     func countDecodeError(_ e: WireError) {
