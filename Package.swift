@@ -12,6 +12,10 @@ let package = Package(
         .executable(name: "spansight", targets: ["spansight"]),
         .library(name: "SpanSightEngine", targets: ["SpanSightEngine"]),
         .library(name: "SpanSightCapture", targets: ["SpanSightCapture"]),
+        // For the allocation benchmarks (their own package, Benchmarks/Package.swift).
+        .library(name: "SpanSightWire", targets: ["SpanSightWire"]),
+        .library(name: "SpanSightModbus", targets: ["SpanSightModbus"]),
+        .library(name: "SpanSightDNP3", targets: ["SpanSightDNP3"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test command (README and CI): install what the tests need, build, run every test.
+# The test command (README and CI): install what the tests need, build, run every test, then
+# the allocation gate (scripts/bench-gate.sh).
 # Captures in ../shared/corpus are used when present (tests skip with a message otherwise).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,5 +18,13 @@ if [ -n "$summary" ]; then
     failed=$(sed -E 's/.* ([0-9]+) failures?.*/\1/' <<<"$summary")
     skipped=$(grep -oE '[0-9]+ tests? skipped' <<<"$summary" | grep -oE '^[0-9]+' || echo 0)
     echo "tests: $((total - failed - skipped)) passed, $failed failed, $skipped skipped"
+fi
+# The allocation gate, on full runs only (arguments select tests: a quicker loop).
+if [ $# -eq 0 ]; then
+    gate=0
+    bash scripts/bench-gate.sh || gate=$?
+    if [ "$gate" -eq 0 ]; then echo "allocation gate: passed"; else echo "allocation gate: FAILED"; status=1; fi
+else
+    echo "allocation gate: skipped (tests selected)"
 fi
 exit "$status"

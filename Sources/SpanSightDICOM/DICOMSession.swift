@@ -9,7 +9,7 @@ public protocol DICOMEventSink {
     var eventsEnabled: Bool { get }
     var observing: Bool { get }
     func emit(_ type: StaticString, _ body: (inout JSONWriter) -> Void)
-    func anomaly(_ name: StaticString, _ details: ((inout JSONWriter) -> Void)?)
+    func anomaly(_ name: StaticString, _ details: (inout JSONWriter) -> Void)
     func observe(_ observation: Observation)
     func markOperation(_ operation: OperationClass)
     /// One PDU parsed (benchmark counter).

@@ -9,7 +9,7 @@ public protocol HL7EventSink {
     var eventsEnabled: Bool { get }
     var observing: Bool { get }
     func emit(_ type: StaticString, _ body: (inout JSONWriter) -> Void)
-    func anomaly(_ name: StaticString, _ details: ((inout JSONWriter) -> Void)?)
+    func anomaly(_ name: StaticString, _ details: (inout JSONWriter) -> Void)
     func countPDU()
     func observe(_ observation: Observation)
     func markOperation(_ operation: OperationClass)
@@ -133,7 +133,7 @@ public final class HL7Session {
         }
         if open { process(current, frame, dir, batch, &sink) }
         if batch.inBatch && batch.messages == 0 {
-            sink.anomaly("hl7.empty_batch", nil)
+            sink.anomaly("hl7.empty_batch") { _ in }
         }
         if batch.inBatch && batch.declared >= 0 && batch.declared != batch.messages {
             let (d, n) = (batch.declared, batch.messages)

@@ -7,7 +7,7 @@ public protocol ModbusEventSink {
     /// Time of the packet being processed (ns since the epoch).
     var timestampNanos: Int64 { get }
     func emit(_ type: StaticString, _ body: (inout JSONWriter) -> Void)
-    func anomaly(_ name: StaticString, _ details: ((inout JSONWriter) -> Void)?)
+    func anomaly(_ name: StaticString, _ details: (inout JSONWriter) -> Void)
     /// One ADU parsed (benchmark counter).
     func countPDU()
     /// An observer listens (inventory, detection): observations are built only then.

@@ -6,38 +6,6 @@ import SpanSightEngine
 import Glibc
 #endif
 
-/// A capture held in memory: every packet's bytes in one buffer, plus per-packet records.
-struct LoadedCapture {
-    var storage: [UInt8] = []
-    var offsets: [Int] = []
-    var lengths: [Int] = []
-    var wireLengths: [Int] = []
-    var timestamps: [Int64] = []
-    var linkType: LinkType = .ethernet
-    var count: Int { offsets.count }
-
-    static func load(_ path: String) throws(CaptureError) -> LoadedCapture {
-        let h = try PcapHandle.openOffline(path: path)
-        var c = LoadedCapture()
-        c.linkType = h.linkType
-        var p = CapturedPacket()
-        loop: while true {
-            switch h.next(&p) {
-            case .packet:
-                c.offsets.append(c.storage.count)
-                c.lengths.append(p.bytes.count)
-                c.wireLengths.append(p.wireLength)
-                c.timestamps.append(p.timestampNanos)
-                c.storage.append(contentsOf: p.bytes)
-            case .end, .interrupted: break loop
-            case .timeout: continue
-            case .error(let m): throw CaptureError(.truncated, "\(path): \(m)")
-            }
-        }
-        return c
-    }
-}
-
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmark the pipeline on a capture against a bare libpcap read loop, in one run.",

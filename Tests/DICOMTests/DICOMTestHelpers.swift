@@ -23,7 +23,7 @@ final class RecordingSink: DICOMEventSink {
         recorded.event(type, body)
     }
 
-    func anomaly(_ name: StaticString, _ details: ((inout JSONWriter) -> Void)?) {
+    func anomaly(_ name: StaticString, _ details: (inout JSONWriter) -> Void) {
         recorded.anomaly(name, details)
     }
 

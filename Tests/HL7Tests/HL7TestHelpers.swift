@@ -26,10 +26,10 @@ final class HL7RecordingSink: HL7EventSink {
         lines.append("\(type) " + String(decoding: writer.bytes, as: UTF8.self))
     }
 
-    func anomaly(_ name: StaticString, _ details: ((inout JSONWriter) -> Void)?) {
+    func anomaly(_ name: StaticString, _ details: (inout JSONWriter) -> Void) {
         emit("anomaly") { w in
             w.field("event", name)
-            details?(&w)
+            details(&w)
         }
     }
 

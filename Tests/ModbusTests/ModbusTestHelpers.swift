@@ -16,7 +16,7 @@ final class RecordingSink: ModbusEventSink {
         recorded.event(type, body)
     }
 
-    func anomaly(_ name: StaticString, _ details: ((inout JSONWriter) -> Void)?) {
+    func anomaly(_ name: StaticString, _ details: (inout JSONWriter) -> Void) {
         recorded.anomaly(name, details)
     }
 

@@ -98,10 +98,10 @@ public struct EventLines {
         lines.append(String(decoding: writer.bytes, as: UTF8.self))
     }
 
-    public mutating func anomaly(_ name: StaticString, _ details: ((inout JSONWriter) -> Void)?) {
+    public mutating func anomaly(_ name: StaticString, _ details: (inout JSONWriter) -> Void) {
         event("anomaly") { w in
             w.field("event", name)
-            details?(&w)
+            details(&w)
         }
     }
 }

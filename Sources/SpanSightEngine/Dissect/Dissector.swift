@@ -148,8 +148,9 @@ public struct DissectContext {
     }
 
     /// Emits an `anomaly` event: {"anomaly": {"type": "applayer", "app_proto": ..., "event": name, ...}}.
-    /// `name` is a stable snake_case identifier such as "modbus.invalid_length".
-    public func anomaly(_ name: StaticString, _ details: ((inout JSONWriter) -> Void)? = nil) {
+    /// `name` is a stable snake_case identifier such as "modbus.invalid_length". `details` is
+    /// not escaping, so a closure that captures values costs no allocation.
+    public func anomaly(_ name: StaticString, _ details: (inout JSONWriter) -> Void = { _ in }) {
         countersRef._withUnsafeGuaranteedRef {
             $0.anomalies &+= 1
             $0.countAnomaly(name)
@@ -161,7 +162,7 @@ public struct DissectContext {
         output.writer.field("type", "applayer")
         if let app = appProto { output.writer.field("app_proto", app) }
         output.writer.field("event", name)
-        details?(&output.writer)
+        details(&output.writer)
         output.writer.endObject()
         output.end()
     }

@@ -47,15 +47,16 @@ public final class EngineCounters {
     public var pdusByDissector: [UInt64] { pduCounts.indices.map { pduCounts[$0] } }
 
     public var anomalies: UInt64 = 0
-    /// Anomalies by name, keyed by the address of the name's static text: counting one is a
-    /// hash of an integer, never a String (names are merged by text when read).
-    private var anomalyCounts: [UInt: (name: StaticString, count: UInt64)] = [:]
     /// Anomalies by stable name ("modbus.invalid_length", ...).
     public var anomaliesByName: [String: UInt64] {
-        var out: [String: UInt64] = [:]
-        for (_, e) in anomalyCounts { out[e.name.description, default: 0] += e.count }
-        return out
+        var byName: [String: UInt64] = [:]
+        for entry in anomalyCounts.values { byName[entry.name.description, default: 0] += entry.count }
+        return byName
     }
+    /// Anomaly counts keyed by where the name's bytes are, so that counting one allocates nothing
+    /// (a String made from a name longer than 15 bytes is a heap copy). The same name from two
+    /// modules may be two entries; `anomaliesByName` adds them up.
+    private var anomalyCounts: [UInt: (name: StaticString, count: UInt64)] = [:]
     /// Flows per app_proto ("none" for unrecognised).
     public var flowsByApp: [String: UInt64] = [:]
 
@@ -71,8 +72,6 @@ public final class EngineCounters {
     }
 
     func countAnomaly(_ name: StaticString) {
-        // Names are string literals (pointer representation); a non-pointer StaticString
-        // (a single scalar) is keyed by its scalar value, which cannot collide with an address.
         let key = name.hasPointerRepresentation ? UInt(bitPattern: name.utf8Start) : UInt(name.unicodeScalar.value)
         if let i = anomalyCounts.index(forKey: key) {
             anomalyCounts.values[i].count &+= 1
