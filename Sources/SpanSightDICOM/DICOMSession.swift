@@ -458,7 +458,8 @@ public final class DICOMSession: DissectorSession {
 
     func report<S: DICOMEventSink>(_ flaws: AssociateFlaws, pduType: Int, _ sink: inout S) {
         guard !flaws.isEmpty else { return }
-        let details: (inout JSONWriter) -> Void = { w in w.field("pdu_type", pduType) }
+        // A local function, not a closure value: passed non-escaping, its context stays on the stack.
+        func details(_ w: inout JSONWriter) { w.field("pdu_type", pduType) }
         if flaws.contains(.itemLength) { sink.anomaly("dicom.invalid_item_length", details) }
         if flaws.contains(.invalidItem) { sink.anomaly("dicom.invalid_item", details) }
         if flaws.contains(.unknownItem) { sink.anomaly("dicom.unknown_item", details) }

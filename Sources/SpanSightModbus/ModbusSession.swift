@@ -379,7 +379,8 @@ public final class ModbusSession: DissectorSession {
     /// One anomaly event per flaw of a decoded PDU.
     func report<S: ModbusEventSink>(_ flaws: ModbusFlaws, _ p: ModbusPDU, _ sink: inout S) {
         guard !flaws.isEmpty else { return }
-        let details: (inout JSONWriter) -> Void = { w in
+        // A local function, not a closure value: passed non-escaping, its context stays on the stack.
+        func details(_ w: inout JSONWriter) {
             w.field("transaction_id", Int(p.transactionID))
             w.field("unit_id", Int(p.unitID))
             w.field("function_raw", Int(p.function))

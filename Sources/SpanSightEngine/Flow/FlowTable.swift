@@ -104,21 +104,30 @@ func mix64(_ x: UInt64) -> UInt64 {
     return z ^ (z >> 31)
 }
 
+/// One endpoint folded by odd multipliers (cheap, and distinct endpoints stay distinct with
+/// high probability); the flow hash adds both endpoints (the same either way) and mixes once.
 @inline(__always)
 func endpointHash(_ ip: IPAddress, _ port: UInt16) -> UInt64 {
-    mix64(ip.hi ^ mix64(ip.lo ^ (UInt64(port) << 48)))
+    (ip.hi &* 0x9E37_79B9_7F4A_7C15) ^ (ip.lo &* 0xC2B2_AE3D_27D4_EB4F) ^ (UInt64(port) &* 0x1656_67B1_9E37_79F9)
 }
 
 @inline(__always)
 func flowHash(_ a: IPAddress, _ ap: UInt16, _ b: IPAddress, _ bp: UInt16, proto: UInt8, vlanOuter: UInt16, vlanInner: UInt16) -> UInt64 {
-    (endpointHash(a, ap) &+ endpointHash(b, bp)) ^ mix64(UInt64(proto) | UInt64(vlanOuter) << 8 | UInt64(vlanInner) << 24)
+    mix64((endpointHash(a, ap) &+ endpointHash(b, bp)) ^ (UInt64(proto) | UInt64(vlanOuter) << 8 | UInt64(vlanInner) << 24))
 }
 
 /// Open-addressing flow table (linear probing, backward-shift deletion) over a contiguous
 /// array of records, with per-timeout-class idle lists. Capacity grows up to `maxFlows`;
 /// once grown, nothing on the lookup/insert/remove path allocates.
-public struct FlowTable {
-    public private(set) var records: [FlowRecord] = []
+public final class FlowTable {
+    /// The records: one allocation, doubled as flows are added (never past the flow cap:
+    /// slots are reused). A raw buffer owned by this class, so that writing a field of a
+    /// record on the per-packet path is a plain store (an Array checks its uniqueness at
+    /// every write, four times a packet). This buffer and the subscript are the table's only
+    /// unsafe code: records are plain values (no references); every slot is range-checked.
+    private var base: UnsafeMutablePointer<FlowRecord>
+    private var recordCount = 0
+    private var recordCapacity: Int
     var index: [Int32]
     var mask: Int
     var freeSlots: [Int32] = []
@@ -134,7 +143,8 @@ public struct FlowTable {
         let size = 1024
         index = [Int32](repeating: -1, count: size)
         mask = size - 1
-        records.reserveCapacity(min(self.maxFlows, 1024))
+        recordCapacity = min(self.maxFlows, 1024)
+        base = UnsafeMutablePointer<FlowRecord>.allocate(capacity: recordCapacity)
     }
 
     /// Finds the flow of a packet. Returns the slot and the packet's direction.
@@ -142,8 +152,9 @@ public struct FlowTable {
     public func find(hash: UInt64, src: IPAddress, srcPort: UInt16, dst: IPAddress, dstPort: UInt16,
                      proto: UInt8, vlanOuter: UInt16, vlanInner: UInt16) -> (slot: Int32, direction: Direction)? {
         var i = Int(truncatingIfNeeded: hash) & mask
+        let recs = base
         return index.withUnsafeBufferPointer { idx in
-            records.withUnsafeBufferPointer { recs in
+            do {
                 while true {
                     let s = idx[i]
                     if s < 0 { return nil }
@@ -167,17 +178,17 @@ public struct FlowTable {
 
     /// Inserts a new record (the caller made room when `isFull`). Returns its slot.
 
-    public mutating func insert(_ record: FlowRecord) -> Int32 {
+    public func insert(_ record: FlowRecord) -> Int32 {
         if (count + 1) * 2 > index.count { grow() }
         var rec = record
         rec.live = true
         let slot: Int32
         if let s = freeSlots.popLast() {
             slot = s
-            records[Int(s)] = rec
+            base[Int(s)] = rec
         } else {
-            slot = Int32(records.count)
-            records.append(rec)
+            slot = Int32(recordCount)
+            appendRecord(rec)
         }
         var i = Int(truncatingIfNeeded: rec.hash) & mask
         while index[i] >= 0 { i = (i + 1) & mask }
@@ -190,8 +201,8 @@ public struct FlowTable {
     /// Removes a flow from the table and its idle list; its record stays readable until the
     /// slot is reused.
 
-    public mutating func remove(_ slot: Int32) {
-        let hash = records[Int(slot)].hash
+    public func remove(_ slot: Int32) {
+        let hash = self[slot].hash
         var i = Int(truncatingIfNeeded: hash) & mask
         while index[i] != slot {
             if index[i] < 0 { return }
@@ -201,7 +212,7 @@ public struct FlowTable {
         var hole = i
         var j = (i + 1) & mask
         while index[j] >= 0 {
-            let ideal = Int(truncatingIfNeeded: records[Int(index[j])].hash) & mask
+            let ideal = Int(truncatingIfNeeded: self[index[j]].hash) & mask
             // Move j into the hole when its ideal position is not cyclically in (hole, j].
             let distJ = (j - ideal) & mask
             let distHole = (j - hole) & mask
@@ -213,17 +224,17 @@ public struct FlowTable {
         }
         index[hole] = -1
         lruUnlink(slot)
-        records[Int(slot)].live = false
+        self[slot].live = false
         freeSlots.append(slot)
         count -= 1
     }
 
-    mutating func grow() {
+    func grow() {
         let size = index.count * 2
         var newIndex = [Int32](repeating: -1, count: size)
         let newMask = size - 1
         for s in index where s >= 0 {
-            var i = Int(truncatingIfNeeded: records[Int(s)].hash) & newMask
+            var i = Int(truncatingIfNeeded: self[s].hash) & newMask
             while newIndex[i] >= 0 { i = (i + 1) & newMask }
             newIndex[i] = s
         }
@@ -234,37 +245,60 @@ public struct FlowTable {
     // MARK: records
 
     public subscript(slot: Int32) -> FlowRecord {
-        _read { yield records[Int(slot)] }
-        _modify { yield &records[Int(slot)] }
+        unsafeAddress {
+            precondition(slot >= 0 && Int(slot) < recordCount, "flow slot out of range")
+            return UnsafePointer(base + Int(slot))
+        }
+        unsafeMutableAddress {
+            precondition(slot >= 0 && Int(slot) < recordCount, "flow slot out of range")
+            return base + Int(slot)
+        }
+    }
+
+    deinit {
+        base.deinitialize(count: recordCount)
+        base.deallocate()
+    }
+
+    private func appendRecord(_ record: FlowRecord) {
+        if recordCount == recordCapacity {
+            let bigger = UnsafeMutablePointer<FlowRecord>.allocate(capacity: recordCapacity * 2)
+            bigger.moveInitialize(from: base, count: recordCount)
+            base.deallocate()
+            base = bigger
+            recordCapacity *= 2
+        }
+        (base + recordCount).initialize(to: record)
+        recordCount += 1
     }
 
     // MARK: idle lists
 
-    mutating func lruAppend(_ slot: Int32, _ cls: TimeoutClass) {
+    func lruAppend(_ slot: Int32, _ cls: TimeoutClass) {
         let c = Int(cls.rawValue)
-        records[Int(slot)].timeoutClass = cls
-        records[Int(slot)].lruNext = -1
-        records[Int(slot)].lruPrev = tails[c]
-        if tails[c] >= 0 { records[Int(tails[c])].lruNext = slot } else { heads[c] = slot }
+        self[slot].timeoutClass = cls
+        self[slot].lruNext = -1
+        self[slot].lruPrev = tails[c]
+        if tails[c] >= 0 { self[tails[c]].lruNext = slot } else { heads[c] = slot }
         tails[c] = slot
     }
 
-    mutating func lruUnlink(_ slot: Int32) {
-        let c = Int(records[Int(slot)].timeoutClass.rawValue)
-        let p = records[Int(slot)].lruPrev
-        let n = records[Int(slot)].lruNext
-        if p >= 0 { records[Int(p)].lruNext = n } else { heads[c] = n }
-        if n >= 0 { records[Int(n)].lruPrev = p } else { tails[c] = p }
-        records[Int(slot)].lruPrev = -1
-        records[Int(slot)].lruNext = -1
+    func lruUnlink(_ slot: Int32) {
+        let c = Int(self[slot].timeoutClass.rawValue)
+        let p = self[slot].lruPrev
+        let n = self[slot].lruNext
+        if p >= 0 { self[p].lruNext = n } else { heads[c] = n }
+        if n >= 0 { self[n].lruPrev = p } else { tails[c] = p }
+        self[slot].lruPrev = -1
+        self[slot].lruNext = -1
     }
 
     /// Moves a flow to the tail of an idle list (queued at `now`). Seeing a packet does not
     /// move a flow (that would write to three records per packet); the expiry scan re-queues
     /// flows it finds still active, so lists stay ordered by queue time.
-    mutating func requeue(_ slot: Int32, _ cls: TimeoutClass, now: Int64) {
+    func requeue(_ slot: Int32, _ cls: TimeoutClass, now: Int64) {
         lruUnlink(slot)
-        records[Int(slot)].queuedNanos = now
+        self[slot].queuedNanos = now
         lruAppend(slot, cls)
     }
 
@@ -275,8 +309,8 @@ public struct FlowTable {
     public func liveSlots() -> [Int32] {
         var out: [Int32] = []
         out.reserveCapacity(count)
-        for (i, r) in records.enumerated() where r.live { out.append(Int32(i)) }
-        out.sort { records[Int($0)].firstPacket < records[Int($1)].firstPacket }
+        for i in 0..<recordCount where base[i].live { out.append(Int32(i)) }
+        out.sort { self[$0].firstPacket < self[$1].firstPacket }
         return out
     }
 }

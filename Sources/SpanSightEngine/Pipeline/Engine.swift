@@ -46,7 +46,7 @@ public final class Engine {
     public var observer: (any EngineObserver)? { didSet { hasObserver = observer != nil } }
     /// `observer != nil`, kept as a plain flag for the per-packet paths.
     private(set) var hasObserver = false
-    var table: FlowTable
+    let table: FlowTable
     let pool: PagePool
     var segments = SegmentPool()
     var sessions: [(any DissectorSession)?] = []
@@ -109,7 +109,7 @@ public final class Engine {
         switch packet.outcome {
         case .transport:
             if let e = packet.optionsError { counters.countDecodeError(e) }
-            expireIdle()
+            if nowNanos >= nextExpiryCheck { expireIdle() }
             handleTransport(timestampNanos)
         case .error:
             if let e = packet.error { counters.countDecodeError(e) }
@@ -122,16 +122,20 @@ public final class Engine {
 
 
     func handleTransport(_ ts: Int64) {
-        let p = packet
-        let isTCP = p.ipProto == 6
+        // The fields used here, read once (a copy of the whole decoded packet costs more).
+        let proto = packet.ipProto, vlanOuter = packet.vlanOuter, vlanInner = packet.vlanInner
+        let source = packet.source, destination = packet.destination
+        let sourcePort = packet.sourcePort, destinationPort = packet.destinationPort
+        let tcpFlags = packet.tcpFlags
+        let isTCP = proto == 6
         if isTCP { counters.tcp &+= 1 } else { counters.udp &+= 1 }
-        let hash = flowHash(p.source, p.sourcePort, p.destination, p.destinationPort,
-                            proto: p.ipProto, vlanOuter: p.vlanOuter, vlanInner: p.vlanInner)
+        let hash = flowHash(source, sourcePort, destination, destinationPort,
+                            proto: proto, vlanOuter: vlanOuter, vlanInner: vlanInner)
         let slot: Int32
         let dir: Direction
-        if let found = table.find(hash: hash, src: p.source, srcPort: p.sourcePort, dst: p.destination,
-                                  dstPort: p.destinationPort, proto: p.ipProto,
-                                  vlanOuter: p.vlanOuter, vlanInner: p.vlanInner) {
+        if let found = table.find(hash: hash, src: source, srcPort: sourcePort, dst: destination,
+                                  dstPort: destinationPort, proto: proto,
+                                  vlanOuter: vlanOuter, vlanInner: vlanInner) {
             slot = found.slot
             dir = found.direction
         } else {
@@ -139,8 +143,8 @@ public final class Engine {
         }
 
         // Counters, flags, MACs.
-        let wire = UInt64(p.payload.count)
-        let flags = p.tcpFlags.rawValue
+        let wire = UInt64(packet.payload.count)
+        let flags = tcpFlags.rawValue
         table[slot].lastNanos = ts
         if dir == .toServer {
             table[slot].packetsToServer &+= 1
@@ -153,12 +157,13 @@ public final class Engine {
         }
 
         if isTCP {
-            if p.tcpFlags.contains(.syn), let observer { observer.handshake(handshakeSample(slot, dir)) }
-            let cls = updateTCPState(slot, dir, p.tcpFlags)
+            if tcpFlags.contains(.syn), let observer { observer.handshake(handshakeSample(slot, dir)) }
+            let cls = updateTCPState(slot, dir, tcpFlags)
             if cls != table[slot].timeoutClass { requeue(slot, cls) }
             tcpSegment(slot, dir)
         } else {
-            if !p.payload.isEmpty { datagram(slot, dir, p.payload) }
+            let payload = packet.payload
+            if !payload.isEmpty { datagram(slot, dir, payload) }
         }
     }
 

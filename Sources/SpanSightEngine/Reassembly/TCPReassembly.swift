@@ -40,18 +40,20 @@ extension Engine {
     /// dissector (no copy), future data is queued in pooled pages under the per-flow and
     /// global caps, retransmitted and overlapping bytes are delivered once (first copy wins).
     func tcpSegment(_ slot: Int32, _ dir: Direction) {
-        let p = packet
+        // The fields used here, read once (a copy of the whole decoded packet costs more).
+        let flags = packet.tcpFlags, isCut = packet.isCut
         var st = table[slot].stream(dir)
         // An ACK from this side that covers a hole in the other direction: the receiver got
         // bytes the capture missed. Report the gap and release what waited behind it.
-        if p.tcpFlags.contains(.ack) {
+        if flags.contains(.ack) {
             let other = table[slot].stream(dir.reversed)
-            if other.oooHead >= 0 && seqDiff(p.tcpAcknowledgment, other.nextSeq) > 0 {
-                ackedHole(slot, dir.reversed, ack: p.tcpAcknowledgment)
+            let ack = packet.tcpAcknowledgment
+            if other.oooHead >= 0 && seqDiff(ack, other.nextSeq) > 0 {
+                ackedHole(slot, dir.reversed, ack: ack)
             }
         }
-        var seq = p.tcpSequence
-        if p.tcpFlags.contains(.syn) {
+        var seq = packet.tcpSequence
+        if flags.contains(.syn) {
             if !st.started || !st.synSeen {
                 st.nextSeq = seq &+ 1
                 st.started = true
@@ -59,8 +61,8 @@ extension Engine {
             }
             seq = seq &+ 1
         }
-        if p.tcpFlags.contains(.fin) { st.finSeen = true }
-        var payload = p.payload
+        if flags.contains(.fin) { st.finSeen = true }
+        var payload = packet.payload
         if payload.isEmpty {
             table[slot].setStream(dir, st)
             return
@@ -86,7 +88,7 @@ extension Engine {
             st.nextSeq = st.nextSeq &+ UInt32(payload.count)
             st.deliveredBytes &+= UInt64(payload.count)
             // A snaplen-cut segment: the bytes past the cut are lost to us, a gap.
-            let missing = p.isCut ? packetMissingBytes : 0
+            let missing = isCut ? packetMissingBytes : 0
             if missing > 0 {
                 st.nextSeq = st.nextSeq &+ UInt32(truncatingIfNeeded: missing)
                 st.gapBytes &+= UInt64(missing)
