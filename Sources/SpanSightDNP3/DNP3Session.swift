@@ -274,20 +274,21 @@ final class DNP3Session: DissectorSession {
             fragment(f._slice(header + 1, n - 1), source: source, destination: destination, control: control, dir, &context)
             return
         }
-        let count = scratch.withUnsafeMutableBytes { out in
-            f.withBytes { frame in
-                var off = header, left = n, w = 0, skip = 1
-                while left > 0 {
-                    let b = min(DNP3LinkHeader.blockSize, left)
-                    let take = b - skip
-                    if take > 0 { (out.baseAddress! + w).copyMemory(from: frame.baseAddress! + off + skip, byteCount: take) }
-                    w += take
-                    skip = 0
-                    off += b + 2
-                    left -= b
+        // The frame was length-checked by the link scan: blocks and CRCs are all inside it, and
+        // the user data (at most 249 octets) fits `scratch`.
+        let count = scratch.withUnsafeMutableBufferPointer { out in
+            var off = header, left = n, w = 0, skip = 1
+            while left > 0 {
+                let b = min(DNP3LinkHeader.blockSize, left)
+                for k in skip..<b {
+                    out[w] = f._u8(off + k)
+                    w += 1
                 }
-                return w
+                skip = 0
+                off += b + 2
+                left -= b
             }
+            return w
         }
         scratch.withUnsafeBytes { raw in
             fragment(ByteView(UnsafeRawBufferPointer(rebasing: raw[0..<count])), source: source, destination: destination,

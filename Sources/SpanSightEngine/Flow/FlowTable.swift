@@ -1,3 +1,5 @@
+// Unsafe code in this file: the flow records' buffer (`FlowTable.base`) and its subscript;
+// every slot is range-checked, records are plain values.
 import SpanSightWire
 
 /// A flow's identity, oriented client -> server, fixed size.
