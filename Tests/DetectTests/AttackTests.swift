@@ -63,6 +63,7 @@ final class AttackTests: XCTestCase {
 
     func testEvidencePcapHoldsTheAlertedFlowsWithTheirHandshakes() throws {
         let out = temporary("evidence.pcap")
+        defer { try? FileManager.default.removeItem(atPath: out) }
         let r = try spansight(["read", "-q", "--no-flow-events", "--alert-pcap", out, fixture("detect-modbus-attack-diag.pcap").path])
         XCTAssertEqual(r.status, 0)
         let evidence = try packets([URL(fileURLWithPath: out)])

@@ -60,6 +60,7 @@ final class BaselineTests: XCTestCase {
         let b = try learn(list[...], sources: ["a"]).encoded()
         XCTAssertEqual(a, b)
         let path = temporary("baseline.json")
+        defer { try? FileManager.default.removeItem(atPath: path) }
         try a.write(to: URL(fileURLWithPath: path))
         let loaded = try BaselineIndex.load(path: path)
         XCTAssertEqual(try loaded.encoded(), a)
@@ -77,6 +78,7 @@ final class BaselineTests: XCTestCase {
 
     func testSimulateReportsWhatReadAlerts() throws {
         let baseline = temporary("sim-baseline.json")
+        defer { try? FileManager.default.removeItem(atPath: baseline) }
         let learnRun = try spansight(["learn", fixture("modbus-pymodbus-port5020.pcap").path, "--baseline", baseline, "-q"])
         XCTAssertEqual(learnRun.status, 0)
         let capture = fixture("modbus-pymodbus.pcap").path
