@@ -96,13 +96,13 @@ enum DNP3LinkScan: Equatable {
     /// Valid header CRC but a length below 5: skip the ten header octets.
     case lengthTooSmall
 
-    static func scan(_ v: ByteView) -> DNP3LinkScan {
+    static func scan(_ v: ByteView, tables: UnsafePointer<UInt16> = DNP3CRC.tables) -> DNP3LinkScan {
         guard let b0 = v.u8(at: 0) else { return .needMore(total: DNP3LinkHeader.Field.size) }
         guard b0 == 0x05 else { return .noStart(skip: v.firstIndex(of: 0x05, from: 1) ?? v.count) }
         guard let b1 = v.u8(at: 1) else { return .needMore(total: DNP3LinkHeader.Field.size) }
         guard b1 == 0x64 else { return .noStart(skip: v.firstIndex(of: 0x05, from: 1) ?? v.count) }
         guard let h = DNP3LinkHeader(v) else { return .needMore(total: DNP3LinkHeader.Field.size) }
-        guard h.crcValid else { return .badHeaderCRC }
+        guard DNP3CRC.check(v, 0, 8, tables: tables) else { return .badHeaderCRC }
         guard h.length >= 5 else { return .lengthTooSmall }
         let size = DNP3LinkHeader.frameSize(length: h.length)
         return v.count >= size ? .frame(size: size) : .needMore(total: size)

@@ -99,63 +99,240 @@ enum DNP3Layout: Equatable {
 
     static func of(_ group: UInt8, _ v: UInt8) -> DNP3Layout? {
         typealias F = DNP3PointFormat
-        switch (group, v) {
-        case (0, _): return .attribute
-        case (1, 1), (10, 1), (12, 3), (80, 1): return .packed(bits: 1)
-        case (3, 1): return .packed(bits: 2)
-        case (1, 2), (2, 1), (10, 2), (11, 1), (13, 1): return .fixed(F(flags: true, state: .binary))
-        case (2, 2), (11, 2), (13, 2): return .fixed(F(flags: true, time: .absolute, state: .binary))
-        case (2, 3): return .fixed(F(flags: true, time: .relative, state: .binary))
-        case (3, 2), (4, 1): return .fixed(F(flags: true, state: .doubleBit))
-        case (4, 2): return .fixed(F(flags: true, time: .absolute, state: .doubleBit))
-        case (4, 3): return .fixed(F(flags: true, time: .relative, state: .doubleBit))
-        case (12, 1), (12, 2): return .fixed(F(special: .crob))
-        // Counters (g20), frozen counters (g21), counter events (g22), frozen counter events (g23).
-        case (20, 1), (20, 3), (21, 1), (21, 3), (22, 1), (22, 3), (23, 1), (23, 3):
-            return .fixed(F(flags: true, value: .u32))
-        case (20, 2), (20, 4), (21, 2), (21, 4), (22, 2), (22, 4), (23, 2), (23, 4):
-            return .fixed(F(flags: true, value: .u16))
-        case (20, 5), (20, 7), (21, 9), (21, 11): return .fixed(F(value: .u32))
-        case (20, 6), (20, 8), (21, 10), (21, 12): return .fixed(F(value: .u16))
-        case (21, 5), (21, 7), (22, 5), (22, 7), (23, 5), (23, 7):
-            return .fixed(F(flags: true, value: .u32, time: .absolute))
-        case (21, 6), (21, 8), (22, 6), (22, 8), (23, 6), (23, 8):
-            return .fixed(F(flags: true, value: .u16, time: .absolute))
-        // Analog inputs (g30), frozen analog inputs (g31), analog events (g32, g33),
-        // analog output status (g40), analog output events (g42, g43).
-        case (30, 1), (31, 1), (32, 1), (33, 1), (40, 1), (42, 1), (43, 1): return .fixed(F(flags: true, value: .i32))
-        case (30, 2), (31, 2), (32, 2), (33, 2), (40, 2), (42, 2), (43, 2): return .fixed(F(flags: true, value: .i16))
-        case (30, 3), (31, 5): return .fixed(F(value: .i32))
-        case (30, 4), (31, 6): return .fixed(F(value: .i16))
-        case (30, 5), (31, 7), (32, 5), (33, 5), (40, 3), (42, 5), (43, 5): return .fixed(F(flags: true, value: .f32))
-        case (30, 6), (31, 8), (32, 6), (33, 6), (40, 4), (42, 6), (43, 6): return .fixed(F(flags: true, value: .f64))
-        case (31, 3), (32, 3), (33, 3), (42, 3), (43, 3): return .fixed(F(flags: true, value: .i32, time: .absolute))
-        case (31, 4), (32, 4), (33, 4), (42, 4), (43, 4): return .fixed(F(flags: true, value: .i16, time: .absolute))
-        case (32, 7), (33, 7), (42, 7), (43, 7): return .fixed(F(flags: true, value: .f32, time: .absolute))
-        case (32, 8), (33, 8), (42, 8), (43, 8): return .fixed(F(flags: true, value: .f64, time: .absolute))
-        // Analog input deadbands (g34).
-        case (34, 1): return .fixed(F(value: .u16))
-        case (34, 2): return .fixed(F(value: .u32))
-        case (34, 3): return .fixed(F(value: .f32))
-        // Analog output blocks (g41): value then control status.
-        case (41, 1): return .fixed(F(value: .i32, status: true))
-        case (41, 2): return .fixed(F(value: .i16, status: true))
-        case (41, 3): return .fixed(F(value: .f32, status: true))
-        case (41, 4): return .fixed(F(value: .f64, status: true))
-        // Time and date (g50), common time of occurrence (g51), time delay (g52).
-        case (50, 1), (50, 3), (51, 1), (51, 2): return .fixed(F(time: .absolute))
-        case (50, 2): return .fixed(F(time: .absolute, special: .interval))
-        case (50, 4): return .fixed(F(time: .absolute, special: .intervalUnits))
-        case (52, 1): return .fixed(F(special: .delaySeconds))
-        case (52, 2): return .fixed(F(special: .delayMilliseconds))
-        case (60, 1...4): return .empty
-        case (102, 1): return .fixed(F(value: .u8))
-        case (110, _), (111, _), (112, _), (113, _): return .octets(Int(v))
-        // Secure authentication: aggressive mode request, session key status request.
-        case (120, 3): return .opaque(6)
-        case (120, 4): return .opaque(2)
-        case (121, 1), (122, 1): return .opaque(7)
-        case (122, 2): return .opaque(13)
+        // Group first, then variation: both switches compile to jump tables.
+        switch group {
+        case 0: return .attribute
+        case 1:
+            switch v {
+            case 1: return .packed(bits: 1)
+            case 2: return .fixed(F(flags: true, state: .binary))
+            default: return nil
+            }
+        case 2:
+            switch v {
+            case 1: return .fixed(F(flags: true, state: .binary))
+            case 2: return .fixed(F(flags: true, time: .absolute, state: .binary))
+            case 3: return .fixed(F(flags: true, time: .relative, state: .binary))
+            default: return nil
+            }
+        case 3:
+            switch v {
+            case 1: return .packed(bits: 2)
+            case 2: return .fixed(F(flags: true, state: .doubleBit))
+            default: return nil
+            }
+        case 4:
+            switch v {
+            case 1: return .fixed(F(flags: true, state: .doubleBit))
+            case 2: return .fixed(F(flags: true, time: .absolute, state: .doubleBit))
+            case 3: return .fixed(F(flags: true, time: .relative, state: .doubleBit))
+            default: return nil
+            }
+        case 10:
+            switch v {
+            case 1: return .packed(bits: 1)
+            case 2: return .fixed(F(flags: true, state: .binary))
+            default: return nil
+            }
+        case 11:
+            switch v {
+            case 1: return .fixed(F(flags: true, state: .binary))
+            case 2: return .fixed(F(flags: true, time: .absolute, state: .binary))
+            default: return nil
+            }
+        case 12:
+            switch v {
+            case 3: return .packed(bits: 1)
+            case 1, 2: return .fixed(F(special: .crob))
+            default: return nil
+            }
+        case 13:
+            switch v {
+            case 1: return .fixed(F(flags: true, state: .binary))
+            case 2: return .fixed(F(flags: true, time: .absolute, state: .binary))
+            default: return nil
+            }
+        case 20:
+            switch v {
+            case 1, 3: return .fixed(F(flags: true, value: .u32))
+            case 2, 4: return .fixed(F(flags: true, value: .u16))
+            case 5, 7: return .fixed(F(value: .u32))
+            case 6, 8: return .fixed(F(value: .u16))
+            default: return nil
+            }
+        case 21:
+            switch v {
+            case 1, 3: return .fixed(F(flags: true, value: .u32))
+            case 2, 4: return .fixed(F(flags: true, value: .u16))
+            case 9, 11: return .fixed(F(value: .u32))
+            case 10, 12: return .fixed(F(value: .u16))
+            case 5, 7: return .fixed(F(flags: true, value: .u32, time: .absolute))
+            case 6, 8: return .fixed(F(flags: true, value: .u16, time: .absolute))
+            default: return nil
+            }
+        case 22:
+            switch v {
+            case 1, 3: return .fixed(F(flags: true, value: .u32))
+            case 2, 4: return .fixed(F(flags: true, value: .u16))
+            case 5, 7: return .fixed(F(flags: true, value: .u32, time: .absolute))
+            case 6, 8: return .fixed(F(flags: true, value: .u16, time: .absolute))
+            default: return nil
+            }
+        case 23:
+            switch v {
+            case 1, 3: return .fixed(F(flags: true, value: .u32))
+            case 2, 4: return .fixed(F(flags: true, value: .u16))
+            case 5, 7: return .fixed(F(flags: true, value: .u32, time: .absolute))
+            case 6, 8: return .fixed(F(flags: true, value: .u16, time: .absolute))
+            default: return nil
+            }
+        case 30:
+            switch v {
+            case 1: return .fixed(F(flags: true, value: .i32))
+            case 2: return .fixed(F(flags: true, value: .i16))
+            case 3: return .fixed(F(value: .i32))
+            case 4: return .fixed(F(value: .i16))
+            case 5: return .fixed(F(flags: true, value: .f32))
+            case 6: return .fixed(F(flags: true, value: .f64))
+            default: return nil
+            }
+        case 31:
+            switch v {
+            case 1: return .fixed(F(flags: true, value: .i32))
+            case 2: return .fixed(F(flags: true, value: .i16))
+            case 5: return .fixed(F(value: .i32))
+            case 6: return .fixed(F(value: .i16))
+            case 7: return .fixed(F(flags: true, value: .f32))
+            case 8: return .fixed(F(flags: true, value: .f64))
+            case 3: return .fixed(F(flags: true, value: .i32, time: .absolute))
+            case 4: return .fixed(F(flags: true, value: .i16, time: .absolute))
+            default: return nil
+            }
+        case 32:
+            switch v {
+            case 1: return .fixed(F(flags: true, value: .i32))
+            case 2: return .fixed(F(flags: true, value: .i16))
+            case 5: return .fixed(F(flags: true, value: .f32))
+            case 6: return .fixed(F(flags: true, value: .f64))
+            case 3: return .fixed(F(flags: true, value: .i32, time: .absolute))
+            case 4: return .fixed(F(flags: true, value: .i16, time: .absolute))
+            case 7: return .fixed(F(flags: true, value: .f32, time: .absolute))
+            case 8: return .fixed(F(flags: true, value: .f64, time: .absolute))
+            default: return nil
+            }
+        case 33:
+            switch v {
+            case 1: return .fixed(F(flags: true, value: .i32))
+            case 2: return .fixed(F(flags: true, value: .i16))
+            case 5: return .fixed(F(flags: true, value: .f32))
+            case 6: return .fixed(F(flags: true, value: .f64))
+            case 3: return .fixed(F(flags: true, value: .i32, time: .absolute))
+            case 4: return .fixed(F(flags: true, value: .i16, time: .absolute))
+            case 7: return .fixed(F(flags: true, value: .f32, time: .absolute))
+            case 8: return .fixed(F(flags: true, value: .f64, time: .absolute))
+            default: return nil
+            }
+        case 34:
+            switch v {
+            case 1: return .fixed(F(value: .u16))
+            case 2: return .fixed(F(value: .u32))
+            case 3: return .fixed(F(value: .f32))
+            default: return nil
+            }
+        case 40:
+            switch v {
+            case 1: return .fixed(F(flags: true, value: .i32))
+            case 2: return .fixed(F(flags: true, value: .i16))
+            case 3: return .fixed(F(flags: true, value: .f32))
+            case 4: return .fixed(F(flags: true, value: .f64))
+            default: return nil
+            }
+        case 41:
+            switch v {
+            case 1: return .fixed(F(value: .i32, status: true))
+            case 2: return .fixed(F(value: .i16, status: true))
+            case 3: return .fixed(F(value: .f32, status: true))
+            case 4: return .fixed(F(value: .f64, status: true))
+            default: return nil
+            }
+        case 42:
+            switch v {
+            case 1: return .fixed(F(flags: true, value: .i32))
+            case 2: return .fixed(F(flags: true, value: .i16))
+            case 5: return .fixed(F(flags: true, value: .f32))
+            case 6: return .fixed(F(flags: true, value: .f64))
+            case 3: return .fixed(F(flags: true, value: .i32, time: .absolute))
+            case 4: return .fixed(F(flags: true, value: .i16, time: .absolute))
+            case 7: return .fixed(F(flags: true, value: .f32, time: .absolute))
+            case 8: return .fixed(F(flags: true, value: .f64, time: .absolute))
+            default: return nil
+            }
+        case 43:
+            switch v {
+            case 1: return .fixed(F(flags: true, value: .i32))
+            case 2: return .fixed(F(flags: true, value: .i16))
+            case 5: return .fixed(F(flags: true, value: .f32))
+            case 6: return .fixed(F(flags: true, value: .f64))
+            case 3: return .fixed(F(flags: true, value: .i32, time: .absolute))
+            case 4: return .fixed(F(flags: true, value: .i16, time: .absolute))
+            case 7: return .fixed(F(flags: true, value: .f32, time: .absolute))
+            case 8: return .fixed(F(flags: true, value: .f64, time: .absolute))
+            default: return nil
+            }
+        case 50:
+            switch v {
+            case 1, 3: return .fixed(F(time: .absolute))
+            case 2: return .fixed(F(time: .absolute, special: .interval))
+            case 4: return .fixed(F(time: .absolute, special: .intervalUnits))
+            default: return nil
+            }
+        case 51:
+            switch v {
+            case 1, 2: return .fixed(F(time: .absolute))
+            default: return nil
+            }
+        case 52:
+            switch v {
+            case 1: return .fixed(F(special: .delaySeconds))
+            case 2: return .fixed(F(special: .delayMilliseconds))
+            default: return nil
+            }
+        case 60:
+            switch v {
+            case 1...4: return .empty
+            default: return nil
+            }
+        case 80:
+            switch v {
+            case 1: return .packed(bits: 1)
+            default: return nil
+            }
+        case 102:
+            switch v {
+            case 1: return .fixed(F(value: .u8))
+            default: return nil
+            }
+        case 110: return .octets(Int(v))
+        case 111: return .octets(Int(v))
+        case 112: return .octets(Int(v))
+        case 113: return .octets(Int(v))
+        case 120:
+            switch v {
+            case 3: return .opaque(6)
+            case 4: return .opaque(2)
+            default: return nil
+            }
+        case 121:
+            switch v {
+            case 1: return .opaque(7)
+            default: return nil
+            }
+        case 122:
+            switch v {
+            case 1: return .opaque(7)
+            case 2: return .opaque(13)
+            default: return nil
+            }
         default: return nil
         }
     }

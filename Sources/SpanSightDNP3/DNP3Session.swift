@@ -55,6 +55,8 @@ final class DNP3Session: DissectorSession {
     var observations = DNP3Observations()
     /// The user data of a one-frame fragment, CRCs removed (at most 249 octets).
     var scratch = [UInt8](repeating: 0, count: DNP3LinkHeader.maxFrameSize)
+    /// The CRC tables, read once here rather than through the global at every frame.
+    let crcTables = DNP3CRC.tables
 
     init(limits: DNP3Limits, udp: Bool) {
         self.limits = limits
@@ -96,7 +98,7 @@ final class DNP3Session: DissectorSession {
 
     /// One framing step over the head of a TCP stream.
     func step(_ v: ByteView, _ dir: Direction, _ context: inout DissectContext) -> FrameStep {
-        switch DNP3LinkScan.scan(v) {
+        switch DNP3LinkScan.scan(v, tables: crcTables) {
         case .frame(let size):
             context.countPDU()
             frame(v.prefix(size), dir, &context)
@@ -127,7 +129,7 @@ final class DNP3Session: DissectorSession {
         inGarbage[dir.index] = false
         while off < bytes.count {
             let v = bytes.suffix(from: off)
-            if case .needMore = DNP3LinkScan.scan(v) {
+            if case .needMore = DNP3LinkScan.scan(v, tables: crcTables) {
                 if v.count >= 2 && v._u8(0) == 0x05 && v._u8(1) == 0x64 {
                     context.anomaly("dnp3.truncated_frame")
                 } else if !inGarbage[dir.index] {
@@ -150,7 +152,7 @@ final class DNP3Session: DissectorSession {
         var left = n
         while left > 0 {
             let b = min(DNP3LinkHeader.blockSize, left)
-            guard DNP3CRC.check(f, off, b) else {
+            guard DNP3CRC.check(f, off, b, tables: crcTables) else {
                 context.anomaly("dnp3.bad_transport_crc")
                 return
             }
@@ -276,14 +278,14 @@ final class DNP3Session: DissectorSession {
         }
         // The frame was length-checked by the link scan: blocks and CRCs are all inside it, and
         // the user data (at most 249 octets) fits `scratch`.
-        let count = scratch.withUnsafeMutableBufferPointer { out in
+        let count = scratch.withUnsafeMutableBytes { out in
+            let src = f.buffer.baseAddress.unsafelyUnwrapped
+            let dst = out.baseAddress.unsafelyUnwrapped
             var off = header, left = n, w = 0, skip = 1
             while left > 0 {
                 let b = min(DNP3LinkHeader.blockSize, left)
-                for k in skip..<b {
-                    out[w] = f._u8(off + k)
-                    w += 1
-                }
+                (dst + w).copyMemory(from: src + off + skip, byteCount: b - skip)
+                w += b - skip
                 skip = 0
                 off += b + 2
                 left -= b

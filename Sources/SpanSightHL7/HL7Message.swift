@@ -153,15 +153,12 @@ enum HL7Segment {
 /// split into the same segments: an LF-only message read as one long MSH would put the
 /// content of PID and the other segments into MSH fields.
 func forEachSegment(_ frame: ByteView, _ body: (Int, Int) -> Void) {
-    frame.withBytes { b in
-        var i = 0
-        let n = b.count
-        while i < n {
-            var j = i
-            while j < n && b[j] != 0x0D && b[j] != 0x0A { j += 1 }
-            if j > i { body(i, j) }
-            i = j + 1
-        }
+    var i = 0
+    let n = frame.count
+    while i < n {
+        let j = frame.index(of: 0x0D, or: 0x0A, from: i)
+        if j > i { body(i, j) }
+        i = j + 1
     }
 }
 
@@ -199,37 +196,89 @@ struct HL7Message {
     /// No message (a placeholder until the first MSH).
     init() {}
 
-    /// Starts a message at its MSH segment.
+    /// Starts a message at its MSH segment. One pass over MSH-3 ... MSH-18: each byte is
+    /// compared with the field, repetition and component separators once; the rest of the
+    /// segment is not read.
     init(header seg: ByteView, at base: Int, frame: ByteView) {
         start = base
         end = base + seg.count
         segmentCount = 1
         let (sep, msh2End) = HL7Separators.read(header: seg)
         separators = sep
-        HL7Segment.fields(seg, base: base, from: msh2End, last: 16, sep) { n, span in
-            // Field n of the walk is MSH-(n+2): the walk starts at MSH-3.
-            switch n + 2 {
-            case 3: sendingApplication = HL7Segment.component(frame, span, 1, sep)
-            case 4: sendingFacility = HL7Segment.component(frame, span, 1, sep)
-            case 5: receivingApplication = HL7Segment.component(frame, span, 1, sep)
-            case 6: receivingFacility = HL7Segment.component(frame, span, 1, sep)
-            case 7: dateTime = HL7Segment.component(frame, span, 1, sep)
-            case 9:
-                messageType = HL7Segment.component(frame, span, 1, sep)
-                triggerEvent = HL7Segment.component(frame, span, 2, sep)
-                structure = HL7Segment.component(frame, span, 3, sep)
-            case 10: controlID = span
-            case 11: processingID = HL7Segment.component(frame, span, 1, sep)
-            case 12: version = HL7Segment.component(frame, span, 1, sep)
-            case 16: applicationAckType = HL7Segment.firstRepetition(frame, span, sep)
-            case 18: characterSet = HL7Segment.firstRepetition(frame, span, sep)
-            default: break
-            }
+        if sep.field != HL7Separators.none && msh2End < seg.count {
+            readHeaderFields(seg, base: base, from: msh2End + 1, sep)
         }
         if messageType.isEmpty { missing |= 1 << 9 }
         if controlID.isEmpty { missing |= 1 << 10 }
         if processingID.isEmpty { missing |= 1 << 11 }
         if version.isEmpty { missing |= 1 << 12 }
+    }
+
+    /// Reads MSH-3 (starting at `from`, just after the separator that ends MSH-2) up to MSH-18.
+    /// Per field: its span, its first repetition, and the first three components of that.
+    private mutating func readHeaderFields(_ seg: ByteView, base: Int, from: Int, _ sep: HL7Separators) {
+        let n = seg.count
+        let fs = UInt8(truncatingIfNeeded: sep.field)
+        // An undefined separator stands in as the field separator, which is tested first.
+        let rs = sep.repetition == HL7Separators.none ? fs : UInt8(truncatingIfNeeded: sep.repetition)
+        let cs = sep.component == HL7Separators.none ? fs : UInt8(truncatingIfNeeded: sep.component)
+        seg.withBytes { p in
+            var field = 3           // MSH-n being read
+            var fieldStart = from   // offsets in `seg`
+            var compStart = from
+            var comp = 1            // component of the first repetition being read (0: past it)
+            var c1 = (from, from), c2 = (0, 0), c3 = (0, 0)
+            var repEnd = n
+            var i = from
+            while true {
+                // Skip ordinary bytes (and, past the first repetition, everything but `fs`).
+                var b = fs
+                while i < n {
+                    b = p[i]
+                    if b == fs || (comp != 0 && (b == cs || b == rs)) { break }
+                    i &+= 1
+                }
+                if i >= n { b = fs }
+                if comp != 0 {
+                    if comp == 1 { c1 = (compStart, i) } else if comp == 2 { c2 = (compStart, i) } else if comp == 3 { c3 = (compStart, i) }
+                }
+                if b == fs {
+                    if comp != 0 { repEnd = i }
+                    func span(_ r: (Int, Int)) -> Span { Span(base &+ r.0, base &+ r.1) }
+                    switch field {
+                    case 3: sendingApplication = span(c1)
+                    case 4: sendingFacility = span(c1)
+                    case 5: receivingApplication = span(c1)
+                    case 6: receivingFacility = span(c1)
+                    case 7: dateTime = span(c1)
+                    case 9: messageType = span(c1); triggerEvent = span(c2); structure = span(c3)
+                    case 10: controlID = span((fieldStart, i))
+                    case 11: processingID = span(c1)
+                    case 12: version = span(c1)
+                    case 16: applicationAckType = span((fieldStart, repEnd))
+                    case 18: characterSet = span((fieldStart, repEnd))
+                    default: break
+                    }
+                    if field == 18 || i >= n { return }
+                    field &+= 1
+                    i &+= 1
+                    fieldStart = i
+                    compStart = i
+                    comp = 1
+                    c2 = (0, 0)
+                    c3 = (0, 0)
+                } else if b == rs {
+                    repEnd = i
+                    comp = 0
+                    i &+= 1
+                } else {
+                    comp &+= 1
+                    if comp > 3 { comp = 4 }
+                    i &+= 1
+                    compStart = i
+                }
+            }
+        }
     }
 
     /// Adds a segment that follows the MSH; returns its id when it has a valid one.

@@ -200,7 +200,8 @@ struct ArenaWriter {
     mutating func field(_ v: ByteView) {
         let n = min(v.count, HL7Table.fieldCap)
         byte(UInt8(n))
-        v.withBytes { for i in 0..<n { byte($0[i]) } }
+        if n > 0 { (base + offset).copyMemory(from: v.buffer.baseAddress.unsafelyUnwrapped, byteCount: n) }
+        offset += n
     }
 
     /// The ids of the message's segments (valid ids only, at most `maxSegments`), in order.

@@ -166,16 +166,9 @@ struct MLLPFramer {
     }
 
     /// Index of the next start or end block at or after `from`, or `input.count`.
+    @inline(__always)
     static func delimiter(_ input: ByteView, from: Int) -> Int {
-        input.withBytes { b in
-            var i = from
-            while i < b.count {
-                let c = b[i]
-                if c == startBlock || c == endBlock { return i }
-                i += 1
-            }
-            return b.count
-        }
+        input.index(of: startBlock, or: endBlock, from: from)
     }
 }
 

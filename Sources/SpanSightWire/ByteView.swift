@@ -86,6 +86,31 @@ public struct ByteView {
         return nil
     }
 
+    /// Index of the first byte at or after `from` that is `a` or `b`, or `count` when there is
+    /// none. Eight bytes per step (SWAR: a byte of `x ^ a·0x01…01` is zero where `x` has `a`;
+    /// the lowest flagged byte of the zero-byte test is always a true match).
+    @inlinable
+    public func index(of a: UInt8, or b: UInt8, from: Int) -> Int {
+        let n = buffer.count
+        var i = max(0, from)
+        guard i < n, let p = buffer.baseAddress else { return n }
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        let pa = ones &* UInt64(a), pb = ones &* UInt64(b)
+        while i &+ 8 <= n {
+            let x = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+            let xa = x ^ pa, xb = x ^ pb
+            let m = ((xa &- ones) & ~xa | (xb &- ones) & ~xb) & highs
+            if m != 0 { return i &+ (m.trailingZeroBitCount &>> 3) }
+            i &+= 8
+        }
+        while i < n {
+            let c = p.load(fromByteOffset: i, as: UInt8.self)
+            if c == a || c == b { return i }
+            i &+= 1
+        }
+        return n
+    }
+
     /// Calls `body` with the bytes as a buffer of UInt8 (no copy).
     @inlinable
     public func withBytes<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
