@@ -404,17 +404,21 @@ final class DNP3Session: DissectorSession {
             emitUnanswered(i, &context)
         }
         clock &+= 1
-        pending[i].inUse = true
-        pending[i].direction = dir
-        pending[i].source = m.source
-        pending[i].destination = m.destination
-        pending[i].linkControl = m.control
-        pending[i].sequence = sequence
-        pending[i].order = clock
         let keep = min(m.fragment.count, limits.maxStoredRequestBytes)
-        pending[i].truncated = keep < m.fragment.count
-        pending[i].bytes.removeAll(keepingCapacity: true)
-        m.fragment.prefix(keep).withBytes { pending[i].bytes.append(contentsOf: $0) }
+        let order = clock
+        // One uniqueness check for the whole update, not one per field.
+        pending.withUnsafeMutableBufferPointer { p in
+            p[i].inUse = true
+            p[i].direction = dir
+            p[i].source = m.source
+            p[i].destination = m.destination
+            p[i].linkControl = m.control
+            p[i].sequence = sequence
+            p[i].order = order
+            p[i].truncated = keep < m.fragment.count
+            p[i].bytes.removeAll(keepingCapacity: true)
+            m.fragment.prefix(keep).withBytes { p[i].bytes.append(contentsOf: $0) }
+        }
     }
 
     // MARK: events

@@ -48,6 +48,15 @@ struct HL7Separators {
             return (s, seg.count)
         }
         s.field = UInt16(fs)
+        // The recommended encoding characters (`^~\&` then the field separator): nearly every
+        // message. They are plausible and distinct, so the general walk would accept them.
+        if seg.count >= 9, fs != 0x5E && fs != 0x7E && fs != 0x5C && fs != 0x26, seg._u32(4) == 0x5E7E_5C26, seg._u8(8) == fs {
+            s.component = 0x5E
+            s.repetition = 0x7E
+            s.escape = 0x5C
+            s.subcomponent = 0x26
+            return (s, 8)
+        }
         var i = 4
         var k = 0
         while i < seg.count, seg._u8(i) != fs {

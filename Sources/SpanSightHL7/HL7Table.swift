@@ -116,20 +116,34 @@ struct HL7Table {
 
     /// The oldest open message sent in `direction` with this control id.
     func find(_ controlID: ByteView, direction: Direction) -> Int? {
+        guard open > 0 else { return nil }
         let h = Self.hash(controlID), n = controlID.count
-        return oldest { $0.direction == direction && $0.idHash == h && $0.idLength == n }
+        return slots.withUnsafeBufferPointer { s in
+            var best = -1
+            var bestSequence = UInt64.max
+            for i in 0..<s.count {
+                let e = s[i]
+                if e.inUse && e.idHash == h && e.idLength == n && e.direction == direction && e.sequence < bestSequence {
+                    best = i
+                    bestSequence = e.sequence
+                }
+            }
+            return best >= 0 ? best : nil
+        }
     }
 
-    /// The open message with the lowest sequence number among those that `match`.
-    func oldest(where match: (OpenMessage) -> Bool = { _ in true }) -> Int? {
+    /// The open message with the lowest sequence number.
+    func oldest() -> Int? {
         guard open > 0 else { return nil }
-        var best = -1
-        var bestSequence = UInt64.max
-        for (i, e) in slots.enumerated() where e.inUse && e.sequence < bestSequence && match(e) {
-            best = i
-            bestSequence = e.sequence
+        return slots.withUnsafeBufferPointer { s in
+            var best = -1
+            var bestSequence = UInt64.max
+            for i in 0..<s.count where s[i].inUse && s[i].sequence < bestSequence {
+                best = i
+                bestSequence = s[i].sequence
+            }
+            return best >= 0 ? best : nil
         }
-        return best >= 0 ? best : nil
     }
 
     /// Stores a message; `pseudonyms` is called with a writer when it may add pseudonyms.

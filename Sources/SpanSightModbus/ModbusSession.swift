@@ -91,10 +91,8 @@ struct RequestTable {
             arena.append(contentsOf: repeatElement(0, count: RequestTable.stride))
         }
         let base = slot * RequestTable.stride
-        bytes.withBytes { src in
-            arena.withUnsafeMutableBytes { dst in
-                for i in 0..<n { dst[base + i] = src[i] }
-            }
+        if n > 0, let src = bytes.buffer.baseAddress {
+            arena.withUnsafeMutableBytes { dst in (dst.baseAddress.unsafelyUnwrapped + base).copyMemory(from: src, byteCount: n) }
         }
         openCount += 1
     }

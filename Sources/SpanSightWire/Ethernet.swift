@@ -8,7 +8,7 @@ public struct EthernetHeader {
     }
     public let bytes: ByteView
 
-    @inlinable
+    @inlinable @inline(__always)
     public init(validating bytes: ByteView) throws(WireError) {
         guard bytes.count >= Field.headerLength else {
             throw .truncated(.ethernet, needed: Field.headerLength, available: bytes.count)
@@ -20,7 +20,7 @@ public struct EthernetHeader {
     @inlinable public var destination: UInt64 { UInt64(bytes._u16(0)) << 32 | UInt64(bytes._u32(2)) }
     @inlinable public var source: UInt64 { UInt64(bytes._u16(6)) << 32 | UInt64(bytes._u32(8)) }
     @inlinable public var etherType: UInt16 { bytes._u16(Field.etherType) }
-    @inlinable public var payload: ByteView { bytes.suffix(from: Field.headerLength) }
+    @inlinable @inline(__always) public var payload: ByteView { bytes.suffix(from: Field.headerLength) }
 }
 
 /// An 802.1Q / 802.1ad tag as it follows the outer EtherType: TCI (2) + inner EtherType (2).

@@ -156,7 +156,7 @@ public struct IPv4Header {
 
     /// - Parameter wireTruncated: the capture's snaplen cut this packet, so a total length
     ///   beyond the captured bytes is expected rather than a lie.
-    @inlinable
+    @inlinable @inline(__always)
     public init(validating raw: ByteView, wireTruncated: Bool = false) throws(WireError) {
         guard raw.count >= Field.minimumLength else {
             throw .truncated(.ipv4, needed: Field.minimumLength, available: raw.count)
@@ -190,7 +190,7 @@ public struct IPv4Header {
     @inlinable public var source: IPAddress { IPAddress(v4: bytes._u32(Field.source)) }
     @inlinable public var destination: IPAddress { IPAddress(v4: bytes._u32(Field.destination)) }
     @inlinable public var options: ByteView { bytes._slice(Field.minimumLength, headerLength - Field.minimumLength) }
-    @inlinable public var payload: ByteView { bytes.suffix(from: headerLength) }
+    @inlinable @inline(__always) public var payload: ByteView { bytes.suffix(from: headerLength) }
 }
 
 /// IPv6 fixed header (RFC 8200) and its extension-header chain.

@@ -136,7 +136,7 @@ public struct PacketDecoder: Sendable {
         }
     }
 
-    @inlinable
+    @inlinable @inline(__always)
     func decodeEtherType(_ type: UInt16, _ rest: ByteView, into p: inout DecodedPacket) throws(WireError) {
         var type = type
         var rest = rest
@@ -157,7 +157,7 @@ public struct PacketDecoder: Sendable {
         }
     }
 
-    @inlinable
+    @inlinable @inline(__always)
     func decodeIPv4(_ bytes: ByteView, into p: inout DecodedPacket) throws(WireError) {
         let ip = try IPv4Header(validating: bytes, wireTruncated: p.isCut)
         p.ipVersion = 4
@@ -196,7 +196,7 @@ public struct PacketDecoder: Sendable {
         try decodeTransport(upper.proto, upper.payload, into: &p)
     }
 
-    @inlinable
+    @inlinable @inline(__always)
     func decodeTransport(_ proto: UInt8, _ bytes: ByteView, into p: inout DecodedPacket) throws(WireError) {
         switch proto {
         case 6:

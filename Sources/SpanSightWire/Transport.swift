@@ -46,7 +46,7 @@ public struct TCPHeader {
     }
     public let bytes: ByteView
 
-    @inlinable
+    @inlinable @inline(__always)
     public init(validating raw: ByteView) throws(WireError) {
         guard raw.count >= Field.minimumLength else {
             throw .truncated(.tcp, needed: Field.minimumLength, available: raw.count)
@@ -67,7 +67,7 @@ public struct TCPHeader {
     @inlinable public var window: UInt16 { bytes._u16(Field.window) }
     @inlinable public var urgentPointer: UInt16 { bytes._u16(Field.urgentPointer) }
     @inlinable public var options: ByteView { bytes._slice(Field.minimumLength, headerLength - Field.minimumLength) }
-    @inlinable public var payload: ByteView { bytes.suffix(from: headerLength) }
+    @inlinable @inline(__always) public var payload: ByteView { bytes.suffix(from: headerLength) }
 
     /// Parses the options. A zero or overlong option length is an error (the caller counts it);
     /// whatever was parsed before it is kept in `summary`.
