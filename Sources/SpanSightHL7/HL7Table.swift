@@ -86,7 +86,11 @@ struct OpenMessage {
 /// `fieldCap` bytes), its segment ids (3 bytes each, at most `maxSegments`) and its
 /// pseudonyms (16 bytes each, at most `maxPseudonyms`). Grows only up to `capacity` slots;
 /// steady-state traffic reuses the same slot without allocating.
-struct HL7Table {
+///
+/// The arena is raw memory owned by the table (hence noncopyable): a slot's stride is written
+/// only as far as its fields go (a few hundred bytes, not 2 KiB zeroed), and bytes are read
+/// only after they were written.
+struct HL7Table: ~Copyable {
     static let fieldCap = 120
     static let maxSegments = 64
     static let maxPseudonyms = 8
@@ -94,7 +98,9 @@ struct HL7Table {
 
     /// Slots in insertion order of their first use, and `stride` arena bytes per slot.
     private(set) var slots: [OpenMessage] = []
-    private(set) var arena: [UInt8] = []
+    private var arena: UnsafeMutableRawPointer? = nil
+    /// Slots the arena has room for.
+    private var arenaSlots = 0
     /// Messages waiting (slots in use), at most `capacity`.
     private(set) var open = 0
     let capacity: Int
@@ -102,6 +108,22 @@ struct HL7Table {
     private var sequence: UInt64 = 0
 
     init(capacity: Int) { self.capacity = max(1, capacity) }
+
+    deinit { arena?.deallocate() }
+
+    /// Makes room for slot `slot`: one slot at first; a flow that needs a second is likely to
+    /// need more (acknowledgments not seen), so then room for the whole table, once.
+    private mutating func reserveArena(for slot: Int) {
+        guard slot >= arenaSlots else { return }
+        let room = slot == 0 ? 1 : capacity
+        let grown = UnsafeMutableRawPointer.allocate(byteCount: room * HL7Table.stride, alignment: 8)
+        if let old = arena {
+            grown.copyMemory(from: old, byteCount: arenaSlots * HL7Table.stride)
+            old.deallocate()
+        }
+        arena = grown
+        arenaSlots = room
+    }
 
     /// The slot to give up before the next insertion (the oldest), when the table is full.
     var evictionCandidate: Int? { open >= capacity ? oldest() : nil }
@@ -159,20 +181,16 @@ struct HL7Table {
         // A free slot, or a new one at the end (with its arena stride).
         let slot = slots.firstIndex { !$0.inUse } ?? slots.count
         if slot == slots.count {
-            // A flow that needs a second slot is likely to need more (acknowledgments not
-            // seen): reserve the whole table once rather than copying the arena at each doubling.
-            if slot == 1 { arena.reserveCapacity(capacity * HL7Table.stride) }
+            reserveArena(for: slot)
             slots.append(e)
-            arena.append(contentsOf: repeatElement(0, count: HL7Table.stride))
+        } else {
+            slots[slot] = e
         }
-        slots[slot] = e
-        arena.withUnsafeMutableBytes { raw in
-            var w = ArenaWriter(base: raw.baseAddress! + slot * HL7Table.stride)
-            for f in StoredField.all { w.field(f.span(m).view(frame)) }
-            w.segments(segments)
-            w.beginPseudonyms()
-            pseudonyms?(&w)
-        }
+        var w = ArenaWriter(base: arena.unsafelyUnwrapped + slot * HL7Table.stride)
+        for f in StoredField.all { w.field(f.span(m).view(frame)) }
+        w.segments(segments)
+        w.beginPseudonyms()
+        pseudonyms?(&w)
         open += 1
     }
 
@@ -190,9 +208,9 @@ struct HL7Table {
 
     /// Runs `body` with a reader over a slot's stored text.
     func withStored<R>(_ slot: Int, _ body: (StoredMessage) -> R) -> R {
-        arena.withUnsafeBytes { raw in
-            body(StoredMessage(bytes: ByteView(UnsafeRawBufferPointer(rebasing: raw[(slot * HL7Table.stride)..<((slot + 1) * HL7Table.stride)]))))
-        }
+        precondition(slot >= 0 && slot < slots.count, "HL7 table slot out of range")
+        let base = UnsafeRawPointer(arena.unsafelyUnwrapped + slot * HL7Table.stride)
+        return body(StoredMessage(bytes: ByteView(start: base, count: HL7Table.stride)))
     }
 }
 
