@@ -1,3 +1,5 @@
+// UNSAFE: the CRC tables are raw memory, allocated once and never freed or written again;
+// `crc(_:_:_:)` reads the bytes its checked callers proved in range.
 import SpanSightWire
 
 /// The DNP3 link-layer CRC (IEEE 1815-2012 clause 9.2.4.2 and annex E): CRC-16 with generator

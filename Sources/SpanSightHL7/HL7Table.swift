@@ -1,3 +1,6 @@
+// UNSAFE: the open-message arena is raw memory owned by `HL7Table` (noncopyable, freed in its
+// deinit); `ArenaWriter` writes a slot within its 2,048-byte stride (sizes bounded by the caps)
+// and `StoredMessage` reads only what was written.
 import SpanSightEngine
 import SpanSightWire
 
