@@ -99,10 +99,11 @@ enum DNP3Layout: Equatable {
 
     static func of(_ group: UInt8, _ v: UInt8) -> DNP3Layout? {
         typealias F = DNP3PointFormat
-        // Group first, then variation: both switches compile to jump tables.
+        // Group first, then variation: both switches compile to jump tables. Groups with the
+        // same variations share a case.
         switch group {
         case 0: return .attribute
-        case 1:
+        case 1, 10:
             switch v {
             case 1: return .packed(bits: 1)
             case 2: return .fixed(F(flags: true, state: .binary))
@@ -128,13 +129,7 @@ enum DNP3Layout: Equatable {
             case 3: return .fixed(F(flags: true, time: .relative, state: .doubleBit))
             default: return nil
             }
-        case 10:
-            switch v {
-            case 1: return .packed(bits: 1)
-            case 2: return .fixed(F(flags: true, state: .binary))
-            default: return nil
-            }
-        case 11:
+        case 11, 13:
             switch v {
             case 1: return .fixed(F(flags: true, state: .binary))
             case 2: return .fixed(F(flags: true, time: .absolute, state: .binary))
@@ -144,12 +139,6 @@ enum DNP3Layout: Equatable {
             switch v {
             case 3: return .packed(bits: 1)
             case 1, 2: return .fixed(F(special: .crob))
-            default: return nil
-            }
-        case 13:
-            switch v {
-            case 1: return .fixed(F(flags: true, state: .binary))
-            case 2: return .fixed(F(flags: true, time: .absolute, state: .binary))
             default: return nil
             }
         case 20:
@@ -170,15 +159,7 @@ enum DNP3Layout: Equatable {
             case 6, 8: return .fixed(F(flags: true, value: .u16, time: .absolute))
             default: return nil
             }
-        case 22:
-            switch v {
-            case 1, 3: return .fixed(F(flags: true, value: .u32))
-            case 2, 4: return .fixed(F(flags: true, value: .u16))
-            case 5, 7: return .fixed(F(flags: true, value: .u32, time: .absolute))
-            case 6, 8: return .fixed(F(flags: true, value: .u16, time: .absolute))
-            default: return nil
-            }
-        case 23:
+        case 22, 23:
             switch v {
             case 1, 3: return .fixed(F(flags: true, value: .u32))
             case 2, 4: return .fixed(F(flags: true, value: .u16))
@@ -208,19 +189,7 @@ enum DNP3Layout: Equatable {
             case 4: return .fixed(F(flags: true, value: .i16, time: .absolute))
             default: return nil
             }
-        case 32:
-            switch v {
-            case 1: return .fixed(F(flags: true, value: .i32))
-            case 2: return .fixed(F(flags: true, value: .i16))
-            case 5: return .fixed(F(flags: true, value: .f32))
-            case 6: return .fixed(F(flags: true, value: .f64))
-            case 3: return .fixed(F(flags: true, value: .i32, time: .absolute))
-            case 4: return .fixed(F(flags: true, value: .i16, time: .absolute))
-            case 7: return .fixed(F(flags: true, value: .f32, time: .absolute))
-            case 8: return .fixed(F(flags: true, value: .f64, time: .absolute))
-            default: return nil
-            }
-        case 33:
+        case 32, 33, 42, 43:
             switch v {
             case 1: return .fixed(F(flags: true, value: .i32))
             case 2: return .fixed(F(flags: true, value: .i16))
@@ -253,30 +222,6 @@ enum DNP3Layout: Equatable {
             case 2: return .fixed(F(value: .i16, status: true))
             case 3: return .fixed(F(value: .f32, status: true))
             case 4: return .fixed(F(value: .f64, status: true))
-            default: return nil
-            }
-        case 42:
-            switch v {
-            case 1: return .fixed(F(flags: true, value: .i32))
-            case 2: return .fixed(F(flags: true, value: .i16))
-            case 5: return .fixed(F(flags: true, value: .f32))
-            case 6: return .fixed(F(flags: true, value: .f64))
-            case 3: return .fixed(F(flags: true, value: .i32, time: .absolute))
-            case 4: return .fixed(F(flags: true, value: .i16, time: .absolute))
-            case 7: return .fixed(F(flags: true, value: .f32, time: .absolute))
-            case 8: return .fixed(F(flags: true, value: .f64, time: .absolute))
-            default: return nil
-            }
-        case 43:
-            switch v {
-            case 1: return .fixed(F(flags: true, value: .i32))
-            case 2: return .fixed(F(flags: true, value: .i16))
-            case 5: return .fixed(F(flags: true, value: .f32))
-            case 6: return .fixed(F(flags: true, value: .f64))
-            case 3: return .fixed(F(flags: true, value: .i32, time: .absolute))
-            case 4: return .fixed(F(flags: true, value: .i16, time: .absolute))
-            case 7: return .fixed(F(flags: true, value: .f32, time: .absolute))
-            case 8: return .fixed(F(flags: true, value: .f64, time: .absolute))
             default: return nil
             }
         case 50:
@@ -312,10 +257,7 @@ enum DNP3Layout: Equatable {
             case 1: return .fixed(F(value: .u8))
             default: return nil
             }
-        case 110: return .octets(Int(v))
-        case 111: return .octets(Int(v))
-        case 112: return .octets(Int(v))
-        case 113: return .octets(Int(v))
+        case 110, 111, 112, 113: return .octets(Int(v))
         case 120:
             switch v {
             case 3: return .opaque(6)
