@@ -1,4 +1,4 @@
-import SpanSightEngine
+@testable import SpanSightEngine
 import SpanSightTestSupport
 import XCTest
 
@@ -13,6 +13,34 @@ final class FlowTableTests: XCTestCase {
     }
 
     func flowEvents(_ lines: [String]) -> [String] { lines.filter { $0.contains("\"event_type\":\"flow\"") } }
+
+    /// The record's layout is a speed decision (a packet touches two of its four cache lines);
+    /// a field added in the wrong place would silently cost a cache miss per packet.
+    func testRecordLayout() {
+        XCTAssertEqual(MemoryLayout<FlowKey>.size, 41)
+        XCTAssertEqual(MemoryLayout<StreamState>.size, 35)
+        XCTAssertEqual(MemoryLayout<FlowRecord>.stride, 256)
+        func line(_ k: PartialKeyPath<FlowRecord>) -> Int { MemoryLayout<FlowRecord>.offset(of: k)! / 64 }
+        // Line 0: what every packet reads or writes, whichever way it travels.
+        for k: PartialKeyPath<FlowRecord> in [\.key, \.app, \.tcpState, \.timeoutClass, \.flagsToServer,
+                                               \.flagsToClient, \.hash, \.lastNanos] {
+            XCTAssertEqual(line(k), 0, "\(k)")
+        }
+        XCTAssertEqual(MemoryLayout<FlowRecord>.offset(of: \.lastNanos)! + 8, 64)
+        for k: PartialKeyPath<FlowRecord> in [\.packetsToServer, \.bytesToServer, \.toServer, \.operations] {
+            XCTAssertEqual(line(k), 1, "\(k)")
+        }
+        XCTAssertEqual(MemoryLayout<FlowRecord>.offset(of: \.toServer)! + MemoryLayout<StreamState>.size, 115)
+        for k: PartialKeyPath<FlowRecord> in [\.packetsToClient, \.bytesToClient, \.toClient] {
+            XCTAssertEqual(line(k), 2, "\(k)")
+        }
+        XCTAssertEqual(MemoryLayout<FlowRecord>.offset(of: \.toClient)! + MemoryLayout<StreamState>.size, 179)
+        XCTAssertEqual(line(\FlowRecord.id), 3)
+        let t = FlowTable(maxFlows: 4)
+        let key = FlowKey(client: .zero, server: .zero, clientPort: 1, serverPort: 2, proto: 6, vlanOuter: 0, vlanInner: 0)
+        let slot = t.insert(FlowRecord(key: key, hash: 1, id: 1, firstNanos: 0, lastNanos: 0, firstPacket: 1))
+        t.withRecordAddress(slot) { XCTAssertEqual(Int(bitPattern: $0) % 64, 0, "records start on a cache line") }
+    }
 
     func testBothDirectionsAreOneFlow() {
         let h = EngineHarness(dissectors: [])

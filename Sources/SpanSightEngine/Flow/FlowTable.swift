@@ -2,15 +2,27 @@
 // every slot is range-checked, records are plain values.
 import SpanSightWire
 
-/// A flow's identity, oriented client -> server, fixed size.
+/// A flow's identity, oriented client -> server, fixed size (41 bytes: the protocol byte
+/// last, so that the flow record packs its per-packet fields right after the key).
 public struct FlowKey: Equatable, Sendable {
     public var client: IPAddress
     public var server: IPAddress
     public var clientPort: UInt16
     public var serverPort: UInt16
-    public var proto: UInt8
     public var vlanOuter: UInt16
     public var vlanInner: UInt16
+    public var proto: UInt8
+
+    public init(client: IPAddress, server: IPAddress, clientPort: UInt16, serverPort: UInt16,
+                proto: UInt8, vlanOuter: UInt16, vlanInner: UInt16) {
+        self.client = client
+        self.server = server
+        self.clientPort = clientPort
+        self.serverPort = serverPort
+        self.vlanOuter = vlanOuter
+        self.vlanInner = vlanInner
+        self.proto = proto
+    }
 }
 
 /// TCP connection state as far as a passive observer can tell.
@@ -37,64 +49,101 @@ enum TimeoutClass: UInt8 {
     static let all: [TimeoutClass] = [.tcpNew, .tcpEstablished, .tcpClosed, .udp]
 }
 
-/// One direction of a TCP stream as the reassembler tracks it.
+/// One direction of a TCP stream as the reassembler tracks it (35 bytes: the 8-byte
+/// counters first, the flags last, so that it packs into its direction's cache line).
 public struct StreamState {
+    public var deliveredBytes: UInt64 = 0
+    public var gapBytes: UInt64 = 0
     public var nextSeq: UInt32 = 0
-    public var started = false
-    public var synSeen = false
-    public var finSeen = false
     /// Out-of-order segments queued (segment pool index of the first, -1 when none).
     var oooHead: Int32 = -1
     var oooBytes: Int32 = 0
     var oooSegments: Int32 = 0
-    public var deliveredBytes: UInt64 = 0
-    public var gapBytes: UInt64 = 0
+    public var started = false
+    public var synSeen = false
+    public var finSeen = false
 }
 
 /// Everything SpanSight keeps per flow; plain values only (no references), so that the table
 /// is one contiguous array with no reference counting on the fast path.
+///
+/// The layout is part of the design (pinned by FlowTableTests.testRecordLayout): 256 bytes,
+/// four cache lines in a 64-byte aligned table. A packet touches line 0 (key, state, clock)
+/// and its direction's line (1 to the server, 2 to the client); line 3 is read when a flow
+/// starts and ends. Swift lays out a struct's stored properties in declaration order.
 public struct FlowRecord {
+    // Line 0: identity and the per-packet state of both directions.
     public var key: FlowKey
-    var hash: UInt64
-    public var id: UInt64
-    public var firstNanos: Int64
-    public var lastNanos: Int64
-    public var firstPacket: UInt64
-    public var packetsToServer: UInt64 = 0
-    public var packetsToClient: UInt64 = 0
-    public var bytesToServer: UInt64 = 0
-    public var bytesToClient: UInt64 = 0
-    public var flagsToServer: UInt8 = 0
-    public var flagsToClient: UInt8 = 0
-    public var tcpState: TCPState = .none
-    public var clientMAC: UInt64 = 0
-    public var serverMAC: UInt64 = 0
-    public var hasMAC = false
-    /// Which side the first packet came from was decided by (syn, port heuristic).
-    public var directionBySYN = false
     /// Registry index of the app dissector, -1 undecided, -2 none.
     public var app: Int16 = -1
-    public var vlanCount: UInt8 = 0
-    /// Operation classes seen in the flow (`OperationClass.bit`), set by the dissector.
-    public var operations: UInt16 = 0
+    public var tcpState: TCPState = .none
+    var timeoutClass: TimeoutClass = .tcpNew
+    public var flagsToServer: UInt8 = 0
+    public var flagsToClient: UInt8 = 0
+    var hash: UInt64
+    public var lastNanos: Int64
+
+    // Line 1: to the server.
+    public var packetsToServer: UInt64 = 0
+    public var bytesToServer: UInt64 = 0
     public var toServer = StreamState()
+    /// Operation classes seen in the flow (`OperationClass.bit`), set by the dissector
+    /// (requests travel to the server: the same line).
+    public var operations: UInt16 = 0
+    var bits: UInt8 = 0
+    public var vlanCount: UInt8 = 0
+    /// UDP datagrams probed without a decision.
+    var datagramsProbed: UInt8 = 0
+
+    // Line 2: to the client.
+    public var packetsToClient: UInt64 = 0
+    public var bytesToClient: UInt64 = 0
     public var toClient = StreamState()
+    var lruPrev: Int32 = -1
+    var lruNext: Int32 = -1
+
+    // Line 3: read when the flow starts, is probed, expires or ends.
+    public var id: UInt64
+    public var firstNanos: Int64
+    public var firstPacket: UInt64
+    public var clientMAC: UInt64 = 0
+    public var serverMAC: UInt64 = 0
+    /// Packet time at which the flow was (re)queued on its idle list; the lists are ordered by
+    /// it, and a flow is re-queued lazily when found at the head while still active.
+    var queuedNanos: Int64 = 0
     /// Probe buffers (page chain, -1 when none) and their fill per direction, while the flow is
     /// unclassified; kept apart from the stream state so that delivery and reassembly never
     /// write the same fields.
     var probePage: (Int32, Int32) = (-1, -1)
     var probeLength: (Int32, Int32) = (0, 0)
+
+    init(key: FlowKey, hash: UInt64, id: UInt64, firstNanos: Int64, lastNanos: Int64, firstPacket: UInt64) {
+        self.key = key
+        self.hash = hash
+        self.lastNanos = lastNanos
+        self.id = id
+        self.firstNanos = firstNanos
+        self.firstPacket = firstPacket
+    }
+
+    static let hasMACBit: UInt8 = 1, bySYNBit: UInt8 = 2, liveBit: UInt8 = 4
+    static let rejectedToServerBit: UInt8 = 8, rejectedToClientBit: UInt8 = 16
+
+    private func bit(_ b: UInt8) -> Bool { bits & b != 0 }
+    private mutating func set(_ b: UInt8, _ on: Bool) { if on { bits |= b } else { bits &= ~b } }
+
+    /// The MACs below were seen (the link carried them).
+    public var hasMAC: Bool { get { bit(Self.hasMACBit) } set { set(Self.hasMACBit, newValue) } }
+    /// Which side the first packet came from was decided by (syn, port heuristic).
+    public var directionBySYN: Bool { get { bit(Self.bySYNBit) } set { set(Self.bySYNBit, newValue) } }
+    var live: Bool { get { bit(Self.liveBit) } set { set(Self.liveBit, newValue) } }
     /// The probes said no for a direction (or gave up).
-    var probeRejected: (Bool, Bool) = (false, false)
-    /// UDP datagrams probed without a decision.
-    var datagramsProbed: UInt8 = 0
-    var timeoutClass: TimeoutClass = .tcpNew
-    /// Packet time at which the flow was (re)queued on its idle list; the lists are ordered by
-    /// it, and a flow is re-queued lazily when found at the head while still active.
-    var queuedNanos: Int64 = 0
-    var lruPrev: Int32 = -1
-    var lruNext: Int32 = -1
-    var live = false
+    func probeRejected(_ d: Direction) -> Bool {
+        bit(d == .toServer ? Self.rejectedToServerBit : Self.rejectedToClientBit)
+    }
+    mutating func setProbeRejected(_ d: Direction) {
+        set(d == .toServer ? Self.rejectedToServerBit : Self.rejectedToClientBit, true)
+    }
 }
 
 /// Symmetric hash of a flow: the same whichever way a packet travels.
@@ -146,7 +195,20 @@ public final class FlowTable {
         index = [Int32](repeating: -1, count: size)
         mask = size - 1
         recordCapacity = min(self.maxFlows, 1024)
-        base = UnsafeMutablePointer<FlowRecord>.allocate(capacity: recordCapacity)
+        base = FlowTable.allocateRecords(recordCapacity)
+    }
+
+    /// Records start on a cache line, so that each record's lines are its own (the layout
+    /// puts what a packet touches into two of them).
+    static let recordAlignment = 64
+
+    static func allocateRecords(_ n: Int) -> UnsafeMutablePointer<FlowRecord> {
+        UnsafeMutableRawPointer.allocate(byteCount: n * MemoryLayout<FlowRecord>.stride, alignment: recordAlignment)
+            .bindMemory(to: FlowRecord.self, capacity: n)
+    }
+
+    static func deallocateRecords(_ p: UnsafeMutablePointer<FlowRecord>) {
+        UnsafeMutableRawPointer(p).deallocate()
     }
 
     /// Finds the flow of a packet. Returns the slot and the packet's direction.
@@ -257,16 +319,22 @@ public final class FlowTable {
         }
     }
 
+    /// The address of a record (tests check its alignment).
+    func withRecordAddress<R>(_ slot: Int32, _ body: (UnsafeRawPointer) -> R) -> R {
+        precondition(slot >= 0 && Int(slot) < recordCount, "flow slot out of range")
+        return body(UnsafeRawPointer(base + Int(slot)))
+    }
+
     deinit {
         base.deinitialize(count: recordCount)
-        base.deallocate()
+        FlowTable.deallocateRecords(base)
     }
 
     private func appendRecord(_ record: FlowRecord) {
         if recordCount == recordCapacity {
-            let bigger = UnsafeMutablePointer<FlowRecord>.allocate(capacity: recordCapacity * 2)
+            let bigger = FlowTable.allocateRecords(recordCapacity * 2)
             bigger.moveInitialize(from: base, count: recordCount)
-            base.deallocate()
+            FlowTable.deallocateRecords(base)
             base = bigger
             recordCapacity *= 2
         }

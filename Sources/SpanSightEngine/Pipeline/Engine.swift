@@ -535,10 +535,8 @@ public final class Engine {
 extension FlowRecord {
     func probePage(_ d: Direction) -> Int32 { d == .toServer ? probePage.0 : probePage.1 }
     func probeLength(_ d: Direction) -> Int32 { d == .toServer ? probeLength.0 : probeLength.1 }
-    func probeRejected(_ d: Direction) -> Bool { d == .toServer ? probeRejected.0 : probeRejected.1 }
     mutating func setProbePage(_ d: Direction, _ v: Int32) { if d == .toServer { probePage.0 = v } else { probePage.1 = v } }
     mutating func setProbeLength(_ d: Direction, _ v: Int32) { if d == .toServer { probeLength.0 = v } else { probeLength.1 = v } }
-    mutating func setProbeRejected(_ d: Direction) { if d == .toServer { probeRejected.0 = true } else { probeRejected.1 = true } }
     func stream(_ d: Direction) -> StreamState { d == .toServer ? toServer : toClient }
     mutating func setStream(_ d: Direction, _ s: StreamState) { if d == .toServer { toServer = s } else { toClient = s } }
 }
