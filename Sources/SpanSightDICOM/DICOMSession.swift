@@ -143,7 +143,7 @@ public final class DICOMSession: DissectorSession {
 
     public func finish<S: DICOMEventSink>(sink: inout S) {
         for i in 0..<2 where framers[i].hasPending || streams[i].phase != .header {
-            let pending = framers[i].pending.count
+            let pending = framers[i].pendingCount
             sink.anomaly("dicom.truncated_pdu") { w in
                 w.field("direction", i == 0 ? "to_server" : "to_client")
                 w.field("pending_bytes", pending)

@@ -15,7 +15,12 @@ public enum FrameStep: Equatable, Sendable {
 /// of a PDU that straddles deliveries is copied, into one reused buffer bounded by
 /// `maxPDU`. Every step must make progress, so a parser cannot loop forever.
 public struct StreamFramer {
+    /// The straddling PDU's bytes so far.
     public private(set) var pending: [UInt8] = []
+    /// `pending.count`, kept beside the array: the common delivery (nothing pending) then
+    /// reads no more than the framer itself, not the array's storage (a cache miss per
+    /// delivery when thousands of flows interleave).
+    public private(set) var pendingCount = 0
     public let maxPDU: Int
     /// Bytes dropped because a PDU claimed to be larger than `maxPDU`.
     public private(set) var oversizeDrops = 0
@@ -25,10 +30,23 @@ public struct StreamFramer {
         pending.reserveCapacity(min(maxPDU, 4096))
     }
 
-    public var hasPending: Bool { !pending.isEmpty }
+    public var hasPending: Bool { pendingCount != 0 }
 
     /// Forgets a partial PDU (after a gap in the stream).
-    public mutating func reset() { pending.removeAll(keepingCapacity: true) }
+    public mutating func reset() {
+        if pendingCount != 0 { pending.removeAll(keepingCapacity: true) }
+        pendingCount = 0
+    }
+
+    private mutating func dropPending(_ k: Int) {
+        pending.removeFirst(k)
+        pendingCount = pending.count
+    }
+
+    private mutating func appendPending(_ bytes: ByteView, _ n: Int) {
+        bytes.withBytes { pending.append(contentsOf: UnsafeBufferPointer(rebasing: $0[0..<n])) }
+        pendingCount = pending.count
+    }
 
     /// Feeds bytes; `parse` is called with a view starting at each PDU boundary candidate.
     /// Returns false when a PDU larger than `maxPDU` had to be dropped (the caller may report it).
@@ -36,34 +54,33 @@ public struct StreamFramer {
     public mutating func feed(_ bytes: ByteView, _ parse: (ByteView) -> FrameStep) -> Bool {
         var ok = true
         var input = bytes
-        if !pending.isEmpty {
+        if pendingCount != 0 {
             // Complete the straddling PDU first, copying only what it needs.
             while !input.isEmpty {
                 let step: FrameStep = pending.withUnsafeBytes { parse(ByteView($0)) }
                 switch step {
                 case .consumed(let n), .skip(let n):
-                    let k = max(1, min(n, pending.count))
-                    pending.removeFirst(k)
-                    if pending.isEmpty { break }
+                    dropPending(max(1, min(n, pendingCount)))
+                    if pendingCount == 0 { break }
                     continue
                 case .needMore(let total):
                     // Append what the PDU still needs (or, size unknown, as much as fits
                     // under maxPDU), then parse again: never buffer past maxPDU.
-                    var want = total.map { max(1, $0 - pending.count) } ?? input.count
-                    want = min(want, maxPDU - pending.count, input.count)
+                    var want = total.map { max(1, $0 - pendingCount) } ?? input.count
+                    want = min(want, maxPDU - pendingCount, input.count)
                     if want <= 0 || (total ?? 0) > maxPDU {
                         ok = false
-                        oversizeDrops += pending.count
-                        pending.removeAll(keepingCapacity: true)
+                        oversizeDrops += pendingCount
+                        reset()
                         break
                     }
-                    input.withBytes { pending.append(contentsOf: UnsafeBufferPointer(rebasing: $0[0..<want])) }
+                    appendPending(input, want)
                     input = input.suffix(from: want)
                     continue
                 }
-                if pending.isEmpty { break }
+                if pendingCount == 0 { break }
             }
-            if !pending.isEmpty {
+            if pendingCount != 0 {
                 // Input exhausted: parse what is pending once more (it may now be whole).
                 drainPending(parse)
                 return ok
@@ -84,7 +101,7 @@ public struct StreamFramer {
                 }
                 let keep = min(view.count, maxPDU)
                 if keep < view.count { ok = false; oversizeDrops += view.count - keep }
-                view.withBytes { pending.append(contentsOf: UnsafeBufferPointer(rebasing: $0[0..<keep])) }
+                appendPending(view, keep)
                 return ok
             }
         }
@@ -92,11 +109,11 @@ public struct StreamFramer {
     }
 
     private mutating func drainPending(_ parse: (ByteView) -> FrameStep) {
-        while !pending.isEmpty {
+        while pendingCount != 0 {
             let step: FrameStep = pending.withUnsafeBytes { parse(ByteView($0)) }
             switch step {
             case .consumed(let n), .skip(let n):
-                pending.removeFirst(max(1, min(n, pending.count)))
+                dropPending(max(1, min(n, pendingCount)))
             case .needMore:
                 return
             }
