@@ -38,76 +38,119 @@ struct OpenRequest {
     var inUse: Bool
 }
 
-/// The open-request table of one flow: a small array of slots, reused, with one arena of
-/// `stride` bytes per slot. It grows only up to `capacity` slots; steady-state traffic
-/// (a few requests in flight) reuses the same slots without allocating.
-struct RequestTable {
+/// The open-request table of one flow: slots reused, each a record followed by its PDU
+/// bytes in one raw allocation (a request and its bytes share cache lines; one flow's table
+/// is one block, not an array of records plus an arena). It grows, doubling, only up to
+/// `capacity` slots; steady-state traffic (a few requests in flight) reuses the same slots
+/// without allocating.
+///
+/// UNSAFE: `base` is raw memory owned by this noncopyable table (freed in its deinit). Slot
+/// `i` spans `slotStride` bytes at `base + i * slotStride`: an initialised `OpenRequest`,
+/// then at most `stride` PDU bytes; every slot index is range-checked.
+struct RequestTable: ~Copyable {
     static let stride = 256
+    static let recordBytes = (MemoryLayout<OpenRequest>.stride + 15) & ~15
+    static let slotStride = recordBytes + stride
     let capacity: Int
-    private(set) var slots: [OpenRequest] = []
-    private(set) var arena: [UInt8] = []
+    private var base: UnsafeMutableRawPointer?
+    /// Slots allocated (all initialised, free ones with `inUse` false).
+    private var allocated = 0
     private(set) var openCount = 0
     private var nextSequence: UInt64 = 0
 
     init(capacity: Int) {
         self.capacity = max(1, capacity)
-        slots.reserveCapacity(4)
-        arena.reserveCapacity(4 * RequestTable.stride)
+    }
+
+    deinit {
+        if let base {
+            for i in 0..<allocated { (base + i * Self.slotStride).assumingMemoryBound(to: OpenRequest.self).deinitialize(count: 1) }
+            base.deallocate()
+        }
     }
 
     var isFull: Bool { openCount >= capacity }
 
+    private func record(_ slot: Int) -> UnsafeMutablePointer<OpenRequest> {
+        precondition(slot >= 0 && slot < allocated, "request slot out of range")
+        return (base.unsafelyUnwrapped + slot * Self.slotStride).assumingMemoryBound(to: OpenRequest.self)
+    }
+
+    /// The open request in a slot.
+    func request(_ slot: Int) -> OpenRequest { record(slot).pointee }
+
     /// The open request with this transaction id and unit id (the oldest when several).
     func find(_ tid: UInt16, _ unit: UInt8, anyUnit: Bool = false) -> Int? {
         guard openCount > 0 else { return nil }
-        var best: Int? = nil
-        for i in slots.indices where slots[i].inUse && slots[i].pdu.transactionID == tid
-            && (anyUnit || slots[i].pdu.unitID == unit) {
-            if best.map({ slots[i].sequence < slots[$0].sequence }) ?? true { best = i }
+        var best = -1
+        var bestSequence = UInt64.max
+        for i in 0..<allocated {
+            let r = record(i)
+            if r.pointee.inUse && r.pointee.pdu.transactionID == tid && (anyUnit || r.pointee.pdu.unitID == unit)
+                && r.pointee.sequence < bestSequence {
+                best = i
+                bestSequence = r.pointee.sequence
+            }
         }
-        return best
+        return best >= 0 ? best : nil
     }
 
     func oldest() -> Int? {
         guard openCount > 0 else { return nil }
-        var best: Int? = nil
-        for i in slots.indices where slots[i].inUse {
-            if best.map({ slots[i].sequence < slots[$0].sequence }) ?? true { best = i }
+        var best = -1
+        var bestSequence = UInt64.max
+        for i in 0..<allocated where record(i).pointee.inUse && record(i).pointee.sequence < bestSequence {
+            best = i
+            bestSequence = record(i).pointee.sequence
         }
-        return best
+        return best >= 0 ? best : nil
     }
 
+    /// Stores a request (the caller made room when `isFull`).
     mutating func insert(_ p: ModbusPDU, bytes: ByteView, timestamp: Int64) {
-        let n = min(bytes.count, RequestTable.stride)
-        let entry = OpenRequest(pdu: p, timestamp: timestamp, sequence: nextSequence, byteCount: n, inUse: true)
-        nextSequence &+= 1
-        let slot: Int
-        if let free = slots.firstIndex(where: { !$0.inUse }) {
-            slot = free
-            slots[slot] = entry
-        } else {
-            slot = slots.count
-            slots.append(entry)
-            arena.append(contentsOf: repeatElement(0, count: RequestTable.stride))
+        let n = min(bytes.count, Self.stride)
+        var slot = -1
+        for i in 0..<allocated where !record(i).pointee.inUse { slot = i; break }
+        if slot < 0 {
+            slot = allocated
+            grow()
         }
-        let base = slot * RequestTable.stride
+        let r = record(slot)
+        r.pointee = OpenRequest(pdu: p, timestamp: timestamp, sequence: nextSequence, byteCount: n, inUse: true)
+        nextSequence &+= 1
         if n > 0, let src = bytes.buffer.baseAddress {
-            arena.withUnsafeMutableBytes { dst in (dst.baseAddress.unsafelyUnwrapped + base).copyMemory(from: src, byteCount: n) }
+            (UnsafeMutableRawPointer(r) + Self.recordBytes).copyMemory(from: src, byteCount: n)
         }
         openCount += 1
     }
 
+    /// One more slot: the first insert allocates one, later growth doubles (never past `capacity`).
+    private mutating func grow() {
+        let newCount = allocated == 0 ? 1 : min(allocated * 2, max(capacity, allocated + 1))
+        let bigger = UnsafeMutableRawPointer.allocate(byteCount: newCount * Self.slotStride, alignment: 16)
+        if let base {
+            bigger.copyMemory(from: base, byteCount: allocated * Self.slotStride)   // records are plain values
+            base.deallocate()
+        }
+        for i in allocated..<newCount {
+            (bigger + i * Self.slotStride).bindMemory(to: OpenRequest.self, capacity: 1)
+                .initialize(to: OpenRequest(pdu: ModbusPDU(transactionID: 0, protocolID: 0, length: 0, unitID: 0, function: 0, isRequest: false), timestamp: 0, sequence: 0, byteCount: 0, inUse: false))
+        }
+        base = bigger
+        allocated = newCount
+    }
+
     mutating func remove(_ slot: Int) {
-        guard slots[slot].inUse else { return }
-        slots[slot].inUse = false
+        let r = record(slot)
+        guard r.pointee.inUse else { return }
+        r.pointee.inUse = false
         openCount -= 1
     }
 
     /// Runs `body` with the stored PDU bytes of a slot.
     func withBytes<R>(_ slot: Int, _ body: (ByteView) -> R) -> R {
-        let base = slot * RequestTable.stride
-        let n = slots[slot].byteCount
-        return arena.withUnsafeBytes { body(ByteView(UnsafeRawBufferPointer(rebasing: $0[base..<(base + n)]))) }
+        let r = record(slot)
+        return body(ByteView(start: UnsafeRawPointer(r) + Self.recordBytes, count: r.pointee.byteCount))
     }
 }
 
@@ -289,7 +332,7 @@ public final class ModbusSession: DissectorSession {
     func response<S: ModbusEventSink>(_ p: ModbusPDU, _ pdu: ByteView, _ sink: inout S) {
         var slot = table.find(p.transactionID, p.unitID)
         if slot == nil, let other = table.find(p.transactionID, p.unitID, anyUnit: true) {
-            let (tid, ru, au) = (Int(p.transactionID), Int(table.slots[other].pdu.unitID), Int(p.unitID))
+            let (tid, ru, au) = (Int(p.transactionID), Int(table.request(other).pdu.unitID), Int(p.unitID))
             sink.anomaly("modbus.unit_id_mismatch") { w in
                 w.field("transaction_id", tid)
                 w.field("request_unit_id", ru)
@@ -311,9 +354,10 @@ public final class ModbusSession: DissectorSession {
             }
             return
         }
-        let req = table.slots[s].pdu
+        let open = table.request(s)
+        let req = open.pdu
         checkPair(req, p, &sink)
-        let latency = sink.timestampNanos - table.slots[s].timestamp
+        let latency = sink.timestampNanos - open.timestamp
         let bitLimit: Int? = req.function == p.function && (p.function == 1 || p.function == 2) ? Int(req.quantity) : nil
         if sink.eventsEnabled { table.withBytes(s) { reqBytes in
             sink.emit("modbus") { w in
@@ -362,7 +406,7 @@ public final class ModbusSession: DissectorSession {
     }
 
     func emitUnanswered<S: ModbusEventSink>(_ slot: Int, _ sink: inout S) {
-        let req = table.slots[slot].pdu
+        let req = table.request(slot).pdu
         table.withBytes(slot) { reqBytes in
             sink.emit("modbus") { w in
                 w.field("status", "unanswered")
