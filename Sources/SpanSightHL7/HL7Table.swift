@@ -101,6 +101,10 @@ struct HL7Table: ~Copyable {
 
     /// Slots in insertion order of their first use, and `stride` arena bytes per slot.
     private(set) var slots: [OpenMessage] = []
+    /// Per slot, what a lookup compares, 16 bytes each: the whole table's keys span a few
+    /// cache lines, where the records span two lines per slot (a full table of 32 was 64
+    /// lines read per acknowledgment).
+    private var keys: [SlotKey] = []
     private var arena: UnsafeMutableRawPointer? = nil
     /// Slots the arena has room for.
     private var arenaSlots = 0
@@ -139,18 +143,30 @@ struct HL7Table: ~Copyable {
         }
     }
 
+    /// A slot's lookup key: a tag of (control id hash, its length, direction), never 0 for a
+    /// slot in use, and the slot's sequence number. A tag match is confirmed on the record.
+    struct SlotKey {
+        var tag: UInt64 = 0
+        var sequence: UInt64 = 0
+    }
+
+    static func tag(_ idHash: UInt64, _ idLength: Int, _ direction: Direction) -> UInt64 {
+        (idHash ^ (UInt64(truncatingIfNeeded: idLength) &* 0x9E37_79B9_7F4A_7C15) ^ UInt64(direction.rawValue)) | 1
+    }
+
     /// The oldest open message sent in `direction` with this control id.
     func find(_ controlID: ByteView, direction: Direction) -> Int? {
         guard open > 0 else { return nil }
         let h = Self.hash(controlID), n = controlID.count
-        return slots.withUnsafeBufferPointer { s in
+        let t = Self.tag(h, n, direction)
+        return keys.withUnsafeBufferPointer { k in
             var best = -1
             var bestSequence = UInt64.max
-            for i in 0..<s.count {
-                let e = s[i]
-                if e.inUse && e.idHash == h && e.idLength == n && e.direction == direction && e.sequence < bestSequence {
+            for i in 0..<k.count where k[i].tag == t && k[i].sequence < bestSequence {
+                let e = slots[i]
+                if e.inUse && e.idHash == h && e.idLength == n && e.direction == direction {
                     best = i
-                    bestSequence = e.sequence
+                    bestSequence = k[i].sequence
                 }
             }
             return best >= 0 ? best : nil
@@ -160,12 +176,12 @@ struct HL7Table: ~Copyable {
     /// The open message with the lowest sequence number.
     func oldest() -> Int? {
         guard open > 0 else { return nil }
-        return slots.withUnsafeBufferPointer { s in
+        return keys.withUnsafeBufferPointer { k in
             var best = -1
             var bestSequence = UInt64.max
-            for i in 0..<s.count where s[i].inUse && s[i].sequence < bestSequence {
+            for i in 0..<k.count where k[i].tag != 0 && k[i].sequence < bestSequence {
                 best = i
-                bestSequence = s[i].sequence
+                bestSequence = k[i].sequence
             }
             return best >= 0 ? best : nil
         }
@@ -182,12 +198,15 @@ struct HL7Table: ~Copyable {
         e.idHash = Self.hash(cid)
         e.idLength = cid.count
         // A free slot, or a new one at the end (with its arena stride).
-        let slot = slots.firstIndex { !$0.inUse } ?? slots.count
-        if slot == slots.count {
+        let key = SlotKey(tag: Self.tag(e.idHash, e.idLength, e.direction), sequence: e.sequence)
+        let slot = keys.firstIndex { $0.tag == 0 } ?? keys.count
+        if slot == keys.count {
             reserveArena(for: slot)
             slots.append(e)
+            keys.append(key)
         } else {
             slots[slot] = e
+            keys[slot] = key
         }
         var w = ArenaWriter(base: arena.unsafelyUnwrapped + slot * HL7Table.stride)
         for f in StoredField.all { w.field(f.span(m).view(frame)) }
@@ -205,7 +224,9 @@ struct HL7Table: ~Copyable {
 
     /// Frees a slot (its arena bytes are overwritten by the next insertion).
     mutating func remove(_ slot: Int) {
-        open -= slots[slot].inUse ? 1 : 0
+        guard keys[slot].tag != 0 else { return }
+        open -= 1
+        keys[slot].tag = 0
         slots[slot].inUse = false
     }
 
