@@ -92,15 +92,15 @@ public final class DICOMSession: DissectorSession {
 
     // MARK: DissectorSession
 
-    public func receive(_ bytes: ByteView, direction: Direction, context: inout DissectContext) {
+    public override func receive(_ bytes: ByteView, direction: Direction, context: inout DissectContext) {
         receive(bytes, direction: direction, sink: &context)
     }
 
-    public func gap(_ length: Int, direction: Direction, context: inout DissectContext) {
+    public override func gap(_ length: Int, direction: Direction, context: inout DissectContext) {
         gap(length, direction: direction, sink: &context)
     }
 
-    public func finish(context: inout DissectContext) {
+    public override func finish(context: inout DissectContext) {
         finish(sink: &context)
     }
 

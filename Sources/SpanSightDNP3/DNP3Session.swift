@@ -65,7 +65,7 @@ final class DNP3Session: DissectorSession {
 
     // MARK: DissectorSession
 
-    func receive(_ bytes: ByteView, direction: Direction, context: inout DissectContext) {
+    override func receive(_ bytes: ByteView, direction: Direction, context: inout DissectContext) {
         if udp {
             receiveDatagram(bytes, direction, &context)
             return
@@ -77,7 +77,7 @@ final class DNP3Session: DissectorSession {
         }
     }
 
-    func gap(_ length: Int, direction: Direction, context: inout DissectContext) {
+    override func gap(_ length: Int, direction: Direction, context: inout DissectContext) {
         if direction == .toServer { framerToServer.reset() } else { framerToClient.reset() }
         inGarbage[direction.index] = false
         for i in reassembly[direction.index].indices {
@@ -87,7 +87,7 @@ final class DNP3Session: DissectorSession {
         }
     }
 
-    func finish(context: inout DissectContext) {
+    override func finish(context: inout DissectContext) {
         // Unanswered requests, oldest first.
         while let i = oldestPending() {
             emitUnanswered(i, &context)

@@ -21,7 +21,11 @@ extension DissectContext: HL7EventSink {}
 /// MSH/MSA/ERR/EVN, pairs messages with their acknowledgments by control id (MSA-2 against
 /// MSH-10 of a message sent the other way), and emits one `hl7` event per message/ACK pair
 /// plus `hl7.*` anomalies.
-public final class HL7Session {
+public final class HL7Session: DissectorSession {
+    public override func receive(_ bytes: ByteView, direction: Direction, context: inout DissectContext) { feed(bytes, direction, &context) }
+    public override func gap(_ length: Int, direction: Direction, context: inout DissectContext) { lost(direction) }
+    public override func finish(context: inout DissectContext) { end(&context) }
+
     let config: HL7Configuration
     let pseudonymizer: HL7Pseudonymizer?
     var toServer: MLLPFramer
@@ -364,10 +368,4 @@ public final class HL7Session {
         }
         return n
     }
-}
-
-extension HL7Session: DissectorSession {
-    public func receive(_ bytes: ByteView, direction: Direction, context: inout DissectContext) { feed(bytes, direction, &context) }
-    public func gap(_ length: Int, direction: Direction, context: inout DissectContext) { lost(direction) }
-    public func finish(context: inout DissectContext) { end(&context) }
 }

@@ -43,13 +43,13 @@ public final class StreamRecorder: @unchecked Sendable {
     final class Session: DissectorSession {
         let r: StreamRecorder
         init(_ r: StreamRecorder) { self.r = r }
-        func receive(_ bytes: ByteView, direction: Direction, context: inout DissectContext) {
+        override func receive(_ bytes: ByteView, direction: Direction, context: inout DissectContext) {
             r.items[direction.index].append(.data(bytes.array))
         }
-        func gap(_ length: Int, direction: Direction, context: inout DissectContext) {
+        override func gap(_ length: Int, direction: Direction, context: inout DissectContext) {
             r.items[direction.index].append(.gap(length))
         }
-        func finish(context: inout DissectContext) { r.finished += 1 }
+        override func finish(context: inout DissectContext) { r.finished += 1 }
     }
 }
 

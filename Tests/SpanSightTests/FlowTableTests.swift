@@ -23,7 +23,7 @@ final class FlowTableTests: XCTestCase {
         func line(_ k: PartialKeyPath<FlowRecord>) -> Int { MemoryLayout<FlowRecord>.offset(of: k)! / 64 }
         // Line 0: what every packet reads or writes, whichever way it travels.
         for k: PartialKeyPath<FlowRecord> in [\.key, \.app, \.tcpState, \.timeoutClass, \.flagsToServer,
-                                               \.flagsToClient, \.hash, \.lastNanos] {
+                                               \.flagsToClient, \.session, \.lastNanos] {
             XCTAssertEqual(line(k), 0, "\(k)")
         }
         XCTAssertEqual(MemoryLayout<FlowRecord>.offset(of: \.lastNanos)! + 8, 64)
@@ -38,7 +38,7 @@ final class FlowTableTests: XCTestCase {
         XCTAssertEqual(line(\FlowRecord.id), 3)
         let t = FlowTable(maxFlows: 4)
         let key = FlowKey(client: .zero, server: .zero, clientPort: 1, serverPort: 2, proto: 6, vlanOuter: 0, vlanInner: 0)
-        let slot = t.insert(FlowRecord(key: key, hash: 1, id: 1, firstNanos: 0, lastNanos: 0, firstPacket: 1))
+        let slot = t.insert(FlowRecord(key: key, id: 1, firstNanos: 0, lastNanos: 0, firstPacket: 1), hash: 1)
         t.withRecordAddress(slot) { XCTAssertEqual(Int(bitPattern: $0) % 64, 0, "records start on a cache line") }
     }
 

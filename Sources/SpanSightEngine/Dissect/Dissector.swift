@@ -34,17 +34,28 @@ public struct FlowInfo: Sendable {
     public var server: IPAddress
 }
 
-/// The per-flow session of an application dissector.
+/// The per-flow session of an application dissector: a subclass overrides `receive`, and
+/// `gap` and `finish` when it keeps state across calls.
 ///
 /// For TCP, `receive` gets the reassembled in-order bytes of one direction, split anywhere
 /// (a PDU can span calls; several PDUs can share one); the bytes are borrowed for the call
 /// only: a session that needs to keep a partial PDU copies it. `gap` says that `length`
 /// bytes of that direction were lost. For UDP, `receive` gets one datagram per call.
-public protocol DissectorSession: AnyObject {
-    func receive(_ bytes: ByteView, direction: Direction, context: inout DissectContext)
-    func gap(_ length: Int, direction: Direction, context: inout DissectContext)
+///
+/// A class rather than a protocol: the engine keeps each flow's session in the flow record as
+/// an unretained reference (it owns one retain from the session's start to the flow's end)
+/// and calls it through the class's vtable, so a delivery costs no reference counting.
+open class DissectorSession {
+    public init() {}
+
+    open func receive(_ bytes: ByteView, direction: Direction, context: inout DissectContext) {
+        preconditionFailure("\(type(of: self)) does not override DissectorSession.receive")
+    }
+
+    open func gap(_ length: Int, direction: Direction, context: inout DissectContext) {}
+
     /// The flow ended (FIN/RST, timeout, eviction or end of input): report what is pending.
-    func finish(context: inout DissectContext)
+    open func finish(context: inout DissectContext) {}
 }
 
 /// A dissector as the registry knows it: its name, where it runs, its probe and its factory.
@@ -57,11 +68,11 @@ public struct DissectorEntry: Sendable {
     /// Inspect the first bytes of a direction.
     public let probe: @Sendable (ByteView, Direction, FlowInfo) -> ProbeResult
     /// Create the session for a flow once a probe matched.
-    public let makeSession: @Sendable (FlowInfo) -> any DissectorSession
+    public let makeSession: @Sendable (FlowInfo) -> DissectorSession
 
     public init(name: StaticString, transports: TransportSet, hintPorts: [UInt16],
                 probe: @escaping @Sendable (ByteView, Direction, FlowInfo) -> ProbeResult,
-                makeSession: @escaping @Sendable (FlowInfo) -> any DissectorSession) {
+                makeSession: @escaping @Sendable (FlowInfo) -> DissectorSession) {
         self.name = name
         self.transports = transports
         self.hintPorts = hintPorts

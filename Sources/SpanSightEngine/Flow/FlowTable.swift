@@ -80,7 +80,10 @@ public struct FlowRecord {
     var timeoutClass: TimeoutClass = .tcpNew
     public var flagsToServer: UInt8 = 0
     public var flagsToClient: UInt8 = 0
-    var hash: UInt64
+    /// The flow's dissector session, retained by the engine from `startSession` to `endFlow`
+    /// (unmanaged here so that records stay plain values and a delivery costs no reference
+    /// counting); nil before a probe matched.
+    var session: Unmanaged<DissectorSession>?
     public var lastNanos: Int64
 
     // Line 1: to the server.
@@ -117,9 +120,8 @@ public struct FlowRecord {
     var probePage: (Int32, Int32) = (-1, -1)
     var probeLength: (Int32, Int32) = (0, 0)
 
-    init(key: FlowKey, hash: UInt64, id: UInt64, firstNanos: Int64, lastNanos: Int64, firstPacket: UInt64) {
+    init(key: FlowKey, id: UInt64, firstNanos: Int64, lastNanos: Int64, firstPacket: UInt64) {
         self.key = key
-        self.hash = hash
         self.lastNanos = lastNanos
         self.id = id
         self.firstNanos = firstNanos
@@ -179,7 +181,11 @@ public final class FlowTable {
     private var base: UnsafeMutablePointer<FlowRecord>
     private var recordCount = 0
     private var recordCapacity: Int
-    var index: [Int32]
+    /// The hash index: per bucket 0 (empty) or the flow's hash (low 32 bits) above its slot + 1.
+    /// A lookup compares the stored hash bits before reading a record, so a probe past another
+    /// flow reads no record (a cache line) at all; the bits also give every entry's home bucket
+    /// (the table never exceeds 2^31 buckets), so records keep no hash.
+    var index: [UInt64]
     var mask: Int
     var freeSlots: [Int32] = []
     public private(set) var count = 0
@@ -192,7 +198,7 @@ public final class FlowTable {
         // Start small and double at half load: a table sized to the flows actually seen stays
         // in cache (a lookup is one index probe and one record compare).
         let size = 1024
-        index = [Int32](repeating: -1, count: size)
+        index = [UInt64](repeating: 0, count: size)
         mask = size - 1
         recordCapacity = min(self.maxFlows, 1024)
         base = FlowTable.allocateRecords(recordCapacity)
@@ -211,28 +217,43 @@ public final class FlowTable {
         UnsafeMutableRawPointer(p).deallocate()
     }
 
-    /// Finds the flow of a packet. Returns the slot and the packet's direction.
+    @inline(__always)
+    static func entry(_ hash: UInt64, _ slot: Int32) -> UInt64 { hash << 32 | UInt64(UInt32(bitPattern: slot) &+ 1) }
+    @inline(__always)
+    static func slot(_ entry: UInt64) -> Int32 { Int32(bitPattern: UInt32(truncatingIfNeeded: entry) &- 1) }
+    @inline(__always)
+    static func home(_ entry: UInt64, _ mask: Int) -> Int { Int(truncatingIfNeeded: entry >> 32) & mask }
 
+    /// The hash of a stored flow (the index keeps its low 32 bits, all that the buckets use).
+    func hash(of slot: Int32) -> UInt64 {
+        let k = self[slot].key
+        return flowHash(k.client, k.clientPort, k.server, k.serverPort, proto: k.proto,
+                        vlanOuter: k.vlanOuter, vlanInner: k.vlanInner)
+    }
+
+    /// Finds the flow of a packet. Returns the slot and the packet's direction.
     public func find(hash: UInt64, src: IPAddress, srcPort: UInt16, dst: IPAddress, dstPort: UInt16,
                      proto: UInt8, vlanOuter: UInt16, vlanInner: UInt16) -> (slot: Int32, direction: Direction)? {
         var i = Int(truncatingIfNeeded: hash) & mask
+        let bits = hash & 0xFFFF_FFFF
         let recs = base
         return index.withUnsafeBufferPointer { idx in
-            do {
-                while true {
-                    let s = idx[i]
-                    if s < 0 { return nil }
-                    let r = recs[Int(s)]
-                    if r.hash == hash && r.key.proto == proto && r.key.vlanOuter == vlanOuter && r.key.vlanInner == vlanInner {
-                        if r.key.clientPort == srcPort && r.key.serverPort == dstPort && r.key.client == src && r.key.server == dst {
+            while true {
+                let e = idx[i]
+                if e == 0 { return nil }
+                if e >> 32 == bits {
+                    let s = FlowTable.slot(e)
+                    let k = recs[Int(s)].key
+                    if k.proto == proto && k.vlanOuter == vlanOuter && k.vlanInner == vlanInner {
+                        if k.clientPort == srcPort && k.serverPort == dstPort && k.client == src && k.server == dst {
                             return (s, .toServer)
                         }
-                        if r.key.clientPort == dstPort && r.key.serverPort == srcPort && r.key.client == dst && r.key.server == src {
+                        if k.clientPort == dstPort && k.serverPort == srcPort && k.client == dst && k.server == src {
                             return (s, .toClient)
                         }
                     }
-                    i = (i + 1) & mask
                 }
+                i = (i + 1) & mask
             }
         }
     }
@@ -240,9 +261,8 @@ public final class FlowTable {
     /// True when a new flow needs an eviction first.
     public var isFull: Bool { count >= maxFlows }
 
-    /// Inserts a new record (the caller made room when `isFull`). Returns its slot.
-
-    public func insert(_ record: FlowRecord) -> Int32 {
+    /// Inserts a new record with its flow hash (the caller made room when `isFull`). Returns its slot.
+    public func insert(_ record: FlowRecord, hash: UInt64) -> Int32 {
         if (count + 1) * 2 > index.count { grow() }
         var rec = record
         rec.live = true
@@ -254,9 +274,9 @@ public final class FlowTable {
             slot = Int32(recordCount)
             appendRecord(rec)
         }
-        var i = Int(truncatingIfNeeded: rec.hash) & mask
-        while index[i] >= 0 { i = (i + 1) & mask }
-        index[i] = slot
+        var i = Int(truncatingIfNeeded: hash) & mask
+        while index[i] != 0 { i = (i + 1) & mask }
+        index[i] = FlowTable.entry(hash, slot)
         count += 1
         lruAppend(slot, rec.timeoutClass)
         return slot
@@ -264,19 +284,18 @@ public final class FlowTable {
 
     /// Removes a flow from the table and its idle list; its record stays readable until the
     /// slot is reused.
-
     public func remove(_ slot: Int32) {
-        let hash = self[slot].hash
-        var i = Int(truncatingIfNeeded: hash) & mask
-        while index[i] != slot {
-            if index[i] < 0 { return }
+        let want = FlowTable.entry(hash(of: slot), slot)
+        var i = Int(truncatingIfNeeded: want >> 32) & mask
+        while index[i] != want {
+            if index[i] == 0 { return }
             i = (i + 1) & mask
         }
         // Backward-shift deletion keeps probe sequences intact without tombstones.
         var hole = i
         var j = (i + 1) & mask
-        while index[j] >= 0 {
-            let ideal = Int(truncatingIfNeeded: self[index[j]].hash) & mask
+        while index[j] != 0 {
+            let ideal = FlowTable.home(index[j], mask)
             // Move j into the hole when its ideal position is not cyclically in (hole, j].
             let distJ = (j - ideal) & mask
             let distHole = (j - hole) & mask
@@ -286,7 +305,7 @@ public final class FlowTable {
             }
             j = (j + 1) & mask
         }
-        index[hole] = -1
+        index[hole] = 0
         lruUnlink(slot)
         self[slot].live = false
         freeSlots.append(slot)
@@ -295,12 +314,13 @@ public final class FlowTable {
 
     func grow() {
         let size = index.count * 2
-        var newIndex = [Int32](repeating: -1, count: size)
+        precondition(size <= 1 << 31, "flow index past 2^31 buckets")
+        var newIndex = [UInt64](repeating: 0, count: size)
         let newMask = size - 1
-        for s in index where s >= 0 {
-            var i = Int(truncatingIfNeeded: self[s].hash) & newMask
-            while newIndex[i] >= 0 { i = (i + 1) & newMask }
-            newIndex[i] = s
+        for e in index where e != 0 {
+            var i = FlowTable.home(e, newMask)
+            while newIndex[i] != 0 { i = (i + 1) & newMask }
+            newIndex[i] = e
         }
         index = newIndex
         mask = newMask

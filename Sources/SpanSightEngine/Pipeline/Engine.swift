@@ -49,7 +49,6 @@ public final class Engine {
     let table: FlowTable
     let pool: PagePool
     var segments = SegmentPool()
-    var sessions: [(any DissectorSession)?] = []
     var decoder = PacketDecoder(link: .ethernet)
     var packet = DecodedPacket()
     /// Number of the current packet (1-based over the whole run, all inputs).
@@ -73,7 +72,11 @@ public final class Engine {
         self.appNames = config.dissectors.map(\.name)
         self.timeouts = [config.tcpNewTimeoutNanos, config.tcpEstablishedTimeoutNanos,
                          config.tcpClosedTimeoutNanos, config.udpTimeoutNanos]
-        sessions.reserveCapacity(min(config.maxFlows, 1 << 16))
+    }
+
+    /// Flows never ended (no `finish`): their sessions' retains are given back.
+    deinit {
+        for slot in table.liveSlots() { table[slot].session?.release() }
     }
 
     /// Selects the link-layer decoder for the next packets. Returns false for a link type
@@ -207,7 +210,7 @@ public final class Engine {
                       proto: p.ipProto, vlanOuter: p.vlanOuter, vlanInner: p.vlanInner)
             : FlowKey(client: p.destination, server: p.source, clientPort: p.destinationPort, serverPort: p.sourcePort,
                       proto: p.ipProto, vlanOuter: p.vlanOuter, vlanInner: p.vlanInner)
-        var rec = FlowRecord(key: key, hash: hash,
+        var rec = FlowRecord(key: key,
                              id: Engine.flowID(hash: hash, ts: ts, packet: pcapCount),
                              firstNanos: ts, lastNanos: ts, firstPacket: pcapCount)
         rec.directionBySYN = bySYN
@@ -219,9 +222,8 @@ public final class Engine {
         }
         rec.timeoutClass = p.ipProto == 6 ? .tcpNew : .udp
         rec.queuedNanos = ts
-        let slot = table.insert(rec)
+        let slot = table.insert(rec, hash: hash)
         noteQueued(rec.timeoutClass, at: ts)
-        while sessions.count <= Int(slot) { sessions.append(nil) }
         counters.flowsCreated &+= 1
         if p.ipProto == 6 { counters.tcpFlows &+= 1 } else { counters.udpFlows &+= 1 }
         return (slot, srcIsClient ? .toServer : .toClient)
@@ -330,12 +332,13 @@ public final class Engine {
         flushQueued(slot, .toClient)
         releaseProbe(slot, .toServer)
         releaseProbe(slot, .toClient)
-        if let session = sessions[Int(slot)] {
+        if let retained = table[slot].session {
+            table[slot].session = nil
+            let session = retained.takeRetainedValue()
             var ctx = context(slot)
             ctx.timestampNanos = table[slot].lastNanos
             ctx.pcapCount = 0
             session.finish(context: &ctx)
-            sessions[Int(slot)] = nil
         }
         switch reason {
         case .timeout: counters.flowsTimedOut &+= 1
@@ -396,9 +399,10 @@ public final class Engine {
         if bytes.isEmpty { return }
         let app = table[slot].app
         if app >= 0 {
-            guard let session = sessions[Int(slot)] else { return }
+            guard let session = table[slot].session else { return }
             var ctx = context(slot)
-            session.receive(bytes, direction: dir, context: &ctx)
+            // The flow's retain keeps the session alive: no flow ends during a delivery.
+            session._withUnsafeGuaranteedRef { $0.receive(bytes, direction: dir, context: &ctx) }
             return
         }
         if app == -1 { probeAndDeliver(slot, dir, bytes) }
@@ -467,7 +471,7 @@ public final class Engine {
 
     func startSession(_ slot: Int32, _ entry: Int, _ info: FlowInfo) {
         table[slot].app = Int16(entry)
-        sessions[Int(slot)] = config.dissectors[entry].makeSession(info)
+        table[slot].session = Unmanaged.passRetained(config.dissectors[entry].makeSession(info))
     }
 
     /// Hands a direction's probe buffer (if any) to the new session and frees it.
@@ -518,9 +522,9 @@ public final class Engine {
         counters.reassemblyGaps &+= 1
         counters.reassemblyGapBytes &+= UInt64(length)
         let app = table[slot].app
-        if app >= 0, let session = sessions[Int(slot)] {
+        if app >= 0, let session = table[slot].session {
             var ctx = context(slot)
-            session.gap(length, direction: dir, context: &ctx)
+            session._withUnsafeGuaranteedRef { $0.gap(length, direction: dir, context: &ctx) }
         } else if app == -1 {
             releaseProbe(slot, dir)
         }
