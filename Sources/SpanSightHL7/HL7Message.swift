@@ -6,9 +6,10 @@ struct Span: Equatable {
     var count: Int32 = 0
 
     init() {}
+    /// Offsets in a frame: frames are capped far below 2^31 bytes (`maxMessageBytes`).
     init(_ start: Int, _ end: Int) {
-        self.start = Int32(start)
-        self.count = Int32(max(0, end - start))
+        self.start = Int32(truncatingIfNeeded: start)
+        self.count = Int32(truncatingIfNeeded: max(0, end &- start))
     }
 
     var isEmpty: Bool { count == 0 }
@@ -240,11 +241,14 @@ struct HL7Message {
             var repEnd = n
             var i = from
             while true {
-                // Skip ordinary bytes (and, past the first repetition, everything but `fs`).
+                // Skip ordinary bytes (and, past the first repetition, everything but `fs`),
+                // eight at a time.
                 var b = fs
-                while i < n {
+                while true {
+                    i = seg.index(of: fs, cs, rs, from: i)
+                    if i >= n { break }
                     b = p[i]
-                    if b == fs || (comp != 0 && (b == cs || b == rs)) { break }
+                    if comp != 0 || b == fs { break }
                     i &+= 1
                 }
                 if i >= n { b = fs }

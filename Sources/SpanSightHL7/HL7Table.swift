@@ -202,6 +202,11 @@ struct HL7Table: ~Copyable {
         let slot = keys.firstIndex { $0.tag == 0 } ?? keys.count
         if slot == keys.count {
             reserveArena(for: slot)
+            // As the arena: a second slot means more to come (grown once, not six times).
+            if slot == 1 {
+                slots.reserveCapacity(capacity)
+                keys.reserveCapacity(capacity)
+            }
             slots.append(e)
             keys.append(key)
         } else {

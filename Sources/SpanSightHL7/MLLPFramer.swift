@@ -45,7 +45,8 @@ struct MLLPFramer {
     private var afterGap = false
 
     init(maxMessage: Int) {
-        self.maxMessage = max(8, maxMessage)
+        // At most 1 GiB: spans into a frame are 32-bit offsets (`Span`).
+        self.maxMessage = min(max(8, maxMessage), 1 << 30)
     }
 
     /// Feeds one delivery; `on` is called for each frame and framing problem, in stream order.

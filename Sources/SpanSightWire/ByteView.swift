@@ -111,6 +111,30 @@ public struct ByteView {
         return n
     }
 
+    /// Index of the first byte at or after `from` that is `a`, `b` or `c`, or `count` when
+    /// there is none; eight bytes per step, as `index(of:or:from:)`.
+    @inlinable
+    public func index(of a: UInt8, _ b: UInt8, _ c: UInt8, from: Int) -> Int {
+        let n = buffer.count
+        var i = max(0, from)
+        guard i < n, let p = buffer.baseAddress else { return n }
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        let pa = ones &* UInt64(a), pb = ones &* UInt64(b), pc = ones &* UInt64(c)
+        while i &+ 8 <= n {
+            let x = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+            let xa = x ^ pa, xb = x ^ pb, xc = x ^ pc
+            let m = ((xa &- ones) & ~xa | (xb &- ones) & ~xb | (xc &- ones) & ~xc) & highs
+            if m != 0 { return i &+ (m.trailingZeroBitCount &>> 3) }
+            i &+= 8
+        }
+        while i < n {
+            let x = p.load(fromByteOffset: i, as: UInt8.self)
+            if x == a || x == b || x == c { return i }
+            i &+= 1
+        }
+        return n
+    }
+
     /// Calls `body` with the bytes as a buffer of UInt8 (no copy).
     @inlinable
     public func withBytes<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {

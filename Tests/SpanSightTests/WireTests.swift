@@ -24,23 +24,34 @@ final class WireTests: XCTestCase {
     /// start offset and length of buffers where the two bytes are absent, once, or many times,
     /// at every alignment, and next to bytes that differ from them by one bit or by 0x80 (the
     /// cases a faulty zero-byte test would flag).
-    func testTwoByteSearchMatchesNaiveSearch() {
+    /// The SWAR searches against a naive search: random buffers of near-miss bytes (a needle
+    /// with its high bit set, or off by one bit) with a few needles planted, from every offset.
+    func checkSearch(_ needles: [UInt8], _ search: (ByteView, Int) -> Int) {
         var rng = SystemRandomNumberGenerator()
-        let (a, b): (UInt8, UInt8) = (0x0B, 0x1C)
-        let filler: [UInt8] = [0x00, 0x01, 0x0A, 0x0C, 0x1D, 0x8B, 0x9C, 0x7F, 0xFF, 0x41, 0x80, 0x0F]
+        let filler: [UInt8] = [0x00, 0x01, 0x0A, 0x0C, 0x1D, 0x8B, 0x9C, 0x7F, 0xFF, 0x41, 0x80, 0x0F, 0x7D, 0xDE, 0x5D, 0xFC]
+            .filter { !needles.contains($0) }
         for trial in 0..<300 {
             let n = Int.random(in: 0...40, using: &rng)
             var bytes = (0..<n).map { _ in filler.randomElement(using: &rng)! }
             let hits = trial % 3 == 0 ? 0 : Int.random(in: 1...3, using: &rng)
-            for _ in 0..<hits where n > 0 { bytes[Int.random(in: 0..<n, using: &rng)] = Bool.random(using: &rng) ? a : b }
+            for _ in 0..<hits where n > 0 { bytes[Int.random(in: 0..<n, using: &rng)] = needles.randomElement(using: &rng)! }
             ByteView.with(bytes) { v in
                 for from in 0...n + 1 {
-                    let expected = from >= n ? n : (bytes[from...].firstIndex { $0 == a || $0 == b } ?? n)
-                    XCTAssertEqual(v.index(of: a, or: b, from: from), expected, "from \(from) in \(bytes)")
+                    let expected = from >= n ? n : (bytes[from...].firstIndex { needles.contains($0) } ?? n)
+                    XCTAssertEqual(search(v, from), expected, "from \(from) in \(bytes)")
                 }
             }
         }
-        XCTAssertEqual(ByteView.empty.index(of: a, or: b, from: 0), 0)
+        XCTAssertEqual(search(ByteView.empty, 0), 0)
+    }
+
+    func testTwoByteSearchMatchesNaiveSearch() {
+        checkSearch([0x0B, 0x1C]) { $0.index(of: 0x0B, or: 0x1C, from: $1) }
+    }
+
+    func testThreeByteSearchMatchesNaiveSearch() {
+        checkSearch([0x7C, 0x5E, 0x7E]) { $0.index(of: 0x7C, 0x5E, 0x7E, from: $1) }   // | ^ ~
+        checkSearch([0x7C, 0x5E]) { $0.index(of: 0x7C, 0x5E, 0x7C, from: $1) }         // a needle twice
     }
 
     // Built by PacketBuilder: Ethernet II, IPv4 (no options), TCP with MSS/SACK-permitted/
