@@ -22,16 +22,16 @@ final class FlowTableTests: XCTestCase {
         XCTAssertEqual(MemoryLayout<FlowRecord>.stride, 256)
         func line(_ k: PartialKeyPath<FlowRecord>) -> Int { MemoryLayout<FlowRecord>.offset(of: k)! / 64 }
         // Line 0: what every packet reads or writes, whichever way it travels.
-        for k: PartialKeyPath<FlowRecord> in [\.key, \.app, \.tcpState, \.timeoutClass, \.flagsToServer,
-                                               \.flagsToClient, \.session, \.lastNanos] {
+        for k: PartialKeyPath<FlowRecord> in [\.key, \.app, \.tcpState, \.timeoutClass, \.queued,
+                                               \.session, \.lastNanos] {
             XCTAssertEqual(line(k), 0, "\(k)")
         }
         XCTAssertEqual(MemoryLayout<FlowRecord>.offset(of: \.lastNanos)! + 8, 64)
-        for k: PartialKeyPath<FlowRecord> in [\.packetsToServer, \.bytesToServer, \.toServer, \.operations] {
+        for k: PartialKeyPath<FlowRecord> in [\.packetsToServer, \.bytesToServer, \.toServer, \.operations, \.flagsToServer] {
             XCTAssertEqual(line(k), 1, "\(k)")
         }
         XCTAssertEqual(MemoryLayout<FlowRecord>.offset(of: \.toServer)! + MemoryLayout<StreamState>.size, 115)
-        for k: PartialKeyPath<FlowRecord> in [\.packetsToClient, \.bytesToClient, \.toClient] {
+        for k: PartialKeyPath<FlowRecord> in [\.packetsToClient, \.bytesToClient, \.toClient, \.flagsToClient] {
             XCTAssertEqual(line(k), 2, "\(k)")
         }
         XCTAssertEqual(MemoryLayout<FlowRecord>.offset(of: \.toClient)! + MemoryLayout<StreamState>.size, 179)

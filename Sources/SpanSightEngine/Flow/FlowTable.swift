@@ -78,8 +78,10 @@ public struct FlowRecord {
     public var app: Int16 = -1
     public var tcpState: TCPState = .none
     var timeoutClass: TimeoutClass = .tcpNew
-    public var flagsToServer: UInt8 = 0
-    public var flagsToClient: UInt8 = 0
+    /// Directions with out-of-order segments queued (bit 0 to the server, bit 1 to the
+    /// client), kept by `setStream`: an ACK checks the other direction's queue here without
+    /// reading that direction's line.
+    var queued: UInt8 = 0
     /// The flow's dissector session, retained by the engine from `startSession` to `endFlow`
     /// (unmanaged here so that records stay plain values and a delivery costs no reference
     /// counting); nil before a probe matched.
@@ -97,11 +99,15 @@ public struct FlowRecord {
     public var vlanCount: UInt8 = 0
     /// UDP datagrams probed without a decision.
     var datagramsProbed: UInt8 = 0
+    /// TCP flags seen to the server.
+    public var flagsToServer: UInt8 = 0
 
     // Line 2: to the client.
     public var packetsToClient: UInt64 = 0
     public var bytesToClient: UInt64 = 0
     public var toClient = StreamState()
+    /// TCP flags seen to the client.
+    public var flagsToClient: UInt8 = 0
     var lruPrev: Int32 = -1
     var lruNext: Int32 = -1
 

@@ -45,7 +45,7 @@ extension Engine {
         var st = table[slot].stream(dir)
         // An ACK from this side that covers a hole in the other direction: the receiver got
         // bytes the capture missed. Report the gap and release what waited behind it.
-        if flags.contains(.ack) {
+        if flags.contains(.ack) && table[slot].hasQueued(dir.reversed) {
             let other = table[slot].stream(dir.reversed)
             let ack = packet.tcpAcknowledgment
             if other.oooHead >= 0 && seqDiff(ack, other.nextSeq) > 0 {
