@@ -45,16 +45,14 @@ final class DNP3Session: DissectorSession {
     var framerToServer = StreamFramer(maxPDU: DNP3LinkHeader.maxFrameSize)
     var framerToClient = StreamFramer(maxPDU: DNP3LinkHeader.maxFrameSize)
     /// Per direction: inside a run of skipped bytes (reported once, when the run starts).
-    var inGarbage = [false, false]
-    var reassembly: [[DNP3Reassembly]] = [[], []]
+    var inGarbage = DirectionPair(false)
+    var reassembly = DirectionPair<[DNP3Reassembly]>([])
     var pending: [DNP3PendingRequest] = []
     var clock: UInt64 = 0
     /// Requests logged without a response so far (flood detection).
     var unreplied = 0
     var flooded = false
     var observations = DNP3Observations()
-    /// The user data of a one-frame fragment, CRCs removed (at most 249 octets).
-    var scratch = [UInt8](repeating: 0, count: DNP3LinkHeader.maxFrameSize)
     /// The CRC tables, read once here rather than through the global at every frame.
     let crcTables = DNP3CRC.tables
 
@@ -257,7 +255,7 @@ final class DNP3Session: DissectorSession {
 
     /// A fragment in one frame (FIR and FIN: nearly all DNP3 traffic). A reassembly open for
     /// the pair is abandoned, as any FIR abandons it; nothing else is kept. User data within
-    /// one block is parsed in place; longer data is gathered (CRCs skipped) into `scratch`.
+    /// one block is parsed in place; longer data is gathered (CRCs skipped) into a stack buffer.
     func singleFrameFragment(_ f: ByteView, _ n: Int, source: UInt16, destination: UInt16,
                              control: UInt8, _ dir: Direction, _ context: inout DissectContext) {
         let d = dir.index
@@ -277,10 +275,10 @@ final class DNP3Session: DissectorSession {
             return
         }
         // The frame was length-checked by the link scan: blocks and CRCs are all inside it, and
-        // the user data (at most 249 octets) fits `scratch`.
-        let count = scratch.withUnsafeMutableBytes { out in
+        // the user data (at most 249 octets) fits a buffer on the stack (always in cache).
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: DNP3LinkHeader.maxFrameSize) { out in
             let src = f.buffer.baseAddress.unsafelyUnwrapped
-            let dst = out.baseAddress.unsafelyUnwrapped
+            let dst = UnsafeMutableRawPointer(out.baseAddress.unsafelyUnwrapped)
             var off = header, left = n, w = 0, skip = 1
             while left > 0 {
                 let b = min(DNP3LinkHeader.blockSize, left)
@@ -290,10 +288,7 @@ final class DNP3Session: DissectorSession {
                 off += b + 2
                 left -= b
             }
-            return w
-        }
-        scratch.withUnsafeBytes { raw in
-            fragment(ByteView(UnsafeRawBufferPointer(rebasing: raw[0..<count])), source: source, destination: destination,
+            fragment(ByteView(start: UnsafeRawPointer(dst), count: w), source: source, destination: destination,
                      control: control, dir, &context)
         }
     }

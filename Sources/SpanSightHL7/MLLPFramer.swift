@@ -37,6 +37,9 @@ struct MLLPFramer {
     private(set) var phase = Phase.hunting
     /// Content bytes of the current frame received in earlier deliveries.
     private(set) var pending: [UInt8] = []
+    /// `pending.count`, kept beside the array: a frame whole in one delivery (the common
+    /// case) never reads the array's storage.
+    private var buffered = 0
     /// Content bytes of the current frame so far.
     private var length = 0
     /// The first three content bytes (the segment id), packed big-endian.
@@ -101,7 +104,7 @@ struct MLLPFramer {
                 length = total
                 guard p < n else { i = n; continue }
                 if input._u8(p) == Self.endBlock {
-                    if pending.isEmpty {
+                    if buffered == 0 {
                         on(.message(input._slice(start, p - start)))
                     } else {
                         append(input, start, p)
@@ -152,7 +155,9 @@ struct MLLPFramer {
     /// Empties the straddling-frame buffer, keeping its storage unless a big frame grew it
     /// (a flow that once carried a 1 MiB message does not hold 1 MiB until it ends).
     private mutating func clearPending() {
+        guard buffered > 0 else { return }
         if pending.capacity > 64 * 1024 { pending = [] } else { pending.removeAll(keepingCapacity: true) }
+        buffered = 0
     }
 
     private mutating func begin() {
@@ -164,6 +169,7 @@ struct MLLPFramer {
     private mutating func append(_ input: ByteView, _ from: Int, _ to: Int) {
         guard to > from else { return }
         input.withBytes { pending.append(contentsOf: UnsafeBufferPointer(rebasing: $0[from..<to])) }
+        buffered = pending.count
     }
 
     /// Index of the next start or end block at or after `from`, or `input.count`.

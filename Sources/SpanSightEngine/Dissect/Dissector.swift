@@ -9,6 +9,26 @@ public enum Direction: UInt8, Sendable {
     public var index: Int { Int(rawValue) }
 }
 
+/// One value per direction, stored inline: an array of two would be a heap object, one more
+/// cache line to reach on every delivery when thousands of flows interleave.
+public struct DirectionPair<T> {
+    public var toServer: T
+    public var toClient: T
+
+    public init(_ both: T) {
+        toServer = both
+        toClient = both
+    }
+
+    /// By `Direction.index` (0 to the server, 1 to the client).
+    public subscript(_ index: Int) -> T {
+        get { index == 0 ? toServer : toClient }
+        _modify {
+            if index == 0 { yield &toServer } else { yield &toClient }
+        }
+    }
+}
+
 /// A dissector's answer to "is this your protocol?" over the first bytes of a direction.
 public enum ProbeResult: Sendable, Equatable {
     case match
