@@ -63,9 +63,8 @@ struct Bench: ParsableCommand {
         }
 
         // 1. Floor: bare libpcap read loop over the file (pcaploop.c's loop).
-        var floorBest = Double.infinity
         var sink: UInt64 = 0
-        for _ in 0..<iterations {
+        func floorRun() throws -> Double {
             let t0 = MonotonicClock.now()
             guard let h = try? PcapHandle.openOffline(path: file) else { throw fail("\(file): cannot reopen") }
             var p = CapturedPacket()
@@ -73,31 +72,42 @@ struct Bench: ParsableCommand {
                 var i = 0
                 while i < p.bytes.count { sink &+= UInt64(p.bytes[i]); i += 8 }
             }
-            floorBest = min(floorBest, MonotonicClock.now() - t0)
+            return MonotonicClock.now() - t0
         }
 
-        // 2. Pipeline over the packets in memory, without output and with events built.
+        // 2. The full read path: libpcap from the file plus the pipeline.
+        func fullRun(build: Bool) throws -> Double {
+            let engine = Engine(config: config, output: build ? .discarding() : .disabled())
+            let t0 = MonotonicClock.now()
+            guard let h = try? PcapHandle.openOffline(path: file) else { throw fail("\(file): cannot reopen") }
+            _ = engine.setLinkType(dlt: h.linkType.rawValue)
+            var p = CapturedPacket()
+            while case .packet = h.next(&p) {
+                engine.process(p.bytes, wireLength: p.wireLength, timestampNanos: p.timestampNanos)
+            }
+            engine.finish()
+            return MonotonicClock.now() - t0
+        }
+
+        // 3. Floor and full path alternate, so that each pair shares the machine's state of the
+        // moment (this machine is shared: load comes and goes); each pair gives a ratio.
+        var floorBest = Double.infinity, fullBest = Double.infinity, fullBuiltBest = Double.infinity
+        var ratios: [Double] = [], builtRatios: [Double] = []
+        for _ in 0..<iterations {
+            let f = try floorRun()
+            let q = try fullRun(build: false)
+            let f2 = try floorRun()
+            let e = try fullRun(build: true)
+            floorBest = min(floorBest, f, f2)
+            fullBest = min(fullBest, q)
+            fullBuiltBest = min(fullBuiltBest, e)
+            ratios.append(q / f)
+            builtRatios.append(e / f2)
+        }
+
+        // Pipeline over the packets in memory, without output and with events built.
         let quiet = inMemory(capture, config, output: EventOutput.disabled)
         let built = inMemory(capture, config, output: EventOutput.discarding)
-
-        // 3. The full read path: libpcap from the file plus the pipeline (no output).
-        var fullBest = Double.infinity
-        var fullBuiltBest = Double.infinity
-        for build in [false, true] {
-            for _ in 0..<iterations {
-                let engine = Engine(config: config, output: build ? .discarding() : .disabled())
-                let t0 = MonotonicClock.now()
-                guard let h = try? PcapHandle.openOffline(path: file) else { throw fail("\(file): cannot reopen") }
-                _ = engine.setLinkType(dlt: h.linkType.rawValue)
-                var p = CapturedPacket()
-                while case .packet = h.next(&p) {
-                    engine.process(p.bytes, wireLength: p.wireLength, timestampNanos: p.timestampNanos)
-                }
-                engine.finish()
-                let t = MonotonicClock.now() - t0
-                if build { fullBuiltBest = min(fullBuiltBest, t) } else { fullBest = min(fullBest, t) }
-            }
-        }
 
         // 4. Per dissector: the pipeline with that dissector alone against none, per PDU.
         var noDissectors = config
@@ -116,8 +126,8 @@ struct Bench: ParsableCommand {
         print(row("pipeline, in memory, events built", built.seconds))
         print(row("libpcap + pipeline, no output", fullBest))
         print(row("libpcap + pipeline, events built", fullBuiltBest))
-        print("ratio libpcap+pipeline (no output) / floor: \(fmt(fullBest / floorBest, 2))x")
-        print("ratio libpcap+pipeline (events built) / floor: \(fmt(fullBuiltBest / floorBest, 2))x")
+        print("ratio libpcap+pipeline (no output) / floor: \(fmt(fullBest / floorBest, 2))x best against best, \(fmt(median(ratios), 2))x median of \(iterations) adjacent pairs")
+        print("ratio libpcap+pipeline (events built) / floor: \(fmt(fullBuiltBest / floorBest, 2))x best against best, \(fmt(median(builtRatios), 2))x median of \(iterations) adjacent pairs")
         if CSpanSightAlloc_available() != 0 {
             print("heap allocations per packet, no output: \(fmt(quiet.allocsPerPacket, 4)) overall, \(fmt(quiet.steadyAllocsPerPacket, 4)) in the second half (steady state)")
             print("heap allocations per packet, events built: \(fmt(built.allocsPerPacket, 4)) overall, \(fmt(built.steadyAllocsPerPacket, 4)) in the second half")
@@ -180,6 +190,11 @@ struct Bench: ParsableCommand {
             }
         }
         return result
+    }
+
+    private func median(_ v: [Double]) -> Double {
+        let s = v.sorted()
+        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
     }
 
     private func fmt(_ v: Double, _ digits: Int) -> String {
