@@ -37,15 +37,22 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// Stable snake_case name for counters and logs.
-    public var name: String {
+    /// The kind of error, 0..<`kindNames.count` (counters index by layer and kind).
+    public var kind: Int {
         switch self {
-        case .truncated(let l, _, _): "\(l).truncated"
-        case .badLength(let l, _, _): "\(l).bad_length"
-        case .badVersion(let l, _): "\(l).bad_version"
-        case .badOption(let l, _): "\(l).bad_option"
+        case .truncated: 0
+        case .badLength: 1
+        case .badVersion: 2
+        case .badOption: 3
         }
     }
+
+    public static let kindNames = ["truncated", "bad_length", "bad_version", "bad_option"]
+
+    /// Stable snake_case name for counters and logs.
+    public var name: String { Self.name(layer: layer, kind: kind) }
+
+    public static func name(layer: WireLayer, kind: Int) -> String { "\(layer).\(kindNames[kind])" }
 
     public var description: String {
         switch self {

@@ -42,6 +42,24 @@ final class FlowTableTests: XCTestCase {
         t.withRecordAddress(slot) { XCTAssertEqual(Int(bitPattern: $0) % 64, 0, "records start on a cache line") }
     }
 
+    /// Decode errors are counted by layer and kind (the stats event's `errors_by_type`), with no
+    /// name built per packet.
+    func testDecodeErrorsAreCountedByLayerAndKind() {
+        let h = EngineHarness(dissectors: [])
+        let good = PacketBuilder.tcp(src: "10.0.0.1", sport: 40000, dst: "10.0.0.2", dport: 502, seq: 1, flags: PacketBuilder.syn)
+        h.feed(Array(good.prefix(14 + 12)))                     // IPv4 header cut short, twice
+        h.feed(Array(good.prefix(14 + 16)))
+        h.feed(PacketBuilder.tcp(src: "10.0.0.1", sport: 40000, dst: "10.0.0.2", dport: 502, seq: 1,
+                                 flags: PacketBuilder.syn, options: [2, 0, 0, 0]))   // option length 0
+        h.feed(good)
+        h.engine.finish()
+        h.engine.emitStats()
+        let lines = h.output.lines
+        XCTAssertEqual(h.engine.counters.decodeErrorsByName, ["ipv4.truncated": 2, "tcp.bad_option": 1])
+        let stats = lines.first { $0.contains("\"event_type\":\"stats\"") } ?? ""
+        XCTAssertTrue(stats.contains("\"errors_by_type\":{\"ipv4.truncated\":2,\"tcp.bad_option\":1}"), stats)
+    }
+
     func testBothDirectionsAreOneFlow() {
         let h = EngineHarness(dissectors: [])
         h.feed(udp(1)); h.feed(udp(1, reply: true)); h.feed(udp(1))

@@ -102,16 +102,26 @@ public struct DissectorEntry: Sendable {
 }
 
 /// What a session sees of the engine during a call: the current packet and flow, and the
-/// event output.
+/// event output. Small on purpose (32 bytes): sessions pass it down every call, and generic
+/// code copies it to call its methods.
 public struct DissectContext {
-    // The engine, its counters and output outlive every context (a context lives for one
-    // call): unretained references, used through guaranteed borrows, so that the per-PDU
-    // calls below do no reference counting.
+    // The engine outlives every context (a context lives for one call): an unretained
+    // reference, used through guaranteed borrows, so that the per-PDU calls below do no
+    // reference counting. Counters, output and names are reached through it.
     let engineRef: Unmanaged<Engine>
-    let countersRef: Unmanaged<EngineCounters>
-    let outputRef: Unmanaged<EventOutput>
     var engine: Engine { engineRef.takeUnretainedValue() }
-    var output: EventOutput { outputRef.takeUnretainedValue() }
+    var output: EventOutput { engineRef._withUnsafeGuaranteedRef { $0.output } }
+    /// Time of the packet being processed (ns since the epoch).
+    public internal(set) var timestampNanos: Int64
+    /// Number of the packet being processed (0 at flow end, when no packet is).
+    var pcapCount: UInt64
+    let slot: Int32
+    let dissector: Int16
+    /// False when no events are being built (a session can skip work done only for output).
+    public let eventsEnabled: Bool
+    /// True when an observer (inventory, detection) listens: sessions build observations only then.
+    public let observing: Bool
+
     /// Envelope of events from this flow, oriented client -> server, stamped with the
     /// current packet's time and number (built only when an event is written).
     public var envelope: EventEnvelope {
@@ -120,25 +130,23 @@ public struct DissectContext {
         env.pcapCount = pcapCount
         return env
     }
-    /// Number of the packet being processed (0 at flow end, when no packet is).
-    var pcapCount: UInt64
-    let slot: Int32
 
     init(engine: borrowing Engine, slot: Int32, dissector: Int) {
         self.engineRef = Unmanaged.passUnretained(engine)
-        self.countersRef = Unmanaged.passUnretained(engine.counters)
-        self.outputRef = Unmanaged.passUnretained(engine.output)
-        self.eventsEnabled = engine.output.isEnabled
         self.timestampNanos = engine.nowNanos
         self.pcapCount = engine.pcapCount
-        self.dissectorIndex = dissector
-        self.appProto = dissector >= 0 ? engine.appNames[dissector] : nil
         self.slot = slot
+        self.dissector = Int16(truncatingIfNeeded: dissector)
+        self.eventsEnabled = engine.eventsEnabled
         self.observing = engine.hasObserver
     }
 
-    /// True when an observer (inventory, detection) listens: sessions build observations only then.
-    public let observing: Bool
+    /// Registry index of the session's dissector.
+    public var dissectorIndex: Int { Int(dissector) }
+    /// The `app_proto` of the session's dissector.
+    var appProto: StaticString? {
+        dissector >= 0 ? engineRef._withUnsafeGuaranteedRef { $0.appNames[Int(dissector)] } : nil
+    }
 
     /// Hands one observation to the observer (a no-op when none is installed).
     public func observe(_ observation: Observation) {
@@ -153,19 +161,11 @@ public struct DissectContext {
         engineRef._withUnsafeGuaranteedRef { $0.table[slot].operations |= operation.bit }
     }
 
-    /// Registry index of the session's dissector.
-    public let dissectorIndex: Int
-    /// The `app_proto` of the session's dissector.
-    let appProto: StaticString?
-
     /// Counts one PDU parsed by this flow's dissector (benchmarks report ns and allocations per PDU).
     public func countPDU() {
-        let index = dissectorIndex
-        countersRef._withUnsafeGuaranteedRef { $0.countPDU(index) }
+        let index = Int(dissector)
+        engineRef._withUnsafeGuaranteedRef { $0.counters.countPDU(index) }
     }
-
-    /// Time of the packet being processed (ns since the epoch).
-    public internal(set) var timestampNanos: Int64
 
     /// Emits one event of `type` with the flow's envelope; `body` writes the event's object
     /// (the key named by `type` is opened and closed around it).
@@ -182,9 +182,9 @@ public struct DissectContext {
     /// `name` is a stable snake_case identifier such as "modbus.invalid_length". `details` is
     /// not escaping, so a closure that captures values costs no allocation.
     public func anomaly(_ name: StaticString, _ details: (inout JSONWriter) -> Void = { _ in }) {
-        countersRef._withUnsafeGuaranteedRef {
-            $0.anomalies &+= 1
-            $0.countAnomaly(name)
+        engineRef._withUnsafeGuaranteedRef {
+            $0.counters.anomalies &+= 1
+            $0.counters.countAnomaly(name)
         }
         if observing { observe(.anomaly(name)) }
         guard eventsEnabled else { return }
@@ -197,7 +197,4 @@ public struct DissectContext {
         output.writer.endObject()
         output.end()
     }
-
-    /// False when no events are being built (a session can skip work done only for output).
-    public let eventsEnabled: Bool
 }

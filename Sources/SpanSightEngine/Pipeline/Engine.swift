@@ -46,6 +46,8 @@ public final class Engine {
     public var observer: (any EngineObserver)? { didSet { hasObserver = observer != nil } }
     /// `observer != nil`, kept as a plain flag for the per-packet paths.
     private(set) var hasObserver = false
+    /// `output.isEnabled`, read once (the output's setting does not change during a run).
+    let eventsEnabled: Bool
     let table: FlowTable
     let pool: PagePool
     var segments = SegmentPool()
@@ -67,6 +69,7 @@ public final class Engine {
     public init(config: EngineConfig, output: EventOutput) {
         self.config = config
         self.output = output
+        self.eventsEnabled = output.isEnabled
         self.table = FlowTable(maxFlows: config.maxFlows)
         self.pool = PagePool(pageSize: config.pageSize, maxBytes: config.reassemblyTotalBytes)
         self.appNames = config.dissectors.map(\.name)

@@ -16,7 +16,19 @@ public final class EngineCounters {
     /// Packets whose headers were short, lying or impossible.
     public var decodeErrors: UInt64 = 0
     /// Decode errors by stable name ("ipv4.bad_length", "tcp.bad_option", ...).
-    public var decodeErrorsByName: [String: UInt64] = [:]
+    public var decodeErrorsByName: [String: UInt64] {
+        var byName: [String: UInt64] = [:]
+        for layer in WireLayer.allCases {
+            for kind in WireError.kindNames.indices {
+                let n = decodeErrorCounts[Int(layer.rawValue) * WireError.kindNames.count + kind]
+                if n > 0 { byName[WireError.name(layer: layer, kind: kind)] = n }
+            }
+        }
+        return byName
+    }
+    /// Decode errors by layer and kind, counted without building their names (a hostile
+    /// capture of malformed packets costs an add per packet, no allocation).
+    private var decodeErrorCounts = InlineArray<64, UInt64>(repeating: 0)
     /// Packets cut by the snaplen.
     public var snaplenCut: UInt64 = 0
 
@@ -65,7 +77,9 @@ public final class EngineCounters {
     public var captureDropped: UInt64 = 0
     public var captureInterfaceDropped: UInt64 = 0
 
-    public init() {}
+    public init() {
+        precondition(WireLayer.allCases.count * WireError.kindNames.count <= 64, "decode error counters too few")
+    }
 
     func countPDU(_ dissector: Int) {
         if dissector >= 0 && dissector < Self.maxDissectors { pduCounts[dissector] &+= 1 }
@@ -82,6 +96,6 @@ public final class EngineCounters {
 
     func countDecodeError(_ e: WireError) {
         decodeErrors &+= 1
-        decodeErrorsByName[e.name, default: 0] += 1
+        decodeErrorCounts[Int(e.layer.rawValue) * WireError.kindNames.count + e.kind] &+= 1
     }
 }
