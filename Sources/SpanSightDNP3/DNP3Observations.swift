@@ -96,7 +96,7 @@ struct DNP3Observations {
             guard let type = a.u8(at: p), let len = a.u8(at: p + 1), let body = a.slice(p + 2, Int(len)) else { continue }
             let value: String
             switch type {
-            case 1, 5, 6: value = String(decoding: body.array, as: UTF8.self)
+            case 1, 5, 6: value = body.utf8String
             case 2:
                 guard body.count >= 1 && body.count <= 8 else { continue }
                 var x: UInt64 = 0

@@ -194,8 +194,8 @@ public final class HL7Session: DissectorSession {
         sink.markOperation(op)
         if sink.observing {
             observeRole(side, receiver: false, &sink)
-            var detail = String(decoding: type.prefix(min(type.count, HL7Table.fieldCap)).array, as: UTF8.self)
-            if !trigger.isEmpty { detail += "^" + String(decoding: trigger.prefix(min(trigger.count, HL7Table.fieldCap)).array, as: UTF8.self) }
+            var detail = type.prefix(min(type.count, HL7Table.fieldCap)).utf8String
+            if !trigger.isEmpty { detail += "^" + trigger.prefix(min(trigger.count, HL7Table.fieldCap)).utf8String }
             let target = Self.string(m.sendingApplication.view(frame)) + "^" + Self.string(m.sendingFacility.view(frame))
             sink.observe(.command(Command(issuer: side, operation: op, function: 0, name: "hl7_message",
                                           detail: detail, target: target)))
@@ -355,7 +355,7 @@ public final class HL7Session: DissectorSession {
     }
 
     static func string(_ v: ByteView) -> String {
-        String(decoding: v.prefix(min(v.count, HL7Table.fieldCap)).array, as: UTF8.self)
+        v.prefix(min(v.count, HL7Table.fieldCap)).utf8String
     }
 
     /// A leading decimal number (ERR-3 codes such as 101, 207), 0 when none.

@@ -59,7 +59,7 @@ struct ModbusObservations {
             let unit = UInt32(p.unitID)
             ModbusDeviceObjects.walk(pdu.suffix(from: 7), count: Int(p.numObjects)) { id, value, _ in
                 guard let key = ModbusObservations.identityKey(id) else { return }
-                let text = String(decoding: value.array, as: UTF8.self)
+                let text = value.utf8String
                 sink.observe(.childIdentity(serverSide, kind: "modbus.unit", id: unit, key: key, value: text))
             }
         }

@@ -141,6 +141,10 @@ public struct ByteView {
         try body(buffer.bindMemory(to: UInt8.self))
     }
 
+    /// The bytes decoded as UTF-8 (invalid sequences replaced), with no intermediate array: a
+    /// text of up to 15 bytes becomes a small String, stored inline (no allocation).
+    public var utf8String: String { withBytes { String(decoding: $0, as: UTF8.self) } }
+
     /// A copy of the bytes (for tests and cold paths only).
     public var array: [UInt8] { Array(buffer) }
 
