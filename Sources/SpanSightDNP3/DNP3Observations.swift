@@ -57,16 +57,30 @@ struct DNP3Observations {
         }
         if !isResponse {
             guard fc != 0 else { return }  // confirmations are not commands
-            var groups = ""
+            // "g60v2 g60v3 ...": written into a stack buffer, then one String (inline when it
+            // fits 15 bytes; one allocation otherwise, never one per group).
             var first: UInt8 = 0
-            var off = DNP3Objects.objectsOffset(fc)
-            var n = 0
-            while n < 16, case .object(let h, _, let next) = DNP3Objects.next(a, off, fc: fc) {
-                if n == 0 { first = h.group }
-                if !groups.isEmpty { groups += " " }
-                groups += "g\(h.group)v\(h.variation)"
-                off = next
-                n += 1
+            let groups: String = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 16 * 9) { buf in
+                var w = 0
+                func put(_ b: UInt8) { buf[w] = b; w += 1 }
+                func number(_ v: UInt8) {
+                    if v >= 100 { put(0x30 + v / 100) }
+                    if v >= 10 { put(0x30 + v / 10 % 10) }
+                    put(0x30 + v % 10)
+                }
+                var off = DNP3Objects.objectsOffset(fc)
+                var n = 0
+                while n < 16, case .object(let h, _, let next) = DNP3Objects.next(a, off, fc: fc) {
+                    if n == 0 { first = h.group }
+                    if n > 0 { put(0x20) }
+                    put(0x67)                   // g
+                    number(h.group)
+                    put(0x76)                   // v
+                    number(h.variation)
+                    off = next
+                    n += 1
+                }
+                return String(decoding: UnsafeBufferPointer(rebasing: buf[0..<w]), as: UTF8.self)
             }
             context.observe(.command(Command(issuer: master, operation: DNP3Observations.operation(fc, firstGroup: first),
                                              function: UInt16(fc), name: DNP3Names.function(fc),

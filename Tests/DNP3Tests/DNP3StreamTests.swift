@@ -30,6 +30,32 @@ final class DNP3StreamTests: XCTestCase {
         DNP3Run.tcp(client.map { (true, $0) } + server.map { (false, $0) })
     }
 
+    /// A request's command observation names its object headers ("g60v2 g60v3 ..."), written
+    /// without a String per header; two- and three-digit groups and variations included.
+    func testCommandObservationListsTheObjectHeaders() {
+        final class Commands: EngineObserver {
+            var details: [String?] = []
+            func observe(_ o: Observation, flow: borrowing FlowRecord, timestampNanos: Int64, app: StaticString?) {
+                if case .command(let c) = o { details.append(c.detail) }
+            }
+            func flowEnded(_ flow: borrowing FlowRecord, app: StaticString?, operations: UInt16) {}
+        }
+        let h = EngineHarness(dissectors: [DNP3.entry])
+        let commands = Commands()
+        h.engine.observer = commands
+        // READ class 1, 2, 3, 0 data (g60v2..v4, v1; qualifier 0x06, all points), then READ g120v1
+        // (a three-digit group).
+        let read: [UInt8] = [0xC0, 0x01, 60, 2, 0x06, 60, 3, 0x06, 60, 4, 0x06, 60, 1, 0x06]
+        let big: [UInt8] = [0xC1, 0x01, 120, 1, 0x06]
+        h.feed(PacketBuilder.tcp(src: "10.0.0.1", sport: 40000, dst: "10.0.0.2", dport: 20000, seq: 1,
+                                 flags: PacketBuilder.ackFlag | PacketBuilder.psh, payload: DNP3Build.request(read)))
+        h.feed(PacketBuilder.tcp(src: "10.0.0.1", sport: 40000, dst: "10.0.0.2", dport: 20000,
+                                 seq: 1 + UInt32(DNP3Build.request(read).count),
+                                 flags: PacketBuilder.ackFlag | PacketBuilder.psh, payload: DNP3Build.request(big)))
+        _ = h.finish()
+        XCTAssertEqual(commands.details, ["g60v2 g60v3 g60v4 g60v1", "g120v1"])
+    }
+
     func testConversationContent() {
         let lines = Self.run(client: [Self.clientStream], server: [Self.serverStream])
         XCTAssertEQ(DNP3Run.anomalies(lines), ["dnp3.header_lacks_magic", "dnp3.bad_link_crc"])
