@@ -1,3 +1,5 @@
+// UNSAFE: `RequestTable` owns one raw block (noncopyable, freed in its deinit): slot i is an
+// initialised `OpenRequest` then at most 256 PDU bytes; every slot index is range-checked.
 import SpanSightEngine
 import SpanSightWire
 

@@ -545,10 +545,11 @@ extension FlowRecord {
     mutating func setProbePage(_ d: Direction, _ v: Int32) { if d == .toServer { probePage.0 = v } else { probePage.1 = v } }
     mutating func setProbeLength(_ d: Direction, _ v: Int32) { if d == .toServer { probeLength.0 = v } else { probeLength.1 = v } }
     func stream(_ d: Direction) -> StreamState { d == .toServer ? toServer : toClient }
+    @inline(__always)
     mutating func setStream(_ d: Direction, _ s: StreamState) {
         if d == .toServer { toServer = s } else { toClient = s }
         let bit: UInt8 = d == .toServer ? 1 : 2
-        if s.oooHead >= 0 { queued |= bit } else { queued &= ~bit }
+        queued = queued & ~bit | (s.oooHead >= 0 ? bit : 0)
     }
     /// Out-of-order segments are queued in this direction (read from line 0).
     func hasQueued(_ d: Direction) -> Bool { queued & (d == .toServer ? 1 : 2) != 0 }
