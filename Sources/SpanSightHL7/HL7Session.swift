@@ -33,8 +33,6 @@ public final class HL7Session: DissectorSession {
     var table: HL7Table
     var tableFullReported = false
     var scratch: [UInt8] = []
-    /// Valid segment ids of the message being read (at most `HL7Table.maxSegments`), reused.
-    var segmentIDs: [UInt32] = []
     /// Roles already observed: bit 0/1 client sender/receiver, bit 2/3 server sender/receiver.
     var rolesSeen: UInt8 = 0
     /// Hash of the identities last observed per side (client, server), to skip repeats.
@@ -47,7 +45,6 @@ public final class HL7Session: DissectorSession {
         toClient = MLLPFramer(maxMessage: config.maxMessageBytes)
         table = HL7Table(capacity: config.maxOpenMessages)
         scratch.reserveCapacity(2 * HL7Pseudonymizer.length)
-        segmentIDs.reserveCapacity(HL7Table.maxSegments)
     }
 
     // MARK: stream entry points (generic over the sink: the tests' hook)
@@ -114,28 +111,34 @@ public final class HL7Session: DissectorSession {
             }
         } }
         // The message being read, updated in place (no optional: a copy of the whole record
-        // per segment is what an Optional's `?.` mutation costs).
+        // per segment is what an Optional's `?.` mutation costs), and its valid segment ids
+        // (at most `HL7Table.maxSegments`) in a buffer on the stack.
         var current = HL7Message()
         var open = false
-        forEachSegment(frame) { s, e in
-            let seg = frame._slice(s, e - s)
-            switch Self.headerID(seg, fieldSep) {
-            case HL7Segment.MSH where HL7Separators.isPlausible(seg.u8(at: 3) ?? 0):
-                if open { process(current, frame, dir, batch, &sink) }
-                current = HL7Message(header: seg, at: s, frame: frame)
-                open = true
-                segmentIDs.removeAll(keepingCapacity: true)
-                segmentIDs.append(HL7Segment.MSH)
-            case HL7Segment.FHS, HL7Segment.BHS, HL7Segment.BTS, HL7Segment.FTS:
-                if open { process(current, frame, dir, batch, &sink) }
-                open = false
-            default:
-                if open, let id = current.add(seg, at: s, frame: frame), segmentIDs.count < HL7Table.maxSegments {
-                    segmentIDs.append(id)
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: HL7Table.maxSegments) { ids in
+            var count = 0
+            func done() { process(current, frame, dir, batch, UnsafeBufferPointer(rebasing: ids[0..<count]), &sink) }
+            forEachSegment(frame) { s, e in
+                let seg = frame._slice(s, e - s)
+                switch Self.headerID(seg, fieldSep) {
+                case HL7Segment.MSH where HL7Separators.isPlausible(seg.u8(at: 3) ?? 0):
+                    if open { done() }
+                    current = HL7Message(header: seg, at: s, frame: frame)
+                    open = true
+                    ids[0] = HL7Segment.MSH
+                    count = 1
+                case HL7Segment.FHS, HL7Segment.BHS, HL7Segment.BTS, HL7Segment.FTS:
+                    if open { done() }
+                    open = false
+                default:
+                    if open, let id = current.add(seg, at: s, frame: frame), count < HL7Table.maxSegments {
+                        ids[count] = id
+                        count += 1
+                    }
                 }
             }
+            if open { done() }
         }
-        if open { process(current, frame, dir, batch, &sink) }
         if batch.inBatch && batch.messages == 0 {
             sink.anomaly("hl7.empty_batch") { _ in }
         }
@@ -176,19 +179,20 @@ public final class HL7Session: DissectorSession {
 
     // MARK: messages and transactions
 
-    func process<S: HL7EventSink>(_ m: HL7Message, _ frame: ByteView, _ dir: Direction, _ batch: HL7BatchInfo, _ sink: inout S) {
+    func process<S: HL7EventSink>(_ m: HL7Message, _ frame: ByteView, _ dir: Direction, _ batch: HL7BatchInfo,
+                                  _ segments: UnsafeBufferPointer<UInt32>, _ sink: inout S) {
         report(m, frame, &sink)
         let side: Side = dir == .toServer ? .client : .server
         if sink.observing { observeIdentities(m, frame, side, &sink) }
         if m.isAck {
             acknowledgment(m, frame, dir, side, &sink)
         } else {
-            message(m, frame, dir, side, batch, &sink)
+            message(m, frame, dir, side, batch, segments, &sink)
         }
     }
 
     func message<S: HL7EventSink>(_ m: HL7Message, _ frame: ByteView, _ dir: Direction, _ side: Side,
-                                  _ batch: HL7BatchInfo, _ sink: inout S) {
+                                  _ batch: HL7BatchInfo, _ segments: UnsafeBufferPointer<UInt32>, _ sink: inout S) {
         let type = m.messageType.view(frame), trigger = m.triggerEvent.view(frame)
         let op = HL7Names.operation(type: type, trigger: trigger)
         sink.markOperation(op)
@@ -215,13 +219,13 @@ public final class HL7Session: DissectorSession {
         let ackType = m.applicationAckType.view(frame)
         entry.awaitsApplicationAck = ackType.count == 2 && ackType._u8(0) == UInt8(ascii: "A") && ackType._u8(1) == UInt8(ascii: "L")
         if let p = pseudonymizer, m.pidCount > 0, sink.eventsEnabled {
-            table.insert(m, frame: frame, entry: entry, segments: segmentIDs) { w in
+            table.insert(m, frame: frame, entry: entry, segments: segments) { w in
                 HL7PatientIdentifiers.forEach(frame, m) { field, id, authority in
                     p.pseudonym(identifier: id, authority: authority) { w.pseudonym(field: field, $0) }
                 }
             }
         } else {
-            table.insert(m, frame: frame, entry: entry, segments: segmentIDs, pseudonyms: nil)
+            table.insert(m, frame: frame, entry: entry, segments: segments, pseudonyms: nil)
         }
     }
 
@@ -248,8 +252,8 @@ public final class HL7Session: DissectorSession {
             }
             return
         }
-        let latency = sink.timestampNanos - table.slots[slot].timestamp
-        let e = table.slots[slot]
+        let latency = sink.timestampNanos - table.entry(slot).timestamp
+        let e = table.entry(slot)
         if code == .ca && e.awaitsApplicationAck && !e.committed {
             // Enhanced mode: the receiver took the message; its application ACK follows.
             table.commit(slot, latency: latency)
@@ -276,7 +280,7 @@ public final class HL7Session: DissectorSession {
     }
 
     func emitUnanswered<S: HL7EventSink>(_ slot: Int, _ sink: inout S) {
-        let e = table.slots[slot]
+        let e = table.entry(slot)
         table.withStored(slot) { s in
             sink.emit("hl7") { w in
                 w.field("status", "unanswered")

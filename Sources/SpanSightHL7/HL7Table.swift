@@ -1,6 +1,7 @@
 // UNSAFE: the open-message arena is raw memory owned by `HL7Table` (noncopyable, freed in its
-// deinit); `ArenaWriter` writes a slot within its 2,048-byte stride (sizes bounded by the caps)
-// and `StoredMessage` reads only what was written.
+// deinit). A slot is an `OpenMessage` record (plain values, bound and initialised when stored,
+// slot index range-checked), then 2,048 text bytes that `ArenaWriter` writes (sizes bounded by
+// the caps) and `StoredMessage` reads only as far as they were written.
 import SpanSightEngine
 import SpanSightWire
 
@@ -90,20 +91,23 @@ struct OpenMessage {
 /// pseudonyms (16 bytes each, at most `maxPseudonyms`). Grows only up to `capacity` slots;
 /// steady-state traffic reuses the same slot without allocating.
 ///
-/// The arena is raw memory owned by the table (hence noncopyable): a slot's stride is written
-/// only as far as its fields go (a few hundred bytes, not 2 KiB zeroed), and bytes are read
-/// only after they were written.
+/// The arena is raw memory owned by the table (hence noncopyable). A slot is the message's
+/// record (`OpenMessage`, plain values) followed by its text, so that storing a message
+/// writes one contiguous run of cache lines; a slot's stride is written only as far as its
+/// fields go (a few hundred bytes, not 2 KiB zeroed), and bytes are read only after they were
+/// written.
 struct HL7Table: ~Copyable {
     static let fieldCap = 120
     static let maxSegments = 64
     static let maxPseudonyms = 8
-    static let stride = 2048
+    /// Bytes of a slot's record, then of its text (at most 2,016 by the caps, see `ArenaWriter`).
+    static let recordBytes = (MemoryLayout<OpenMessage>.stride + 15) & ~15
+    static let textBytes = 2048
+    static let stride = recordBytes + textBytes
 
-    /// Slots in insertion order of their first use, and `stride` arena bytes per slot.
-    private(set) var slots: [OpenMessage] = []
-    /// Per slot, what a lookup compares, 16 bytes each: the whole table's keys span a few
-    /// cache lines, where the records span two lines per slot (a full table of 32 was 64
-    /// lines read per acknowledgment).
+    /// Per slot in insertion order of first use, what a lookup compares, 16 bytes each: the
+    /// whole table's keys span a few cache lines, where the records span two lines per slot
+    /// (a full table of 32 was 64 lines read per acknowledgment).
     private var keys: [SlotKey] = []
     private var arena: UnsafeMutableRawPointer? = nil
     /// Slots the arena has room for.
@@ -123,10 +127,12 @@ struct HL7Table: ~Copyable {
     private mutating func reserveArena(for slot: Int) {
         guard slot >= arenaSlots else { return }
         let room = slot == 0 ? 1 : capacity
-        let grown = UnsafeMutableRawPointer.allocate(byteCount: room * HL7Table.stride, alignment: 8)
+        let grown = UnsafeMutableRawPointer.allocate(byteCount: room * HL7Table.stride, alignment: 16)
         if let old = arena {
             grown.copyMemory(from: old, byteCount: arenaSlots * HL7Table.stride)
             old.deallocate()
+            // The copied records are plain values: bind their memory to the record type again.
+            for i in 0..<arenaSlots { _ = (grown + i * HL7Table.stride).bindMemory(to: OpenMessage.self, capacity: 1) }
         }
         arena = grown
         arenaSlots = room
@@ -163,7 +169,7 @@ struct HL7Table: ~Copyable {
             var best = -1
             var bestSequence = UInt64.max
             for i in 0..<k.count where k[i].tag == t && k[i].sequence < bestSequence {
-                let e = slots[i]
+                let e = entry(i)
                 if e.inUse && e.idHash == h && e.idLength == n && e.direction == direction {
                     best = i
                     bestSequence = k[i].sequence
@@ -188,7 +194,7 @@ struct HL7Table: ~Copyable {
     }
 
     /// Stores a message; `pseudonyms` is called with a writer when it may add pseudonyms.
-    mutating func insert(_ m: HL7Message, frame: ByteView, entry: OpenMessage, segments: [UInt32],
+    mutating func insert(_ m: HL7Message, frame: ByteView, entry: OpenMessage, segments: UnsafeBufferPointer<UInt32>,
                          pseudonyms: ((inout ArenaWriter) -> Void)?) {
         var e = entry
         e.inUse = true
@@ -203,17 +209,14 @@ struct HL7Table: ~Copyable {
         if slot == keys.count {
             reserveArena(for: slot)
             // As the arena: a second slot means more to come (grown once, not six times).
-            if slot == 1 {
-                slots.reserveCapacity(capacity)
-                keys.reserveCapacity(capacity)
-            }
-            slots.append(e)
+            if slot == 1 { keys.reserveCapacity(capacity) }
             keys.append(key)
         } else {
-            slots[slot] = e
             keys[slot] = key
         }
-        var w = ArenaWriter(base: arena.unsafelyUnwrapped + slot * HL7Table.stride)
+        let base = arena.unsafelyUnwrapped + slot * HL7Table.stride
+        base.bindMemory(to: OpenMessage.self, capacity: 1).initialize(to: e)
+        var w = ArenaWriter(base: base + HL7Table.recordBytes)
         for f in StoredField.all { w.field(f.span(m).view(frame)) }
         w.segments(segments)
         w.beginPseudonyms()
@@ -223,8 +226,8 @@ struct HL7Table: ~Copyable {
 
     /// Records a commit accept; the message stays open for its application acknowledgment.
     mutating func commit(_ slot: Int, latency: Int64) {
-        slots[slot].committed = true
-        slots[slot].commitLatency = latency
+        record(slot).pointee.committed = true
+        record(slot).pointee.commitLatency = latency
     }
 
     /// Frees a slot (its arena bytes are overwritten by the next insertion).
@@ -232,20 +235,28 @@ struct HL7Table: ~Copyable {
         guard keys[slot].tag != 0 else { return }
         open -= 1
         keys[slot].tag = 0
-        slots[slot].inUse = false
+        record(slot).pointee.inUse = false
     }
+
+    /// The record of a slot in use (or used before).
+    private func record(_ slot: Int) -> UnsafeMutablePointer<OpenMessage> {
+        precondition(slot >= 0 && slot < keys.count, "HL7 table slot out of range")
+        return (arena.unsafelyUnwrapped + slot * HL7Table.stride).assumingMemoryBound(to: OpenMessage.self)
+    }
+
+    /// The open message in a slot.
+    func entry(_ slot: Int) -> OpenMessage { record(slot).pointee }
 
     /// Runs `body` with a reader over a slot's stored text.
     func withStored<R>(_ slot: Int, _ body: (StoredMessage) -> R) -> R {
-        precondition(slot >= 0 && slot < slots.count, "HL7 table slot out of range")
-        let base = UnsafeRawPointer(arena.unsafelyUnwrapped + slot * HL7Table.stride)
-        return body(StoredMessage(bytes: ByteView(start: base, count: HL7Table.stride)))
+        let base = UnsafeRawPointer(record(slot)) + HL7Table.recordBytes
+        return body(StoredMessage(bytes: ByteView(start: base, count: HL7Table.textBytes)))
     }
 }
 
 /// Writes one arena slot (the layout `StoredMessage` reads). Sizes are bounded by the caps:
 /// 14 fields of at most 121 bytes, 1 + 64 * 3 segment bytes, 1 + 8 * 16 pseudonym bytes
-/// fit in the 2048-byte stride.
+/// fit in the 2,048 text bytes of a slot.
 struct ArenaWriter {
     let base: UnsafeMutableRawPointer
     var offset = 0
@@ -266,7 +277,7 @@ struct ArenaWriter {
     }
 
     /// The ids of the message's segments (valid ids only, at most `maxSegments`), in order.
-    mutating func segments(_ ids: [UInt32]) {
+    mutating func segments(_ ids: UnsafeBufferPointer<UInt32>) {
         let n = min(ids.count, HL7Table.maxSegments)
         byte(UInt8(n))
         for id in ids.prefix(n) { byte(UInt8(id >> 16)); byte(UInt8(id >> 8 & 0xFF)); byte(UInt8(id & 0xFF)) }
