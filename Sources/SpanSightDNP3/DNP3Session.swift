@@ -15,7 +15,8 @@ struct DNP3Reassembly {
     var buffer: [UInt8] = []
 }
 
-/// A request awaiting its response, with a bounded copy of its fragment.
+/// A request awaiting its response; a bounded copy of its fragment sits beside it in the
+/// session's `SlotBlock`.
 struct DNP3PendingRequest {
     var inUse = false
     var direction = Direction.toServer
@@ -26,7 +27,8 @@ struct DNP3PendingRequest {
     var order: UInt64 = 0
     /// The fragment was longer than the copy.
     var truncated = false
-    var bytes: [UInt8] = []
+    /// Bytes of the fragment kept (at most `maxStoredRequestBytes`).
+    var byteCount = 0
 }
 
 /// The per-flow DNP3 session.
@@ -47,7 +49,7 @@ final class DNP3Session: DissectorSession {
     /// Per direction: inside a run of skipped bytes (reported once, when the run starts).
     var inGarbage = DirectionPair(false)
     var reassembly = DirectionPair<[DNP3Reassembly]>([])
-    var pending: [DNP3PendingRequest] = []
+    var pending: SlotBlock<DNP3PendingRequest>
     var clock: UInt64 = 0
     /// Requests logged without a response so far (flood detection).
     var unreplied = 0
@@ -59,6 +61,7 @@ final class DNP3Session: DissectorSession {
     init(limits: DNP3Limits, udp: Bool) {
         self.limits = limits
         self.udp = udp
+        pending = SlotBlock(capacity: limits.maxPendingRequests, bytesPerSlot: limits.maxStoredRequestBytes)
     }
 
     // MARK: DissectorSession
@@ -362,17 +365,20 @@ final class DNP3Session: DissectorSession {
     }
 
     func findPending(_ dir: Direction, requester: UInt16, responder: UInt16, sequence: UInt8) -> Int? {
-        pending.firstIndex {
-            $0.inUse && $0.direction == dir && $0.source == requester && $0.destination == responder && $0.sequence == sequence
+        for i in 0..<pending.count {
+            let p = pending.record(i)
+            if p.pointee.inUse && p.pointee.direction == dir && p.pointee.source == requester
+                && p.pointee.destination == responder && p.pointee.sequence == sequence { return i }
         }
+        return nil
     }
 
-    func oldestPending() -> Int? {
-        var best: Int? = nil
-        for i in pending.indices where pending[i].inUse {
-            if best.map({ pending[i].order < pending[$0].order }) ?? true { best = i }
-        }
-        return best
+    func oldestPending() -> Int? { pending.minimum(where: \.inUse, by: \.order) }
+
+    /// A free pending slot: a used one, or a new one while fewer than the limit exist.
+    func freePending() -> Int? {
+        for i in 0..<pending.count where !pending[i].inUse { return i }
+        return nil
     }
 
     /// Keeps a request until its response: a retry (same addresses and sequence) replaces the
@@ -387,33 +393,25 @@ final class DNP3Session: DissectorSession {
         if let same = findPending(dir, requester: m.source, responder: m.destination, sequence: sequence) {
             emitUnanswered(same, &context)
             i = same
-        } else if let free = pending.firstIndex(where: { !$0.inUse }) {
+        } else if let free = freePending() {
             i = free
-        } else if pending.count < limits.maxPendingRequests {
-            var p = DNP3PendingRequest()
-            p.bytes.reserveCapacity(min(limits.maxStoredRequestBytes, 256))
-            pending.append(p)
-            i = pending.count - 1
+        } else if let added = pending.append(DNP3PendingRequest()) {
+            i = added
         } else {
             i = oldestPending() ?? 0
             emitUnanswered(i, &context)
         }
         clock &+= 1
-        let keep = min(m.fragment.count, limits.maxStoredRequestBytes)
-        let order = clock
-        // One uniqueness check for the whole update, not one per field.
-        pending.withUnsafeMutableBufferPointer { p in
-            p[i].inUse = true
-            p[i].direction = dir
-            p[i].source = m.source
-            p[i].destination = m.destination
-            p[i].linkControl = m.control
-            p[i].sequence = sequence
-            p[i].order = order
-            p[i].truncated = keep < m.fragment.count
-            p[i].bytes.removeAll(keepingCapacity: true)
-            m.fragment.prefix(keep).withBytes { p[i].bytes.append(contentsOf: $0) }
-        }
+        let r = pending.record(i)
+        r.pointee.inUse = true
+        r.pointee.direction = dir
+        r.pointee.source = m.source
+        r.pointee.destination = m.destination
+        r.pointee.linkControl = m.control
+        r.pointee.sequence = sequence
+        r.pointee.order = clock
+        r.pointee.byteCount = pending.store(i, m.fragment)
+        r.pointee.truncated = r.pointee.byteCount < m.fragment.count
     }
 
     // MARK: events
@@ -422,11 +420,9 @@ final class DNP3Session: DissectorSession {
         pending[i].inUse = false
         guard context.eventsEnabled else { return }
         let p = pending[i]
-        p.bytes.withUnsafeBytes { raw in
-            let m = Message(source: p.source, destination: p.destination, control: p.linkControl,
-                            fragment: ByteView(raw), truncated: p.truncated)
-            emitSingle("request", request: m, &context)
-        }
+        let m = Message(source: p.source, destination: p.destination, control: p.linkControl,
+                        fragment: pending.view(i, count: p.byteCount), truncated: p.truncated)
+        emitSingle("request", request: m, &context)
     }
 
     func emitPair(_ i: Int, response: Message, _ context: inout DissectContext) {
@@ -436,14 +432,12 @@ final class DNP3Session: DissectorSession {
         guard context.eventsEnabled else { return }
         let p = pending[i]
         let limits = self.limits
-        p.bytes.withUnsafeBytes { raw in
-            let req = Message(source: p.source, destination: p.destination, control: p.linkControl,
-                              fragment: ByteView(raw), truncated: p.truncated)
-            context.emit("dnp3") { w in
-                w.field("type", "response")
-                DNP3Session.write(&w, "request", req, limits)
-                DNP3Session.write(&w, "response", response, limits)
-            }
+        let req = Message(source: p.source, destination: p.destination, control: p.linkControl,
+                          fragment: pending.view(i, count: p.byteCount), truncated: p.truncated)
+        context.emit("dnp3") { w in
+            w.field("type", "response")
+            DNP3Session.write(&w, "request", req, limits)
+            DNP3Session.write(&w, "response", response, limits)
         }
     }
 

@@ -1,7 +1,6 @@
-// UNSAFE: the open-message arena is raw memory owned by `HL7Table` (noncopyable, freed in its
-// deinit). A slot is an `OpenMessage` record (plain values, bound and initialised when stored,
-// slot index range-checked), then 2,048 text bytes that `ArenaWriter` writes (sizes bounded by
-// the caps) and `StoredMessage` reads only as far as they were written.
+// UNSAFE: `ArenaWriter` writes a slot's 2,048 text bytes (sizes bounded by the caps) through a
+// raw pointer, and `StoredMessage` reads only as far as they were written; the slots are a
+// `SlotBlock` (the engine's, which owns the memory).
 import SpanSightEngine
 import SpanSightWire
 
@@ -91,52 +90,30 @@ struct OpenMessage {
 /// pseudonyms (16 bytes each, at most `maxPseudonyms`). Grows only up to `capacity` slots;
 /// steady-state traffic reuses the same slot without allocating.
 ///
-/// The arena is raw memory owned by the table (hence noncopyable). A slot is the message's
-/// record (`OpenMessage`, plain values) followed by its text, so that storing a message
-/// writes one contiguous run of cache lines; a slot's stride is written only as far as its
-/// fields go (a few hundred bytes, not 2 KiB zeroed), and bytes are read only after they were
-/// written.
+/// The slots are a `SlotBlock`: the message's record (`OpenMessage`, plain values) with its
+/// text beside it, so that storing a message writes one contiguous run of cache lines; a
+/// slot's text is written only as far as its fields go (a few hundred bytes, not 2 KiB
+/// zeroed), and read only as far as it was written.
 struct HL7Table: ~Copyable {
     static let fieldCap = 120
     static let maxSegments = 64
     static let maxPseudonyms = 8
-    /// Bytes of a slot's record, then of its text (at most 2,016 by the caps, see `ArenaWriter`).
-    static let recordBytes = (MemoryLayout<OpenMessage>.stride + 15) & ~15
+    /// Text bytes of a slot (at most 2,016 by the caps, see `ArenaWriter`).
     static let textBytes = 2048
-    static let stride = recordBytes + textBytes
 
     /// Per slot in insertion order of first use, what a lookup compares, 16 bytes each: the
     /// whole table's keys span a few cache lines, where the records span two lines per slot
     /// (a full table of 32 was 64 lines read per acknowledgment).
     private var keys: [SlotKey] = []
-    private var arena: UnsafeMutableRawPointer? = nil
-    /// Slots the arena has room for.
-    private var arenaSlots = 0
+    /// The records and their text.
+    private var block: SlotBlock<OpenMessage>
     /// Messages waiting (slots in use), at most `capacity`.
     private(set) var open = 0
-    let capacity: Int
+    var capacity: Int { block.capacity }
     /// The next sequence number (insertion order, to find the oldest).
     private var sequence: UInt64 = 0
 
-    init(capacity: Int) { self.capacity = max(1, capacity) }
-
-    deinit { arena?.deallocate() }
-
-    /// Makes room for slot `slot`: one slot at first; a flow that needs a second is likely to
-    /// need more (acknowledgments not seen), so then room for the whole table, once.
-    private mutating func reserveArena(for slot: Int) {
-        guard slot >= arenaSlots else { return }
-        let room = slot == 0 ? 1 : capacity
-        let grown = UnsafeMutableRawPointer.allocate(byteCount: room * HL7Table.stride, alignment: 16)
-        if let old = arena {
-            grown.copyMemory(from: old, byteCount: arenaSlots * HL7Table.stride)
-            old.deallocate()
-            // The copied records are plain values: bind their memory to the record type again.
-            for i in 0..<arenaSlots { _ = (grown + i * HL7Table.stride).bindMemory(to: OpenMessage.self, capacity: 1) }
-        }
-        arena = grown
-        arenaSlots = room
-    }
+    init(capacity: Int) { block = SlotBlock(capacity: capacity, bytesPerSlot: HL7Table.textBytes) }
 
     /// The slot to give up before the next insertion (the oldest), when the table is full.
     var evictionCandidate: Int? { open >= capacity ? oldest() : nil }
@@ -203,20 +180,22 @@ struct HL7Table: ~Copyable {
         let cid = m.controlID.view(frame)
         e.idHash = Self.hash(cid)
         e.idLength = cid.count
-        // A free slot, or a new one at the end (with its arena stride).
+        // A free slot, or a new one at the end.
         let key = SlotKey(tag: Self.tag(e.idHash, e.idLength, e.direction), sequence: e.sequence)
         let slot = keys.firstIndex { $0.tag == 0 } ?? keys.count
         if slot == keys.count {
-            reserveArena(for: slot)
-            // As the arena: a second slot means more to come (grown once, not six times).
-            if slot == 1 { keys.reserveCapacity(capacity) }
+            // A second slot means more to come (acknowledgments not seen): room for all, once.
+            if slot == 1 {
+                block.reserve(capacity)
+                keys.reserveCapacity(capacity)
+            }
+            guard block.append(e) != nil else { return }   // the caller made room when full
             keys.append(key)
         } else {
+            block[slot] = e
             keys[slot] = key
         }
-        let base = arena.unsafelyUnwrapped + slot * HL7Table.stride
-        base.bindMemory(to: OpenMessage.self, capacity: 1).initialize(to: e)
-        var w = ArenaWriter(base: base + HL7Table.recordBytes)
+        var w = ArenaWriter(base: block.bytes(slot))
         for f in StoredField.all { w.field(f.span(m).view(frame)) }
         w.segments(segments)
         w.beginPseudonyms()
@@ -226,8 +205,8 @@ struct HL7Table: ~Copyable {
 
     /// Records a commit accept; the message stays open for its application acknowledgment.
     mutating func commit(_ slot: Int, latency: Int64) {
-        record(slot).pointee.committed = true
-        record(slot).pointee.commitLatency = latency
+        block[slot].committed = true
+        block[slot].commitLatency = latency
     }
 
     /// Frees a slot (its arena bytes are overwritten by the next insertion).
@@ -235,22 +214,15 @@ struct HL7Table: ~Copyable {
         guard keys[slot].tag != 0 else { return }
         open -= 1
         keys[slot].tag = 0
-        record(slot).pointee.inUse = false
-    }
-
-    /// The record of a slot in use (or used before).
-    private func record(_ slot: Int) -> UnsafeMutablePointer<OpenMessage> {
-        precondition(slot >= 0 && slot < keys.count, "HL7 table slot out of range")
-        return (arena.unsafelyUnwrapped + slot * HL7Table.stride).assumingMemoryBound(to: OpenMessage.self)
+        block[slot].inUse = false
     }
 
     /// The open message in a slot.
-    func entry(_ slot: Int) -> OpenMessage { record(slot).pointee }
+    func entry(_ slot: Int) -> OpenMessage { block[slot] }
 
     /// Runs `body` with a reader over a slot's stored text.
     func withStored<R>(_ slot: Int, _ body: (StoredMessage) -> R) -> R {
-        let base = UnsafeRawPointer(record(slot)) + HL7Table.recordBytes
-        return body(StoredMessage(bytes: ByteView(start: base, count: HL7Table.textBytes)))
+        body(StoredMessage(bytes: block.view(slot, count: HL7Table.textBytes)))
     }
 }
 

@@ -1,5 +1,3 @@
-// UNSAFE: `RequestTable` owns one raw block (noncopyable, freed in its deinit): slot i is an
-// initialised `OpenRequest` then at most 256 PDU bytes; every slot index is range-checked.
 import SpanSightEngine
 import SpanSightWire
 
@@ -40,54 +38,33 @@ struct OpenRequest {
     var inUse: Bool
 }
 
-/// The open-request table of one flow: slots reused, each a record followed by its PDU
-/// bytes in one raw allocation (a request and its bytes share cache lines; one flow's table
-/// is one block, not an array of records plus an arena). It grows, doubling, only up to
-/// `capacity` slots; steady-state traffic (a few requests in flight) reuses the same slots
-/// without allocating.
-///
-/// UNSAFE: `base` is raw memory owned by this noncopyable table (freed in its deinit). Slot
-/// `i` spans `slotStride` bytes at `base + i * slotStride`: an initialised `OpenRequest`,
-/// then at most `stride` PDU bytes; every slot index is range-checked.
+/// The open-request table of one flow: slots reused, each a request record with its PDU bytes
+/// beside it in one `SlotBlock` (a request and its bytes share cache lines; one flow's table is
+/// one block). It grows only up to `capacity` slots; steady-state traffic (a few requests in
+/// flight) reuses the same slots without allocating.
 struct RequestTable: ~Copyable {
     static let stride = 256
-    static let recordBytes = (MemoryLayout<OpenRequest>.stride + 15) & ~15
-    static let slotStride = recordBytes + stride
-    let capacity: Int
-    private var base: UnsafeMutableRawPointer?
-    /// Slots allocated (all initialised, free ones with `inUse` false).
-    private var allocated = 0
+    private var block: SlotBlock<OpenRequest>
     private(set) var openCount = 0
     private var nextSequence: UInt64 = 0
 
     init(capacity: Int) {
-        self.capacity = max(1, capacity)
+        block = SlotBlock(capacity: capacity, bytesPerSlot: RequestTable.stride)
     }
 
-    deinit {
-        if let base {
-            for i in 0..<allocated { (base + i * Self.slotStride).assumingMemoryBound(to: OpenRequest.self).deinitialize(count: 1) }
-            base.deallocate()
-        }
-    }
-
-    var isFull: Bool { openCount >= capacity }
-
-    private func record(_ slot: Int) -> UnsafeMutablePointer<OpenRequest> {
-        precondition(slot >= 0 && slot < allocated, "request slot out of range")
-        return (base.unsafelyUnwrapped + slot * Self.slotStride).assumingMemoryBound(to: OpenRequest.self)
-    }
+    var capacity: Int { block.capacity }
+    var isFull: Bool { openCount >= block.capacity }
 
     /// The open request in a slot.
-    func request(_ slot: Int) -> OpenRequest { record(slot).pointee }
+    func request(_ slot: Int) -> OpenRequest { block[slot] }
 
     /// The open request with this transaction id and unit id (the oldest when several).
     func find(_ tid: UInt16, _ unit: UInt8, anyUnit: Bool = false) -> Int? {
         guard openCount > 0 else { return nil }
         var best = -1
         var bestSequence = UInt64.max
-        for i in 0..<allocated {
-            let r = record(i)
+        for i in 0..<block.count {
+            let r = block.record(i)
             if r.pointee.inUse && r.pointee.pdu.transactionID == tid && (anyUnit || r.pointee.pdu.unitID == unit)
                 && r.pointee.sequence < bestSequence {
                 best = i
@@ -97,62 +74,34 @@ struct RequestTable: ~Copyable {
         return best >= 0 ? best : nil
     }
 
-    func oldest() -> Int? {
-        guard openCount > 0 else { return nil }
-        var best = -1
-        var bestSequence = UInt64.max
-        for i in 0..<allocated where record(i).pointee.inUse && record(i).pointee.sequence < bestSequence {
-            best = i
-            bestSequence = record(i).pointee.sequence
-        }
-        return best >= 0 ? best : nil
-    }
+    func oldest() -> Int? { openCount > 0 ? block.minimum(where: \.inUse, by: \.sequence) : nil }
 
     /// Stores a request (the caller made room when `isFull`).
     mutating func insert(_ p: ModbusPDU, bytes: ByteView, timestamp: Int64) {
-        let n = min(bytes.count, Self.stride)
+        let entry = OpenRequest(pdu: p, timestamp: timestamp, sequence: nextSequence, byteCount: 0, inUse: true)
         var slot = -1
-        for i in 0..<allocated where !record(i).pointee.inUse { slot = i; break }
-        if slot < 0 {
-            slot = allocated
-            grow()
+        for i in 0..<block.count where !block[i].inUse { slot = i; break }
+        if slot >= 0 {
+            block[slot] = entry
+        } else if let added = block.append(entry) {
+            slot = added
+        } else {
+            return
         }
-        let r = record(slot)
-        r.pointee = OpenRequest(pdu: p, timestamp: timestamp, sequence: nextSequence, byteCount: n, inUse: true)
         nextSequence &+= 1
-        if n > 0, let src = bytes.buffer.baseAddress {
-            (UnsafeMutableRawPointer(r) + Self.recordBytes).copyMemory(from: src, byteCount: n)
-        }
+        block[slot].byteCount = block.store(slot, bytes)
         openCount += 1
     }
 
-    /// One more slot: the first insert allocates one, later growth doubles (never past `capacity`).
-    private mutating func grow() {
-        let newCount = allocated == 0 ? 1 : min(allocated * 2, max(capacity, allocated + 1))
-        let bigger = UnsafeMutableRawPointer.allocate(byteCount: newCount * Self.slotStride, alignment: 16)
-        if let base {
-            bigger.copyMemory(from: base, byteCount: allocated * Self.slotStride)   // records are plain values
-            base.deallocate()
-        }
-        for i in allocated..<newCount {
-            (bigger + i * Self.slotStride).bindMemory(to: OpenRequest.self, capacity: 1)
-                .initialize(to: OpenRequest(pdu: ModbusPDU(transactionID: 0, protocolID: 0, length: 0, unitID: 0, function: 0, isRequest: false), timestamp: 0, sequence: 0, byteCount: 0, inUse: false))
-        }
-        base = bigger
-        allocated = newCount
-    }
-
     mutating func remove(_ slot: Int) {
-        let r = record(slot)
-        guard r.pointee.inUse else { return }
-        r.pointee.inUse = false
+        guard block[slot].inUse else { return }
+        block[slot].inUse = false
         openCount -= 1
     }
 
     /// Runs `body` with the stored PDU bytes of a slot.
     func withBytes<R>(_ slot: Int, _ body: (ByteView) -> R) -> R {
-        let r = record(slot)
-        return body(ByteView(start: UnsafeRawPointer(r) + Self.recordBytes, count: r.pointee.byteCount))
+        body(block.view(slot, count: block[slot].byteCount))
     }
 }
 

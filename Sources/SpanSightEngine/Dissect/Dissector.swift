@@ -1,7 +1,7 @@
 import SpanSightWire
 
 /// Which way bytes travel in a flow.
-public enum Direction: UInt8, Sendable {
+public enum Direction: UInt8, Sendable, BitwiseCopyable {
     case toServer = 0
     case toClient = 1
 

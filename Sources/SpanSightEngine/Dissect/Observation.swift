@@ -10,7 +10,7 @@ public enum Side: UInt8, Sendable {
 
 /// What a command does, coarsely: the classes the communication map and the detection rules
 /// reason about.
-public enum OperationClass: UInt8, Sendable, CaseIterable {
+public enum OperationClass: UInt8, Sendable, CaseIterable, BitwiseCopyable {
     case read = 0
     case write
     /// Operate a process output, start/stop/restart a device or application.

@@ -1,0 +1,109 @@
+// UNSAFE: `SlotBlock` owns one raw block (noncopyable, freed in its deinit). Slot i spans
+// `stride` bytes at `base + i * stride`: an initialised `Record` (a plain value:
+// `BitwiseCopyable`, so growing the block is a byte copy and freeing it needs no
+// deinitialisation), then `bytesPerSlot` bytes that the owner writes and reads within that
+// bound. Every slot index is range-checked.
+import SpanSightWire
+
+/// Per-flow tables of a dissector (open requests, pending messages): fixed records, each with
+/// a bounded copy of bytes beside it, in one block. A record and its bytes share cache lines,
+/// and a table is one allocation, not an array of records plus an arena: with thousands of
+/// flows interleaved, every separate object is one more cache miss per PDU. The block grows
+/// by doubling, from one slot, up to `capacity` slots; once grown, nothing allocates.
+public struct SlotBlock<Record: BitwiseCopyable>: ~Copyable {
+    /// Most slots.
+    public let capacity: Int
+    /// Bytes kept beside each record.
+    public let bytesPerSlot: Int
+    let recordBytes: Int
+    let stride: Int
+    private var base: UnsafeMutableRawPointer?
+    /// Slots allocated so far (each holds an initialised record).
+    public private(set) var count = 0
+
+    public init(capacity: Int, bytesPerSlot: Int) {
+        self.capacity = max(1, capacity)
+        self.bytesPerSlot = max(0, bytesPerSlot)
+        recordBytes = (MemoryLayout<Record>.stride + 15) & ~15
+        stride = recordBytes + ((self.bytesPerSlot + 15) & ~15)
+    }
+
+    deinit { base?.deallocate() }
+
+    /// True when every slot is allocated.
+    public var isFull: Bool { count >= capacity }
+
+    /// Adds a slot holding `record`; its index, or nil when `capacity` slots exist.
+    public mutating func append(_ record: Record) -> Int? {
+        guard count < capacity else { return nil }
+        if count == allocated { grow() }
+        (base.unsafelyUnwrapped + count * stride).bindMemory(to: Record.self, capacity: 1).initialize(to: record)
+        count += 1
+        return count - 1
+    }
+
+    private var allocated = 0
+
+    /// Makes room for `n` slots (at most `capacity`) at once: for a table that, once past its
+    /// first slot, is likely to fill (growing by doubling would copy it five times).
+    public mutating func reserve(_ n: Int) {
+        if min(n, capacity) > allocated { grow(to: min(n, capacity)) }
+    }
+
+    private mutating func grow() { grow(to: allocated == 0 ? 1 : min(allocated * 2, capacity)) }
+
+    private mutating func grow(to n: Int) {
+        let bigger = UnsafeMutableRawPointer.allocate(byteCount: n * stride, alignment: 16)
+        if let base {
+            bigger.copyMemory(from: base, byteCount: count * stride)
+            base.deallocate()
+            for i in 0..<count { _ = (bigger + i * stride).bindMemory(to: Record.self, capacity: 1) }
+        }
+        base = bigger
+        allocated = n
+    }
+
+    /// The record of slot `i`, in place.
+    public func record(_ i: Int) -> UnsafeMutablePointer<Record> {
+        precondition(i >= 0 && i < count, "slot out of range")
+        return (base.unsafelyUnwrapped + i * stride).assumingMemoryBound(to: Record.self)
+    }
+
+    public subscript(_ i: Int) -> Record {
+        get { record(i).pointee }
+        nonmutating _modify { yield &record(i).pointee }
+    }
+
+    /// The slot whose record passes `include` with the smallest `key` (the first of equals);
+    /// nil when none passes. Tables find their oldest entry with it.
+    @inlinable
+    public func minimum(where include: (Record) -> Bool, by key: (Record) -> UInt64) -> Int? {
+        var best = -1
+        var bestKey = UInt64.max
+        for i in 0..<count {
+            let r = record(i).pointee
+            if include(r) && (best < 0 || key(r) < bestKey) {
+                best = i
+                bestKey = key(r)
+            }
+        }
+        return best >= 0 ? best : nil
+    }
+
+    /// The `bytesPerSlot` bytes beside slot `i`'s record.
+    public func bytes(_ i: Int) -> UnsafeMutableRawPointer {
+        UnsafeMutableRawPointer(record(i)) + recordBytes
+    }
+
+    /// Copies at most `bytesPerSlot` bytes of `v` beside slot `i`'s record; the count copied.
+    public func store(_ i: Int, _ v: ByteView) -> Int {
+        let n = min(v.count, bytesPerSlot)
+        if n > 0, let src = v.buffer.baseAddress { bytes(i).copyMemory(from: src, byteCount: n) }
+        return n
+    }
+
+    /// The first `n` stored bytes of slot `i` (n at most `bytesPerSlot`).
+    public func view(_ i: Int, count n: Int) -> ByteView {
+        ByteView(start: UnsafeRawPointer(bytes(i)), count: min(max(0, n), bytesPerSlot))
+    }
+}
