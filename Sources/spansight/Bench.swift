@@ -31,8 +31,12 @@ struct Bench: ParsableCommand {
     @Flag(help: "Only run the in-memory pipeline without output (for profilers such as perf).")
     var pipelineOnly = false
 
+    @Flag(help: "With --pipeline-only: build every event (and drop it), to profile event building.")
+    var events = false
+
     func validate() throws {
         guard iterations > 0 else { throw ValidationError("--iterations must be positive") }
+        if events && !pipelineOnly { throw ValidationError("--events goes with --pipeline-only") }
     }
 
     func run() throws {
@@ -57,8 +61,9 @@ struct Bench: ParsableCommand {
         }
 
         if pipelineOnly {
-            let r = inMemory(capture, config, output: EventOutput.disabled)
-            print("pipeline, in memory, no output: \(fmt(r.seconds * 1e9 / Double(n), 1)) ns/pkt, best of \(iterations)")
+            let r = inMemory(capture, config, output: events ? EventOutput.discarding : EventOutput.disabled)
+            let what = events ? "events built" : "no output"
+            print("pipeline, in memory, \(what): \(fmt(r.seconds * 1e9 / Double(n), 1)) ns/pkt, best of \(iterations)")
             return
         }
 

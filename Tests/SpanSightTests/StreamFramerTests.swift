@@ -1,4 +1,4 @@
-import SpanSightEngine
+@testable import SpanSightEngine
 import SpanSightWire
 import Foundation
 import XCTest
@@ -79,6 +79,38 @@ final class JSONWriterTests: XCTestCase {
         }
         let obj = try JSONSerialization.jsonObject(with: Data(s.utf8)) as? [String: String]
         XCTAssertEqual(obj?["s"], "A\"\\\n\u{0}\u{FF}é\u{E2}\u{82}")
+    }
+
+    /// Numbers two digits at a time: every digit count, both sides of each power of ten.
+    func testUnsignedNumbersMatchTheirDecimalText() {
+        var values: [UInt64] = [0, 1, 9, UInt64.max, UInt64.max - 1, UInt64(Int64.max)]
+        var p: UInt64 = 10
+        for _ in 1...19 {
+            values += [p - 1, p, p + 1]
+            if p > UInt64.max / 10 { break }
+            p *= 10
+        }
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<2000 { values.append(UInt64.random(in: 0...UInt64.max, using: &rng) >> UInt64.random(in: 0...63, using: &rng)) }
+        for v in values {
+            XCTAssertEqual(render { w in w.value(v) }, String(v))
+            XCTAssertEqual(JSONWriter.digitCount(v), String(v).count, "\(v)")
+        }
+        for v in [-1, -9, -10, -99, -100, Int.min, Int.max] { XCTAssertEqual(render { w in w.value(v) }, String(v)) }
+    }
+
+    /// Event timestamps reuse the date and time of the previous one within the same second; a
+    /// new second (forward, backward, before 1970) writes it afresh.
+    func testTimestampValuesAcrossSeconds() {
+        let times: [Int64] = [1_764_158_400_000_123_456, 1_764_158_400_999_999_999, 1_764_158_401_000_000_000,
+                              1_764_158_400_500_000_000, 86_399_999_999_999, 86_400_000_000_000, 0, -1, -1_000_000_001,
+                              951_782_400_999_999_999, 1_764_158_401_000_001_000]
+        let s = render { w in
+            w.beginArray()
+            for t in times { w.timestampValue(nanos: t) }
+            w.endArray()
+        }
+        XCTAssertEqual(s, "[" + times.map { "\"" + Timestamp.string(nanos: $0) + "\"" }.joined(separator: ",") + "]")
     }
 
     func testTimestampFormat() {

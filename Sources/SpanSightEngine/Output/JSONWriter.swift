@@ -8,6 +8,11 @@ public struct JSONWriter {
     /// Bit n set: the container at depth n already holds a member (so the next needs a comma).
     var hasMember: UInt64 = 0
     var depth: Int = 0
+    /// The second of the last timestamp written and its "YYYY-MM-DDTHH:MM:SS" (19 bytes):
+    /// consecutive events nearly always share their second, and the calendar arithmetic is most
+    /// of a timestamp's cost.
+    var stampSecond = Int64.min
+    var stampText = InlineArray<19, UInt8>(repeating: 0)
 
     public init(capacity: Int = 1 << 16) {
         bytes = OutputBuffer(capacity: capacity)
@@ -54,15 +59,14 @@ public struct JSONWriter {
         let comma = hasMember & bit != 0
         hasMember |= bit
         let n = k.utf8CodeUnitCount
-        bytes.write(upTo: n + 4) { p in
-            var i = 0
-            if comma { p[0] = UInt8(ascii: ","); i = 1 }
-            p[i] = UInt8(ascii: "\"")
-            (p + i + 1).update(from: k.utf8Start, count: n)
-            p[i + 1 + n] = UInt8(ascii: "\"")
-            p[i + 2 + n] = UInt8(ascii: ":")
-            return i + 3 + n
-        }
+        let p = bytes.tail(reserving: n + 4)
+        var i = 0
+        if comma { p[0] = UInt8(ascii: ","); i = 1 }
+        p[i] = UInt8(ascii: "\"")
+        JSONWriter.copy(p + i + 1, k.utf8Start, n)
+        p[i + 1 + n] = UInt8(ascii: "\"")
+        p[i + 2 + n] = UInt8(ascii: ":")
+        bytes.advance(i + 3 + n)
         afterKey = true
     }
 
@@ -101,9 +105,30 @@ public struct JSONWriter {
 
     public mutating func value(_ s: StaticString) {
         separatorIfInArray()
-        bytes.append(UInt8(ascii: "\""))
-        bytes.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
-        bytes.append(UInt8(ascii: "\""))
+        let n = s.utf8CodeUnitCount
+        let p = bytes.tail(reserving: n + 2)
+        p[0] = UInt8(ascii: "\"")
+        JSONWriter.copy(p + 1, s.utf8Start, n)
+        p[n + 1] = UInt8(ascii: "\"")
+        bytes.advance(n + 2)
+    }
+
+    /// Copies a short run (a key, a name): up to 16 bytes as two overlapping word moves, no
+    /// call into memmove; longer runs through it.
+    @inline(__always)
+    static func copy(_ dst: UnsafeMutablePointer<UInt8>, _ src: UnsafePointer<UInt8>, _ n: Int) {
+        let d = UnsafeMutableRawPointer(dst), s = UnsafeRawPointer(src)
+        if n >= 8 && n <= 16 {
+            d.storeBytes(of: s.loadUnaligned(as: UInt64.self), as: UInt64.self)
+            (d + n - 8).storeBytes(of: (s + n - 8).loadUnaligned(as: UInt64.self), as: UInt64.self)
+        } else if n >= 4 && n < 8 {
+            d.storeBytes(of: s.loadUnaligned(as: UInt32.self), as: UInt32.self)
+            (d + n - 4).storeBytes(of: (s + n - 4).loadUnaligned(as: UInt32.self), as: UInt32.self)
+        } else if n < 4 {
+            for i in 0..<n { dst[i] = src[i] }
+        } else {
+            dst.update(from: src, count: n)
+        }
     }
 
     public mutating func value(_ s: String) {
@@ -182,9 +207,28 @@ public struct JSONWriter {
     /// Suricata's timestamp form: 2026-11-26T12:00:00.000123+0000 (UTC, microseconds).
     public mutating func timestampValue(nanos: Int64) {
         separatorIfInArray()
-        bytes.append(UInt8(ascii: "\""))
-        Timestamp.write(nanos: nanos, into: &bytes)
-        bytes.append(UInt8(ascii: "\""))
+        var secs = nanos / 1_000_000_000
+        var frac = nanos % 1_000_000_000
+        if frac < 0 { frac += 1_000_000_000; secs -= 1 }
+        if secs != stampSecond {
+            var date = FixedBytes()
+            Timestamp.write(nanos: secs &* 1_000_000_000, into: &date)
+            for i in 0..<19 { stampText[i] = date.bytes[i] }
+            stampSecond = secs
+        }
+        let micros = UInt64(frac / 1000)
+        let p = bytes.tail(reserving: 33)
+        p[0] = UInt8(ascii: "\"")
+        stampText.span.withUnsafeBufferPointer { (p + 1).update(from: $0.baseAddress.unsafelyUnwrapped, count: 19) }
+        p[20] = UInt8(ascii: ".")
+        var m = micros
+        for i in stride(from: 26, through: 21, by: -1) {
+            p[i] = UInt8(truncatingIfNeeded: 48 &+ m % 10)
+            m /= 10
+        }
+        p[27] = UInt8(ascii: "+"); p[28] = 48; p[29] = 48; p[30] = 48; p[31] = 48
+        p[32] = UInt8(ascii: "\"")
+        bytes.advance(33)
     }
 
     // MARK: key + value shorthands
@@ -223,21 +267,45 @@ public struct JSONWriter {
         }
     }
 
+    /// "00" ... "99": two digits per division.
+    static let digitPairs: StaticString = """
+        00010203040506070809101112131415161718192021222324252627282930313233343536373839\
+        40414243444546474849505152535455565758596061626364656667686970717273747576777879\
+        8081828384858687888990919293949596979899
+        """
+
+    /// Decimal digits of `v` (at least 1).
+    @inline(__always)
+    static func digitCount(_ v: UInt64) -> Int {
+        var d = 1
+        var t = v
+        while t >= 10_000 { t /= 10_000; d &+= 4 }
+        if t >= 100 { d &+= t >= 1000 ? 3 : 2 } else if t >= 10 { d &+= 1 }
+        return d
+    }
+
     mutating func appendUInt(_ v: UInt64) {
         if v < 10 { bytes.append(UInt8(truncatingIfNeeded: 48 &+ v)); return }
-        var digits = 0
-        var t = v
-        while t > 0 { digits &+= 1; t /= 10 }
-        bytes.write(upTo: digits) { p in
-            var n = v
-            var i = digits
-            while i > 0 {
-                i &-= 1
-                p[i] = UInt8(truncatingIfNeeded: 48 &+ n % 10)
-                n /= 10
-            }
-            return digits
+        let digits = JSONWriter.digitCount(v)
+        let p = bytes.tail(reserving: digits)
+        let pairs = JSONWriter.digitPairs.utf8Start
+        var n = v
+        var i = digits
+        while n >= 100 {
+            let r = Int(truncatingIfNeeded: n % 100) &* 2
+            n /= 100
+            i &-= 2
+            p[i] = pairs[r]
+            p[i &+ 1] = pairs[r &+ 1]
         }
+        if n >= 10 {
+            let r = Int(truncatingIfNeeded: n) &* 2
+            p[i &- 2] = pairs[r]
+            p[i &- 1] = pairs[r &+ 1]
+        } else {
+            p[i &- 1] = UInt8(truncatingIfNeeded: 48 &+ n)
+        }
+        bytes.advance(digits)
     }
 
     mutating func appendPadded(_ v: UInt64, width: Int) {
@@ -374,7 +442,7 @@ public enum Timestamp {
         out.append(UInt8(ascii: ":")); two(Int(rem / 60 % 60))
         out.append(UInt8(ascii: ":")); two(Int(rem % 60))
         out.append(UInt8(ascii: "."))
-        var micros = Int(frac / 1000)
+        let micros = Int(frac / 1000)
         var div = 100_000
         while div > 0 {
             out.append(UInt8(48 + (micros / div) % 10))
@@ -397,6 +465,16 @@ public enum Timestamp {
 public protocol TimestampSink {
     mutating func append(_ b: UInt8)
     mutating func append(contentsOf p: UnsafeBufferPointer<UInt8>)
+}
+
+/// A timestamp's bytes on the stack (no buffer object): at most 32.
+struct FixedBytes: TimestampSink {
+    var bytes = InlineArray<32, UInt8>(repeating: 0)
+    var count = 0
+    mutating func append(_ b: UInt8) {
+        if count < 32 { bytes[count] = b; count += 1 }
+    }
+    mutating func append(contentsOf p: UnsafeBufferPointer<UInt8>) { for b in p { append(b) } }
 }
 
 extension OutputBuffer: TimestampSink {}

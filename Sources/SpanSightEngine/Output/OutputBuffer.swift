@@ -70,6 +70,18 @@ public struct OutputBuffer: RandomAccessCollection {
         a.withUnsafeBufferPointer { append(contentsOf: $0) }
     }
 
+    /// Room for `n` more bytes: where they go. `advance` then says how many were written
+    /// (at most `n`). For the writer's hot paths: no closure to call.
+    @inline(__always)
+    mutating func tail(reserving n: Int) -> UnsafeMutablePointer<UInt8> {
+        let s = storage
+        s.reserve(n)
+        return s.base + s.count
+    }
+
+    @inline(__always)
+    mutating func advance(_ k: Int) { storage.count &+= k }
+
     /// Writes up to `n` bytes through `body`, which returns how many it wrote.
     @inline(__always)
     mutating func write(upTo n: Int, _ body: (UnsafeMutablePointer<UInt8>) -> Int) {
