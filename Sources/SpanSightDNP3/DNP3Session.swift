@@ -42,21 +42,23 @@ struct DNP3PendingRequest {
 /// arrives: the event pairs both and writes the request's objects from that copy and the
 /// response's straight from the reassembly buffer.
 final class DNP3Session: DissectorSession {
-    let limits: DNP3Limits
+    // Stored properties in the order a delivery reads them (the object's first bytes share
+    // the cache line of its header, which the call reads anyway); cold ones last.
     let udp: Bool
-    var framerToServer = StreamFramer(maxPDU: DNP3LinkHeader.maxFrameSize)
-    var framerToClient = StreamFramer(maxPDU: DNP3LinkHeader.maxFrameSize)
+    var flooded = false
     /// Per direction: inside a run of skipped bytes (reported once, when the run starts).
     var inGarbage = DirectionPair(false)
+    /// The CRC tables, read once here rather than through the global at every frame.
+    let crcTables = DNP3CRC.tables
+    var framerToServer = StreamFramer(maxPDU: DNP3LinkHeader.maxFrameSize)
+    var framerToClient = StreamFramer(maxPDU: DNP3LinkHeader.maxFrameSize)
     var reassembly = DirectionPair<[DNP3Reassembly]>([])
-    var pending: SlotBlock<DNP3PendingRequest>
     var clock: UInt64 = 0
     /// Requests logged without a response so far (flood detection).
     var unreplied = 0
-    var flooded = false
+    var pending: SlotBlock<DNP3PendingRequest>
+    let limits: DNP3Limits
     var observations = DNP3Observations()
-    /// The CRC tables, read once here rather than through the global at every frame.
-    let crcTables = DNP3CRC.tables
 
     init(limits: DNP3Limits, udp: Bool) {
         self.limits = limits

@@ -26,12 +26,14 @@ public final class HL7Session: DissectorSession {
     public override func gap(_ length: Int, direction: Direction, context: inout DissectContext) { lost(direction) }
     public override func finish(context: inout DissectContext) { end(&context) }
 
-    let config: HL7Configuration
-    let pseudonymizer: HL7Pseudonymizer?
+    // Stored properties in the order a delivery reads them (the object's first bytes share
+    // the cache line of its header, which the call reads anyway); cold ones last.
     var toServer: MLLPFramer
     var toClient: MLLPFramer
     var table: HL7Table
+    let pseudonymizer: HL7Pseudonymizer?
     var tableFullReported = false
+    let config: HL7Configuration
     var scratch: [UInt8] = []
     /// Roles already observed: bit 0/1 client sender/receiver, bit 2/3 server sender/receiver.
     var rolesSeen: UInt8 = 0

@@ -33,19 +33,19 @@ struct MLLPFramer {
 
     enum Phase { case hunting, frame, afterEnd, skipping }
 
-    let maxMessage: Int
     private(set) var phase = Phase.hunting
-    /// Content bytes of the current frame received in earlier deliveries.
-    private(set) var pending: [UInt8] = []
+    private var afterGap = false
+    /// The first three content bytes (the segment id), packed big-endian.
+    private var lead: UInt32 = 0
+    let maxMessage: Int
     /// `pending.count`, kept beside the array: a frame whole in one delivery (the common
     /// case) never reads the array's storage.
     private var buffered = 0
     /// Content bytes of the current frame so far.
     private var length = 0
-    /// The first three content bytes (the segment id), packed big-endian.
-    private var lead: UInt32 = 0
     private var junk = 0
-    private var afterGap = false
+    /// Content bytes of the current frame received in earlier deliveries.
+    private(set) var pending: [UInt8] = []
 
     init(maxMessage: Int) {
         // At most 1 GiB: spans into a frame are 32-bit offsets (`Span`).

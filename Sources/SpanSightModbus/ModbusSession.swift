@@ -109,7 +109,7 @@ struct RequestTable: ~Copyable {
 /// an ADU boundary (false at start after a gap or after garbage, until a plausible header).
 struct ModbusSync {
     var inSync = true
-    var skipped = 0
+    var skipped: Int32 = 0
 }
 
 /// The Modbus/TCP and Modbus/UDP session of one flow: frames ADUs out of the reassembled
@@ -118,17 +118,19 @@ struct ModbusSync {
 public final class ModbusSession: DissectorSession {
     public static let defaultMaxOpenRequests = 1024
 
+    // Stored properties in the order a delivery reads them (the object's first bytes are in
+    // the cache line of its header, which the call reads anyway); cold ones last.
     let isUDP: Bool
     /// The direction requests travel (client -> server as the engine orients the flow, unless
     /// port 502 says the engine's client is the Modbus server).
     let requestDirection: Direction
-    var framerToServer = StreamFramer(maxPDU: MBAPHeader.maxADU)
-    var framerToClient = StreamFramer(maxPDU: MBAPHeader.maxADU)
+    var tableFullReported = false
     var syncToServer = ModbusSync()
     var syncToClient = ModbusSync()
     var table: RequestTable
+    var framerToServer = StreamFramer(maxPDU: MBAPHeader.maxADU)
+    var framerToClient = StreamFramer(maxPDU: MBAPHeader.maxADU)
     var scratch: [UInt8] = []
-    var tableFullReported = false
     var observations = ModbusObservations()
 
     public init(udp: Bool, requestDirection: Direction = .toServer,
@@ -213,12 +215,12 @@ public final class ModbusSession: DissectorSession {
         }
         guard view.count >= MBAPHeader.minADU else { return .needMore(total: MBAPHeader.minADU) }
         guard MBAPHeader.isPlausibleStart(view), let h = MBAPHeader(view) else {
-            sync.skipped += 1
+            if sync.skipped < Int32.max { sync.skipped += 1 }
             return .skip(1)
         }
         guard view.count >= h.aduSize else { return .needMore(total: h.aduSize) }
         if sync.skipped > 0 {
-            let skipped = sync.skipped
+            let skipped = Int(sync.skipped)
             sink.anomaly("modbus.resync") { w in w.field("skipped_bytes", skipped) }
         }
         sync = ModbusSync()

@@ -15,13 +15,13 @@ public enum FrameStep: Equatable, Sendable {
 /// of a PDU that straddles deliveries is copied, into one reused buffer bounded by
 /// `maxPDU`. Every step must make progress, so a parser cannot loop forever.
 public struct StreamFramer {
-    /// The straddling PDU's bytes so far.
-    public private(set) var pending: [UInt8] = []
     /// `pending.count`, kept beside the array: the common delivery (nothing pending) then
     /// reads no more than the framer itself, not the array's storage (a cache miss per
     /// delivery when thousands of flows interleave).
     public private(set) var pendingCount = 0
     public let maxPDU: Int
+    /// The straddling PDU's bytes so far.
+    public private(set) var pending: [UInt8] = []
     /// Bytes dropped because a PDU claimed to be larger than `maxPDU`.
     public private(set) var oversizeDrops = 0
 
