@@ -1,4 +1,5 @@
 @testable import SpanSightEngine
+import SpanSightWire
 import SpanSightTestSupport
 import XCTest
 
@@ -40,6 +41,41 @@ final class FlowTableTests: XCTestCase {
         let key = FlowKey(client: .zero, server: .zero, clientPort: 1, serverPort: 2, proto: 6, vlanOuter: 0, vlanInner: 0)
         let slot = t.insert(FlowRecord(key: key, id: 1, firstNanos: 0, lastNanos: 0, firstPacket: 1), hash: 1)
         t.withRecordAddress(slot) { XCTAssertEqual(Int(bitPattern: $0) % 64, 0, "records start on a cache line") }
+    }
+
+    /// Lookup, insertion and removal (backward shift, home buckets recomputed from keys) under
+    /// churn, against a model; with a 23-bit tag (300 flows) and a 1-bit tag (2^30 flows: the
+    /// tag rarely tells flows apart, so keys decide).
+    func testIndexChurnAgreesWithAModel() {
+        for maxFlows in [300, 1 << 30] {
+            let t = FlowTable(maxFlows: maxFlows)
+            var model: [Int: Int32] = [:]          // host number -> slot
+            var rng = SystemRandomNumberGenerator()
+            func key(_ h: Int) -> FlowKey {
+                FlowKey(client: IPAddress(hi: 0, lo: 0xFFFF_0A00_0000 | UInt64(h)), server: IPAddress(hi: 0, lo: 0xFFFF_0A63_0001),
+                        clientPort: UInt16(40000 + h % 1000), serverPort: 502, proto: 6, vlanOuter: 0, vlanInner: 0)
+            }
+            func find(_ h: Int) -> (slot: Int32, direction: Direction)? {
+                let k = key(h)
+                return t.find(hash: flowHash(k.client, k.clientPort, k.server, k.serverPort, proto: 6, vlanOuter: 0, vlanInner: 0),
+                              src: k.server, srcPort: k.serverPort, dst: k.client, dstPort: k.clientPort, proto: 6, vlanOuter: 0, vlanInner: 0)
+            }
+            for step in 0..<6000 {
+                let h = Int.random(in: 0..<400, using: &rng)
+                if let s = model[h] {
+                    XCTAssertEqual(find(h)?.slot, s)
+                    XCTAssertEqual(find(h)?.direction, .toClient)
+                    if Bool.random(using: &rng) { t.remove(s); model[h] = nil }
+                } else if model.count < 300 {
+                    XCTAssertNil(find(h), "step \(step)")
+                    let k = key(h)
+                    let hash = flowHash(k.client, k.clientPort, k.server, k.serverPort, proto: 6, vlanOuter: 0, vlanInner: 0)
+                    model[h] = t.insert(FlowRecord(key: k, id: 1, firstNanos: 0, lastNanos: 0, firstPacket: 1), hash: hash)
+                }
+            }
+            for (h, s) in model { XCTAssertEqual(find(h)?.slot, s) }
+            XCTAssertEqual(t.count, model.count)
+        }
     }
 
     /// Decode errors are counted by layer and kind (the stats event's `errors_by_type`), with no

@@ -187,24 +187,31 @@ public final class FlowTable {
     private var base: UnsafeMutablePointer<FlowRecord>
     private var recordCount = 0
     private var recordCapacity: Int
-    /// The hash index: per bucket 0 (empty) or the flow's hash (low 32 bits) above its slot + 1.
-    /// A lookup compares the stored hash bits before reading a record, so a probe past another
-    /// flow reads no record (a cache line) at all; the bits also give every entry's home bucket
-    /// (the table never exceeds 2^31 buckets), so records keep no hash.
-    var index: [UInt64]
+    /// The hash index, 4 bytes a bucket (the whole index stays small enough to stay cached):
+    /// 0 when empty, else a tag of the flow's hash (bits 40 and up) above the flow's slot + 1
+    /// (`slotBits` wide). A lookup compares the tag before reading a record, so a probe past
+    /// another flow rarely reads one. Records keep no hash: removal and growth, which need an
+    /// entry's home bucket, recompute it from the record's key.
+    var index: [UInt32]
     var mask: Int
     var freeSlots: [Int32] = []
     public private(set) var count = 0
     public let maxFlows: Int
+    /// Bits of an index entry that hold slot + 1 (enough for `maxFlows`); the rest is the tag.
+    let slotBits: Int
+    let slotMask: UInt32
     var heads: [Int32] = [Int32](repeating: -1, count: TimeoutClass.count)
     var tails: [Int32] = [Int32](repeating: -1, count: TimeoutClass.count)
 
     public init(maxFlows: Int) {
-        self.maxFlows = max(1, maxFlows)
+        // At most 2^30 flows (256 GiB of records): slot + 1 and a tag share 32 bits.
+        self.maxFlows = min(max(1, maxFlows), 1 << 30)
+        slotBits = 64 - UInt64(self.maxFlows).leadingZeroBitCount
+        slotMask = UInt32(truncatingIfNeeded: (UInt64(1) << UInt64(slotBits)) - 1)
         // Start small and double at half load: a table sized to the flows actually seen stays
         // in cache (a lookup is one index probe and one record compare).
         let size = 1024
-        index = [UInt64](repeating: 0, count: size)
+        index = [UInt32](repeating: 0, count: size)
         mask = size - 1
         recordCapacity = min(self.maxFlows, 1024)
         base = FlowTable.allocateRecords(recordCapacity)
@@ -224,13 +231,15 @@ public final class FlowTable {
     }
 
     @inline(__always)
-    static func entry(_ hash: UInt64, _ slot: Int32) -> UInt64 { hash << 32 | UInt64(UInt32(bitPattern: slot) &+ 1) }
+    func tag(_ hash: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: hash >> 40) & ~slotMask }
     @inline(__always)
-    static func slot(_ entry: UInt64) -> Int32 { Int32(bitPattern: UInt32(truncatingIfNeeded: entry) &- 1) }
+    func entry(_ hash: UInt64, _ slot: Int32) -> UInt32 { tag(hash) | (UInt32(bitPattern: slot) &+ 1) }
     @inline(__always)
-    static func home(_ entry: UInt64, _ mask: Int) -> Int { Int(truncatingIfNeeded: entry >> 32) & mask }
+    func slot(_ entry: UInt32) -> Int32 { Int32(bitPattern: (entry & slotMask) &- 1) }
+    /// An entry's home bucket (from its record's key).
+    func home(_ entry: UInt32, _ mask: Int) -> Int { Int(truncatingIfNeeded: hash(of: slot(entry))) & mask }
 
-    /// The hash of a stored flow (the index keeps its low 32 bits, all that the buckets use).
+    /// The hash of a stored flow.
     func hash(of slot: Int32) -> UInt64 {
         let k = self[slot].key
         return flowHash(k.client, k.clientPort, k.server, k.serverPort, proto: k.proto,
@@ -241,14 +250,14 @@ public final class FlowTable {
     public func find(hash: UInt64, src: IPAddress, srcPort: UInt16, dst: IPAddress, dstPort: UInt16,
                      proto: UInt8, vlanOuter: UInt16, vlanInner: UInt16) -> (slot: Int32, direction: Direction)? {
         var i = Int(truncatingIfNeeded: hash) & mask
-        let bits = hash & 0xFFFF_FFFF
+        let t = tag(hash), tagMask = ~slotMask
         let recs = base
         return index.withUnsafeBufferPointer { idx in
             while true {
                 let e = idx[i]
                 if e == 0 { return nil }
-                if e >> 32 == bits {
-                    let s = FlowTable.slot(e)
+                if e & tagMask == t {
+                    let s = slot(e)
                     let k = recs[Int(s)].key
                     if k.proto == proto && k.vlanOuter == vlanOuter && k.vlanInner == vlanInner {
                         if k.clientPort == srcPort && k.serverPort == dstPort && k.client == src && k.server == dst {
@@ -282,7 +291,7 @@ public final class FlowTable {
         }
         var i = Int(truncatingIfNeeded: hash) & mask
         while index[i] != 0 { i = (i + 1) & mask }
-        index[i] = FlowTable.entry(hash, slot)
+        index[i] = entry(hash, slot)
         count += 1
         lruAppend(slot, rec.timeoutClass)
         return slot
@@ -291,8 +300,9 @@ public final class FlowTable {
     /// Removes a flow from the table and its idle list; its record stays readable until the
     /// slot is reused.
     public func remove(_ slot: Int32) {
-        let want = FlowTable.entry(hash(of: slot), slot)
-        var i = Int(truncatingIfNeeded: want >> 32) & mask
+        let h = hash(of: slot)
+        let want = entry(h, slot)
+        var i = Int(truncatingIfNeeded: h) & mask
         while index[i] != want {
             if index[i] == 0 { return }
             i = (i + 1) & mask
@@ -301,7 +311,7 @@ public final class FlowTable {
         var hole = i
         var j = (i + 1) & mask
         while index[j] != 0 {
-            let ideal = FlowTable.home(index[j], mask)
+            let ideal = home(index[j], mask)
             // Move j into the hole when its ideal position is not cyclically in (hole, j].
             let distJ = (j - ideal) & mask
             let distHole = (j - hole) & mask
@@ -321,10 +331,10 @@ public final class FlowTable {
     func grow() {
         let size = index.count * 2
         precondition(size <= 1 << 31, "flow index past 2^31 buckets")
-        var newIndex = [UInt64](repeating: 0, count: size)
+        var newIndex = [UInt32](repeating: 0, count: size)
         let newMask = size - 1
         for e in index where e != 0 {
-            var i = FlowTable.home(e, newMask)
+            var i = home(e, newMask)
             while newIndex[i] != 0 { i = (i + 1) & newMask }
             newIndex[i] = e
         }
