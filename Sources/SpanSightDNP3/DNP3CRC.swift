@@ -1,5 +1,6 @@
 // UNSAFE: the CRC tables are raw memory, allocated once and never freed or written again;
-// `crc(_:_:_:)` reads the bytes its checked callers proved in range.
+// `crc(_:_:_:)` reads the bytes its checked callers proved in range (`checkBlocks` checks the
+// frame's length against all its blocks once).
 import SpanSightWire
 
 /// The DNP3 link-layer CRC (IEEE 1815-2012 clause 9.2.4.2 and annex E): CRC-16 with generator
@@ -62,6 +63,25 @@ public enum DNP3CRC {
     public static func check(_ v: ByteView, _ offset: Int, _ count: Int, tables: UnsafePointer<UInt16> = DNP3CRC.tables) -> Bool {
         guard let c = crc(v, offset, count, tables: tables), let wire = v.u16le(at: offset + count) else { return false }
         return c == wire
+    }
+
+    /// True when every data block of a frame (16 octets, the last shorter, each followed by its
+    /// CRC) carries a valid CRC: one pass over the frame, one range check for all blocks.
+    /// `userData` is the header's user data count; false when the frame is shorter than that.
+    public static func checkBlocks(_ frame: ByteView, userData n: Int, tables: UnsafePointer<UInt16> = DNP3CRC.tables) -> Bool {
+        let blocks = (n + DNP3LinkHeader.blockSize - 1) / DNP3LinkHeader.blockSize
+        guard n >= 0, frame.count >= DNP3LinkHeader.Field.size + n + 2 * blocks else { return false }
+        guard n > 0, let base = frame.buffer.baseAddress else { return true }
+        var p = base + DNP3LinkHeader.Field.size
+        var left = n
+        while left > 0 {
+            let b = min(DNP3LinkHeader.blockSize, left)
+            let wire = UInt16(p.load(fromByteOffset: b, as: UInt8.self)) | UInt16(p.load(fromByteOffset: b + 1, as: UInt8.self)) << 8
+            if crc(p, b, tables) != wire { return false }
+            p += b + 2
+            left -= b
+        }
+        return true
     }
 
     /// CRC of a byte array (tests and synthetic frames).

@@ -151,16 +151,9 @@ final class DNP3Session: DissectorSession {
     func frame(_ f: ByteView, _ dir: Direction, _ context: inout DissectContext) {
         guard let h = DNP3LinkHeader(f) else { return }
         let n = h.userDataCount
-        var off = DNP3LinkHeader.Field.size
-        var left = n
-        while left > 0 {
-            let b = min(DNP3LinkHeader.blockSize, left)
-            guard DNP3CRC.check(f, off, b, tables: crcTables) else {
-                context.anomaly("dnp3.bad_transport_crc")
-                return
-            }
-            off += b + 2
-            left -= b
+        guard DNP3CRC.checkBlocks(f, userData: n, tables: crcTables) else {
+            context.anomaly("dnp3.bad_transport_crc")
+            return
         }
         let control = h.control
         guard control.carriesUserData, n > 0, let th = f.u8(at: DNP3LinkHeader.Field.size) else {

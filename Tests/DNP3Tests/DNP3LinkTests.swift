@@ -14,6 +14,26 @@ final class DNP3LinkTests: XCTestCase {
     /// The slicing-by-8 CRC against the bit-at-a-time definition (polynomial 0x3D65 reflected
     /// as 0xA6BC), for every length from 0 to 40 (the 8-octet steps and every tail) and at
     /// every start offset inside a buffer.
+    /// One pass over a frame's blocks: true for a good frame of any length, false when any
+    /// block's CRC is wrong or the frame is shorter than its blocks.
+    func testBlockCheckFindsEveryBadBlock() {
+        for n in [0, 1, 15, 16, 17, 32, 33, 249] {
+            let data = (0..<n).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 3) }
+            let f = DNP3Build.frame(dst: 10, src: 1, control: 0xC4, userData: data)
+            XCTAssertTrue(ByteView.with(f) { DNP3CRC.checkBlocks($0, userData: n) }, "n \(n)")
+            if n > 0 {
+                XCTAssertFalse(ByteView.with(Array(f.dropLast())) { DNP3CRC.checkBlocks($0, userData: n) }, "short, n \(n)")
+            }
+            var block = 0
+            while block * 16 < n {
+                var bad = f
+                bad[10 + block * 18] ^= 0x01            // first octet of the block
+                XCTAssertFalse(ByteView.with(bad) { DNP3CRC.checkBlocks($0, userData: n) }, "block \(block), n \(n)")
+                block += 1
+            }
+        }
+    }
+
     func testSlicedCRCMatchesBitwiseDefinition() {
         func bitwise(_ b: ArraySlice<UInt8>) -> UInt16 {
             var crc: UInt16 = 0
