@@ -98,7 +98,7 @@ struct HL7Table: ~Copyable {
     static let fieldCap = 120
     static let maxSegments = 64
     static let maxPseudonyms = 8
-    /// Text bytes of a slot (at most 2,016 by the caps, see `ArenaWriter`).
+    /// Text bytes of a slot (at most 2,024 by the caps, see `ArenaWriter`).
     static let textBytes = 2048
 
     /// Per slot in insertion order of first use, what a lookup compares, 16 bytes each: the
@@ -227,7 +227,7 @@ struct HL7Table: ~Copyable {
 }
 
 /// Writes one arena slot (the layout `StoredMessage` reads). Sizes are bounded by the caps:
-/// 14 fields of at most 121 bytes, 1 + 64 * 3 segment bytes, 1 + 8 * 16 pseudonym bytes
+/// 14 fields of at most 121 bytes, 1 + 64 * 3 segment bytes, 1 + 8 * (1 + 16) pseudonym bytes (2,024 in all)
 /// fit in the 2,048 text bytes of a slot.
 struct ArenaWriter {
     let base: UnsafeMutableRawPointer

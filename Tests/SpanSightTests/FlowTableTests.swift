@@ -39,7 +39,8 @@ final class FlowTableTests: XCTestCase {
         XCTAssertEqual(line(\FlowRecord.id), 3)
         let t = FlowTable(maxFlows: 4)
         let key = FlowKey(client: .zero, server: .zero, clientPort: 1, serverPort: 2, proto: 6, vlanOuter: 0, vlanInner: 0)
-        let slot = t.insert(FlowRecord(key: key, id: 1, firstNanos: 0, lastNanos: 0, firstPacket: 1), hash: 1)
+        let hash = flowHash(key.client, key.clientPort, key.server, key.serverPort, proto: 6, vlanOuter: 0, vlanInner: 0)
+        let slot = t.insert(FlowRecord(key: key, id: 1, firstNanos: 0, lastNanos: 0, firstPacket: 1), hash: hash)
         t.withRecordAddress(slot) { XCTAssertEqual(Int(bitPattern: $0) % 64, 0, "records start on a cache line") }
     }
 

@@ -104,7 +104,8 @@ final class JSONWriterTests: XCTestCase {
     func testTimestampValuesAcrossSeconds() {
         let times: [Int64] = [1_764_158_400_000_123_456, 1_764_158_400_999_999_999, 1_764_158_401_000_000_000,
                               1_764_158_400_500_000_000, 86_399_999_999_999, 86_400_000_000_000, 0, -1, -1_000_000_001,
-                              951_782_400_999_999_999, 1_764_158_401_000_001_000]
+                              951_782_400_999_999_999, 1_764_158_401_000_001_000, Int64.min, Int64.min + 999_999_999,
+                              Int64.max]
         let s = render { w in
             w.beginArray()
             for t in times { w.timestampValue(nanos: t) }

@@ -110,7 +110,10 @@ public struct DissectContext {
     // reference counting. Counters, output and names are reached through it.
     let engineRef: Unmanaged<Engine>
     var engine: Engine { engineRef.takeUnretainedValue() }
-    var output: EventOutput { engineRef._withUnsafeGuaranteedRef { $0.output } }
+    /// Runs `body` with the event output, borrowed (no reference counting).
+    func withOutput(_ body: (EventOutput) -> Void) {
+        engineRef._withUnsafeGuaranteedRef { $0.outputRef._withUnsafeGuaranteedRef(body) }
+    }
     /// Time of the packet being processed (ns since the epoch).
     public internal(set) var timestampNanos: Int64
     /// Number of the packet being processed (0 at flow end, when no packet is).
@@ -171,11 +174,14 @@ public struct DissectContext {
     /// (the key named by `type` is opened and closed around it).
     public func emit(_ type: StaticString, _ body: (inout JSONWriter) -> Void) {
         guard eventsEnabled else { return }
-        output.begin(type, envelope)
-        output.writer.beginObject(type)
-        body(&output.writer)
-        output.writer.endObject()
-        output.end()
+        let env = envelope
+        withOutput { output in
+            output.begin(type, env)
+            output.writer.beginObject(type)
+            body(&output.writer)
+            output.writer.endObject()
+            output.end()
+        }
     }
 
     /// Emits an `anomaly` event: {"anomaly": {"type": "applayer", "app_proto": ..., "event": name, ...}}.
@@ -188,13 +194,16 @@ public struct DissectContext {
         }
         if observing { observe(.anomaly(name)) }
         guard eventsEnabled else { return }
-        output.begin("anomaly", envelope)
-        output.writer.beginObject("anomaly")
-        output.writer.field("type", "applayer")
-        if let app = appProto { output.writer.field("app_proto", app) }
-        output.writer.field("event", name)
-        details(&output.writer)
-        output.writer.endObject()
-        output.end()
+        let env = envelope, app = appProto
+        withOutput { output in
+            output.begin("anomaly", env)
+            output.writer.beginObject("anomaly")
+            output.writer.field("type", "applayer")
+            if let app { output.writer.field("app_proto", app) }
+            output.writer.field("event", name)
+            details(&output.writer)
+            output.writer.endObject()
+            output.end()
+        }
     }
 }

@@ -24,8 +24,9 @@ public struct SlotBlock<Record: BitwiseCopyable>: ~Copyable {
     public init(capacity: Int, bytesPerSlot: Int) {
         self.capacity = max(1, capacity)
         self.bytesPerSlot = max(0, bytesPerSlot)
-        recordBytes = (MemoryLayout<Record>.stride + 15) & ~15
-        stride = recordBytes + ((self.bytesPerSlot + 15) & ~15)
+        let align = max(16, MemoryLayout<Record>.alignment)
+        recordBytes = (MemoryLayout<Record>.stride + align - 1) & ~(align - 1)
+        stride = recordBytes + ((self.bytesPerSlot + align - 1) & ~(align - 1))
     }
 
     deinit { base?.deallocate() }
@@ -53,7 +54,7 @@ public struct SlotBlock<Record: BitwiseCopyable>: ~Copyable {
     private mutating func grow() { grow(to: allocated == 0 ? 1 : min(allocated * 2, capacity)) }
 
     private mutating func grow(to n: Int) {
-        let bigger = UnsafeMutableRawPointer.allocate(byteCount: n * stride, alignment: 16)
+        let bigger = UnsafeMutableRawPointer.allocate(byteCount: n * stride, alignment: max(16, MemoryLayout<Record>.alignment))
         if let base {
             bigger.copyMemory(from: base, byteCount: count * stride)
             base.deallocate()

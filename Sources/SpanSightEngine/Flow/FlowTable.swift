@@ -188,7 +188,8 @@ public final class FlowTable {
     private var recordCount = 0
     private var recordCapacity: Int
     /// The hash index, 4 bytes a bucket (the whole index stays small enough to stay cached):
-    /// 0 when empty, else a tag of the flow's hash (bits 40 and up) above the flow's slot + 1
+    /// 0 when empty, else a tag of the flow's hash (its high half; buckets use the low bits)
+    /// above the flow's slot + 1
     /// (`slotBits` wide). A lookup compares the tag before reading a record, so a probe past
     /// another flow rarely reads one. Records keep no hash: removal and growth, which need an
     /// entry's home bucket, recompute it from the record's key.
@@ -231,7 +232,7 @@ public final class FlowTable {
     }
 
     @inline(__always)
-    func tag(_ hash: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: hash >> 40) & ~slotMask }
+    func tag(_ hash: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: hash >> 32) & ~slotMask }
     @inline(__always)
     func entry(_ hash: UInt64, _ slot: Int32) -> UInt32 { tag(hash) | (UInt32(bitPattern: slot) &+ 1) }
     @inline(__always)
@@ -278,6 +279,9 @@ public final class FlowTable {
 
     /// Inserts a new record with its flow hash (the caller made room when `isFull`). Returns its slot.
     public func insert(_ record: FlowRecord, hash: UInt64) -> Int32 {
+        let k = record.key
+        precondition(hash == flowHash(k.client, k.clientPort, k.server, k.serverPort, proto: k.proto,
+                                      vlanOuter: k.vlanOuter, vlanInner: k.vlanInner), "flow hash does not match its key")
         if (count + 1) * 2 > index.count { grow() }
         var rec = record
         rec.live = true
@@ -304,7 +308,8 @@ public final class FlowTable {
         let want = entry(h, slot)
         var i = Int(truncatingIfNeeded: h) & mask
         while index[i] != want {
-            if index[i] == 0 { return }
+            // A live flow is always in the index (inserted with the hash of its key).
+            precondition(index[i] != 0, "flow \(slot) missing from the flow index")
             i = (i + 1) & mask
         }
         // Backward-shift deletion keeps probe sequences intact without tombstones.

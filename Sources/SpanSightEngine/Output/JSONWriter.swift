@@ -212,7 +212,7 @@ public struct JSONWriter {
         if frac < 0 { frac += 1_000_000_000; secs -= 1 }
         if secs != stampSecond {
             var date = FixedBytes()
-            Timestamp.write(nanos: secs &* 1_000_000_000, into: &date)
+            Timestamp.write(nanos: nanos, into: &date)          // its first 19 bytes: the second
             for i in 0..<19 { stampText[i] = date.bytes[i] }
             stampSecond = secs
         }

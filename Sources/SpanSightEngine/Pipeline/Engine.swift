@@ -48,6 +48,11 @@ public final class Engine {
     private(set) var hasObserver = false
     /// `output.isEnabled`, read once (the output's setting does not change during a run).
     let eventsEnabled: Bool
+    /// `output`, unretained: contexts write events through it with no reference counting.
+    let outputRef: Unmanaged<EventOutput>
+    /// A dissector session is being called (its flow must not end meanwhile: the engine holds
+    /// the session's only retain, and calls it unretained).
+    private(set) var inSession = false
     let table: FlowTable
     let pool: PagePool
     var segments = SegmentPool()
@@ -70,6 +75,7 @@ public final class Engine {
         self.config = config
         self.output = output
         self.eventsEnabled = output.isEnabled
+        self.outputRef = Unmanaged.passUnretained(output)
         self.table = FlowTable(maxFlows: config.maxFlows)
         self.pool = PagePool(pageSize: config.pageSize, maxBytes: config.reassemblyTotalBytes)
         self.appNames = config.dissectors.map(\.name)
@@ -330,7 +336,10 @@ public final class Engine {
 
     /// Ends a flow: flushes reassembly (reporting holes as gaps), lets its session finish,
     /// emits its `flow` event and frees its slot.
-    public func endFlow(_ slot: Int32, reason: FlowEndReason) {
+    func endFlow(_ slot: Int32, reason: FlowEndReason) {
+        // Only the engine ends flows, never from inside a session's call (an observer that
+        // calls `finish()` from `observe` would free the session under its own feet).
+        precondition(!inSession, "a flow cannot end while a dissector session is being called")
         flushQueued(slot, .toServer)
         flushQueued(slot, .toClient)
         releaseProbe(slot, .toServer)
@@ -405,7 +414,9 @@ public final class Engine {
             guard let session = table[slot].session else { return }
             var ctx = context(slot)
             // The flow's retain keeps the session alive: no flow ends during a delivery.
+            inSession = true
             session._withUnsafeGuaranteedRef { $0.receive(bytes, direction: dir, context: &ctx) }
+            inSession = false
             return
         }
         if app == -1 { probeAndDeliver(slot, dir, bytes) }
@@ -527,7 +538,9 @@ public final class Engine {
         let app = table[slot].app
         if app >= 0, let session = table[slot].session {
             var ctx = context(slot)
+            inSession = true
             session._withUnsafeGuaranteedRef { $0.gap(length, direction: dir, context: &ctx) }
+            inSession = false
         } else if app == -1 {
             releaseProbe(slot, dir)
         }
