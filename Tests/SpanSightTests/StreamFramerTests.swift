@@ -114,6 +114,28 @@ final class JSONWriterTests: XCTestCase {
         XCTAssertEqual(s, "[" + times.map { "\"" + Timestamp.string(nanos: $0) + "\"" }.joined(separator: ",") + "]")
     }
 
+    /// The eight-at-a-time scan for bytes JSON must escape, against a byte-by-byte one: random
+    /// buffers of near misses (0x1F/0x20, 0x21/0x23 around the quote, 0x5B/0x5D around the
+    /// backslash, 0x7F/0x80) with special bytes planted, from every offset.
+    func testEscapeScanMatchesNaiveScan() {
+        var rng = SystemRandomNumberGenerator()
+        let plain: [UInt8] = [0x20, 0x21, 0x23, 0x41, 0x5B, 0x5D, 0x7E, 0x7F, 0x30]
+        let special: [UInt8] = [0x00, 0x0A, 0x1F, 0x22, 0x5C, 0x80, 0xC3, 0xFF]
+        for _ in 0..<400 {
+            let n = Int.random(in: 0...40, using: &rng)
+            var bytes = (0..<n).map { _ in plain.randomElement(using: &rng)! }
+            for _ in 0..<Int.random(in: 0...3, using: &rng) where n > 0 {
+                bytes[Int.random(in: 0..<n, using: &rng)] = special.randomElement(using: &rng)!
+            }
+            bytes.withUnsafeBufferPointer { u in
+                for from in 0...n {
+                    let expected = bytes[from...].firstIndex { $0 < 0x20 || $0 >= 0x80 || $0 == 0x22 || $0 == 0x5C } ?? n
+                    XCTAssertEqual(JSONWriter.firstSpecial(u, from: from), expected, "from \(from) in \(bytes)")
+                }
+            }
+        }
+    }
+
     func testTimestampFormat() {
         XCTAssertEqual(Timestamp.string(nanos: 1_764_158_400_000_123_456), "2025-11-26T12:00:00.000123+0000")
         XCTAssertEqual(Timestamp.string(nanos: 0), "1970-01-01T00:00:00.000000+0000")
