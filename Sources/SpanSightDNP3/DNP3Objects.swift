@@ -103,30 +103,21 @@ enum DNP3Layout: Equatable {
         // same variations share a case.
         switch group {
         case 0: return .attribute
-        case 1, 10:
+        case 1, 3, 10:
+            // Binary (1, output status 10) and double-bit (3) inputs: packed, or with flags.
+            let double = group == 3
             switch v {
-            case 1: return .packed(bits: 1)
-            case 2: return .fixed(F(flags: true, state: .binary))
+            case 1: return .packed(bits: double ? 2 : 1)
+            case 2: return .fixed(F(flags: true, state: double ? .doubleBit : .binary))
             default: return nil
             }
-        case 2:
+        case 2, 4:
+            // Their events: flags, then no time, absolute time, relative time.
+            let state: F.State = group == 4 ? .doubleBit : .binary
             switch v {
-            case 1: return .fixed(F(flags: true, state: .binary))
-            case 2: return .fixed(F(flags: true, time: .absolute, state: .binary))
-            case 3: return .fixed(F(flags: true, time: .relative, state: .binary))
-            default: return nil
-            }
-        case 3:
-            switch v {
-            case 1: return .packed(bits: 2)
-            case 2: return .fixed(F(flags: true, state: .doubleBit))
-            default: return nil
-            }
-        case 4:
-            switch v {
-            case 1: return .fixed(F(flags: true, state: .doubleBit))
-            case 2: return .fixed(F(flags: true, time: .absolute, state: .doubleBit))
-            case 3: return .fixed(F(flags: true, time: .relative, state: .doubleBit))
+            case 1: return .fixed(F(flags: true, state: state))
+            case 2: return .fixed(F(flags: true, time: .absolute, state: state))
+            case 3: return .fixed(F(flags: true, time: .relative, state: state))
             default: return nil
             }
         case 11, 13:
