@@ -225,73 +225,59 @@ struct HL7Message {
     }
 
     /// Reads MSH-3 (starting at `from`, just after the separator that ends MSH-2) up to MSH-18.
-    /// Per field: its span, its first repetition, and the first three components of that.
+    /// Per field: its span, its first repetition, and the first three components of that. The
+    /// separators are found eight bytes at a time, every one of a step from one load
+    /// (`ByteView.scan`); the end of the segment closes the field being read.
     private mutating func readHeaderFields(_ seg: ByteView, base: Int, from: Int, _ sep: HL7Separators) {
         let n = seg.count
         let fs = UInt8(truncatingIfNeeded: sep.field)
         // An undefined separator stands in as the field separator, which is tested first.
         let rs = sep.repetition == HL7Separators.none ? fs : UInt8(truncatingIfNeeded: sep.repetition)
         let cs = sep.component == HL7Separators.none ? fs : UInt8(truncatingIfNeeded: sep.component)
-        seg.withBytes { p in
-            var field = 3           // MSH-n being read
-            var fieldStart = from   // offsets in `seg`
-            var compStart = from
-            var comp = 1            // component of the first repetition being read (0: past it)
-            var c1 = (from, from), c2 = (0, 0), c3 = (0, 0)
-            var repEnd = n
-            var i = from
-            while true {
-                // Skip ordinary bytes (and, past the first repetition, everything but `fs`),
-                // eight at a time.
-                var b = fs
-                while true {
-                    i = seg.index(of: fs, cs, rs, from: i)
-                    if i >= n { break }
-                    b = p[i]
-                    if comp != 0 || b == fs { break }
-                    i &+= 1
+        var field = 3           // MSH-n being read
+        var fieldStart = from   // offsets in `seg`
+        var compStart = from
+        var comp = 1            // component of the first repetition being read (0: past it)
+        var c1 = (from, from), c2 = (0, 0), c3 = (0, 0)
+        var repEnd = n
+        // One separator (or the segment's end, as `fs`) at `i`; true when MSH-18 has been read.
+        func separator(_ i: Int, _ b: UInt8) -> Bool {
+            // Past the first repetition only the field separator matters.
+            if comp == 0 && b != fs { return false }
+            if comp == 1 { c1 = (compStart, i) } else if comp == 2 { c2 = (compStart, i) } else if comp == 3 { c3 = (compStart, i) }
+            if b == fs {
+                if comp != 0 { repEnd = i }
+                func span(_ r: (Int, Int)) -> Span { Span(base &+ r.0, base &+ r.1) }
+                switch field {
+                case 3: sendingApplication = span(c1)
+                case 4: sendingFacility = span(c1)
+                case 5: receivingApplication = span(c1)
+                case 6: receivingFacility = span(c1)
+                case 7: dateTime = span(c1)
+                case 9: messageType = span(c1); triggerEvent = span(c2); structure = span(c3)
+                case 10: controlID = span((fieldStart, i))
+                case 11: processingID = span(c1)
+                case 12: version = span(c1)
+                case 16: applicationAckType = span((fieldStart, repEnd))
+                case 18: characterSet = span((fieldStart, repEnd)); return true
+                default: break
                 }
-                if i >= n { b = fs }
-                if comp != 0 {
-                    if comp == 1 { c1 = (compStart, i) } else if comp == 2 { c2 = (compStart, i) } else if comp == 3 { c3 = (compStart, i) }
-                }
-                if b == fs {
-                    if comp != 0 { repEnd = i }
-                    func span(_ r: (Int, Int)) -> Span { Span(base &+ r.0, base &+ r.1) }
-                    switch field {
-                    case 3: sendingApplication = span(c1)
-                    case 4: sendingFacility = span(c1)
-                    case 5: receivingApplication = span(c1)
-                    case 6: receivingFacility = span(c1)
-                    case 7: dateTime = span(c1)
-                    case 9: messageType = span(c1); triggerEvent = span(c2); structure = span(c3)
-                    case 10: controlID = span((fieldStart, i))
-                    case 11: processingID = span(c1)
-                    case 12: version = span(c1)
-                    case 16: applicationAckType = span((fieldStart, repEnd))
-                    case 18: characterSet = span((fieldStart, repEnd))
-                    default: break
-                    }
-                    if field == 18 || i >= n { return }
-                    field &+= 1
-                    i &+= 1
-                    fieldStart = i
-                    compStart = i
-                    comp = 1
-                    c2 = (0, 0)
-                    c3 = (0, 0)
-                } else if b == rs {
-                    repEnd = i
-                    comp = 0
-                    i &+= 1
-                } else {
-                    comp &+= 1
-                    if comp > 3 { comp = 4 }
-                    i &+= 1
-                    compStart = i
-                }
+                field &+= 1
+                fieldStart = i &+ 1
+                compStart = i &+ 1
+                comp = 1
+                c2 = (0, 0)
+                c3 = (0, 0)
+            } else if b == rs {
+                repEnd = i
+                comp = 0
+            } else {
+                if comp < 4 { comp &+= 1 }
+                compStart = i &+ 1
             }
+            return false
         }
+        if seg.scan(for: fs, cs, rs, from: from, separator) == n { _ = separator(n, fs) }
     }
 
     /// Adds a segment that follows the MSH; returns its id when it has a valid one.

@@ -54,6 +54,49 @@ final class WireTests: XCTestCase {
         checkSearch([0x7C, 0x5E]) { $0.index(of: 0x7C, 0x5E, 0x7C, from: $1) }         // a needle twice
     }
 
+    /// `scan(for:_:_:from:_:)` (every match of an eight-byte step from one load) against a
+    /// byte-at-a-time walk: the same matches in the same order from every offset, with dense
+    /// needles (several in one step) among near-miss bytes, and stopping where `body` says.
+    func testScanFindsEveryMatchInOrder() {
+        var rng = SystemRandomNumberGenerator()
+        let needles: [UInt8] = [0x7C, 0x5E, 0x7E]
+        let filler: [UInt8] = [0x00, 0x01, 0x7D, 0x7F, 0xFC, 0xDE, 0xFE, 0x5F, 0x5C, 0x3E, 0x80, 0xFF]
+        for trial in 0..<300 {
+            let n = Int.random(in: 0...48, using: &rng)
+            let density = [0, 2, 5, 10][trial % 4]
+            let bytes = (0..<n).map { _ in
+                Int.random(in: 0..<10, using: &rng) < density ? needles.randomElement(using: &rng)! : filler.randomElement(using: &rng)!
+            }
+            ByteView.with(bytes) { v in
+                for from in 0...n + 1 {
+                    let expected = from >= n ? [] : Array(bytes.indices[from...].filter { needles.contains(bytes[$0]) })
+                    var seen: [Int] = []
+                    let end = v.scan(for: 0x7C, 0x5E, 0x7E, from: from) { i, b in
+                        XCTAssertEqual(b, bytes[i])
+                        seen.append(i)
+                        return false
+                    }
+                    XCTAssertEqual(seen, expected, "from \(from) in \(bytes)")
+                    XCTAssertEqual(end, n)
+                    // Stopping at the second match returns its index and reads no further.
+                    if expected.count >= 2 {
+                        var calls = 0
+                        let stop = v.scan(for: 0x7C, 0x5E, 0x7E, from: from) { _, _ in calls += 1; return calls == 2 }
+                        XCTAssertEqual(stop, expected[1])
+                        XCTAssertEqual(calls, 2)
+                    }
+                }
+            }
+        }
+        // A needle given twice is reported once per byte.
+        ByteView.with([0x7C, 0x41, 0x7C]) { v in
+            var seen: [Int] = []
+            _ = v.scan(for: 0x7C, 0x7C, 0x7C, from: 0) { i, _ in seen.append(i); return false }
+            XCTAssertEqual(seen, [0, 2])
+        }
+        XCTAssertEqual(ByteView.empty.scan(for: 1, 2, 3, from: 0) { _, _ in true }, 0)
+    }
+
     // Built by PacketBuilder: Ethernet II, IPv4 (no options), TCP with MSS/SACK-permitted/
     // timestamps/NOP/window-scale options (Linux's SYN layout), no payload.
     let linuxSYN: [UInt8] = PacketBuilder.tcp(
