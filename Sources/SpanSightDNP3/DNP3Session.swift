@@ -405,7 +405,8 @@ final class DNP3Session: DissectorSession {
         r.pointee.linkControl = m.control
         r.pointee.sequence = sequence
         r.pointee.order = clock
-        r.pointee.byteCount = pending.store(i, m.fragment)
+        // The bytes are kept for the request's event only: none when no events are built.
+        r.pointee.byteCount = context.eventsEnabled ? pending.store(i, m.fragment) : 0
         r.pointee.truncated = r.pointee.byteCount < m.fragment.count
     }
 

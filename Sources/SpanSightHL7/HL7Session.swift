@@ -227,7 +227,7 @@ public final class HL7Session: DissectorSession {
                 }
             }
         } else {
-            table.insert(m, frame: frame, entry: entry, segments: segments, pseudonyms: nil)
+            table.insert(m, frame: frame, entry: entry, segments: segments, storeText: sink.eventsEnabled, pseudonyms: nil)
         }
     }
 
@@ -261,7 +261,7 @@ public final class HL7Session: DissectorSession {
             table.commit(slot, latency: latency)
             return
         }
-        table.withStored(slot) { s in
+        if sink.eventsEnabled { table.withStored(slot) { s in
             sink.emit("hl7") { w in
                 w.field("status", "acknowledged")
                 HL7JSON.write(stored: s, e, into: &w, scratch: &scratch)
@@ -269,7 +269,7 @@ public final class HL7Session: DissectorSession {
                 HL7JSON.write(ack: m, frame: frame, latencyNanos: latency, into: &w)
                 w.endObject()
             }
-        }
+        } }
         table.remove(slot)
     }
 
@@ -283,12 +283,13 @@ public final class HL7Session: DissectorSession {
 
     func emitUnanswered<S: HL7EventSink>(_ slot: Int, _ sink: inout S) {
         let e = table.entry(slot)
-        table.withStored(slot) { s in
+        // Stored text exists only when events are built (`HL7Table.insert`).
+        if sink.eventsEnabled { table.withStored(slot) { s in
             sink.emit("hl7") { w in
                 w.field("status", "unanswered")
                 HL7JSON.write(stored: s, e, into: &w, scratch: &scratch)
             }
-        }
+        } }
         table.remove(slot)
     }
 

@@ -170,9 +170,11 @@ struct HL7Table: ~Copyable {
         }
     }
 
-    /// Stores a message; `pseudonyms` is called with a writer when it may add pseudonyms.
+    /// Stores a message; `pseudonyms` is called with a writer when it may add pseudonyms. The
+    /// text (fields, segment ids, pseudonyms) is for the message's event only: `storeText` false
+    /// (no events built) keeps the record alone, and `withStored` must not read that slot.
     mutating func insert(_ m: HL7Message, frame: ByteView, entry: OpenMessage, segments: UnsafeBufferPointer<UInt32>,
-                         pseudonyms: ((inout ArenaWriter) -> Void)?) {
+                         storeText: Bool = true, pseudonyms: ((inout ArenaWriter) -> Void)?) {
         var e = entry
         e.inUse = true
         e.sequence = sequence
@@ -195,12 +197,13 @@ struct HL7Table: ~Copyable {
             block[slot] = e
             keys[slot] = key
         }
+        open += 1
+        guard storeText else { return }
         var w = ArenaWriter(base: block.bytes(slot))
         for f in StoredField.all { w.field(f.span(m).view(frame)) }
         w.segments(segments)
         w.beginPseudonyms()
         pseudonyms?(&w)
-        open += 1
     }
 
     /// Records a commit accept; the message stays open for its application acknowledgment.

@@ -76,8 +76,9 @@ struct RequestTable: ~Copyable {
 
     func oldest() -> Int? { openCount > 0 ? block.minimum(where: \.inUse, by: \.sequence) : nil }
 
-    /// Stores a request (the caller made room when `isFull`).
-    mutating func insert(_ p: ModbusPDU, bytes: ByteView, timestamp: Int64) {
+    /// Stores a request (the caller made room when `isFull`) with its PDU bytes, which only its
+    /// event reads: `storeBytes` false keeps none.
+    mutating func insert(_ p: ModbusPDU, bytes: ByteView, timestamp: Int64, storeBytes: Bool = true) {
         let entry = OpenRequest(pdu: p, timestamp: timestamp, sequence: nextSequence, byteCount: 0, inUse: true)
         var slot = -1
         for i in 0..<block.count where !block[i].inUse { slot = i; break }
@@ -89,7 +90,7 @@ struct RequestTable: ~Copyable {
             return
         }
         nextSequence &+= 1
-        block[slot].byteCount = block.store(slot, bytes)
+        block[slot].byteCount = storeBytes ? block.store(slot, bytes) : 0
         openCount += 1
     }
 
@@ -279,7 +280,7 @@ public final class ModbusSession: DissectorSession {
             }
             emitUnanswered(oldest, &sink)
         }
-        table.insert(p, bytes: pdu, timestamp: sink.timestampNanos)
+        table.insert(p, bytes: pdu, timestamp: sink.timestampNanos, storeBytes: sink.eventsEnabled)
     }
 
     func response<S: ModbusEventSink>(_ p: ModbusPDU, _ pdu: ByteView, _ sink: inout S) {
