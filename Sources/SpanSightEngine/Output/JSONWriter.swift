@@ -58,15 +58,16 @@ public struct JSONWriter {
         let bit: UInt64 = 1 << UInt64(depth & 63)
         let comma = hasMember & bit != 0
         hasMember |= bit
+        // Wrapping arithmetic: a key is a literal of the program, a few bytes long.
         let n = k.utf8CodeUnitCount
-        let p = bytes.tail(reserving: n + 4)
-        var i = 0
-        if comma { p[0] = UInt8(ascii: ","); i = 1 }
+        let p = bytes.tail(reserving: n &+ 4)
+        let i = comma ? 1 : 0
+        p[0] = UInt8(ascii: ",")    // overwritten by the quote when no comma is due
         p[i] = UInt8(ascii: "\"")
-        JSONWriter.copy(p + i + 1, k.utf8Start, n)
-        p[i + 1 + n] = UInt8(ascii: "\"")
-        p[i + 2 + n] = UInt8(ascii: ":")
-        bytes.advance(i + 3 + n)
+        JSONWriter.copy(p + (i &+ 1), k.utf8Start, n)
+        p[i &+ 1 &+ n] = UInt8(ascii: "\"")
+        p[i &+ 2 &+ n] = UInt8(ascii: ":")
+        bytes.advance(i &+ 3 &+ n)
         afterKey = true
     }
 
@@ -106,11 +107,11 @@ public struct JSONWriter {
     public mutating func value(_ s: StaticString) {
         separatorIfInArray()
         let n = s.utf8CodeUnitCount
-        let p = bytes.tail(reserving: n + 2)
+        let p = bytes.tail(reserving: n &+ 2)
         p[0] = UInt8(ascii: "\"")
         JSONWriter.copy(p + 1, s.utf8Start, n)
-        p[n + 1] = UInt8(ascii: "\"")
-        bytes.advance(n + 2)
+        p[n &+ 1] = UInt8(ascii: "\"")
+        bytes.advance(n &+ 2)
     }
 
     /// Copies a short run (a key, a name): up to 16 bytes as two overlapping word moves, no
