@@ -32,7 +32,9 @@ let package = Package(
         // Zero-copy wire views (Ethernet .. TCP/UDP) over borrowed bytes.
         .target(name: "SpanSightWire", swiftSettings: fastPath),
         // Flows, reassembly, the dissector interface, output and the pipeline.
-        .target(name: "SpanSightEngine", dependencies: ["SpanSightWire"], swiftSettings: fastPath),
+        // Processor hints Swift does not expose (a cache-line prefetch): header-only C.
+        .target(name: "CSpanSightHints"),
+        .target(name: "SpanSightEngine", dependencies: ["SpanSightWire", "CSpanSightHints"], swiftSettings: fastPath),
         // Application dissectors: one target each, registered in Sources/spansight/Registry.swift.
         .target(name: "SpanSightModbus", dependencies: ["SpanSightEngine", "SpanSightWire"], swiftSettings: fastPath),
         .target(name: "SpanSightDNP3", dependencies: ["SpanSightEngine", "SpanSightWire"], swiftSettings: fastPath),

@@ -1,3 +1,4 @@
+import CSpanSightHints
 import SpanSightWire
 
 /// Limits and timeouts of the engine. Every cap here is enforced.
@@ -152,6 +153,17 @@ public final class Engine {
             dir = found.direction
         } else {
             (slot, dir) = createFlow(hash: hash, ts: ts)
+        }
+
+        // The session's object is read when the payload is delivered, after the flow's
+        // counters, state and reassembly: its first three lines (header, framers, table
+        // handle in the sessions of this package) start loading now; with thousands of flows
+        // interleaved it is rarely still cached.
+        if let session = table[slot].session {
+            let p = UnsafeRawPointer(session.toOpaque())
+            CSpanSightHints_prefetch(p)
+            CSpanSightHints_prefetch(p + 64)
+            CSpanSightHints_prefetch(p + 128)
         }
 
         // Counters, flags, MACs.
