@@ -18,6 +18,9 @@ public struct EventEnvelope {
     public var vlanCount: UInt8 = 0
     public var vlanOuter: UInt16 = 0
     public var vlanInner: UInt16 = 0
+    /// The flow's slot in the engine's table (-1: none): where `EnvelopeCache` keeps its
+    /// rendered parts, so that flows live at once do not evict each other.
+    var flowSlot: Int32 = -1
     public init() {}
 }
 
@@ -90,28 +93,23 @@ public final class EventOutput {
     public func begin(_ type: StaticString, _ env: EventEnvelope) {
         writer.beginObject()
         writer.timestampField("timestamp", nanos: env.timestampNanos)
+        if cachesEnvelopes, let key = EnvelopeCache.Key(env) {
+            envelopes.write(env, key, into: &writer) { w in
+                if env.pcapCount != 0 { w.field("pcap_cnt", env.pcapCount) }
+                w.field("event_type", type)
+            }
+            return
+        }
         if env.flowID != 0 { writer.field("flow_id", env.flowID) }
         if env.pcapCount != 0 { writer.field("pcap_cnt", env.pcapCount) }
         writer.field("event_type", type)
-        if env.vlanCount > 0 {
-            writer.beginArray("vlan")
-            writer.value(Int(env.vlanOuter))
-            if env.vlanCount > 1 { writer.value(Int(env.vlanInner)) }
-            writer.endArray()
-        }
-        if env.proto != 0 {
-            writer.field("src_ip", env.sourceIP)
-            writer.field("src_port", Int(env.sourcePort))
-            writer.field("dest_ip", env.destinationIP)
-            writer.field("dest_port", Int(env.destinationPort))
-            switch env.proto {
-            case 6: writer.field("proto", "TCP")
-            case 17: writer.field("proto", "UDP")
-            default: writer.field("proto", Int(env.proto))
-            }
-            if let app = env.appProto { writer.field("app_proto", app) }
-        }
+        EnvelopeCache.renderTail(env, &writer)
     }
+
+    /// Envelope parts of recent flow directions, rendered once (`EnvelopeCache`).
+    var envelopes = EnvelopeCache()
+    /// False: every envelope is rendered (tests compare both ways).
+    var cachesEnvelopes = true
 
     /// Ends the event begun with `begin` (closes the top-level object, ends the line).
     public func end() {

@@ -255,6 +255,14 @@ public struct JSONWriter {
     // MARK: primitives
 
     /// Appends literal bytes (no escaping).
+    /// Bytes already in JSON form (a rendered part of an event), copied as they are.
+    mutating func rawBytes(_ p: UnsafePointer<UInt8>, _ n: Int) {
+        guard n > 0 else { return }
+        let d = bytes.tail(reserving: n)
+        d.update(from: p, count: n)
+        bytes.advance(n)
+    }
+
     public mutating func raw(_ s: StaticString) {
         bytes.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
     }

@@ -409,6 +409,7 @@ public final class Engine {
         env.vlanCount = r.vlanCount
         env.vlanOuter = r.key.vlanOuter
         env.vlanInner = r.key.vlanInner
+        env.flowSlot = slot
         return env
     }
 
