@@ -225,59 +225,78 @@ struct HL7Message {
     }
 
     /// Reads MSH-3 (starting at `from`, just after the separator that ends MSH-2) up to MSH-18.
-    /// Per field: its span, its first repetition, and the first three components of that. The
-    /// separators are found eight bytes at a time, every one of a step from one load
-    /// (`ByteView.scan`); the end of the segment closes the field being read.
+    /// Per field: its span, its first repetition, and the first three components of that.
+    /// Two steps: the field separators first (eight bytes at a time, `ByteView.scan`), then,
+    /// inside the few fields whose components are read, their component and repetition
+    /// separators (short fields, a byte at a time). The end of the segment ends the last field.
     private mutating func readHeaderFields(_ seg: ByteView, base: Int, from: Int, _ sep: HL7Separators) {
         let n = seg.count
         let fs = UInt8(truncatingIfNeeded: sep.field)
-        // An undefined separator stands in as the field separator, which is tested first.
+        // An undefined separator never matches (it stands in as the field separator, which
+        // no longer occurs inside a field).
         let rs = sep.repetition == HL7Separators.none ? fs : UInt8(truncatingIfNeeded: sep.repetition)
         let cs = sep.component == HL7Separators.none ? fs : UInt8(truncatingIfNeeded: sep.component)
-        var field = 3           // MSH-n being read
-        var fieldStart = from   // offsets in `seg`
-        var compStart = from
-        var comp = 1            // component of the first repetition being read (0: past it)
-        var c1 = (from, from), c2 = (0, 0), c3 = (0, 0)
-        var repEnd = n
-        // One separator (or the segment's end, as `fs`) at `i`; true when MSH-18 has been read.
-        func separator(_ i: Int, _ b: UInt8) -> Bool {
-            // Past the first repetition only the field separator matters.
-            if comp == 0 && b != fs { return false }
-            if comp == 1 { c1 = (compStart, i) } else if comp == 2 { c2 = (compStart, i) } else if comp == 3 { c3 = (compStart, i) }
-            if b == fs {
-                if comp != 0 { repEnd = i }
-                func span(_ r: (Int, Int)) -> Span { Span(base &+ r.0, base &+ r.1) }
-                switch field {
-                case 3: sendingApplication = span(c1)
-                case 4: sendingFacility = span(c1)
-                case 5: receivingApplication = span(c1)
-                case 6: receivingFacility = span(c1)
-                case 7: dateTime = span(c1)
-                case 9: messageType = span(c1); triggerEvent = span(c2); structure = span(c3)
-                case 10: controlID = span((fieldStart, i))
-                case 11: processingID = span(c1)
-                case 12: version = span(c1)
-                case 16: applicationAckType = span((fieldStart, repEnd))
-                case 18: characterSet = span((fieldStart, repEnd)); return true
-                default: break
-                }
-                field &+= 1
-                fieldStart = i &+ 1
-                compStart = i &+ 1
-                comp = 1
-                c2 = (0, 0)
-                c3 = (0, 0)
-            } else if b == rs {
-                repEnd = i
-                comp = 0
-            } else {
-                if comp < 4 { comp &+= 1 }
-                compStart = i &+ 1
+        // Ends of MSH-3 ... MSH-18 (offsets in `seg`); fields past the segment's end stay unread.
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: 16) { ends in
+            var count = 0
+            if seg.scan(for: fs, from: from, { i in
+                ends[count] = i
+                count &+= 1
+                return count == 16
+            }) == n, count < 16 {
+                ends[count] = n
+                count &+= 1
             }
-            return false
+            func span(_ a: Int, _ b: Int) -> Span { Span(base &+ a, base &+ b) }
+            seg.withBytes { p in
+                var start = from
+                for k in 0..<count {
+                    let end = ends[k]
+                    defer { start = end &+ 1 }
+                    switch k &+ 3 {
+                    case 3, 4, 5, 6, 7, 11, 12:
+                        // The first component of the first repetition.
+                        var i = start
+                        while i < end, p[i] != cs, p[i] != rs { i &+= 1 }
+                        let c1 = span(start, i)
+                        switch k &+ 3 {
+                        case 3: sendingApplication = c1
+                        case 4: sendingFacility = c1
+                        case 5: receivingApplication = c1
+                        case 6: receivingFacility = c1
+                        case 7: dateTime = c1
+                        case 11: processingID = c1
+                        default: version = c1
+                        }
+                    case 9:
+                        // Up to three components of the first repetition.
+                        var i = start, c = start, comp = 1
+                        while i < end {
+                            let b = p[i]
+                            if b == rs { break }
+                            if b == cs {
+                                if comp == 1 { messageType = span(c, i) } else if comp == 2 { triggerEvent = span(c, i) }
+                                else if comp == 3 { structure = span(c, i) }
+                                comp &+= 1
+                                c = i &+ 1
+                            }
+                            i &+= 1
+                        }
+                        if comp == 1 { messageType = span(c, i) } else if comp == 2 { triggerEvent = span(c, i) }
+                        else if comp == 3 { structure = span(c, i) }
+                    case 10:
+                        controlID = span(start, end)
+                    case 16, 18:
+                        // The first repetition.
+                        var i = start
+                        while i < end, p[i] != rs { i &+= 1 }
+                        if k &+ 3 == 16 { applicationAckType = span(start, i) } else { characterSet = span(start, i) }
+                    default:
+                        break
+                    }
+                }
+            }
         }
-        if seg.scan(for: fs, cs, rs, from: from, separator) == n { _ = separator(n, fs) }
     }
 
     /// Adds a segment that follows the MSH; returns its id when it has a valid one.

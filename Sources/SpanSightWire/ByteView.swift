@@ -174,6 +174,29 @@ public struct ByteView {
         return n
     }
 
+    /// `scan(for:_:_:from:_:)` for one byte value.
+    @inlinable
+    public func scan(for a: UInt8, from: Int, _ body: (Int) -> Bool) -> Int {
+        let n = buffer.count
+        var i = max(0, from)
+        guard i < n, let p = buffer.baseAddress else { return n }
+        let pa = 0x0101_0101_0101_0101 &* UInt64(a)
+        while i &+ 8 <= n {
+            var m = ByteView.zeroBytes(UInt64(littleEndian: p.loadUnaligned(fromByteOffset: i, as: UInt64.self)) ^ pa)
+            while m != 0 {
+                let k = i &+ (m.trailingZeroBitCount &>> 3)
+                if body(k) { return k }
+                m &= m &- 1
+            }
+            i &+= 8
+        }
+        while i < n {
+            if p.load(fromByteOffset: i, as: UInt8.self) == a, body(i) { return i }
+            i &+= 1
+        }
+        return n
+    }
+
     /// Calls `body` with the bytes as a buffer of UInt8 (no copy).
     @inlinable
     public func withBytes<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {

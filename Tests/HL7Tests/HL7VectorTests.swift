@@ -130,3 +130,44 @@ final class HL7VectorTests: XCTestCase {
         }
     }
 }
+
+/// The MSH field walk against a plain split of the segment (fields on the field separator, the
+/// first repetition on the repetition separator, components on the component separator), on
+/// random headers: any number of fields (past MSH-18 and short of MSH-3), empty fields,
+/// repetitions and components anywhere, recommended and unusual delimiters.
+final class HL7HeaderWalkTests: XCTestCase {
+    func testHeaderFieldsMatchAPlainSplit() {
+        var rng = SystemRandomNumberGenerator()
+        for trial in 0..<3000 {
+            let delims: [UInt8] = trial % 2 == 0 ? Array("|^~\\&".utf8) : Array("!@#$%".utf8)
+            let (fs, cs, rs) = (delims[0], delims[1], delims[2])
+            let alphabet: [UInt8] = Array("AB12 .".utf8) + [cs, cs, rs, delims[3], delims[4]]
+            var fields: [[UInt8]] = []
+            for _ in 0..<Int.random(in: 0...22, using: &rng) {
+                fields.append((0..<Int.random(in: 0...9, using: &rng)).map { _ in alphabet.randomElement(using: &rng)! })
+            }
+            var seg: [UInt8] = Array("MSH".utf8) + [fs] + delims[1...]
+            for f in fields { seg += [fs] + f }
+            let m = ByteView.with(seg) { HL7Message(header: $0, at: 0, frame: $0) }
+
+            func split(_ b: [UInt8], _ c: UInt8) -> [[UInt8]] { b.split(separator: c, omittingEmptySubsequences: false).map(Array.init) }
+            func field(_ n: Int) -> [UInt8]? { n - 3 < fields.count ? fields[n - 3] : (n == 3 ? [] : nil) }
+            func rep(_ n: Int) -> [UInt8] { field(n).map { split($0, rs)[0] } ?? [] }
+            func comp(_ n: Int, _ k: Int) -> [UInt8] { let c = split(rep(n), cs); return k <= c.count && field(n) != nil ? c[k - 1] : [] }
+            let expected: [(String, Span, [UInt8])] = [
+                ("MSH-3", m.sendingApplication, comp(3, 1)), ("MSH-4", m.sendingFacility, comp(4, 1)),
+                ("MSH-5", m.receivingApplication, comp(5, 1)), ("MSH-6", m.receivingFacility, comp(6, 1)),
+                ("MSH-7", m.dateTime, comp(7, 1)), ("MSH-9.1", m.messageType, comp(9, 1)),
+                ("MSH-9.2", m.triggerEvent, comp(9, 2)), ("MSH-9.3", m.structure, comp(9, 3)),
+                ("MSH-10", m.controlID, field(10) ?? []), ("MSH-11", m.processingID, comp(11, 1)),
+                ("MSH-12", m.version, comp(12, 1)), ("MSH-16", m.applicationAckType, rep(16)),
+                ("MSH-18", m.characterSet, rep(18)),
+            ]
+            ByteView.with(seg) { frame in
+                for (name, span, want) in expected {
+                    XCTAssertEqual(span.view(frame).array, want, "\(name) of \(String(decoding: seg, as: UTF8.self))")
+                }
+            }
+        }
+    }
+}
