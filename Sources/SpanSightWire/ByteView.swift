@@ -111,30 +111,6 @@ public struct ByteView {
         return n
     }
 
-    /// Index of the first byte at or after `from` that is `a`, `b` or `c`, or `count` when
-    /// there is none; eight bytes per step, as `index(of:or:from:)`.
-    @inlinable
-    public func index(of a: UInt8, _ b: UInt8, _ c: UInt8, from: Int) -> Int {
-        let n = buffer.count
-        var i = max(0, from)
-        guard i < n, let p = buffer.baseAddress else { return n }
-        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
-        let pa = ones &* UInt64(a), pb = ones &* UInt64(b), pc = ones &* UInt64(c)
-        while i &+ 8 <= n {
-            let x = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: i, as: UInt64.self))
-            let xa = x ^ pa, xb = x ^ pb, xc = x ^ pc
-            let m = ((xa &- ones) & ~xa | (xb &- ones) & ~xb | (xc &- ones) & ~xc) & highs
-            if m != 0 { return i &+ (m.trailingZeroBitCount &>> 3) }
-            i &+= 8
-        }
-        while i < n {
-            let x = p.load(fromByteOffset: i, as: UInt8.self)
-            if x == a || x == b || x == c { return i }
-            i &+= 1
-        }
-        return n
-    }
-
     /// The high bit of each byte of `y` that is zero, and of no other: exact, unlike the
     /// borrow test above (`(y & 0x7F…) + 0x7F…` sets a byte's high bit unless its low seven bits
     /// are zero, and cannot carry into the next byte).
@@ -144,37 +120,11 @@ public struct ByteView {
         return ~(((y & low7) &+ low7) | y) & ~low7
     }
 
-    /// Calls `body(i, byte)` for each byte at or after `from` that is `a`, `b` or `c`, in order,
-    /// until `body` returns true; returns the index it stopped at, or `count` when the bytes ran
-    /// out. Eight bytes per step, every match of a step found from the one load (the exact
-    /// zero-byte test): for dense delimiters, such as an HL7 segment's, where searching again
-    /// after each match would load the same bytes again.
-    @inlinable
-    public func scan(for a: UInt8, _ b: UInt8, _ c: UInt8, from: Int, _ body: (Int, UInt8) -> Bool) -> Int {
-        let n = buffer.count
-        var i = max(0, from)
-        guard i < n, let p = buffer.baseAddress else { return n }
-        let ones: UInt64 = 0x0101_0101_0101_0101
-        let pa = ones &* UInt64(a), pb = ones &* UInt64(b), pc = ones &* UInt64(c)
-        while i &+ 8 <= n {
-            let x = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: i, as: UInt64.self))
-            var m = ByteView.zeroBytes(x ^ pa) | ByteView.zeroBytes(x ^ pb) | ByteView.zeroBytes(x ^ pc)
-            while m != 0 {
-                let k = m.trailingZeroBitCount &>> 3
-                if body(i &+ k, UInt8(truncatingIfNeeded: x &>> UInt64(k &<< 3))) { return i &+ k }
-                m &= m &- 1
-            }
-            i &+= 8
-        }
-        while i < n {
-            let x = p.load(fromByteOffset: i, as: UInt8.self)
-            if x == a || x == b || x == c, body(i, x) { return i }
-            i &+= 1
-        }
-        return n
-    }
-
-    /// `scan(for:_:_:from:_:)` for one byte value.
+    /// Calls `body(i)` for each byte at or after `from` that is `a`, in order, until `body`
+    /// returns true; returns the index it stopped at, or `count` when the bytes ran out. Eight
+    /// bytes per step, every match of a step found from the one load (the exact zero-byte
+    /// test): for dense delimiters, such as an HL7 header's field separators, where searching
+    /// again after each match would load the same bytes again.
     @inlinable
     public func scan(for a: UInt8, from: Int, _ body: (Int) -> Bool) -> Int {
         let n = buffer.count
