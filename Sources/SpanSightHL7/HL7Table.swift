@@ -198,8 +198,13 @@ struct HL7Table: ~Copyable {
             keys[slot] = key
         }
         open += 1
-        guard storeText else { return }
         var w = ArenaWriter(base: block.bytes(slot))
+        guard storeText else {
+            // An empty layout (no field, segment or pseudonym: one zero count each), so that
+            // the slot reads as an empty message whoever reads it.
+            w.empty()
+            return
+        }
         for f in StoredField.all { w.field(f.span(m).view(frame)) }
         w.segments(segments)
         w.beginPseudonyms()
@@ -238,6 +243,14 @@ struct ArenaWriter {
     var pseudonymCountOffset = 0
 
     init(base: UnsafeMutableRawPointer) { self.base = base }
+
+    /// The layout of a message with nothing stored: every field empty, no segment id, no
+    /// pseudonym (`StoredField.all.count + 2` zero bytes).
+    mutating func empty() {
+        let n = StoredField.all.count + 2
+        (base + offset).initializeMemory(as: UInt8.self, repeating: 0, count: n)
+        offset += n
+    }
 
     mutating func byte(_ b: UInt8) {
         base.storeBytes(of: b, toByteOffset: offset, as: UInt8.self)

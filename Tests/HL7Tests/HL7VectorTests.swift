@@ -1,5 +1,6 @@
 import SpanSightEngine
 @testable import SpanSightHL7
+import SpanSightTestSupport
 import SpanSightWire
 import XCTest
 
@@ -134,23 +135,36 @@ final class HL7VectorTests: XCTestCase {
 /// The MSH field walk against a plain split of the segment (fields on the field separator, the
 /// first repetition on the repetition separator, components on the component separator), on
 /// random headers: any number of fields (past MSH-18 and short of MSH-3), empty fields,
-/// repetitions and components anywhere, recommended and unusual delimiters.
+/// repetitions and components anywhere, recommended, unusual and missing delimiters (an
+/// undefined delimiter splits nothing), and headers that start inside their frame.
 final class HL7HeaderWalkTests: XCTestCase {
     func testHeaderFieldsMatchAPlainSplit() {
-        var rng = SystemRandomNumberGenerator()
-        for trial in 0..<3000 {
-            let delims: [UInt8] = trial % 2 == 0 ? Array("|^~\\&".utf8) : Array("!@#$%".utf8)
-            let (fs, cs, rs) = (delims[0], delims[1], delims[2])
-            let alphabet: [UInt8] = Array("AB12 .".utf8) + [cs, cs, rs, delims[3], delims[4]]
+        var rng = SplitMix(seed: 11)
+        // MSH-1 and MSH-2: recommended, unusual, then fewer than four encoding characters.
+        let encodings: [[UInt8]] = [Array("|^~\\&".utf8), Array("!@#$%".utf8), Array("|^".utf8), Array("|^~".utf8), Array("|".utf8)]
+        for trial in 0..<4000 {
+            let delims = encodings[trial % encodings.count]
+            let fs = delims[0]
+            let cs: UInt8? = delims.count > 1 ? delims[1] : nil
+            let rs: UInt8? = delims.count > 2 ? delims[2] : nil
+            let alphabet: [UInt8] = Array("AB12 .^~&\\".utf8) + delims.dropFirst() + delims.dropFirst()
             var fields: [[UInt8]] = []
             for _ in 0..<Int.random(in: 0...22, using: &rng) {
-                fields.append((0..<Int.random(in: 0...9, using: &rng)).map { _ in alphabet.randomElement(using: &rng)! })
+                fields.append((0..<Int.random(in: 0...9, using: &rng)).map { _ in alphabet.randomElement(using: &rng)! }.filter { $0 != fs })
             }
-            var seg: [UInt8] = Array("MSH".utf8) + [fs] + delims[1...]
+            var seg: [UInt8] = Array("MSH".utf8) + [fs] + delims.dropFirst()
             for f in fields { seg += [fs] + f }
-            let m = ByteView.with(seg) { HL7Message(header: $0, at: 0, frame: $0) }
+            // Half the headers follow other bytes in their frame (a batch's FHS and BHS).
+            let lead: [UInt8] = trial % 2 == 0 ? [] : Array("BHS|^~\\&|X\r".utf8)
+            let frameBytes = lead + seg
+            let m = ByteView.with(frameBytes) { frame in
+                HL7Message(header: frame.suffix(from: lead.count), at: lead.count, frame: frame)
+            }
 
-            func split(_ b: [UInt8], _ c: UInt8) -> [[UInt8]] { b.split(separator: c, omittingEmptySubsequences: false).map(Array.init) }
+            func split(_ b: [UInt8], _ c: UInt8?) -> [[UInt8]] {
+                guard let c else { return [b] }
+                return b.split(separator: c, omittingEmptySubsequences: false).map(Array.init)
+            }
             func field(_ n: Int) -> [UInt8]? { n - 3 < fields.count ? fields[n - 3] : (n == 3 ? [] : nil) }
             func rep(_ n: Int) -> [UInt8] { field(n).map { split($0, rs)[0] } ?? [] }
             func comp(_ n: Int, _ k: Int) -> [UInt8] { let c = split(rep(n), cs); return k <= c.count && field(n) != nil ? c[k - 1] : [] }
@@ -163,9 +177,39 @@ final class HL7HeaderWalkTests: XCTestCase {
                 ("MSH-12", m.version, comp(12, 1)), ("MSH-16", m.applicationAckType, rep(16)),
                 ("MSH-18", m.characterSet, rep(18)),
             ]
-            ByteView.with(seg) { frame in
+            ByteView.with(frameBytes) { frame in
                 for (name, span, want) in expected {
                     XCTAssertEqual(span.view(frame).array, want, "\(name) of \(String(decoding: seg, as: UTF8.self))")
+                }
+            }
+        }
+    }
+}
+
+/// A message stored without its text (no events built) reads as an empty message, even in a
+/// slot that held a message with text before.
+final class HL7TableTests: XCTestCase {
+    func testSlotStoredWithoutTextReadsEmpty() {
+        var table = HL7Table(capacity: 4)
+        let text = Array("MSH|^~\\&|SEND|FAC|RECV|RFAC|20240101||ADT^A01|C1|P|2.5\rPID|1||42\r".utf8)
+        ByteView.with(text) { frame in
+            let mshEnd = text.firstIndex(of: 0x0D)!
+            let m = HL7Message(header: frame.prefix(mshEnd), at: 0, frame: frame)
+            let ids: [UInt32] = [HL7Segment.MSH, HL7Segment.PID]
+            ids.withUnsafeBufferPointer { segs in
+                table.insert(m, frame: frame, entry: OpenMessage(), segments: segs, pseudonyms: nil)
+                let first = table.find(m.controlID.view(frame), direction: .toServer)!
+                table.withStored(first) { s in XCTAssertEqual(s.field(.sendingApplication).array, Array("SEND".utf8)) }
+                table.remove(first)
+                table.insert(m, frame: frame, entry: OpenMessage(), segments: segs, storeText: false, pseudonyms: nil)
+                let again = table.find(m.controlID.view(frame), direction: .toServer)!
+                XCTAssertEqual(again, first, "the slot is reused")
+                table.withStored(again) { s in
+                    for f in StoredField.all { XCTAssertEqual(s.field(f).count, 0, "\(f)") }
+                    XCTAssertEqual(s.segments.count, 0)
+                    var pseudonyms = 0
+                    s.forEachPseudonym { _, _ in pseudonyms += 1 }
+                    XCTAssertEqual(pseudonyms, 0)
                 }
             }
         }
