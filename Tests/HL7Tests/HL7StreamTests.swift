@@ -1,5 +1,6 @@
 import SpanSightEngine
 @testable import SpanSightHL7
+import SpanSightTestSupport
 import SpanSightWire
 import XCTest
 
@@ -298,18 +299,5 @@ final class HL7StreamTests: XCTestCase {
         XCTAssertNotEqual(pseudonyms(Self.a01, other), a, "another key: another pseudonym")
         XCTAssertNotEqual(key.pseudonym(identifier: "123456", authority: "OTHERFAC"), key.pseudonym(identifier: "123456", authority: "SENDFAC"))
         XCTAssertEqual(pseudonyms(Self.a01, nil), [], "no key: no pseudonyms")
-    }
-}
-
-/// A small deterministic generator for the junk test.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -9,9 +9,10 @@ import SpanSightWire
 /// envelope's cost, and events of a flow come in runs.
 ///
 /// Direct-mapped by flow slot, `entries` entries of `stride` bytes (bounded memory whatever the
-/// traffic): up to `entries` live flows never evict each other. An entry is used only when
-/// every field it was rendered from is equal, so a slot reused by another flow, a collision
-/// or a flow id seen again costs a render, never a wrong envelope.
+/// traffic): flows whose slots differ modulo `entries` never share an entry, so while the flow
+/// table has held at most `entries` flows at once, none do. An entry is used only when every
+/// field it was rendered from is equal, so a slot reused by another flow, a collision or a
+/// flow id seen again costs a render, never a wrong envelope.
 struct EnvelopeCache: ~Copyable {
     static let entries = 4096
     static let flowIDRoom = 32
@@ -95,7 +96,9 @@ struct EnvelopeCache: ~Copyable {
             let k = UnsafeMutablePointer<Key>.allocate(capacity: Self.entries)
             k.initialize(repeating: Key(), count: Self.entries)
             keys = k
-            bytes = UnsafeMutablePointer<UInt8>.allocate(capacity: Self.entries * Self.stride)
+            let b = UnsafeMutablePointer<UInt8>.allocate(capacity: Self.entries * Self.stride)
+            b.initialize(repeating: 0, count: Self.entries * Self.stride)
+            bytes = b
         }
         guard let keys, let bytes else { return }
         let i = Self.index(env)

@@ -19,7 +19,7 @@ public struct EventEnvelope {
     public var vlanOuter: UInt16 = 0
     public var vlanInner: UInt16 = 0
     /// The flow's slot in the engine's table (-1: none): where `EnvelopeCache` keeps its
-    /// rendered parts, so that flows live at once do not evict each other.
+    /// rendered parts (flows in slots that differ modulo its size never share an entry).
     var flowSlot: Int32 = -1
     public init() {}
 }

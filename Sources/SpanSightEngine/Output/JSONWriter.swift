@@ -254,7 +254,6 @@ public struct JSONWriter {
 
     // MARK: primitives
 
-    /// Appends literal bytes (no escaping).
     /// Bytes already in JSON form (a rendered part of an event), copied as they are.
     mutating func rawBytes(_ p: UnsafePointer<UInt8>, _ n: Int) {
         guard n > 0 else { return }
@@ -263,6 +262,7 @@ public struct JSONWriter {
         bytes.advance(n)
     }
 
+    /// Appends literal bytes (no escaping).
     public mutating func raw(_ s: StaticString) {
         bytes.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
     }
