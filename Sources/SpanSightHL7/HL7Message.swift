@@ -206,9 +206,8 @@ struct HL7Message {
     /// No message (a placeholder until the first MSH).
     init() {}
 
-    /// Starts a message at its MSH segment. One pass over MSH-3 ... MSH-18: each byte is
-    /// compared with the field, repetition and component separators once; the rest of the
-    /// segment is not read.
+    /// Starts a message at its MSH segment: MSH-3 ... MSH-18 are read (`readHeaderFields`), the
+    /// rest of the segment is not.
     init(header seg: ByteView, at base: Int, frame: ByteView) {
         start = base
         end = base + seg.count

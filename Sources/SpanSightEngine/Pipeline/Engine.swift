@@ -156,9 +156,9 @@ public final class Engine {
         }
 
         // The session's object is read when the payload is delivered, after the flow's
-        // counters, state and reassembly: its first three lines (header, framers, table
-        // handle in the sessions of this package) start loading now; with thousands of flows
-        // interleaved it is rarely still cached.
+        // counters, state and reassembly: its first three lines (in this package's sessions,
+        // the object header, the framers' counts and the table's handle) start loading now;
+        // with thousands of flows interleaved it is rarely still cached.
         if let session = table[slot].session {
             let p = UnsafeRawPointer(session.toOpaque())
             CSpanSightHints_prefetch(p)
