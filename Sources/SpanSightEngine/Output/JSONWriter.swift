@@ -54,6 +54,9 @@ public struct JSONWriter {
         if depth > 0 { separator() }
     }
 
+    /// Inlined into this module's `field`, `beginObject` and envelope writers (one call per
+    /// member instead of two); other modules call it.
+    @inline(__always)
     public mutating func key(_ k: StaticString) {
         let bit: UInt64 = 1 << UInt64(depth & 63)
         let comma = hasMember & bit != 0
@@ -267,6 +270,7 @@ public struct JSONWriter {
         bytes.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
     }
 
+    @inline(__always)
     mutating func appendInt(_ v: Int) {
         if v < 0 {
             bytes.append(UInt8(ascii: "-"))
@@ -293,6 +297,7 @@ public struct JSONWriter {
         return d
     }
 
+    @inline(__always)
     mutating func appendUInt(_ v: UInt64) {
         if v < 10 { bytes.append(UInt8(truncatingIfNeeded: 48 &+ v)); return }
         let digits = JSONWriter.digitCount(v)
