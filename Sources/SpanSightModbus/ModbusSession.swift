@@ -372,9 +372,13 @@ public final class ModbusSession: DissectorSession {
         table.remove(slot)
     }
 
-    /// One anomaly event per flaw of a decoded PDU.
+    /// One anomaly event per flaw of a decoded PDU (nearly every PDU has none: checked inline).
+    @inline(__always)
     func report<S: ModbusEventSink>(_ flaws: ModbusFlaws, _ p: ModbusPDU, _ sink: inout S) {
-        guard !flaws.isEmpty else { return }
+        if !flaws.isEmpty { reportFlaws(flaws, p, &sink) }
+    }
+
+    func reportFlaws<S: ModbusEventSink>(_ flaws: ModbusFlaws, _ p: ModbusPDU, _ sink: inout S) {
         // A local function, not a closure value: passed non-escaping, its context stays on the stack.
         func details(_ w: inout JSONWriter) {
             w.field("transaction_id", Int(p.transactionID))

@@ -108,7 +108,7 @@ public struct DissectContext {
     // The engine outlives every context (a context lives for one call): an unretained
     // reference, used through guaranteed borrows, so that the per-PDU calls below do no
     // reference counting. Counters, output and names are reached through it.
-    let engineRef: Unmanaged<Engine>
+    @usableFromInline let engineRef: Unmanaged<Engine>
     var engine: Engine { engineRef.takeUnretainedValue() }
     /// Runs `body` with the event output, borrowed (no reference counting).
     func withOutput(_ body: (EventOutput) -> Void) {
@@ -118,8 +118,8 @@ public struct DissectContext {
     public internal(set) var timestampNanos: Int64
     /// Number of the packet being processed (0 at flow end, when no packet is).
     var pcapCount: UInt64
-    let slot: Int32
-    let dissector: Int16
+    @usableFromInline let slot: Int32
+    @usableFromInline let dissector: Int16
     /// False when no events are being built (a session can skip work done only for output).
     public let eventsEnabled: Bool
     /// True when an observer (inventory, detection) listens: sessions build observations only then.
@@ -159,12 +159,14 @@ public struct DissectContext {
 
     /// Records that the flow carried a command of this class (the flow event lists them;
     /// the communication map draws them). Cheap: one bit in the flow record.
+    @inlinable
     public func markOperation(_ operation: OperationClass) {
         let slot = self.slot
         engineRef._withUnsafeGuaranteedRef { $0.table[slot].operations |= operation.bit }
     }
 
     /// Counts one PDU parsed by this flow's dissector (benchmarks report ns and allocations per PDU).
+    @inlinable
     public func countPDU() {
         let index = Int(dissector)
         engineRef._withUnsafeGuaranteedRef { $0.counters.countPDU(index) }

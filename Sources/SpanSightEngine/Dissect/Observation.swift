@@ -39,7 +39,7 @@ public enum OperationClass: UInt8, Sendable, CaseIterable, BitwiseCopyable {
         }
     }
 
-    public var bit: UInt16 { 1 << UInt16(rawValue) }
+    @inlinable @inline(__always) public var bit: UInt16 { 1 << UInt16(rawValue) }
 }
 
 /// One command seen on the wire, at the level the learned allowlists and the rules work on.

@@ -184,8 +184,8 @@ public final class FlowTable {
     /// record on the per-packet path is a plain store (an Array checks its uniqueness at
     /// every write, four times a packet). This buffer and the subscript are the table's only
     /// unsafe code: records are plain values (no references); every slot is range-checked.
-    private var base: UnsafeMutablePointer<FlowRecord>
-    private var recordCount = 0
+    @usableFromInline var base: UnsafeMutablePointer<FlowRecord>
+    @usableFromInline var recordCount = 0
     private var recordCapacity: Int
     /// The hash index, 4 bytes a bucket (the whole index stays small enough to stay cached):
     /// 0 when empty, else a tag of the flow's hash (its high half; buckets use the low bits)
@@ -349,6 +349,7 @@ public final class FlowTable {
 
     // MARK: records
 
+    @inlinable
     public subscript(slot: Int32) -> FlowRecord {
         unsafeAddress {
             precondition(slot >= 0 && Int(slot) < recordCount, "flow slot out of range")

@@ -54,7 +54,7 @@ public final class Engine {
     /// A dissector session is being called (its flow must not end meanwhile: the engine holds
     /// the session's only retain, and calls it unretained).
     private(set) var inSession = false
-    let table: FlowTable
+    @usableFromInline let table: FlowTable
     let pool: PagePool
     var segments = SegmentPool()
     var decoder = PacketDecoder(link: .ethernet)

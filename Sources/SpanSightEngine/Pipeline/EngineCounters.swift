@@ -50,10 +50,10 @@ public final class EngineCounters {
     public var reassemblyMemoryPeak: UInt64 = 0
 
     /// Most dissectors counted in `pdusByDissector`.
-    static let maxDissectors = 16
+    @usableFromInline static let maxDissectors = 16
     /// Per-dissector PDU counts, stored inline: counting a PDU is one add (no array
     /// uniqueness check, no allocation).
-    private var pduCounts = InlineArray<16, UInt64>(repeating: 0)
+    @usableFromInline var pduCounts = InlineArray<16, UInt64>(repeating: 0)
 
     /// PDUs parsed per dissector (registry order): Modbus ADUs, DNP3 link frames, ...
     public var pdusByDissector: [UInt64] { pduCounts.indices.map { pduCounts[$0] } }
@@ -81,6 +81,7 @@ public final class EngineCounters {
         precondition(WireLayer.allCases.count * WireError.kindNames.count <= 64, "decode error counters too few")
     }
 
+    @inlinable
     func countPDU(_ dissector: Int) {
         if dissector >= 0 && dissector < Self.maxDissectors { pduCounts[dissector] &+= 1 }
     }
