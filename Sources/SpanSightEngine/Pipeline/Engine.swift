@@ -425,7 +425,7 @@ public final class Engine {
         let app = table[slot].app
         if app >= 0 {
             guard let session = table[slot].session else { return }
-            var ctx = context(slot)
+            var ctx = DissectContext(engine: self, slot: slot, dissector: Int(app))
             // The flow's retain keeps the session alive: no flow ends during a delivery.
             inSession = true
             session._withUnsafeGuaranteedRef { $0.receive(bytes, direction: dir, context: &ctx) }
