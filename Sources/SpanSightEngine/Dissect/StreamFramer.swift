@@ -50,8 +50,33 @@ public struct StreamFramer {
 
     /// Feeds bytes; `parse` is called with a view starting at each PDU boundary candidate.
     /// Returns false when a PDU larger than `maxPDU` had to be dropped (the caller may report it).
-    @discardableResult
+    /// Inlinable: the common delivery (nothing pending, whole PDUs) is a loop specialised with
+    /// the dissector's parser inlined; a tail or a pending PDU goes out of line.
+    @inlinable @discardableResult
     public mutating func feed(_ bytes: ByteView, _ parse: (ByteView) -> FrameStep) -> Bool {
+        if pendingCount != 0 { return feedAfterPending(bytes, parse) }
+        return parseInPlace(bytes, parse)
+    }
+
+    /// Parses whole PDUs where they lie; keeps the tail.
+    @inlinable
+    mutating func parseInPlace(_ input: ByteView, _ parse: (ByteView) -> FrameStep) -> Bool {
+        var offset = 0
+        while offset < input.count {
+            let view = input.suffix(from: offset)
+            switch parse(view) {
+            case .consumed(let n), .skip(let n):
+                offset += max(1, min(n, view.count))
+            case .needMore(let total):
+                return keepTail(view, total: total)
+            }
+        }
+        return true
+    }
+
+    /// `feed` when a PDU is pending: complete it first, then parse in place.
+    @usableFromInline
+    mutating func feedAfterPending(_ bytes: ByteView, _ parse: (ByteView) -> FrameStep) -> Bool {
         var ok = true
         var input = bytes
         if pendingCount != 0 {
@@ -86,25 +111,21 @@ public struct StreamFramer {
                 return ok
             }
         }
-        // Parse in place.
-        var offset = 0
-        while offset < input.count {
-            let view = input.suffix(from: offset)
-            switch parse(view) {
-            case .consumed(let n), .skip(let n):
-                offset += max(1, min(n, view.count))
-            case .needMore(let total):
-                if let t = total, t > maxPDU {
-                    ok = false
-                    oversizeDrops += view.count
-                    return ok
-                }
-                let keep = min(view.count, maxPDU)
-                if keep < view.count { ok = false; oversizeDrops += view.count - keep }
-                appendPending(view, keep)
-                return ok
-            }
+        return parseInPlace(input, parse) && ok
+    }
+
+    /// Keeps the tail of a delivery (an incomplete PDU) for the next one, up to `maxPDU`;
+    /// false when bytes had to be dropped.
+    @usableFromInline
+    mutating func keepTail(_ view: ByteView, total: Int?) -> Bool {
+        if let t = total, t > maxPDU {
+            oversizeDrops += view.count
+            return false
         }
+        let keep = min(view.count, maxPDU)
+        var ok = true
+        if keep < view.count { ok = false; oversizeDrops += view.count - keep }
+        appendPending(view, keep)
         return ok
     }
 
