@@ -31,7 +31,8 @@ final class WireTests: XCTestCase {
         let filler: [UInt8] = [0x00, 0x01, 0x0A, 0x0C, 0x1D, 0x8B, 0x9C, 0x7F, 0xFF, 0x41, 0x80, 0x0F, 0x7D, 0xDE, 0x5D, 0xFC]
             .filter { !needles.contains($0) }
         for trial in 0..<300 {
-            let n = Int.random(in: 0...40, using: &rng)
+            // Past 32 bytes: the vector steps (16 bytes) before the word steps.
+            let n = Int.random(in: 0...80, using: &rng)
             var bytes = (0..<n).map { _ in filler.randomElement(using: &rng)! }
             let hits = trial % 3 == 0 ? 0 : Int.random(in: 1...3, using: &rng)
             for _ in 0..<hits where n > 0 { bytes[Int.random(in: 0..<n, using: &rng)] = needles.randomElement(using: &rng)! }
