@@ -120,8 +120,9 @@ struct EnvelopeCache: ~Copyable {
         let flowIDCount = scratch.bytes.count
         Self.renderTail(env, &scratch)
         let tailCount = scratch.bytes.count - flowIDCount
-        scratch.bytes.withUnsafeBytes { b in
-            let p = b.bindMemory(to: UInt8.self).baseAddress!
+        // The scratch writer's own block (always allocated): valid until its next write.
+        do {
+            let p = UnsafePointer(scratch.bytes.storage.base)
             w.rawBytes(p, flowIDCount)
             middle(&w)
             w.rawBytes(p + flowIDCount, tailCount)
