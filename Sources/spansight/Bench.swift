@@ -13,7 +13,7 @@ struct Bench: ParsableCommand {
             Loads the capture into memory once and runs the whole pipeline over it several times \
             with event output built but discarded; in the same run times a bare libpcap read loop \
             (pcap_next_ex, touching every 8th byte) over the same file as the floor, and the full \
-            read path (libpcap + pipeline). Heap allocations are counted by the tool's malloc wrappers.
+            read path (libpcap + pipeline, and libpcap + the foundation alone when dissectors run). Heap allocations are counted by the tool's malloc wrappers.
             """)
 
     @Argument(help: "A pcap or pcapng file.")
@@ -81,8 +81,10 @@ struct Bench: ParsableCommand {
         }
 
         // 2. The full read path: libpcap from the file plus the pipeline.
-        func fullRun(build: Bool) throws -> Double {
-            let engine = Engine(config: config, output: build ? .discarding() : .disabled())
+        var noDissectors = config
+        noDissectors.dissectors = []
+        func fullRun(build: Bool, foundationOnly: Bool = false) throws -> Double {
+            let engine = Engine(config: foundationOnly ? noDissectors : config, output: build ? .discarding() : .disabled())
             let t0 = MonotonicClock.now()
             guard let h = try? PcapHandle.openOffline(path: file) else { throw fail("\(file): cannot reopen") }
             _ = engine.setLinkType(dlt: h.linkType.rawValue)
@@ -98,6 +100,10 @@ struct Bench: ParsableCommand {
         // moment (this machine is shared: load comes and goes); each pair gives a ratio.
         var floorBest = Double.infinity, fullBest = Double.infinity, fullBuiltBest = Double.infinity
         var ratios: [Double] = [], builtRatios: [Double] = []
+        // With dissectors, a third pair: the foundation alone (decode, flows, reassembly,
+        // probing) read the same way, so both ratios come from one run.
+        let timeFoundation = !config.dissectors.isEmpty
+        var foundationBest = Double.infinity, foundationRatios: [Double] = []
         for _ in 0..<iterations {
             let f = try floorRun()
             let q = try fullRun(build: false)
@@ -108,6 +114,13 @@ struct Bench: ParsableCommand {
             fullBuiltBest = min(fullBuiltBest, e)
             ratios.append(q / f)
             builtRatios.append(e / f2)
+            if timeFoundation {
+                let f3 = try floorRun()
+                let g = try fullRun(build: false, foundationOnly: true)
+                floorBest = min(floorBest, f3)
+                foundationBest = min(foundationBest, g)
+                foundationRatios.append(g / f3)
+            }
         }
 
         // Pipeline over the packets in memory, without output and with events built.
@@ -115,15 +128,13 @@ struct Bench: ParsableCommand {
         let built = inMemory(capture, config, output: EventOutput.discarding)
 
         // 4. Per dissector: the pipeline with that dissector alone against none, per PDU.
-        var noDissectors = config
-        noDissectors.dissectors = []
         let base = inMemory(capture, noDissectors, output: EventOutput.disabled)
 
         func row(_ name: String, _ secs: Double) -> String {
             let pps = Double(n) / secs
             let gbps = Double(totalBytes) * 8 / secs / 1e9
             let ns = secs * 1e9 / Double(n)
-            return "\(name + String(repeating: " ", count: max(0, 44 - name.count))) \(pad(Format.rate(pps), 9)) pkt/s  \(pad(fmt(gbps, 2), 7)) Gbit/s  \(pad(fmt(ns, 1), 8)) ns/pkt"
+            return "\(name + String(repeating: " ", count: max(0, 50 - name.count))) \(pad(Format.rate(pps), 9)) pkt/s  \(pad(fmt(gbps, 2), 7)) Gbit/s  \(pad(fmt(ns, 1), 8)) ns/pkt"
         }
         print("spansight bench: \(file): \(n) packets, \(totalBytes) bytes, best of \(iterations)")
         print(row("libpcap read loop (floor)", floorBest))
@@ -131,8 +142,12 @@ struct Bench: ParsableCommand {
         print(row("pipeline, in memory, events built", built.seconds))
         print(row("libpcap + pipeline, no output", fullBest))
         print(row("libpcap + pipeline, events built", fullBuiltBest))
+        if timeFoundation { print(row("libpcap + foundation (no dissectors), no output", foundationBest)) }
         print("ratio libpcap+pipeline (no output) / floor: \(fmt(fullBest / floorBest, 2))x best against best, \(fmt(median(ratios), 2))x median of \(iterations) adjacent pairs")
         print("ratio libpcap+pipeline (events built) / floor: \(fmt(fullBuiltBest / floorBest, 2))x best against best, \(fmt(median(builtRatios), 2))x median of \(iterations) adjacent pairs")
+        if timeFoundation {
+            print("ratio libpcap+foundation (no dissectors, no output) / floor: \(fmt(foundationBest / floorBest, 2))x best against best, \(fmt(median(foundationRatios), 2))x median of \(iterations) adjacent pairs")
+        }
         if CSpanSightAlloc_available() != 0 {
             print("heap allocations per packet, no output: \(fmt(quiet.allocsPerPacket, 4)) overall, \(fmt(quiet.steadyAllocsPerPacket, 4)) in the second half (steady state)")
             print("heap allocations per packet, events built: \(fmt(built.allocsPerPacket, 4)) overall, \(fmt(built.steadyAllocsPerPacket, 4)) in the second half")

@@ -171,6 +171,10 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(b.status, 0, b.stderr)
         XCTAssertTrue(b.stdout.contains("libpcap read loop (floor)"))
         XCTAssertTrue(b.stdout.contains("ratio libpcap+pipeline (no output) / floor"))
+        XCTAssertTrue(b.stdout.contains("ratio libpcap+foundation (no dissectors, no output) / floor"), b.stdout)
+        let none = try run(["bench", u.path, "--iterations", "1", "--dissectors", "none"])
+        XCTAssertEqual(none.status, 0, none.stderr)
+        XCTAssertFalse(none.stdout.contains("libpcap + foundation"), "without dissectors the pipeline is the foundation: no third pair")
         XCTAssertTrue(b.stdout.contains("dissector modbus:") && b.stdout.contains("dissector dnp3:"), b.stdout)
         XCTAssertTrue(b.stdout.contains("heap allocations per packet"))
     }
