@@ -179,7 +179,7 @@ final class Analysis {
         let rate = Double(c.packets) / elapsed
         var lines: [String] = []
         lines.append("spansight: \(c.packets) packets, \(c.bytes) bytes in \(Format.seconds(elapsed)) (\(Format.rate(rate)) packets/s)")
-        lines.append("  flows: \(c.flowsCreated) (tcp \(c.tcpFlows), udp \(c.udpFlows)); ended by timeout \(c.flowsTimedOut), evicted \(c.flowsEvicted)")
+        lines.append("  flows: \(c.flowsCreated) (tcp \(c.tcpFlows), udp \(c.udpFlows)); ended by timeout \(c.flowsTimedOut), evicted \(c.flowsEvicted), port reuse \(c.flowsReused)")
         let apps = c.flowsByApp.keys.sorted().map { "\($0) \(c.flowsByApp[$0] ?? 0)" }.joined(separator: ", ")
         if !apps.isEmpty { lines.append("  protocols (flows): \(apps)") }
         lines.append("  decode errors: \(c.decodeErrors); non-IP: \(c.nonIP); fragments: \(c.fragments); reassembly gaps: \(c.reassemblyGaps) (\(c.reassemblyGapBytes) bytes)")

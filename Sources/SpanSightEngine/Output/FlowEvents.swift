@@ -106,6 +106,7 @@ extension Engine {
             j.field("timeout", c.flowsTimedOut)
             j.field("evicted", c.flowsEvicted)
             j.field("shutdown", c.flowsEnded)
+            j.field("tcp_reuse", c.flowsReused)
             j.key("by_app_proto"); sortedObject(&j, c.flowsByApp)
             j.endObject()
             j.beginObject("tcp")

@@ -27,12 +27,15 @@ public struct EngineConfig: Sendable {
 
 /// Why a flow ended.
 public enum FlowEndReason: Sendable {
-    case timeout, evicted, shutdown
+    /// Idle past its timeout; the table was full; end of input; a new connection (a SYN) on
+    /// the same addresses and ports.
+    case timeout, evicted, shutdown, tcpReuse
     var name: StaticString {
         switch self {
         case .timeout: "timeout"
         case .evicted: "evicted"
         case .shutdown: "shutdown"
+        case .tcpReuse: "tcp_reuse"
         }
     }
 }
@@ -148,7 +151,9 @@ public final class Engine {
         let dir: Direction
         if let found = table.find(hash: hash, src: source, srcPort: sourcePort, dst: destination,
                                   dstPort: destinationPort, proto: proto,
-                                  vlanOuter: vlanOuter, vlanInner: vlanInner) {
+                                  vlanOuter: vlanOuter, vlanInner: vlanInner),
+           !(isTCP && tcpFlags.rawValue & Engine.synAckRst == TCPFlags.syn.rawValue
+             && startsNewConnection(found.slot, found.direction)) {
             slot = found.slot
             dir = found.direction
         } else {
@@ -189,6 +194,37 @@ public final class Engine {
             let payload = packet.payload
             if !payload.isEmpty { datagram(slot, dir, payload) }
         }
+    }
+
+    static let synAckRst = TCPFlags.syn.rawValue | TCPFlags.ack.rawValue | TCPFlags.rst.rawValue
+
+    /// A SYN (without ACK) on a known TCP flow opens a new connection on the same addresses
+    /// and ports (port reuse) when its sequence number is not the one this direction's SYN
+    /// had (as tshark decides), or, in a direction that never had a SYN, when the flow was
+    /// closing, closed or reset, or the SYN lies outside the bytes seen (picked up mid-stream). The old flow then ends (`tcp_reuse`) and the caller starts
+    /// a new one, with fresh reassembly. Returns whether it did.
+    func startsNewConnection(_ slot: Int32, _ dir: Direction) -> Bool {
+        let st = table[slot].stream(dir)
+        let reused: Bool
+        if st.synSeen {
+            // The direction's initial sequence number: what it has consumed since. A SYN
+            // repeating it (a retransmission, or a retry after a refusal) is the same attempt.
+            let isn = st.nextSeq &- 1 &- UInt32(truncatingIfNeeded: st.deliveredBytes &+ st.gapBytes)
+            reused = packet.tcpSequence != isn
+        } else {
+            switch table[slot].tcpState {
+            case .closing, .closed, .reset:
+                reused = true
+            default:
+                // Picked up mid-stream: a SYN within the bytes seen is a late copy of this
+                // connection's own (a mirror can reorder); anywhere else, a new connection.
+                let behind = seqDiff(st.nextSeq, packet.tcpSequence &+ 1)
+                reused = st.started && (behind < 0 || UInt64(behind) > st.deliveredBytes &+ st.gapBytes)
+            }
+        }
+        guard reused, !inSession else { return false }
+        endFlow(slot, reason: .tcpReuse)
+        return true
     }
 
     /// The stack-fingerprint inputs of the current SYN or SYN+ACK.
@@ -368,6 +404,7 @@ public final class Engine {
         case .timeout: counters.flowsTimedOut &+= 1
         case .evicted: counters.flowsEvicted &+= 1
         case .shutdown: counters.flowsEnded &+= 1
+        case .tcpReuse: counters.flowsReused &+= 1
         }
         let app = table[slot].app
         let name = app >= 0 ? config.dissectors[Int(app)].name.description : "none"

@@ -36,6 +36,8 @@ public final class EngineCounters {
     public var flowsTimedOut: UInt64 = 0
     public var flowsEvicted: UInt64 = 0
     public var flowsEnded: UInt64 = 0
+    /// Flows ended by a new connection (SYN) on the same addresses and ports.
+    public var flowsReused: UInt64 = 0
     public var tcpFlows: UInt64 = 0
     public var udpFlows: UInt64 = 0
 

@@ -1,0 +1,111 @@
+import SpanSightEngine
+import SpanSightTestSupport
+import SpanSightWire
+import XCTest
+
+/// When a flow ends and the next begins on the same addresses and ports: TCP port reuse, idle
+/// timeouts, packet times that go backwards.
+final class FlowLifecycleTests: XCTestCase {
+    let c = "10.0.0.1", s = "10.0.0.2"
+    let cp: UInt16 = 40000, sp: UInt16 = 502
+
+    func client(_ seq: UInt32, _ text: String = "", ack: UInt32 = 0, flags: UInt8 = 0x18) -> [UInt8] {
+        PacketBuilder.tcp(src: c, sport: cp, dst: s, dport: sp, seq: seq, ack: ack, flags: flags, payload: Array(text.utf8))
+    }
+
+    func server(_ seq: UInt32, _ text: String = "", ack: UInt32 = 0, flags: UInt8 = 0x18) -> [UInt8] {
+        PacketBuilder.tcp(src: s, sport: sp, dst: c, dport: cp, seq: seq, ack: ack, flags: flags, payload: Array(text.utf8))
+    }
+
+    /// SYN, SYN+ACK, ACK, one request each way.
+    func connection(_ h: EngineHarness, isn: UInt32, serverISN: UInt32, request: String, reply: String) {
+        h.feed(client(isn, flags: PacketBuilder.syn))
+        h.feed(server(serverISN, ack: isn &+ 1, flags: PacketBuilder.syn | PacketBuilder.ackFlag))
+        h.feed(client(isn &+ 1, ack: serverISN &+ 1, flags: PacketBuilder.ackFlag))
+        h.feed(client(isn &+ 1, request, ack: serverISN &+ 1))
+        h.feed(server(serverISN &+ 1, reply, ack: isn &+ 1 &+ UInt32(request.utf8.count)))
+    }
+
+    func close(_ h: EngineHarness, clientSeq: UInt32, serverSeq: UInt32, reset: Bool = false) {
+        if reset {
+            h.feed(client(clientSeq, ack: serverSeq, flags: PacketBuilder.rst | PacketBuilder.ackFlag))
+            return
+        }
+        h.feed(client(clientSeq, ack: serverSeq, flags: PacketBuilder.fin | PacketBuilder.ackFlag))
+        h.feed(server(serverSeq, ack: clientSeq &+ 1, flags: PacketBuilder.fin | PacketBuilder.ackFlag))
+        h.feed(client(clientSeq &+ 1, ack: serverSeq &+ 1, flags: PacketBuilder.ackFlag))
+    }
+
+    func flowEvents(_ lines: [String]) -> [String] { lines.filter { $0.contains("\"event_type\":\"flow\"") } }
+
+    /// A connection closed by FIN or RST, then a new one on the same ports with a lower or a
+    /// higher initial sequence number: two flows, each stream whole, no gap (tshark: "a new
+    /// tcp session is started with the same ports").
+    func testNewSYNAfterCloseStartsANewFlow() {
+        for (reset, secondISN) in [(false, UInt32(500)), (false, UInt32(0x7000_0000)), (true, UInt32(10))] {
+            let r = StreamRecorder()
+            let h = EngineHarness(dissectors: [r.entry()])
+            connection(h, isn: 90_000, serverISN: 7_000, request: "first?", reply: "first!")
+            close(h, clientSeq: 90_007, serverSeq: 7_007, reset: reset)
+            connection(h, isn: secondISN, serverISN: 3_000_000, request: "second?", reply: "second!")
+            let lines = h.finish()
+            let flows = flowEvents(lines)
+            XCTAssertEqual(flows.count, 2, "reset \(reset), ISN \(secondISN): \(flows)")
+            XCTAssertEqual(flows.filter { $0.contains("\"reason\":\"tcp_reuse\"") }.count, 1, flows.joined(separator: "\n"))
+            XCTAssertEqual(r.sessions, 2)
+            XCTAssertEqual(r.gaps(.toServer), [], "no gap across the reuse")
+            XCTAssertEqual(r.gaps(.toClient), [])
+            XCTAssertEqual(String(decoding: r.stream(.toServer), as: UTF8.self), "first?second?")
+            XCTAssertEqual(String(decoding: r.stream(.toClient), as: UTF8.self), "first!second!")
+            XCTAssertEqual(h.engine.counters.flowsReused, 1)
+            XCTAssertEqual(h.engine.counters.reassemblyGapBytes, 0)
+        }
+    }
+
+    /// A retransmitted SYN (same sequence number) is the same connection.
+    func testRetransmittedSYNIsTheSameFlow() {
+        let h = EngineHarness(dissectors: [])
+        h.feed(client(1000, flags: PacketBuilder.syn))
+        h.feed(client(1000, flags: PacketBuilder.syn), advanceMicros: 1_000_000)
+        h.feed(server(5000, ack: 1001, flags: PacketBuilder.syn | PacketBuilder.ackFlag))
+        h.feed(client(1001, "abc", ack: 5001))
+        h.feed(client(1000, flags: PacketBuilder.syn))                // a late copy after data
+        XCTAssertEqual(flowEvents(h.finish()).count, 1)
+        XCTAssertEqual(h.engine.counters.flowsReused, 0)
+    }
+
+    /// An established connection that gets a SYN with another sequence number: the old one
+    /// was closed unseen (or lost to the capture); a new flow starts.
+    func testSYNWithAnotherSequenceNumberOnAnOpenFlowStartsANewFlow() {
+        let h = EngineHarness(dissectors: [])
+        connection(h, isn: 1000, serverISN: 5000, request: "abc", reply: "def")
+        h.feed(client(88_888, flags: PacketBuilder.syn))
+        XCTAssertEqual(flowEvents(h.finish()).count, 2)
+        XCTAssertEqual(h.engine.counters.flowsReused, 1)
+    }
+
+    /// Picked up mid-stream: a SYN whose sequence number lies within the bytes already seen
+    /// is a reordered copy; one outside them opens a new connection.
+    func testMidStreamFlowSplitsOnlyOnAForeignSYN() {
+        let h = EngineHarness(dissectors: [])
+        h.feed(client(20_000, "hello"))
+        h.feed(client(20_005, "world"))
+        h.feed(client(19_999, flags: PacketBuilder.syn))              // seq + 1 = first byte seen
+        XCTAssertEqual(h.engine.counters.flowsReused, 0)
+        h.feed(client(70_000, flags: PacketBuilder.syn))
+        XCTAssertEqual(h.engine.counters.flowsReused, 1)
+        XCTAssertEqual(flowEvents(h.finish()).count, 2)
+    }
+
+    /// A refused connection retried with the same SYN (SYN, RST, SYN, RST, ...): one attempt,
+    /// one flow (as tshark counts it; seen in the corpus).
+    func testSYNRetriedAfterARefusalIsTheSameFlow() {
+        let h = EngineHarness(dissectors: [])
+        for _ in 0..<3 {
+            h.feed(client(2_157_023_231, flags: PacketBuilder.syn), advanceMicros: 500_000)
+            h.feed(server(0, ack: 2_157_023_232, flags: PacketBuilder.rst | PacketBuilder.ackFlag))
+        }
+        XCTAssertEqual(flowEvents(h.finish()).count, 1)
+        XCTAssertEqual(h.engine.counters.flowsReused, 0)
+    }
+}
