@@ -59,6 +59,10 @@ public struct DecodedPacket {
     public var ipProto: UInt8 = 0
     /// The IP datagram was cut by the snaplen.
     public var isCut = false
+    /// With `isCut`: bytes of the IP datagram past the cut (its total length less the bytes
+    /// captured; link padding and a trailing FCS, which a wire length also counts, are not
+    /// part of it).
+    public var cutBytes = 0
 
     public var sourcePort: UInt16 = 0
     public var destinationPort: UInt16 = 0
@@ -168,6 +172,7 @@ public struct PacketDecoder: Sendable {
         p.dontFragment = ip.dontFragment
         p.ipProto = ip.proto
         p.isCut = ip.isCut
+        if ip.isCut { p.cutBytes = ip.totalLength - bytes.count }
         if ip.isFragment {
             p.outcome = .fragment
             p.payload = ip.payload
@@ -186,6 +191,7 @@ public struct PacketDecoder: Sendable {
         p.ipID = 0
         p.dontFragment = false
         p.isCut = ip.isCut
+        if ip.isCut { p.cutBytes = IPv6Header.Field.headerLength + Int(ip.bytes._u16(IPv6Header.Field.payloadLength)) - bytes.count }
         let upper = try ip.upperLayer()
         p.ipProto = upper.proto
         if upper.isFragment {

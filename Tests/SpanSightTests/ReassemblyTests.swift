@@ -133,6 +133,24 @@ final class ReassemblyTests: XCTestCase {
         XCTAssertEqual(h.engine.counters.snaplenCut, 1)
     }
 
+    /// The wire length also counts what is not IP (a trailing FCS, Ethernet padding): the
+    /// bytes lost to the cut are the IP total length less the bytes captured, not the frame's.
+    func testSnaplenCutGapIsMeasuredByTheIPLengthNotTheFrame() {
+        for trailer in [4, 18] {                // an FCS; padding plus an FCS
+            let r = StreamRecorder()
+            let h = EngineHarness(dissectors: [r.entry()])
+            handshake(h, isn: 1000)
+            var frame = seg(1001, "abcdefgh")
+            frame.removeLast(4)
+            h.feed(frame, wireLength: frame.count + 4 + trailer)
+            h.feed(seg(1009, "ijkl"))
+            _ = h.finish()
+            XCTAssertEqual(text(r), "abcd****ijkl", "trailer \(trailer)")
+            XCTAssertEqual(r.gaps(.toServer), [4])
+            XCTAssertEqual(h.engine.counters.tcpOverlaps, 0, "nothing of the next segment is taken for an overlap")
+        }
+    }
+
     func testSameStreamWhateverTheSegmentation() {
         // The same 40 bytes cut at every offset into two segments, delivered in both orders.
         let bytes = Array("0123456789abcdefghijklmnopqrstuvwxyzABCD".utf8)

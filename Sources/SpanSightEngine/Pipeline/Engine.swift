@@ -72,7 +72,7 @@ public final class Engine {
     let appNames: [StaticString]
     /// Packet time at which the expiry scan next has something to look at.
     var nextExpiryCheck = Int64.max
-    /// Bytes of the current packet past the snaplen cut.
+    /// Bytes of the current packet's IP datagram past the snaplen cut.
     var packetMissingBytes = 0
 
     public init(config: EngineConfig, output: EventOutput) {
@@ -120,7 +120,7 @@ public final class Engine {
         }
         if packet.isCut {
             counters.snaplenCut &+= 1
-            packetMissingBytes = max(0, wireLength - bytes.count)
+            packetMissingBytes = max(0, packet.cutBytes)
         }
         switch packet.outcome {
         case .transport:
