@@ -87,10 +87,28 @@ final class ReassemblyTests: XCTestCase {
     }
 
     func testPerFlowCapDeclaresAGap() {
-        let r = run([(0, "ab"), (4, "efgh"), (8, "ijkl"), (12, "mnop")]) { $0.reassemblyPerFlowBytes = 6 }
-        // "efgh" queued (4 bytes), "ijkl" would pass 6: the hole at 2..3 is given up.
+        let r = run([(0, "ab"), (4, "efgh"), (8, "ijkl"), (12, "mnop")]) { $0.reassemblyPerFlowBytes = 6; $0.pageSize = 4 }
+        // "efgh" queued (a 4-byte page), "ijkl" would pass 6: the hole at 2..3 is given up.
         XCTAssertEqual(r.gaps(.toServer), [2])
         XCTAssertEqual(text(r), "ab**efghijklmnop")
+    }
+
+    /// The per-flow cap bounds memory, not payload: a hole followed by a thousand one-byte
+    /// segments (each would take a page) never holds more than the cap.
+    func testPerFlowCapBoundsMemoryWhateverTheSegmentSize() {
+        let r = StreamRecorder()
+        let h = EngineHarness(dissectors: [r.entry()]) { $0.reassemblyPerFlowBytes = 8192; $0.pageSize = 2048 }
+        handshake(h, isn: 1000)
+        var peak = 0
+        for i in 0..<1000 {
+            h.feed(seg(1002 &+ UInt32(i), "x"))     // byte 1001 never comes
+            peak = max(peak, h.engine.reassemblyBytesInUse)
+        }
+        XCTAssertLessThanOrEqual(peak, 8192)
+        XCTAssertGreaterThan(h.engine.counters.reassemblyCapHits, 0)
+        _ = h.finish()
+        XCTAssertEqual(r.stream(.toServer), [UInt8](repeating: UInt8(ascii: "x"), count: 1000), "every byte after the hole, once")
+        XCTAssertEqual(h.engine.counters.reassemblyGapBytes, 1)
     }
 
     func testGlobalCapBoundsMemory() {

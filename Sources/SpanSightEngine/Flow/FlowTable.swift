@@ -57,7 +57,8 @@ public struct StreamState {
     public var nextSeq: UInt32 = 0
     /// Out-of-order segments queued (segment pool index of the first, -1 when none).
     var oooHead: Int32 = -1
-    var oooBytes: Int32 = 0
+    /// Pool memory the queued segments hold (whole pages), held to the per-flow cap.
+    var oooHeld: Int32 = 0
     var oooSegments: Int32 = 0
     public var started = false
     public var synSeen = false

@@ -9,7 +9,8 @@ public struct EngineConfig: Sendable {
     public var tcpEstablishedTimeoutNanos: Int64 = 600 * 1_000_000_000
     public var tcpClosedTimeoutNanos: Int64 = 60 * 1_000_000_000
     public var udpTimeoutNanos: Int64 = 120 * 1_000_000_000
-    /// Out-of-order bytes queued per flow direction before a gap is declared.
+    /// Memory that out-of-order segments may hold per flow direction (whole pool pages: a
+    /// segment takes at least one) before a gap is declared.
     public var reassemblyPerFlowBytes = 256 * 1024
     /// Out-of-order and probe bytes queued over all flows (page pool size).
     public var reassemblyTotalBytes = 256 * 1024 * 1024

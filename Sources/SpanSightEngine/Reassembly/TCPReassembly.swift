@@ -152,8 +152,10 @@ extension Engine {
             }
             let room = node >= 0 ? Int(seqDiff(segments.seq[Int(node)], cur)) : rest.count
             let n = min(rest.count, room)
-            guard Int(st.oooBytes) + n <= config.reassemblyPerFlowBytes else { return false }
+            // The cap bounds memory, so a segment counts the whole pages it takes (a flood of
+            // one-byte segments takes a page each).
             let pages = (n + pool.pageSize - 1) / pool.pageSize
+            guard Int(st.oooHeld) + pages * pool.pageSize <= config.reassemblyPerFlowBytes else { return false }
             guard let first = pool.take(pages), let base = rest.buffer.baseAddress else { return false }
             pool.write(ByteViewLike(base: base, count: n), into: first, at: 0)
             let s = segments.take()
@@ -163,7 +165,7 @@ extension Engine {
             segments.next[Int(s)] = node
             if prev >= 0 { segments.next[Int(prev)] = s } else { st.oooHead = s }
             prev = s
-            st.oooBytes += Int32(n)
+            st.oooHeld += Int32(pages * pool.pageSize)
             st.oooSegments += 1
             rest = rest.suffix(from: n)
             cur = cur &+ UInt32(n)
@@ -181,7 +183,7 @@ extension Engine {
             let skip = Int(seqDiff(st.nextSeq, segments.seq[Int(head)]))
             let len = Int(segments.length[Int(head)])
             st.oooHead = segments.next[Int(head)]
-            st.oooBytes -= Int32(len)
+            st.oooHeld -= Int32((len + pool.pageSize - 1) / pool.pageSize * pool.pageSize)
             st.oooSegments -= 1
             if seqDiff(segEnd, st.nextSeq) > 0 {
                 st.nextSeq = segEnd
