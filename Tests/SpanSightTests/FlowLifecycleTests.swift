@@ -108,4 +108,99 @@ final class FlowLifecycleTests: XCTestCase {
         XCTAssertEqual(flowEvents(h.finish()).count, 1)
         XCTAssertEqual(h.engine.counters.flowsReused, 0)
     }
+
+    // MARK: idle timeouts and the clock
+
+    func udp(_ host: Int, reply: Bool = false, size: Int = 1) -> [UInt8] {
+        reply
+            ? PacketBuilder.udp(src: "10.0.0.1", sport: 20000, dst: "10.9.0.\(host)", dport: 40000, payload: [UInt8](repeating: 7, count: size))
+            : PacketBuilder.udp(src: "10.9.0.\(host)", sport: 40000, dst: "10.0.0.1", dport: 20000, payload: [UInt8](repeating: 7, count: size))
+    }
+
+    func field(_ line: String, _ name: String) -> String? {
+        guard let r = line.range(of: "\"\(name)\":") else { return nil }
+        let rest = line[r.upperBound...]
+        let end = rest.firstIndex(where: { $0 == "," || $0 == "}" }) ?? rest.endIndex
+        return String(rest[..<end]).replacingOccurrences(of: "\"", with: "")
+    }
+
+    /// A flow idle past its timeout ends when its next packet comes, which starts a new flow,
+    /// even when the expiry scan would have reached it only later (t=100, 108, another flow
+    /// at 111, then 120: 12 s idle against 10).
+    func testAPacketAfterTheTimeoutStartsANewFlow() {
+        let h = EngineHarness(dissectors: []) { $0.udpTimeoutNanos = 10_000_000_000 }
+        h.feed(udp(1))
+        h.feed(udp(1), advanceMicros: 8_000_000)
+        h.feed(udp(2), advanceMicros: 3_000_000)
+        h.feed(udp(1), advanceMicros: 9_000_000)
+        let flows = flowEvents(h.finish()).filter { $0.contains("10.9.0.1") }
+        XCTAssertEqual(flows.count, 2, flows.joined(separator: "\n"))
+        XCTAssertEqual(flows.first.flatMap { field($0, "pkts_toserver") }, "2")
+        XCTAssertEqual(flows.first.flatMap { field($0, "reason") }, "timeout")
+        // Exactly at the timeout the flow is still open.
+        let g = EngineHarness(dissectors: []) { $0.udpTimeoutNanos = 10_000_000_000 }
+        g.feed(udp(1)); g.feed(udp(1), advanceMicros: 10_000_000)
+        XCTAssertEqual(flowEvents(g.finish()).count, 1)
+    }
+
+    /// Packet time that steps back (a clock set back, files given out of order) neither splits
+    /// flows nor stamps events with the wrong time; timeouts go on counting after the step.
+    func testPacketTimeSteppingBackKeepsFlowsAndTheirTimes() {
+        let h = EngineHarness(dissectors: []) { $0.udpTimeoutNanos = 30_000_000_000 }
+        h.feed(udp(1))
+        h.feed(udp(1, reply: true), advanceMicros: 1_000_000)
+        h.feed(udp(1), advanceMicros: -3_600_000_000)          // an hour back
+        for _ in 0..<3 { h.feed(udp(1, reply: true), advanceMicros: 1_000_000) }
+        XCTAssertEqual(h.engine.counters.flowsTimedOut, 0, "a step back is not idleness")
+        XCTAssertEqual(h.engine.packetNanos, h.clockMicros * 1000)
+        // 100 s of packet time after the step: flow 1 is idle past 30 s.
+        h.feed(udp(2), advanceMicros: 100_000_000)
+        XCTAssertEqual(h.engine.counters.flowsTimedOut, 1)
+        let flows = flowEvents(h.finish())
+        XCTAssertEqual(flows.count, 2)
+        let first = flows[0]
+        XCTAssertEqual(field(first, "pkts_toserver"), "2")
+        XCTAssertEqual(field(first, "pkts_toclient"), "4")
+        // Times are the packets' own: the flow's last packet came after the step.
+        let t0 = 1_764_158_400 + 0.001
+        XCTAssertEqual(field(first, "start"), JSONTime.string(seconds: t0))
+        XCTAssertEqual(field(first, "end_toclient"), JSONTime.string(seconds: t0 + 1 - 3600 + 3))
+        XCTAssertEqual(field(first, "end_toserver"), JSONTime.string(seconds: t0 + 1 - 3600))
+        XCTAssertEqual(field(first, "start_toclient"), JSONTime.string(seconds: t0 + 1))
+    }
+
+    /// Several files in one run, the later capture given first: one flow per conversation.
+    func testFilesOutOfOrderDoNotSplitFlows() {
+        let h = EngineHarness(dissectors: [])
+        for _ in 0..<5 { h.feed(udp(3), advanceMicros: 1_000_000) }
+        h.feed(udp(3), advanceMicros: -86_400_000_000)         // the earlier file, a day before
+        for _ in 0..<4 { h.feed(udp(3), advanceMicros: 1_000_000) }
+        XCTAssertEqual(flowEvents(h.finish()).count, 1)
+    }
+
+    /// Flow bytes are the frames' bytes as on the wire (Suricata's `bytes_toserver`, tshark's
+    /// conversation bytes), per direction, with each direction's first and last packet time.
+    func testFlowBytesAreWireBytesAndDirectionsHaveTheirTimes() {
+        let h = EngineHarness(dissectors: [])
+        let q = udp(4, size: 10), a = udp(4, reply: true, size: 30)
+        h.feed(q); h.feed(a, advanceMicros: 2_000); h.feed(q, advanceMicros: 500_000)
+        h.feed(a, advanceMicros: 2_000, wireLength: a.count + 4)   // with an FCS on the wire
+        let flow = flowEvents(h.finish())[0]
+        XCTAssertEqual(field(flow, "bytes_toserver"), "\(2 * q.count)")
+        XCTAssertEqual(field(flow, "bytes_toclient"), "\(2 * a.count + 4)")
+        let t0 = 1_764_158_400 + 0.001
+        XCTAssertEqual(field(flow, "start_toserver"), JSONTime.string(seconds: t0))
+        XCTAssertEqual(field(flow, "end_toserver"), JSONTime.string(seconds: t0 + 0.502))
+        XCTAssertEqual(field(flow, "start_toclient"), JSONTime.string(seconds: t0 + 0.002))
+        XCTAssertEqual(field(flow, "end_toclient"), JSONTime.string(seconds: t0 + 0.504))
+        XCTAssertEqual(field(flow, "end"), field(flow, "end_toclient"))
+    }
+}
+
+/// Event timestamps as the writer prints them, from seconds (microsecond precision).
+enum JSONTime {
+    static func string(seconds: Double) -> String {
+        let micros = Int64((seconds * 1_000_000).rounded())
+        return Timestamp.string(nanos: micros * 1000)
+    }
 }

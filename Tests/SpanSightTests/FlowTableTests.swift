@@ -15,32 +15,35 @@ final class FlowTableTests: XCTestCase {
 
     func flowEvents(_ lines: [String]) -> [String] { lines.filter { $0.contains("\"event_type\":\"flow\"") } }
 
-    /// The record's layout is a speed decision (a packet touches two of its four cache lines);
+    /// The record's layout is a speed decision (a packet touches two of its five cache lines);
     /// a field added in the wrong place would silently cost a cache miss per packet.
     func testRecordLayout() {
         XCTAssertEqual(MemoryLayout<FlowKey>.size, 41)
         XCTAssertEqual(MemoryLayout<StreamState>.size, 35)
-        XCTAssertEqual(MemoryLayout<FlowRecord>.stride, 256)
+        XCTAssertEqual(MemoryLayout<FlowRecord>.stride, 320)
         func line(_ k: PartialKeyPath<FlowRecord>) -> Int { MemoryLayout<FlowRecord>.offset(of: k)! / 64 }
         // Line 0: what every packet reads or writes, whichever way it travels.
-        for k: PartialKeyPath<FlowRecord> in [\.key, \.app, \.tcpState, \.timeoutClass, \.queued,
-                                               \.session, \.lastNanos] {
+        for k: PartialKeyPath<FlowRecord> in [\.key, \.app, \.tcpState, \.timeoutClass, \.queued, \.bits,
+                                               \.session, \.activeNanos] {
             XCTAssertEqual(line(k), 0, "\(k)")
         }
-        XCTAssertEqual(MemoryLayout<FlowRecord>.offset(of: \.lastNanos)! + 8, 64)
-        for k: PartialKeyPath<FlowRecord> in [\.packetsToServer, \.bytesToServer, \.toServer, \.operations, \.flagsToServer] {
+        XCTAssertEqual(MemoryLayout<FlowRecord>.offset(of: \.activeNanos)! + 8, 64)
+        // Lines 1 and 2: what a packet of that direction writes.
+        for k: PartialKeyPath<FlowRecord> in [\.packetsToServer, \.bytesToServer, \.toServer, \.operations, \.flagsToServer, \.lastToServer] {
             XCTAssertEqual(line(k), 1, "\(k)")
         }
         XCTAssertEqual(MemoryLayout<FlowRecord>.offset(of: \.toServer)! + MemoryLayout<StreamState>.size, 115)
-        for k: PartialKeyPath<FlowRecord> in [\.packetsToClient, \.bytesToClient, \.toClient, \.flagsToClient] {
+        for k: PartialKeyPath<FlowRecord> in [\.packetsToClient, \.bytesToClient, \.toClient, \.flagsToClient, \.lastToClient] {
             XCTAssertEqual(line(k), 2, "\(k)")
         }
         XCTAssertEqual(MemoryLayout<FlowRecord>.offset(of: \.toClient)! + MemoryLayout<StreamState>.size, 179)
-        XCTAssertEqual(line(\FlowRecord.id), 3)
+        // Lines 3 and 4: flow start and end, first packets of a direction, the idle lists.
+        for k: PartialKeyPath<FlowRecord> in [\.id, \.firstNanos, \.queuedNanos] { XCTAssertEqual(line(k), 3, "\(k)") }
+        for k: PartialKeyPath<FlowRecord> in [\.firstToServer, \.firstToClient, \.lruPrev, \.lruNext] { XCTAssertEqual(line(k), 4, "\(k)") }
         let t = FlowTable(maxFlows: 4)
         let key = FlowKey(client: .zero, server: .zero, clientPort: 1, serverPort: 2, proto: 6, vlanOuter: 0, vlanInner: 0)
         let hash = flowHash(key.client, key.clientPort, key.server, key.serverPort, proto: 6, vlanOuter: 0, vlanInner: 0)
-        let slot = t.insert(FlowRecord(key: key, id: 1, firstNanos: 0, lastNanos: 0, firstPacket: 1), hash: hash)
+        let slot = t.insert(FlowRecord(key: key, id: 1, firstNanos: 0, activeNanos: 0, firstPacket: 1), hash: hash)
         t.withRecordAddress(slot) { XCTAssertEqual(Int(bitPattern: $0) % 64, 0, "records start on a cache line") }
     }
 
@@ -71,7 +74,7 @@ final class FlowTableTests: XCTestCase {
                     XCTAssertNil(find(h), "step \(step)")
                     let k = key(h)
                     let hash = flowHash(k.client, k.clientPort, k.server, k.serverPort, proto: 6, vlanOuter: 0, vlanInner: 0)
-                    model[h] = t.insert(FlowRecord(key: k, id: 1, firstNanos: 0, lastNanos: 0, firstPacket: 1), hash: hash)
+                    model[h] = t.insert(FlowRecord(key: k, id: 1, firstNanos: 0, activeNanos: 0, firstPacket: 1), hash: hash)
                 }
             }
             for (h, s) in model { XCTAssertEqual(find(h)?.slot, s) }

@@ -92,8 +92,12 @@ final class LiveCaptureTests: XCTestCase {
         XCTAssertEqual(f?["dest_ip"] as? String, "10.231.77.2")
         XCTAssertEqual(f?["dest_port"] as? Int, 5020)
         let flow = f?["flow"] as? [String: Any]
-        XCTAssertEqual(flow?["bytes_toserver"] as? Int, 20, "5 requests of 4 bytes")
-        XCTAssertEqual(flow?["bytes_toclient"] as? Int, 40, "5 answers of 8 bytes")
+        let tcp = f?["tcp"] as? [String: Any]
+        XCTAssertEqual(tcp?["payload_bytes_toserver"] as? Int, 20, "5 requests of 4 bytes")
+        XCTAssertEqual(tcp?["payload_bytes_toclient"] as? Int, 40, "5 answers of 8 bytes")
+        // Frame bytes: at least Ethernet, IPv4 and TCP headers (54 bytes) a packet, plus payload.
+        let pkts = flow?["pkts_toserver"] as? Int ?? 0
+        XCTAssertGreaterThanOrEqual(flow?["bytes_toserver"] as? Int ?? 0, 54 * pkts + 20)
         XCTAssertEqual(flow?["client_by"] as? String, "syn")
         XCTAssertEqual((f?["tcp"] as? [String: Any])?["state"] as? String, "closed")
         let stats = events.filter { $0["event_type"] as? String == "stats" }

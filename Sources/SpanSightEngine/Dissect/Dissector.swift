@@ -136,7 +136,7 @@ public struct DissectContext {
 
     init(engine: borrowing Engine, slot: Int32, dissector: Int) {
         self.engineRef = Unmanaged.passUnretained(engine)
-        self.timestampNanos = engine.nowNanos
+        self.timestampNanos = engine.packetNanos
         self.pcapCount = engine.pcapCount
         self.slot = slot
         self.dissector = Int16(truncatingIfNeeded: dissector)

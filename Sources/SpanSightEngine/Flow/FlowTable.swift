@@ -68,10 +68,15 @@ public struct StreamState {
 /// Everything SpanSight keeps per flow; plain values only (no references), so that the table
 /// is one contiguous array with no reference counting on the fast path.
 ///
-/// The layout is part of the design (pinned by FlowTableTests.testRecordLayout): 256 bytes,
-/// four cache lines in a 64-byte aligned table. A packet touches line 0 (key, state, clock)
-/// and its direction's line (1 to the server, 2 to the client); line 3 is read when a flow
-/// starts and ends. Swift lays out a struct's stored properties in declaration order.
+/// The layout is part of the design (pinned by FlowTableTests.testRecordLayout): 320 bytes,
+/// five cache lines in a 64-byte aligned table. A packet touches line 0 (key, state, clock)
+/// and its direction's line (1 to the server, 2 to the client); lines 3 and 4 are read when
+/// a flow starts, a direction sees its first packet, the flow is re-queued or ends. Swift
+/// lays out a struct's stored properties in declaration order.
+///
+/// Two clocks: `activeNanos` and `queuedNanos` are engine time (packet time made monotonic,
+/// see `Engine.nowNanos`), which idle timeouts and eviction compare; every other time here
+/// is the packets' own, as events report it.
 public struct FlowRecord {
     // Line 0: identity and the per-packet state of both directions.
     public var key: FlowKey
@@ -83,25 +88,28 @@ public struct FlowRecord {
     /// client), kept by `setStream`: an ACK checks the other direction's queue here without
     /// reading that direction's line.
     var queued: UInt8 = 0
+    /// `hasMAC`, `directionBySYN`, `live` and the probes' verdicts (below).
+    var bits: UInt8 = 0
     /// The flow's dissector session, retained by the engine from `startSession` to `endFlow`
     /// (unmanaged here so that records stay plain values and a delivery costs no reference
     /// counting); nil before a probe matched.
     var session: Unmanaged<DissectorSession>?
-    public var lastNanos: Int64
+    /// Engine time of the flow's last packet (idle timeouts, eviction).
+    var activeNanos: Int64
 
     // Line 1: to the server.
     public var packetsToServer: UInt64 = 0
+    /// Bytes of the frames to the server as on the wire (Suricata's and tshark's count).
     public var bytesToServer: UInt64 = 0
     public var toServer = StreamState()
     /// Operation classes seen in the flow (`OperationClass.bit`), set by the dissector
     /// (requests travel to the server: the same line).
     public var operations: UInt16 = 0
-    var bits: UInt8 = 0
     public var vlanCount: UInt8 = 0
-    /// UDP datagrams probed without a decision.
-    var datagramsProbed: UInt8 = 0
     /// TCP flags seen to the server.
     public var flagsToServer: UInt8 = 0
+    /// Packet time of the last packet to the server (valid once `packetsToServer > 0`).
+    public var lastToServer: Int64 = 0
 
     // Line 2: to the client.
     public var packetsToClient: UInt64 = 0
@@ -109,16 +117,19 @@ public struct FlowRecord {
     public var toClient = StreamState()
     /// TCP flags seen to the client.
     public var flagsToClient: UInt8 = 0
-    var lruPrev: Int32 = -1
-    var lruNext: Int32 = -1
+    /// UDP datagrams probed without a decision.
+    var datagramsProbed: UInt8 = 0
+    /// Packet time of the last packet to the client (valid once `packetsToClient > 0`).
+    public var lastToClient: Int64 = 0
 
     // Line 3: read when the flow starts, is probed, expires or ends.
     public var id: UInt64
+    /// Packet time of the flow's first packet.
     public var firstNanos: Int64
     public var firstPacket: UInt64
     public var clientMAC: UInt64 = 0
     public var serverMAC: UInt64 = 0
-    /// Packet time at which the flow was (re)queued on its idle list; the lists are ordered by
+    /// Engine time at which the flow was (re)queued on its idle list; the lists are ordered by
     /// it, and a flow is re-queued lazily when found at the head while still active.
     var queuedNanos: Int64 = 0
     /// Probe buffers (page chain, -1 when none) and their fill per direction, while the flow is
@@ -127,12 +138,29 @@ public struct FlowRecord {
     var probePage: (Int32, Int32) = (-1, -1)
     var probeLength: (Int32, Int32) = (0, 0)
 
-    init(key: FlowKey, id: UInt64, firstNanos: Int64, lastNanos: Int64, firstPacket: UInt64) {
+    // Line 4: written when a direction sees its first packet, and by the idle lists.
+    /// Packet time of the first packet to the server (valid once `packetsToServer > 0`).
+    public var firstToServer: Int64 = 0
+    /// Packet time of the first packet to the client (valid once `packetsToClient > 0`).
+    public var firstToClient: Int64 = 0
+    var lruPrev: Int32 = -1
+    var lruNext: Int32 = -1
+    /// To 320 bytes (five whole lines).
+    private var padding: (UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0)
+
+    init(key: FlowKey, id: UInt64, firstNanos: Int64, activeNanos: Int64, firstPacket: UInt64) {
         self.key = key
-        self.lastNanos = lastNanos
+        self.activeNanos = activeNanos
         self.id = id
         self.firstNanos = firstNanos
         self.firstPacket = firstPacket
+    }
+
+    /// Packet time of the flow's latest packet (the later of the two directions' last).
+    public var lastNanos: Int64 {
+        if packetsToClient == 0 { return packetsToServer == 0 ? firstNanos : lastToServer }
+        if packetsToServer == 0 { return lastToClient }
+        return max(lastToServer, lastToClient)
     }
 
     static let hasMACBit: UInt8 = 1, bySYNBit: UInt8 = 2, liveBit: UInt8 = 4

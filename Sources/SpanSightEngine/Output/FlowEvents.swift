@@ -5,7 +5,8 @@ extension Engine {
     func emitFlowEvent(_ slot: Int32, reason: FlowEndReason) {
         let r = table[slot]
         var env = envelope(slot)
-        env.timestampNanos = r.lastNanos
+        let end = r.lastNanos
+        env.timestampNanos = end
         env.pcapCount = 0
         output.begin("flow", env)
         let body = { (j: inout JSONWriter) in
@@ -21,8 +22,16 @@ extension Engine {
             j.field("bytes_toserver", r.bytesToServer)
             j.field("bytes_toclient", r.bytesToClient)
             j.timestampField("start", nanos: r.firstNanos)
-            j.timestampField("end", nanos: r.lastNanos)
-            j.field("age", Int((r.lastNanos - r.firstNanos) / 1_000_000_000))
+            j.timestampField("end", nanos: end)
+            j.field("age", Int(max(0, end &- r.firstNanos) / 1_000_000_000))
+            if r.packetsToServer > 0 {
+                j.timestampField("start_toserver", nanos: r.firstToServer)
+                j.timestampField("end_toserver", nanos: r.lastToServer)
+            }
+            if r.packetsToClient > 0 {
+                j.timestampField("start_toclient", nanos: r.firstToClient)
+                j.timestampField("end_toclient", nanos: r.lastToClient)
+            }
             if r.key.proto == 6 {
                 j.field("state", r.tcpState == .reset || r.tcpState == .closed ? "closed" : (r.tcpState == .established || r.tcpState == .closing ? "established" : "new"))
             } else {
@@ -52,6 +61,8 @@ extension Engine {
                 if all & TCPFlags.ece.rawValue != 0 { j.field("ecn", true) }
                 if all & TCPFlags.cwr.rawValue != 0 { j.field("cwr", true) }
                 j.field("state", r.tcpState.name)
+                j.field("payload_bytes_toserver", r.toServer.deliveredBytes)
+                j.field("payload_bytes_toclient", r.toClient.deliveredBytes)
                 j.field("gap_bytes_toserver", r.toServer.gapBytes)
                 j.field("gap_bytes_toclient", r.toClient.gapBytes)
                 j.endObject()
@@ -65,7 +76,7 @@ extension Engine {
     public func emitStats() {
         guard output.isEnabled else { return }
         var env = EventEnvelope()
-        env.timestampNanos = nowNanos
+        env.timestampNanos = packetNanos
         output.begin("stats", env)
         let c = counters
         let activeFlows = table.count

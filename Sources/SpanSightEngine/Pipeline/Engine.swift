@@ -65,10 +65,20 @@ public final class Engine {
     var packet = DecodedPacket()
     /// Number of the current packet (1-based over the whole run, all inputs).
     public private(set) var pcapCount: UInt64 = 0
-    /// Latest packet time seen; the engine's clock (never the wall clock).
+    /// Engine time: packet time made monotonic, the clock of idle timeouts and eviction
+    /// (never the wall clock). It follows the packets forward; when they step back by more
+    /// than `clockStepNanos` (a clock set back, the files of a run out of order) it goes on
+    /// from where it was, so that a step back neither ends flows nor keeps them forever.
     public private(set) var nowNanos: Int64 = 0
+    /// Packet time to engine time.
+    var clockOffset: Int64 = 0
+    /// Packets a little out of order (a mirror merging ports) leave the clock alone.
+    static let clockStepNanos: Int64 = 1_000_000_000
+    /// The current packet's time: what events and dissectors report.
+    public private(set) var packetNanos: Int64 = 0
     public private(set) var firstNanos: Int64 = 0
-    let timeouts: [Int64]
+    /// Idle timeout by `TimeoutClass`.
+    let timeouts: InlineArray<4, Int64>
     /// The dissectors' `app_proto` names, by registry index.
     let appNames: [StaticString]
     /// Packet time at which the expiry scan next has something to look at.
@@ -111,7 +121,13 @@ public final class Engine {
         pcapCount &+= 1
         counters.packets &+= 1
         counters.bytes &+= UInt64(wireLength)
-        if timestampNanos > nowNanos { nowNanos = timestampNanos }
+        packetNanos = timestampNanos
+        let t = timestampNanos &+ clockOffset
+        if t > nowNanos {
+            nowNanos = t
+        } else if nowNanos &- t > Engine.clockStepNanos {
+            clockOffset = nowNanos &- timestampNanos
+        }
         if firstNanos == 0 { firstNanos = timestampNanos }
         decoder.decode(ByteView(bytes), wireLength: wireLength, into: &packet)
         switch packet.ipVersion {
@@ -127,7 +143,7 @@ public final class Engine {
         case .transport:
             if let e = packet.optionsError { counters.countDecodeError(e) }
             if nowNanos >= nextExpiryCheck { expireIdle() }
-            handleTransport(timestampNanos)
+            handleTransport(timestampNanos, wireLength: wireLength)
         case .error:
             if let e = packet.error { counters.countDecodeError(e) }
         case .nonIP: counters.nonIP &+= 1
@@ -138,7 +154,7 @@ public final class Engine {
     }
 
 
-    func handleTransport(_ ts: Int64) {
+    func handleTransport(_ ts: Int64, wireLength: Int) {
         // The fields used here, read once (a copy of the whole decoded packet costs more).
         let proto = packet.ipProto, vlanOuter = packet.vlanOuter, vlanInner = packet.vlanInner
         let source = packet.source, destination = packet.destination
@@ -153,8 +169,7 @@ public final class Engine {
         if let found = table.find(hash: hash, src: source, srcPort: sourcePort, dst: destination,
                                   dstPort: destinationPort, proto: proto,
                                   vlanOuter: vlanOuter, vlanInner: vlanInner),
-           !(isTCP && tcpFlags.rawValue & Engine.synAckRst == TCPFlags.syn.rawValue
-             && startsNewConnection(found.slot, found.direction)) {
+           !endsBefore(found.slot, found.direction, isTCP: isTCP, flags: tcpFlags) {
             slot = found.slot
             dir = found.direction
         } else {
@@ -172,18 +187,22 @@ public final class Engine {
             CSpanSightHints_prefetch(p + 128)
         }
 
-        // Counters, flags, MACs.
-        let wire = UInt64(packet.payload.count)
+        // Counters, flags, times.
+        let wire = UInt64(truncatingIfNeeded: wireLength)
         let flags = tcpFlags.rawValue
-        table[slot].lastNanos = ts
+        table[slot].activeNanos = nowNanos
         if dir == .toServer {
+            if table[slot].packetsToServer == 0 { table[slot].firstToServer = ts }
             table[slot].packetsToServer &+= 1
             table[slot].bytesToServer &+= wire
             table[slot].flagsToServer |= flags
+            table[slot].lastToServer = ts
         } else {
+            if table[slot].packetsToClient == 0 { table[slot].firstToClient = ts }
             table[slot].packetsToClient &+= 1
             table[slot].bytesToClient &+= wire
             table[slot].flagsToClient |= flags
+            table[slot].lastToClient = ts
         }
 
         if isTCP {
@@ -198,6 +217,18 @@ public final class Engine {
     }
 
     static let synAckRst = TCPFlags.syn.rawValue | TCPFlags.ack.rawValue | TCPFlags.rst.rawValue
+
+    /// Whether the packet's flow ended before it, which then starts a new one: idle past its
+    /// timeout (engine time; the expiry scan ends such flows only when a list head is due,
+    /// up to a timeout late), or a SYN opening a new connection on the same ports.
+    @inline(__always)
+    func endsBefore(_ slot: Int32, _ dir: Direction, isTCP: Bool, flags: TCPFlags) -> Bool {
+        if nowNanos &- table[slot].activeNanos > timeouts[Int(table[slot].timeoutClass.rawValue)] {
+            endFlow(slot, reason: .timeout)
+            return true
+        }
+        return isTCP && flags.rawValue & Engine.synAckRst == TCPFlags.syn.rawValue && startsNewConnection(slot, dir)
+    }
 
     /// A SYN (without ACK) on a known TCP flow opens a new connection on the same addresses
     /// and ports (port reuse) when its sequence number is not the one this direction's SYN
@@ -232,7 +263,7 @@ public final class Engine {
     func handshakeSample(_ slot: Int32, _ dir: Direction) -> HandshakeSample {
         let p = packet
         var h = HandshakeSample()
-        h.timestampNanos = nowNanos
+        h.timestampNanos = packetNanos
         h.flowID = table[slot].id
         h.source = p.source
         h.hasMAC = p.hasMAC
@@ -270,7 +301,7 @@ public final class Engine {
                       proto: p.ipProto, vlanOuter: p.vlanOuter, vlanInner: p.vlanInner)
         var rec = FlowRecord(key: key,
                              id: Engine.flowID(hash: hash, ts: ts, packet: pcapCount),
-                             firstNanos: ts, lastNanos: ts, firstPacket: pcapCount)
+                             firstNanos: ts, activeNanos: nowNanos, firstPacket: pcapCount)
         rec.directionBySYN = bySYN
         rec.vlanCount = p.vlanCount
         if p.hasMAC {
@@ -279,9 +310,9 @@ public final class Engine {
             rec.serverMAC = srcIsClient ? p.destinationMAC : p.sourceMAC
         }
         rec.timeoutClass = p.ipProto == 6 ? .tcpNew : .udp
-        rec.queuedNanos = ts
+        rec.queuedNanos = nowNanos
         let slot = table.insert(rec, hash: hash)
-        noteQueued(rec.timeoutClass, at: ts)
+        noteQueued(rec.timeoutClass, at: nowNanos)
         counters.flowsCreated &+= 1
         if p.ipProto == 6 { counters.tcpFlows &+= 1 } else { counters.udpFlows &+= 1 }
         return (slot, srcIsClient ? .toServer : .toClient)
@@ -330,10 +361,11 @@ public final class Engine {
     // MARK: expiry
 
 
-    /// Ends flows idle for longer than their class's timeout (packet time). Lists are ordered
+    /// Ends flows idle for longer than their class's timeout (engine time). Lists are ordered
     /// by queue time, so only heads are looked at; a head that saw packets since it was queued
-    /// is re-queued instead. A flow therefore ends between one and two timeouts after its last
-    /// packet; the scan runs only when the earliest head can be due (one compare per packet).
+    /// is re-queued instead. A flow with no further packets therefore ends between one and two
+    /// timeouts after its last (one with a further packet ends before it, `endsBefore`); the
+    /// scan runs only when the earliest head can be due (one compare per packet).
     func expireIdle() {
         let now = nowNanos
         guard now >= nextExpiryCheck else { return }
@@ -342,7 +374,7 @@ public final class Engine {
             let timeout = timeouts[Int(cls.rawValue)]
             var h = table.head(cls)
             while h >= 0 && table[h].queuedNanos &+ timeout < now {
-                if table[h].lastNanos &+ timeout < now {
+                if table[h].activeNanos &+ timeout < now {
                     endFlow(h, reason: .timeout)
                 } else {
                     table.requeue(h, cls, now: now)
@@ -374,8 +406,8 @@ public final class Engine {
             }
             guard best >= 0 else { return }
             // Seen since it was queued: not the oldest after all; re-queue it and look again.
-            if table[best].lastNanos > table[best].queuedNanos {
-                table.requeue(best, table[best].timeoutClass, now: max(table[best].lastNanos, table[best].queuedNanos))
+            if table[best].activeNanos > table[best].queuedNanos {
+                table.requeue(best, table[best].timeoutClass, now: max(table[best].activeNanos, table[best].queuedNanos))
                 continue
             }
             endFlow(best, reason: .evicted)
@@ -435,7 +467,7 @@ public final class Engine {
     func envelope(_ slot: Int32) -> EventEnvelope {
         let r = table[slot]
         var env = EventEnvelope()
-        env.timestampNanos = nowNanos
+        env.timestampNanos = packetNanos
         env.flowID = r.id
         env.pcapCount = pcapCount
         env.sourceIP = r.key.client
