@@ -6,6 +6,8 @@ import SpanSightWire
 public final class StreamRecorder: @unchecked Sendable {
     public enum Item: Equatable { case data([UInt8]), gap(Int) }
     public private(set) var items: [[Item]] = [[], []]
+    /// The envelope time of each data item, per direction.
+    public private(set) var itemTimes: [[Int64]] = [[], []]
     public private(set) var finished = 0
     public private(set) var sessions = 0
 
@@ -22,6 +24,8 @@ public final class StreamRecorder: @unchecked Sendable {
         }
         return out
     }
+
+    public func times(_ d: Direction) -> [Int64] { itemTimes[d.index] }
 
     public func gaps(_ d: Direction) -> [Int] {
         items[d.index].compactMap { if case .gap(let n) = $0 { return n } else { return nil } }
@@ -45,6 +49,7 @@ public final class StreamRecorder: @unchecked Sendable {
         init(_ r: StreamRecorder) { self.r = r }
         override func receive(_ bytes: ByteView, direction: Direction, context: inout DissectContext) {
             r.items[direction.index].append(.data(bytes.array))
+            r.itemTimes[direction.index].append(context.envelope.timestampNanos)
         }
         override func gap(_ length: Int, direction: Direction, context: inout DissectContext) {
             r.items[direction.index].append(.gap(length))

@@ -144,7 +144,8 @@ final class FlowLifecycleTests: XCTestCase {
     }
 
     /// Packet time that steps back (a clock set back, files given out of order) neither splits
-    /// flows nor stamps events with the wrong time; timeouts go on counting after the step.
+    /// flows nor stamps events with the wrong time; idle timeouts resume once packet time is
+    /// past where it was.
     func testPacketTimeSteppingBackKeepsFlowsAndTheirTimes() {
         let h = EngineHarness(dissectors: []) { $0.udpTimeoutNanos = 30_000_000_000 }
         h.feed(udp(1))
@@ -153,12 +154,17 @@ final class FlowLifecycleTests: XCTestCase {
         for _ in 0..<3 { h.feed(udp(1, reply: true), advanceMicros: 1_000_000) }
         XCTAssertEqual(h.engine.counters.flowsTimedOut, 0, "a step back is not idleness")
         XCTAssertEqual(h.engine.packetNanos, h.clockMicros * 1000)
-        // 100 s of packet time after the step: flow 1 is idle past 30 s.
+        // 100 s after the step, packet time is still an hour behind: nothing is idle yet.
         h.feed(udp(2), advanceMicros: 100_000_000)
-        XCTAssertEqual(h.engine.counters.flowsTimedOut, 1)
+        XCTAssertEqual(h.engine.counters.flowsTimedOut, 0)
+        // Past the old time by 100 s: flows 1 and 2 (last active at the old time, in engine
+        // time) are idle past 30 s.
+        h.feed(udp(3), advanceMicros: 3_600_000_000)
+        XCTAssertEqual(h.engine.counters.flowsTimedOut, 2)
         let flows = flowEvents(h.finish())
-        XCTAssertEqual(flows.count, 2)
+        XCTAssertEqual(flows.count, 3)
         let first = flows[0]
+        XCTAssertEqual(field(first, "reason"), "timeout")
         XCTAssertEqual(field(first, "pkts_toserver"), "2")
         XCTAssertEqual(field(first, "pkts_toclient"), "4")
         // Times are the packets' own: the flow's last packet came after the step.
@@ -194,6 +200,79 @@ final class FlowLifecycleTests: XCTestCase {
         XCTAssertEqual(field(flow, "start_toclient"), JSONTime.string(seconds: t0 + 0.002))
         XCTAssertEqual(field(flow, "end_toclient"), JSONTime.string(seconds: t0 + 0.504))
         XCTAssertEqual(field(flow, "end"), field(flow, "end_toclient"))
+    }
+
+    /// One packet stamped an hour early in the middle of traffic (a bogus timestamp): no flow
+    /// ends, no flow splits when the packets come back to their time.
+    func testOneBogusEarlyTimestampSplitsNothing() {
+        let h = EngineHarness(dissectors: []) { $0.udpTimeoutNanos = 30_000_000_000 }
+        for _ in 0..<5 { h.feed(udp(1), advanceMicros: 1_000_000); h.feed(udp(2), advanceMicros: 1_000) }
+        h.feed(udp(3), advanceMicros: -3_600_000_000)
+        h.feed(udp(1), advanceMicros: 3_600_000_000 + 1_000_000)
+        for _ in 0..<5 { h.feed(udp(1), advanceMicros: 1_000_000); h.feed(udp(2), advanceMicros: 1_000) }
+        XCTAssertEqual(h.engine.counters.flowsTimedOut, 0)
+        XCTAssertEqual(flowEvents(h.finish()).count, 3)
+    }
+
+    /// Two captures merged, one clock 5 s behind the other: a flow on each, a packet every
+    /// 5 s for 10 minutes against a 30 s timeout. One flow each, however the clocks alternate.
+    func testMergedCapturesWithSkewedClocksKeepTheirFlows() {
+        let h = EngineHarness(dissectors: []) { $0.udpTimeoutNanos = 30_000_000_000 }
+        for _ in 0..<120 {
+            h.feed(udp(1), advanceMicros: 5_000_000)           // the clock ahead
+            h.feed(udp(2), advanceMicros: -5_000_000 + 1_000)  // the clock 5 s behind
+            h.feed(udp(2, reply: true), advanceMicros: 1_000)
+            h.feed(udp(1, reply: true), advanceMicros: 5_000_000 - 2_000)
+            h.clockMicros -= 5_000_000
+        }
+        XCTAssertEqual(h.engine.counters.flowsTimedOut, 0)
+        XCTAssertEqual(flowEvents(h.finish()).count, 2)
+    }
+
+    /// Timestamps at the ends of the range (a hostile file) neither trap nor end every flow.
+    func testTimestampsAtTheEndsOfTheRangeEndNoFlow() {
+        let h = EngineHarness(dissectors: [])
+        h.clockMicros = Int64.max / 1000 - 10_000_000           // 10 s before the end of the range
+        for _ in 0..<20 { h.feed(udp(1), advanceMicros: 100_000) }
+        h.feed(udp(1), advanceMicros: -(Int64.max / 1000))      // then about 0
+        for _ in 0..<20 { h.feed(udp(1), advanceMicros: 100_000) }
+        XCTAssertEqual(h.engine.counters.flowsTimedOut, 0)
+        XCTAssertEqual(flowEvents(h.finish()).count, 1)
+    }
+
+    /// What a flow delivers as it ends (queued segments flushed at expiry) carries the flow's
+    /// last packet time, not the time of the packet that made it expire.
+    func testDataFlushedAtExpiryCarriesTheFlowsTime() {
+        let r = StreamRecorder()
+        let h = EngineHarness(dissectors: [r.entry()]) { $0.tcpEstablishedTimeoutNanos = 60_000_000_000 }
+        h.feed(client(1000, flags: PacketBuilder.syn))
+        h.feed(server(5000, ack: 1001, flags: PacketBuilder.syn | PacketBuilder.ackFlag))
+        h.feed(client(1001, ack: 5001, flags: PacketBuilder.ackFlag))
+        h.feed(client(1001, "ab", ack: 5001))
+        h.feed(client(1007, "gh", ack: 5001))                   // 1003..1006 never captured
+        let last = h.clockMicros * 1000
+        h.feed(udp(9), advanceMicros: 200_000_000)               // 200 s later: the flow expires
+        XCTAssertEqual(h.engine.counters.flowsTimedOut, 1)
+        // (The recorder also takes the UDP flow: its datagram comes after.)
+        XCTAssertEqual(Array(r.items[0].prefix(3)), [.data(Array("ab".utf8)), .gap(4), .data(Array("gh".utf8))])
+        XCTAssertEqual(r.times(.toServer).dropFirst().first, last, "the flushed segment is stamped with the flow's last packet")
+        _ = h.finish()
+    }
+
+    /// Picked up mid-stream, then a late copy of the connection's own SYN (twice): the stream
+    /// keeps its place (no gap, nothing delivered twice) and stays one flow.
+    func testLateSYNOnAMidStreamFlowKeepsTheStream() {
+        let r = StreamRecorder()
+        let h = EngineHarness(dissectors: [r.entry()])
+        h.feed(client(20_000, "hello"))
+        h.feed(client(19_999, flags: PacketBuilder.syn))
+        h.feed(client(20_005, "world"))
+        h.feed(client(19_999, flags: PacketBuilder.syn))
+        h.feed(client(20_010, "!"))
+        XCTAssertEqual(flowEvents(h.finish()).count, 1)
+        XCTAssertEqual(h.engine.counters.flowsReused, 0)
+        XCTAssertEqual(String(decoding: r.stream(.toServer), as: UTF8.self), "helloworld!")
+        XCTAssertEqual(r.gaps(.toServer), [])
     }
 }
 

@@ -39,7 +39,7 @@ final class FlowTableTests: XCTestCase {
         XCTAssertEqual(MemoryLayout<FlowRecord>.offset(of: \.toClient)! + MemoryLayout<StreamState>.size, 179)
         // Lines 3 and 4: flow start and end, first packets of a direction, the idle lists.
         for k: PartialKeyPath<FlowRecord> in [\.id, \.firstNanos, \.queuedNanos] { XCTAssertEqual(line(k), 3, "\(k)") }
-        for k: PartialKeyPath<FlowRecord> in [\.firstToServer, \.firstToClient, \.lruPrev, \.lruNext] { XCTAssertEqual(line(k), 4, "\(k)") }
+        for k: PartialKeyPath<FlowRecord> in [\.firstToServer, \.firstToClient, \.lruPrev, \.lruNext, \.synSeq] { XCTAssertEqual(line(k), 4, "\(k)") }
         let t = FlowTable(maxFlows: 4)
         let key = FlowKey(client: .zero, server: .zero, clientPort: 1, serverPort: 2, proto: 6, vlanOuter: 0, vlanInner: 0)
         let hash = flowHash(key.client, key.clientPort, key.server, key.serverPort, proto: 6, vlanOuter: 0, vlanInner: 0)

@@ -169,6 +169,22 @@ final class ReassemblyTests: XCTestCase {
         }
     }
 
+    /// A cut frame whose IP total length lies (claims far more than the frame lost): the gap
+    /// is bounded by what the frame lost, and the next segment arrives whole.
+    func testSnaplenCutGapIsBoundedByTheFrameWhenTheIPLengthLies() {
+        let r = StreamRecorder()
+        let h = EngineHarness(dissectors: [r.entry()])
+        handshake(h, isn: 1000)
+        var frame = seg(1001, "abcdefgh")
+        frame.removeLast(4)
+        frame[16] = 0xEA; frame[17] = 0x60                 // IPv4 total length 60,000
+        h.feed(frame, wireLength: frame.count + 4)
+        h.feed(seg(1009, "ijkl"))
+        _ = h.finish()
+        XCTAssertEqual(r.gaps(.toServer), [4])
+        XCTAssertEqual(text(r), "abcd****ijkl")
+    }
+
     func testSameStreamWhateverTheSegmentation() {
         // The same 40 bytes cut at every offset into two segments, delivered in both orders.
         let bytes = Array("0123456789abcdefghijklmnopqrstuvwxyzABCD".utf8)

@@ -114,8 +114,11 @@ public struct DissectContext {
     func withOutput(_ body: (EventOutput) -> Void) {
         engineRef._withUnsafeGuaranteedRef { $0.outputRef._withUnsafeGuaranteedRef(body) }
     }
-    /// Time of the packet being processed (ns since the epoch).
+    /// Engine time of the packet being processed (ns since the epoch): the latest packet time
+    /// seen, which never goes back (latencies and windows are differences of it).
     public internal(set) var timestampNanos: Int64
+    /// The packet's own time, which the envelope reports.
+    var packetNanos: Int64
     /// Number of the packet being processed (0 at flow end, when no packet is).
     var pcapCount: UInt64
     @usableFromInline let slot: Int32
@@ -129,14 +132,15 @@ public struct DissectContext {
     /// current packet's time and number (built only when an event is written).
     public var envelope: EventEnvelope {
         var env = engine.envelope(slot)
-        env.timestampNanos = timestampNanos
+        env.timestampNanos = packetNanos
         env.pcapCount = pcapCount
         return env
     }
 
     init(engine: borrowing Engine, slot: Int32, dissector: Int) {
         self.engineRef = Unmanaged.passUnretained(engine)
-        self.timestampNanos = engine.packetNanos
+        self.timestampNanos = engine.nowNanos
+        self.packetNanos = engine.packetNanos
         self.pcapCount = engine.pcapCount
         self.slot = slot
         self.dissector = Int16(truncatingIfNeeded: dissector)

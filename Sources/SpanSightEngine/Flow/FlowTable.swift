@@ -145,8 +145,11 @@ public struct FlowRecord {
     public var firstToClient: Int64 = 0
     var lruPrev: Int32 = -1
     var lruNext: Int32 = -1
+    /// Sequence number of each direction's first SYN (valid once its stream's `synSeen`):
+    /// a SYN with another opens a new connection.
+    var synSeq: (UInt32, UInt32) = (0, 0)
     /// To 320 bytes (five whole lines).
-    private var padding: (UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0)
+    private var padding: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
 
     init(key: FlowKey, id: UInt64, firstNanos: Int64, activeNanos: Int64, firstPacket: UInt64) {
         self.key = key

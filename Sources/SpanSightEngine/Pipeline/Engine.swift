@@ -65,16 +65,13 @@ public final class Engine {
     var packet = DecodedPacket()
     /// Number of the current packet (1-based over the whole run, all inputs).
     public private(set) var pcapCount: UInt64 = 0
-    /// Engine time: packet time made monotonic, the clock of idle timeouts and eviction
-    /// (never the wall clock). It follows the packets forward; when they step back by more
-    /// than `clockStepNanos` (a clock set back, the files of a run out of order) it goes on
-    /// from where it was, so that a step back neither ends flows nor keeps them forever.
+    /// Engine time: the latest packet time seen, the clock of idle timeouts, eviction and the
+    /// dissectors' latencies (never the wall clock; never goes back). Flows record their
+    /// activity in it, so packets whose time steps back (a clock set back, merged captures
+    /// with skewed clocks, files given out of order) neither end flows nor split them; while
+    /// packet time is behind, idle flows wait for it to catch up.
     public private(set) var nowNanos: Int64 = 0
-    /// Packet time to engine time.
-    var clockOffset: Int64 = 0
-    /// Packets a little out of order (a mirror merging ports) leave the clock alone.
-    static let clockStepNanos: Int64 = 1_000_000_000
-    /// The current packet's time: what events and dissectors report.
+    /// The current packet's own time: what events report.
     public private(set) var packetNanos: Int64 = 0
     public private(set) var firstNanos: Int64 = 0
     /// Idle timeout by `TimeoutClass`.
@@ -122,12 +119,7 @@ public final class Engine {
         counters.packets &+= 1
         counters.bytes &+= UInt64(wireLength)
         packetNanos = timestampNanos
-        let t = timestampNanos &+ clockOffset
-        if t > nowNanos {
-            nowNanos = t
-        } else if nowNanos &- t > Engine.clockStepNanos {
-            clockOffset = nowNanos &- timestampNanos
-        }
+        if timestampNanos > nowNanos { nowNanos = timestampNanos }
         if firstNanos == 0 { firstNanos = timestampNanos }
         decoder.decode(ByteView(bytes), wireLength: wireLength, into: &packet)
         switch packet.ipVersion {
@@ -137,7 +129,8 @@ public final class Engine {
         }
         if packet.isCut {
             counters.snaplenCut &+= 1
-            packetMissingBytes = max(0, packet.cutBytes)
+            // Bounded by what the frame lost: an IP length can lie.
+            packetMissingBytes = min(max(0, packet.cutBytes), max(0, wireLength - bytes.count))
         }
         switch packet.outcome {
         case .transport:
@@ -239,10 +232,9 @@ public final class Engine {
         let st = table[slot].stream(dir)
         let reused: Bool
         if st.synSeen {
-            // The direction's initial sequence number: what it has consumed since. A SYN
-            // repeating it (a retransmission, or a retry after a refusal) is the same attempt.
-            let isn = st.nextSeq &- 1 &- UInt32(truncatingIfNeeded: st.deliveredBytes &+ st.gapBytes)
-            reused = packet.tcpSequence != isn
+            // A SYN repeating the first (a retransmission, a retry after a refusal, a late
+            // copy) is the same attempt.
+            reused = packet.tcpSequence != table[slot].synSeq(dir)
         } else {
             switch table[slot].tcpState {
             case .closing, .closed, .reset:
@@ -373,15 +365,16 @@ public final class Engine {
         for cls in TimeoutClass.all {
             let timeout = timeouts[Int(cls.rawValue)]
             var h = table.head(cls)
-            while h >= 0 && table[h].queuedNanos &+ timeout < now {
-                if table[h].activeNanos &+ timeout < now {
+            // Differences, not sums: a hostile timestamp near the end of the range cannot wrap.
+            while h >= 0 && now &- table[h].queuedNanos > timeout {
+                if now &- table[h].activeNanos > timeout {
                     endFlow(h, reason: .timeout)
                 } else {
                     table.requeue(h, cls, now: now)
                 }
                 h = table.head(cls)
             }
-            if h >= 0 { next = min(next, table[h].queuedNanos &+ timeout) }
+            if h >= 0 { next = min(next, Engine.due(table[h].queuedNanos, timeout)) }
         }
         nextExpiryCheck = next
     }
@@ -393,7 +386,13 @@ public final class Engine {
     }
 
     func noteQueued(_ cls: TimeoutClass, at t: Int64) {
-        nextExpiryCheck = min(nextExpiryCheck, t &+ timeouts[Int(cls.rawValue)])
+        nextExpiryCheck = min(nextExpiryCheck, Engine.due(t, timeouts[Int(cls.rawValue)]))
+    }
+
+    /// When a flow queued at `t` can be due (saturated at the end of the range).
+    static func due(_ t: Int64, _ timeout: Int64) -> Int64 {
+        let (sum, overflow) = t.addingReportingOverflow(timeout)
+        return overflow ? Int64.max : sum
     }
 
     /// Ends the least recently active flow to make room (the flow table is full).
@@ -407,7 +406,8 @@ public final class Engine {
             guard best >= 0 else { return }
             // Seen since it was queued: not the oldest after all; re-queue it and look again.
             if table[best].activeNanos > table[best].queuedNanos {
-                table.requeue(best, table[best].timeoutClass, now: max(table[best].activeNanos, table[best].queuedNanos))
+                // At the tail with the current time, so that the list stays in queue order.
+                table.requeue(best, table[best].timeoutClass, now: nowNanos)
                 continue
             }
             endFlow(best, reason: .evicted)
@@ -421,6 +421,13 @@ public final class Engine {
         // Only the engine ends flows, never from inside a session's call (an observer that
         // calls `finish()` from `observe` would free the session under its own feet).
         precondition(!inSession, "a flow cannot end while a dissector session is being called")
+        // What the flow delivers and reports now belongs to its last packet, not to the
+        // packet that ended it (expiry, eviction, reuse) or to the end of input.
+        let (now, packetTime, count) = (nowNanos, packetNanos, pcapCount)
+        nowNanos = table[slot].activeNanos
+        packetNanos = table[slot].lastNanos
+        pcapCount = 0
+        defer { (nowNanos, packetNanos, pcapCount) = (now, packetTime, count) }
         flushQueued(slot, .toServer)
         flushQueued(slot, .toClient)
         releaseProbe(slot, .toServer)
@@ -429,8 +436,6 @@ public final class Engine {
             table[slot].session = nil
             let session = retained.takeRetainedValue()
             var ctx = context(slot)
-            ctx.timestampNanos = table[slot].lastNanos
-            ctx.pcapCount = 0
             session.finish(context: &ctx)
         }
         switch reason {
@@ -638,6 +643,8 @@ public final class Engine {
 extension FlowRecord {
     func probePage(_ d: Direction) -> Int32 { d == .toServer ? probePage.0 : probePage.1 }
     func probeLength(_ d: Direction) -> Int32 { d == .toServer ? probeLength.0 : probeLength.1 }
+    func synSeq(_ d: Direction) -> UInt32 { d == .toServer ? synSeq.0 : synSeq.1 }
+    mutating func setSynSeq(_ d: Direction, _ v: UInt32) { if d == .toServer { synSeq.0 = v } else { synSeq.1 = v } }
     mutating func setProbePage(_ d: Direction, _ v: Int32) { if d == .toServer { probePage.0 = v } else { probePage.1 = v } }
     mutating func setProbeLength(_ d: Direction, _ v: Int32) { if d == .toServer { probeLength.0 = v } else { probeLength.1 = v } }
     func stream(_ d: Direction) -> StreamState { d == .toServer ? toServer : toClient }

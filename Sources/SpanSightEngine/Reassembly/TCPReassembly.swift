@@ -54,10 +54,15 @@ extension Engine {
         }
         var seq = packet.tcpSequence
         if flags.contains(.syn) {
-            if !st.started || !st.synSeen {
-                st.nextSeq = seq &+ 1
-                st.started = true
+            if !st.synSeen {
                 st.synSeen = true
+                table[slot].setSynSeq(dir, seq)
+                // A stream picked up mid-stream keeps its place: this SYN is a late copy (one
+                // outside the bytes seen opened a new flow before reaching here).
+                if !st.started {
+                    st.nextSeq = seq &+ 1
+                    st.started = true
+                }
             }
             seq = seq &+ 1
         }
