@@ -137,6 +137,7 @@ public struct DissectContext {
         return env
     }
 
+    @inline(__always)
     init(engine: borrowing Engine, slot: Int32, dissector: Int) {
         self.engineRef = Unmanaged.passUnretained(engine)
         self.timestampNanos = engine.nowNanos
