@@ -59,9 +59,11 @@ struct AnalysisOptions: ParsableArguments {
             guard let key = Self.readKey(path) else { throw ValidationError("--hl7-pseudonym-key: cannot read \(path)") }
             guard key.count >= 16 else { throw ValidationError("--hl7-pseudonym-key: the key in \(path) is shorter than 16 bytes") }
         }
-        guard maxFlows > 0 else { throw ValidationError("--max-flows must be positive") }
-        guard reassemblyFlowBytes >= 0, reassemblyTotalBytes > 0 else { throw ValidationError("reassembly caps must be positive") }
-        guard tcpTimeout > 0, udpTimeout > 0 else { throw ValidationError("timeouts must be positive") }
+        try OptionBounds.check("max-flows", maxFlows, 1...OptionBounds.maxFlows)
+        try OptionBounds.check("reassembly-flow-bytes", reassemblyFlowBytes, 0...OptionBounds.maxReassemblyFlowBytes, "bytes")
+        try OptionBounds.check("reassembly-total-bytes", reassemblyTotalBytes, 1...OptionBounds.maxReassemblyTotalBytes, "bytes")
+        try OptionBounds.seconds("tcp-timeout", tcpTimeout)
+        try OptionBounds.seconds("udp-timeout", udpTimeout)
     }
 
     func engineConfig() -> EngineConfig {
@@ -184,6 +186,14 @@ struct Live: ParsableCommand {
 
     @OptionGroup(title: "Asset inventory") var inventory: InventoryOptions
     @OptionGroup var detect: DetectOptions
+
+    func validate() throws {
+        try OptionBounds.check("snaplen", Int(snaplen), 1...OptionBounds.maxSnaplen, "bytes")
+        try OptionBounds.check("buffer-size", Int(bufferSize), 0...Int(Int32.max), "bytes")
+        try OptionBounds.seconds("stats-interval", statsInterval, zeroAllowed: true)
+        guard count >= 0 else { throw ValidationError("--count must be 0 (no limit) or more, got \(count)") }
+        try OptionBounds.seconds("duration", duration, zeroAllowed: true, max: OptionBounds.maxDurationSeconds)
+    }
 
     func run() throws {
         var live = LiveCaptureConfig(interface: interface)

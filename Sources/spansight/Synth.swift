@@ -28,7 +28,9 @@ struct Synth: ParsableCommand {
     var seed: UInt64 = 7
 
     func validate() throws {
-        guard packets > 0 else { throw ValidationError("--packets must be positive") }
+        // Packet times start in 2025 and advance by under a millisecond: a billion packets
+        // keep them within the 32-bit seconds of classic pcap.
+        try OptionBounds.check("packets", packets, 1...1_000_000_000)
         guard connections > 0 && connections < 60_000 else { throw ValidationError("--connections must be 1..59999") }
         _ = try parseMix()
     }

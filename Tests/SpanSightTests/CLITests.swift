@@ -7,7 +7,10 @@ import XCTest
 final class CLITests: XCTestCase {
     struct Result { var status: Int32; var stdout: String; var stderr: String }
 
+    /// The tool under test: $SPANSIGHT_BINARY when set (to run these tests against another
+    /// build), else the one built beside the tests.
     static var binary: URL {
+        if let path = ProcessInfo.processInfo.environment["SPANSIGHT_BINARY"] { return URL(fileURLWithPath: path) }
         let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("spansight")
         if FileManager.default.isExecutableFile(atPath: beside.path) { return beside }
         return TestPaths.packageRoot.appendingPathComponent(".build/debug/spansight")
@@ -149,6 +152,56 @@ final class CLITests: XCTestCase {
             XCTAssertNotNil(obj?["timestamp"] as? String)
             XCTAssertNotNil(obj?["event_type"] as? String)
         }
+    }
+
+    /// Numbers out of range are usage errors (exit 64), never an arithmetic trap or a wrapped
+    /// value: seconds become nanoseconds, bytes become pages, counts become table sizes.
+    func testNumericOptionsAreBounded() throws {
+        let f = fixture.path
+        let cases: [[String]] = [
+            ["read", f, "--tcp-timeout", "99999999999"],
+            ["read", f, "--udp-timeout", "9300000000"],
+            ["read", f, "--udp-timeout", "8000000000"],
+            ["read", f, "--tcp-timeout", "2592001"],
+            ["read", f, "--udp-timeout", "0"],
+            ["read", f, "--max-flows", "99999999999999"],
+            ["read", f, "--reassembly-flow-bytes", "4294967296"],
+            ["read", f, "--reassembly-total-bytes=-1"],
+            ["read", f, "--sweep-window", "99999999999"],
+            ["read", f, "--rate-factor", "inf"],
+            ["read", f, "--rate-slack", "9223372036854775807"],
+            ["read", f, "--unit-sweep-threshold", "257"],
+            // No such interface: were a value let through, the run would fail, not capture.
+            ["live", "--interface", "nosuchif0", "--duration=-1"],
+            ["live", "--interface", "nosuchif0", "--duration", "99999999999"],
+            ["live", "--interface", "nosuchif0", "--stats-interval", "99999999999"],
+            ["live", "--interface", "nosuchif0", "--snaplen", "0"],
+            ["live", "--interface", "nosuchif0", "--count=-5"],
+            ["learn", f, "--baseline", "/dev/null", "--rate-window", "99999999999"],
+            ["bench", f, "--max-flows", "0"],
+            ["synth", "/dev/null", "--packets", "99999999999"],
+        ]
+        for args in cases {
+            let r = try run(args)
+            XCTAssertEqual(r.status, 64, "\(args.joined(separator: " ")): \(r.stderr)")
+            XCTAssertTrue(r.stderr.hasPrefix("Error: --"), "\(args.joined(separator: " ")): \(r.stderr)")
+            XCTAssertFalse(r.stderr.contains("Fatal error") || r.stderr.contains("Backtrace"), r.stderr)
+            XCTAssertEqual(r.stdout, "")
+        }
+        let edge = try run(["read", "-q", f, "--tcp-timeout", "2592000", "--udp-timeout", "2592000", "--sweep-window", "2592000"])
+        XCTAssertEqual(edge.status, 0, "30 days is allowed: \(edge.stderr)")
+    }
+
+    /// A baseline is input too: a rate window no `learn` would write is an error, not a trap.
+    func testBaselineWithHugeRateWindowIsAnError() throws {
+        let base = tmp("baseline.json")
+        defer { try? FileManager.default.removeItem(at: base) }
+        XCTAssertEqual(try run(["learn", "-q", fixture.path, "--baseline", base.path]).status, 0)
+        var text = try String(contentsOf: base, encoding: .utf8)
+        let field = try XCTUnwrap(text.range(of: #""rate_window_seconds" *: *60"#, options: .regularExpression))
+        text.replaceSubrange(field, with: #""rate_window_seconds" : 99999999999"#)
+        try text.write(to: base, atomically: true, encoding: .utf8)
+        assertOneLineError(try run(["read", fixture.path, "--baseline", base.path]), contains: "rate_window_seconds 99999999999")
     }
 
     func testUsageErrorsAreOneLine() throws {
