@@ -21,7 +21,8 @@ public struct CapturedPacket {
 /// What `PcapHandle.next` found.
 public enum ReadStatus: Equatable {
     case packet
-    /// Live capture: the read timeout passed with no packet.
+    /// Live capture: no packet is ready now (live handles do not block);
+    /// `waitForPackets(milliseconds:)` waits for one.
     case timeout
     /// Offline capture: end of file.
     case end
@@ -47,7 +48,8 @@ public struct LiveCaptureConfig: Sendable {
     /// Kernel buffer size in bytes (0: libpcap's default).
     public var bufferSize: Int32 = 0
     public var immediateMode: Bool = false
-    /// Read timeout in milliseconds, so that the capture loop can notice a stop request.
+    /// Most milliseconds the kernel holds captured packets before handing them over (libpcap's
+    /// read timeout: TPACKET_V3 retires a block of packets after it).
     public var timeoutMillis: Int32 = 200
     /// A BPF expression (empty: no filter).
     public var filter: String = ""
@@ -101,7 +103,10 @@ public final class PcapHandle {
         return PcapHandle(raw: p, isLive: false)
     }
 
-    /// Opens and activates a live capture on an interface. Never transmits.
+    /// Opens and activates a live capture on an interface. Never transmits. The handle does not
+    /// block: `next` returns `.timeout` when no packet is ready, and `waitForPackets` waits, so
+    /// that the caller's clock (duration, periodic stats) and stop signals are honoured on an
+    /// idle link.
     public static func openLive(_ config: LiveCaptureConfig) throws(CaptureError) -> PcapHandle {
         var err = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE) + 1)
         guard let p = pcap_create(config.interface, &err) else {
@@ -131,6 +136,9 @@ public final class PcapHandle {
         }
         let handle = PcapHandle(raw: p, isLive: true)
         if !config.filter.isEmpty { try handle.setFilter(config.filter) }
+        if pcap_setnonblock(p, 1, &err) != 0 {
+            throw CaptureError(.captureFailed, "\(config.interface): cannot read without blocking: \(String(cString: err))")
+        }
         return handle
     }
 
@@ -167,6 +175,18 @@ public final class PcapHandle {
         default:
             return .error(String(cString: pcap_geterr(raw)))
         }
+    }
+
+    /// Live: waits until packets may be ready, `milliseconds` pass, or a signal arrives (poll on
+    /// libpcap's selectable descriptor). For when `next` said `.timeout`.
+    public func waitForPackets(milliseconds: Int32) {
+        var ms = max(0, milliseconds)
+        if let t = pcap_get_required_select_timeout(raw) {
+            ms = min(ms, Int32(clamping: Int(t.pointee.tv_sec) * 1000 + Int(t.pointee.tv_usec) / 1000))
+        }
+        var p = pollfd(fd: pcap_get_selectable_fd(raw), events: Int16(POLLIN), revents: 0)
+        guard p.fd >= 0 else { usleep(UInt32(ms) * 1000); return }
+        _ = poll(&p, 1, ms)
     }
 
     /// Makes a blocked or future `next` return `.interrupted`. Safe from a signal handler.

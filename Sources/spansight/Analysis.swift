@@ -121,6 +121,7 @@ final class Analysis {
         }
         StopSignals.install(for: handle)
         wallStart = MonotonicClock.now()
+        let deadline = maxSeconds > 0 ? wallStart + Double(maxSeconds) : Double.infinity
         var lastStats = wallStart
         var packet = CapturedPacket()
         var n = 0
@@ -132,7 +133,12 @@ final class Analysis {
                 n += 1
                 if maxPackets > 0 && n >= maxPackets { break loop }
             case .timeout:
-                break
+                // Nothing to read: wait for packets, at most until the next thing due (the end,
+                // a stats event) and a quarter of a second (a signal also ends the wait).
+                let now = MonotonicClock.now()
+                var wait = min(0.25, deadline - now)
+                if statsInterval > 0 { wait = min(wait, lastStats + Double(statsInterval) - now) }
+                if wait > 0 { handle.waitForPackets(milliseconds: Int32((wait * 1000).rounded(.up))) }
             case .end, .interrupted:
                 break loop
             case .error(let message):
@@ -141,7 +147,7 @@ final class Analysis {
                 break loop
             }
             let now = MonotonicClock.now()
-            if maxSeconds > 0 && now - wallStart >= Double(maxSeconds) { break }
+            if now >= deadline { break }
             if statsInterval > 0 && now - lastStats >= Double(statsInterval) {
                 lastStats = now
                 updateCaptureStats(handle)
