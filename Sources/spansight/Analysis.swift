@@ -70,7 +70,9 @@ final class Analysis {
                 if engine.pcapCount == 0 { nothingRead = true; return status }
                 break fileLoop
             }
-            StopSignals.install(for: handle)
+            // Standard input from a pipe: a first signal reads on to its end (`tcpdump | spansight
+            // read -`: tcpdump flushes its last packets as it exits on the same signal).
+            StopSignals.install(for: handle, drain: path == "-" && handle.readsStream)
             let size = path == "-" ? 0 : FileSize.of(path)
             bar?.start(name: path, total: size)
             var readInFile: UInt64 = 0
@@ -97,6 +99,7 @@ final class Analysis {
             }
             StopSignals.detach()
             bar?.finish()
+            if StopSignals.requested { break fileLoop }
         }
         engine.finish()
         if !runFinishers() && status == 0 { status = 1 }

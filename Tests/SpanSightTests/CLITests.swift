@@ -134,6 +134,79 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(s.stdout, a.stdout, "standard input gives the same events")
     }
 
+    struct PipeRun { var result: Result; var ended: Bool }
+
+    /// `producer | spansight read -q -`: the producer writes the first half of the fixture, then
+    /// the rest when SIGINT or SIGTERM comes (as tcpdump flushes on exit) and exits. Once the
+    /// first half is read, `signals` go to spansight half a second apart, the first also to
+    /// the producer when `producerStops`.
+    func readPipe(signals: [Int32], producerStops: Bool) throws -> PipeRun {
+        let python = "/usr/bin/python3"
+        guard FileManager.default.isExecutableFile(atPath: python) else { throw XCTSkip("python3 is not installed: skipped") }
+        let producer = Process()
+        producer.executableURL = URL(fileURLWithPath: python)
+        producer.arguments = ["-c", """
+            import os, signal, sys, time
+            data = open(sys.argv[1], "rb").read()
+            out = sys.stdout.buffer
+            def finish(*_):
+                out.write(data[len(data) // 2:]); out.flush(); os._exit(0)
+            signal.signal(signal.SIGINT, finish); signal.signal(signal.SIGTERM, finish)
+            out.write(data[:len(data) // 2]); out.flush()
+            while True: time.sleep(0.05)
+            """, fixture.path]
+        let pipe = Pipe()
+        producer.standardOutput = pipe
+        let outURL = tmp("pipe-stdout-\(UUID().uuidString)"), errURL = tmp("pipe-stderr-\(UUID().uuidString)")
+        for u in [outURL, errURL] { FileManager.default.createFile(atPath: u.path, contents: nil) }
+        defer { for u in [outURL, errURL] { try? FileManager.default.removeItem(at: u) } }
+        let spansight = Process()
+        spansight.executableURL = Self.binary
+        spansight.arguments = ["read", "-q", "-"]
+        spansight.standardInput = pipe
+        spansight.standardOutput = try FileHandle(forWritingTo: outURL)
+        spansight.standardError = try FileHandle(forWritingTo: errURL)
+        try producer.run()
+        try spansight.run()
+        defer { _ = producer.waitUntilExit(within: 0) }
+        Thread.sleep(forTimeInterval: 1.5)
+        for (i, sig) in signals.enumerated() {
+            kill(spansight.processIdentifier, sig)
+            if i == 0 && producerStops { kill(producer.processIdentifier, sig) }
+            Thread.sleep(forTimeInterval: 0.5)
+        }
+        let ended = spansight.waitUntilExit(within: 5)
+        let text = { (u: URL) in (try? String(contentsOf: u, encoding: .utf8)) ?? "" }
+        return PipeRun(result: Result(status: spansight.terminationStatus, stdout: text(outURL), stderr: text(errURL)), ended: ended)
+    }
+
+    /// A stop signal to `producer | spansight read -` (Ctrl-C, or a supervisor stopping the
+    /// pipeline) interrupts the read of the pipe: spansight reads on to the pipe's end, so the
+    /// packets the producer flushes as it exits are analysed, then stops cleanly (exit 0), never
+    /// as a "truncated or corrupt" capture.
+    func testStopSignalReadsAPipeToItsEnd() throws {
+        for sig in [SIGINT, SIGTERM] {
+            let r = try readPipe(signals: [sig], producerStops: true)
+            XCTAssertTrue(r.ended, "signal \(sig): ends with the pipe")
+            XCTAssertEqual(r.result.status, 0, "signal \(sig): \(r.result.stderr)")
+            XCTAssertFalse(r.result.stderr.contains("truncated or corrupt"), r.result.stderr)
+            XCTAssertTrue(r.result.stderr.contains("reading standard input to its end"), r.result.stderr)
+            XCTAssertTrue(r.result.stdout.contains("\"pkts\":118"), "signal \(sig): every packet, including those written after the signal")
+        }
+    }
+
+    /// A second signal stops at once, even while the producer goes on: what was read is
+    /// analysed and reported, exit 0.
+    func testSecondStopSignalStopsAPipeAtOnce() throws {
+        let r = try readPipe(signals: [SIGTERM, SIGINT], producerStops: false)
+        XCTAssertTrue(r.ended, "stopped although the pipe stays open")
+        XCTAssertEqual(r.result.status, 0, r.result.stderr)
+        XCTAssertTrue(r.result.stderr.contains("stopped by signal"), r.result.stderr)
+        XCTAssertFalse(r.result.stderr.contains("truncated or corrupt"), r.result.stderr)
+        XCTAssertTrue(r.result.stdout.contains("\"event_type\":\"stats\""), "flows flushed, stats written")
+        XCTAssertFalse(r.result.stdout.contains("\"pkts\":118"), "only the first half was written")
+    }
+
     func testSeveralFilesInOneRunAndOutputFile() throws {
         let other = TestPaths.fixtures.appendingPathComponent("modbus-pymodbus-port5020.pcap")
         let out = tmp("events.json")

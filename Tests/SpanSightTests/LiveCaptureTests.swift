@@ -34,14 +34,11 @@ final class LiveCaptureTests: XCTestCase {
         p.standardError = try FileHandle(forWritingTo: err)
         let start = Date()
         try p.run()
-        var interrupted = false, killed = false
-        while p.isRunning {
-            let t = Date().timeIntervalSince(start)
-            if let i = interruptAfter, !interrupted, t >= i { p.interrupt(); interrupted = true }
-            if t >= limit { kill(p.processIdentifier, SIGKILL); killed = true; break }
-            usleep(20_000)
+        if let i = interruptAfter {
+            Thread.sleep(forTimeInterval: i)
+            p.interrupt()
         }
-        p.waitUntilExit()
+        let killed = !p.waitUntilExit(within: limit - Date().timeIntervalSince(start))
         let seconds = Date().timeIntervalSince(start)
         let events = ((try? String(contentsOf: out, encoding: .utf8)) ?? "").split(separator: "\n").compactMap {
             try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
