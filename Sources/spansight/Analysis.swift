@@ -13,6 +13,8 @@ final class Analysis {
     var warnings: [String] = []
     /// The run failed before any packet: no events, no summary.
     private(set) var nothingRead = false
+    /// Writing events failed: the run stopped there (one error line, no summary).
+    private(set) var outputFailed = false
 
     init(config: EngineConfig, output: EventOutput) {
         self.output = output
@@ -81,6 +83,7 @@ final class Analysis {
                 case .packet:
                     readInFile &+= 1
                     engine.process(packet.bytes, wireLength: packet.wireLength, timestampNanos: packet.timestampNanos)
+                    if output.failed { break fileLoop }
                     if let b = bar, readInFile & 0x3FFF == 0 { b.update(handle.fileOffset) }
                 case .end:
                     break readLoop
@@ -101,11 +104,27 @@ final class Analysis {
             bar?.finish()
             if StopSignals.requested { break fileLoop }
         }
-        engine.finish()
-        if !runFinishers() && status == 0 { status = 1 }
-        engine.emitStats()
-        output.flush()
+        StopSignals.detach()
+        bar?.finish()
+        return finishRun(status)
+    }
+
+    /// After the last packet: ends the flows, runs the end-of-run work, writes the final
+    /// stats; the exit status. A failed write of events stops the run without them.
+    private func finishRun(_ status: Int32) -> Int32 {
+        var status = status
+        if !output.failed {
+            engine.finish()
+            if !runFinishers() && status == 0 { status = 1 }
+            engine.emitStats()
+            output.flush()
+        }
         wallEnd = MonotonicClock.now()
+        if let failure = output.failure {
+            outputFailed = true
+            WriteFailures.report(failure)
+            return 1
+        }
         return status
     }
 
@@ -157,15 +176,11 @@ final class Analysis {
                 engine.emitStats()
                 output.flush()
             }
+            if output.failed { break }
         }
         updateCaptureStats(handle)
         StopSignals.detach()
-        engine.finish()
-        if !runFinishers() && status == 0 { status = 1 }
-        engine.emitStats()
-        output.flush()
-        wallEnd = MonotonicClock.now()
-        return status
+        return finishRun(status)
     }
 
     private func updateCaptureStats(_ handle: PcapHandle) {
@@ -182,7 +197,7 @@ final class Analysis {
 
     /// The human summary on standard error.
     func printSummary() {
-        if nothingRead { return }
+        if nothingRead || outputFailed { return }
         let c = engine.counters
         let elapsed = max(wallEnd - wallStart, 1e-9)
         let rate = Double(c.packets) / elapsed

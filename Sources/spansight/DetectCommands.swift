@@ -145,7 +145,7 @@ enum EvidenceSlicer {
             }
         }
         if writer == nil { writer = try EvidencePcapWriter(path: path, linkType: 1) }
-        writer?.close()
+        try writer?.close()
         return writer?.packets ?? 0
     }
 }
@@ -189,10 +189,7 @@ struct Learn: ParsableCommand {
         let sources = files.map { URL(fileURLWithPath: $0).lastPathComponent }
         analysis.onFinish.append {
             learner.finish(sources: sources)
-            let data = try learner.index.encoded()
-            guard FileManager.default.createFile(atPath: target, contents: data) else {
-                throw BaselineError(description: "cannot write \(target)")
-            }
+            try FileOutput.write(target, [UInt8](try learner.index.encoded()))
         }
         analysis.summaryLines.append {
             let f = learner.index.file

@@ -12,8 +12,9 @@ struct SpanSightCommand: ParsableCommand {
         abstract: "Passive analyzer for OT and IoMT protocols (Modbus/TCP, DNP3, HL7 MLLP, DICOM).",
         discussion: """
             Reads pcap/pcapng files or a live interface, never transmits, and writes EVE-style \
-            NDJSON events. Exit status: 0 success, 1 error, 3 partial (input truncated or corrupt: \
-            everything readable was analysed).
+            NDJSON events. Exit status: 0 success, 1 error (including an output that cannot be \
+            written), 3 partial (input truncated or corrupt: everything readable was analysed), \
+            64 usage error.
             """,
         version: SpanSightVersion.string,
         subcommands: [Read.self, Live.self, Assets.self, Learn.self, Simulate.self, Policy.self, Interfaces.self, Bench.self, Synth.self],
@@ -99,6 +100,21 @@ struct AnalysisOptions: ParsableArguments {
 func fail(_ message: String, code: Int32 = 1) -> ExitCode {
     Stderr.line("spansight: error: \(message)")
     return ExitCode(code)
+}
+
+enum WriteFailures {
+    /// A failed write: one line on standard error. A reader that went away (EPIPE:
+    /// `spansight read x | head`) ends the process quietly, as SIGPIPE ends other tools, also
+    /// when SIGPIPE was ignored and the write reported EPIPE instead.
+    static func report(_ failure: WriteFailure) {
+        if failure.isBrokenPipe {
+            signal(SIGPIPE, SIG_DFL)
+            raise(SIGPIPE)
+            exit(128 + SIGPIPE)
+        }
+        Stderr.line("spansight: error: \(failure)")
+    }
+
 }
 
 enum Stderr {

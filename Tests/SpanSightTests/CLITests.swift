@@ -16,7 +16,8 @@ final class CLITests: XCTestCase {
         return TestPaths.packageRoot.appendingPathComponent(".build/debug/spansight")
     }
 
-    func run(_ args: [String], stdin: Data? = nil) throws -> Result {
+    /// Runs the tool; standard output is captured, or goes to `stdoutPath` (then "" in the result).
+    func run(_ args: [String], stdin: Data? = nil, stdoutPath: String? = nil) throws -> Result {
         let p = Process()
         p.executableURL = Self.binary
         p.arguments = args
@@ -29,7 +30,7 @@ final class CLITests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: outURL) }
         let outHandle = try FileHandle(forWritingTo: outURL)
         let err = Pipe()
-        p.standardOutput = outHandle
+        p.standardOutput = try stdoutPath.map { try FileHandle(forWritingTo: URL(fileURLWithPath: $0)) } ?? outHandle
         p.standardError = err
         let input = Pipe()
         p.standardInput = stdin == nil ? FileHandle.nullDevice : input
@@ -205,6 +206,59 @@ final class CLITests: XCTestCase {
         XCTAssertFalse(r.result.stderr.contains("truncated or corrupt"), r.result.stderr)
         XCTAssertTrue(r.result.stdout.contains("\"event_type\":\"stats\""), "flows flushed, stats written")
         XCTAssertFalse(r.result.stdout.contains("\"pkts\":118"), "only the first half was written")
+    }
+
+    /// A full disk under an output (/dev/full): one line naming the output and the OS error,
+    /// exit 1, no summary, never a silent success with every event lost.
+    func testWriteErrorsAreErrors() throws {
+        // Outputs named on the command line are a link to /dev/full, so that a tool that
+        // replaces its output (write to a temporary file, then rename) replaces the link.
+        let full = tmp("full")
+        try? FileManager.default.removeItem(at: full)
+        try FileManager.default.createSymbolicLink(atPath: full.path, withDestinationPath: "/dev/full")
+        defer { try? FileManager.default.removeItem(at: full) }
+        let enospc = "No space left on device"
+        assertOneLineError(try run(["read", fixture.path, "-o", full.path]), contains: "events output \(full.path): \(enospc)")
+        assertOneLineError(try run(["read", fixture.path], stdoutPath: "/dev/full"), contains: "events output (standard output): \(enospc)")
+        // A run whose events fill the 1 MiB buffer stops at the first failed write.
+        let big = tmp("big.pcap")
+        defer { try? FileManager.default.removeItem(at: big) }
+        XCTAssertEqual(try run(["synth", big.path, "--packets", "20000", "--connections", "4"]).status, 0)
+        assertOneLineError(try run(["read", big.path], stdoutPath: "/dev/full"), contains: "events output (standard output): \(enospc)")
+        // Reports, baselines, evidence, synthetic captures, and what other commands print.
+        assertOneLineError(try run(["learn", "-q", fixture.path, "--baseline", full.path]), contains: "cannot write \(full.path): \(enospc)")
+        assertOneLineError(try run(["synth", full.path, "--packets", "100"]), contains: "cannot write \(full.path): \(enospc)")
+        assertOneLineError(try run(["assets", fixture.path], stdoutPath: "/dev/full"), contains: "standard output: \(enospc)")
+        for extra in [["--assets", full.path], ["--map", full.path], ["--alert-pcap", full.path]] {
+            let r = try run(["read", "-q", fixture.path, "-o", "/dev/null"] + extra)
+            XCTAssertEqual(r.status, 1, "\(extra): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains("spansight: error: cannot write \(full.path): \(enospc)"), "\(extra): \(r.stderr)")
+        }
+        var st = stat()
+        XCTAssertTrue(stat("/dev/full", &st) == 0 && (st.st_mode & S_IFMT) == S_IFCHR, "/dev/full is still the device")
+    }
+
+    /// `spansight read x | head -c 100`: when the reader goes away the run ends at once and
+    /// quietly, killed by SIGPIPE as other tools are; also when SIGPIPE is ignored and the write
+    /// says EPIPE instead (no error line, no summary, the shell's 141 either way).
+    func testBrokenPipeEndsQuietly() throws {
+        let big = tmp("pipe.pcap")
+        defer { try? FileManager.default.removeItem(at: big) }
+        XCTAssertEqual(try run(["synth", big.path, "--packets", "20000", "--connections", "4"]).status, 0)
+        for trap in ["", "trap '' PIPE; "] {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/bash")
+            p.arguments = ["-c", "\(trap)\"$0\" read \"$1\" | head -c 100 > /dev/null; echo ${PIPESTATUS[0]}", Self.binary.path, big.path]
+            let out = Pipe(), err = Pipe()
+            p.standardOutput = out
+            p.standardError = err
+            try p.run()
+            let status = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            XCTAssertEqual(status, "141\n", "[\(trap)] \(stderr)")
+            XCTAssertEqual(stderr, "", "[\(trap)] quiet")
+        }
     }
 
     func testSeveralFilesInOneRunAndOutputFile() throws {
