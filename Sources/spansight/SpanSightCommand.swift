@@ -114,7 +114,6 @@ enum WriteFailures {
         }
         Stderr.line("spansight: error: \(failure)")
     }
-
 }
 
 enum Stderr {
