@@ -21,11 +21,12 @@ public struct CapturedPacket {
 /// What `PcapHandle.next` found.
 public enum ReadStatus: Equatable {
     case packet
-    /// Live capture: the read timeout passed with no packet.
+    /// Live capture: no packet is ready now (live handles do not block);
+    /// `waitForPackets(milliseconds:)` waits for one.
     case timeout
     /// Offline capture: end of file.
     case end
-    /// `breakLoop()` was called (for example from a signal handler).
+    /// `breakLoop()` was called, or a read was interrupted, by a stop signal (`StopSignals`).
     case interrupted
     /// libpcap reported an error; for an offline file this usually means the file is truncated
     /// or corrupt after the packets already returned.
@@ -47,7 +48,8 @@ public struct LiveCaptureConfig: Sendable {
     /// Kernel buffer size in bytes (0: libpcap's default).
     public var bufferSize: Int32 = 0
     public var immediateMode: Bool = false
-    /// Read timeout in milliseconds, so that the capture loop can notice a stop request.
+    /// Most milliseconds the kernel holds captured packets before handing them over (libpcap's
+    /// read timeout: TPACKET_V3 retires a block of packets after it).
     public var timeoutMillis: Int32 = 200
     /// A BPF expression (empty: no filter).
     public var filter: String = ""
@@ -101,7 +103,10 @@ public final class PcapHandle {
         return PcapHandle(raw: p, isLive: false)
     }
 
-    /// Opens and activates a live capture on an interface. Never transmits.
+    /// Opens and activates a live capture on an interface. Never transmits. The handle does not
+    /// block: `next` returns `.timeout` when no packet is ready, and `waitForPackets` waits, so
+    /// that the caller's clock (duration, periodic stats) and stop signals are honoured on an
+    /// idle link.
     public static func openLive(_ config: LiveCaptureConfig) throws(CaptureError) -> PcapHandle {
         var err = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE) + 1)
         guard let p = pcap_create(config.interface, &err) else {
@@ -131,6 +136,9 @@ public final class PcapHandle {
         }
         let handle = PcapHandle(raw: p, isLive: true)
         if !config.filter.isEmpty { try handle.setFilter(config.filter) }
+        if pcap_setnonblock(p, 1, &err) != 0 {
+            throw CaptureError(.captureFailed, "\(config.interface): cannot read without blocking: \(String(cString: err))")
+        }
         return handle
     }
 
@@ -163,10 +171,31 @@ public final class PcapHandle {
         switch rc {
         case 0: return .timeout
         case -2 /* PCAP_ERROR_BREAK: end of a savefile, or pcap_breakloop */:
-            return isLive || StopSignals.requested ? .interrupted : .end
+            return isLive || StopSignals.stopNow ? .interrupted : .end
         default:
-            return .error(String(cString: pcap_geterr(raw)))
+            // A read from a pipe that a stop signal interrupted (EINTR) is a stop, not damage.
+            return StopSignals.stopNow ? .interrupted : .error(String(cString: pcap_geterr(raw)))
         }
+    }
+
+    /// Live: waits until packets may be ready, `milliseconds` pass, or a signal arrives (poll on
+    /// libpcap's selectable descriptor). For when `next` said `.timeout`.
+    public func waitForPackets(milliseconds: Int32) {
+        var ms = max(0, milliseconds)
+        if let t = pcap_get_required_select_timeout(raw) {
+            ms = min(ms, Int32(clamping: Int(t.pointee.tv_sec) * 1000 + Int(t.pointee.tv_usec) / 1000))
+        }
+        var p = pollfd(fd: pcap_get_selectable_fd(raw), events: Int16(POLLIN), revents: 0)
+        guard p.fd >= 0 else { usleep(UInt32(ms) * 1000); return }
+        _ = poll(&p, 1, ms)
+    }
+
+    /// Offline: the capture comes from a pipe, socket or terminal rather than a regular file,
+    /// so its end is when the writer closes it (`tcpdump -w - | spansight read -`).
+    public var readsStream: Bool {
+        guard !isLive, let f = pcap_file(raw) else { return false }
+        var st = stat()
+        return fstat(fileno(f), &st) == 0 && (st.st_mode & S_IFMT) != S_IFREG
     }
 
     /// Makes a blocked or future `next` return `.interrupted`. Safe from a signal handler.
@@ -246,29 +275,61 @@ public enum CaptureInterfaces {
     }
 }
 
-/// SIGINT/SIGTERM handling for a capture loop: the handler records the request and calls
-/// pcap_breakloop on the handle being read, so that a blocked read returns at once.
+/// SIGINT/SIGTERM handling for a capture loop. The first signal stops the read at once: the
+/// handler records it and calls pcap_breakloop on the handle being read. Reading a stream
+/// (`drain`), the first signal only says to stop at the stream's end, so that what the writer
+/// flushes as it exits on the same signal (tcpdump in a pipeline) is analysed; a second signal
+/// stops at once. Handlers restart interrupted reads and writes (SA_RESTART) until a stop is
+/// due, so that a signal is never mistaken for a broken input or output.
 public enum StopSignals {
     nonisolated(unsafe) private static var target: OpaquePointer?
-    nonisolated(unsafe) private static var flag: sig_atomic_t = 0
+    /// Keeps the target's handle open while a signal may reach it.
+    nonisolated(unsafe) private static var owner: PcapHandle?
+    nonisolated(unsafe) private static var received: sig_atomic_t = 0
+    nonisolated(unsafe) private static var stopping: sig_atomic_t = 0
+    nonisolated(unsafe) private static var draining: sig_atomic_t = 0
 
     /// True once SIGINT or SIGTERM arrived.
-    public static var requested: Bool { flag != 0 }
+    public static var requested: Bool { received != 0 }
+    /// True once the read is to stop at once (not at the end of a stream).
+    public static var stopNow: Bool { stopping != 0 }
 
-    /// Routes SIGINT and SIGTERM to `handle` (replacing any handle set before).
-    public static func install(for handle: PcapHandle) {
+    /// Routes SIGINT and SIGTERM to `handle` (replacing any handle set before). `drain`: a
+    /// first signal lets the read go on to the end of the stream.
+    public static func install(for handle: PcapHandle, drain: Bool = false) {
+        owner = handle
         target = handle.raw
+        draining = drain ? 1 : 0
+        setHandler(restart: true)
+    }
+
+    /// Stops routing signals to a handle that is about to close.
+    public static func detach() {
+        target = nil
+        owner = nil
+    }
+
+    private static func setHandler(restart: Bool) {
         var action = sigaction()
-        action.__sigaction_handler.sa_handler = { _ in
-            StopSignals.flag = 1
-            if let t = StopSignals.target { pcap_breakloop(t) }
-        }
+        action.__sigaction_handler.sa_handler = { _ in StopSignals.signalArrived() }
         sigemptyset(&action.sa_mask)
-        action.sa_flags = 0
+        action.sa_flags = restart ? SA_RESTART : 0
         sigaction(SIGINT, &action, nil)
         sigaction(SIGTERM, &action, nil)
     }
 
-    /// Stops routing signals to a handle that is about to close.
-    public static func detach() { target = nil }
+    /// In the handler: only async-signal-safe work (flags, sigaction, write, pcap_breakloop).
+    private static func signalArrived() {
+        received = 1
+        if draining != 0 {
+            draining = 0
+            // The next signal interrupts a blocked read.
+            setHandler(restart: false)
+            let note: StaticString = "spansight: reading standard input to its end (signal again to stop now)\n"
+            _ = write(2, note.utf8Start, note.utf8CodeUnitCount)
+            return
+        }
+        stopping = 1
+        if let t = target { pcap_breakloop(t) }
+    }
 }

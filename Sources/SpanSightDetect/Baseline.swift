@@ -40,6 +40,8 @@ public struct BaselineFile: Codable, Equatable {
     public var version = 1
     public var sources: [String]
     public var rateWindowSeconds: Int
+    /// The longest rate window (30 days, as `learn --rate-window` allows).
+    public static let maxRateWindowSeconds = 30 * 24 * 3600
     public var droppedEntries: Int
     public var talkers: [Talker]
     public var pairs: [Pair]
@@ -205,7 +207,10 @@ extension BaselineIndex {
     }
 
     convenience init(file f: BaselineFile, path: String) throws {
-        self.init(rateWindowSeconds: max(1, f.rateWindowSeconds))
+        guard (1...BaselineFile.maxRateWindowSeconds).contains(f.rateWindowSeconds) else {
+            throw BaselineError(description: "\(path): rate_window_seconds \(f.rateWindowSeconds) is outside 1 to \(BaselineFile.maxRateWindowSeconds)")
+        }
+        self.init(rateWindowSeconds: f.rateWindowSeconds)
         func ip(_ s: String) throws -> IPAddress {
             guard let a = IPAddress(s) else { throw BaselineError(description: "\(path): bad address \(s)") }
             return a

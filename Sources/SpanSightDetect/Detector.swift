@@ -280,8 +280,11 @@ public final class Detector: EngineObserver, AssetChangeListener {
         let key = RateKey(client: flow.key.client, server: flow.key.server, app: app?.description ?? "")
         let (count, _) = rate.tick(key, now: env.timestampNanos)
         guard let e = b.rates[key] else { return }
-        let limit = max(Int(Double(e.maxPerWindow) * config.rateFactor), e.maxPerWindow + config.rateSlack)
-        if count == limit + 1 {
+        // Saturating: the learned counts come from a file.
+        let scaled = min(max(Double(e.maxPerWindow) * config.rateFactor, -9e18), 9e18)
+        let (bySlack, overflow) = e.maxPerWindow.addingReportingOverflow(config.rateSlack)
+        let limit = max(Int(scaled), overflow ? Int.max : bySlack)
+        if count == limit &+ 1 {
             book.raise(Signatures.rateAboveEnvelope, env,
                        detail: "more than \(limit) \(key.app) commands in \(b.rateWindowSeconds) s (learned max \(e.maxPerWindow), mean \(e.windows == 0 ? 0 : e.total / e.windows))",
                        target: flow.key.server, hint: RoleHint.of(app: app, side: .server),

@@ -2,9 +2,6 @@
 // are used only during `write` and never kept.
 import SpanSightEngine
 import SpanSightWire
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Which packets belong to alerted flows: a flow's 5-tuple and VLAN ids in either direction,
 /// within its time span.
@@ -44,14 +41,13 @@ public struct EvidenceMatcher {
 
 /// A classic pcap file (nanosecond timestamps), written with stdio.
 public final class EvidencePcapWriter {
-    private let file: UnsafeMutablePointer<FILE>
+    private let file: CheckedFile
     public private(set) var packets = 0
 
     public init(path: String, linkType: UInt32, snaplen: UInt32 = 262_144) throws(BaselineError) {
-        guard let f = fopen(path, "w") else {
-            throw BaselineError(description: "cannot write \(path): \(String(cString: strerror(errno)))")
+        do { file = try CheckedFile(path: path, label: "cannot write \(path)") } catch {
+            throw BaselineError(description: error.description)
         }
-        file = f
         var h: [UInt8] = []
         EvidencePcapWriter.le32(0xA1B2_3C4D, &h)  // nanosecond-resolution magic
         EvidencePcapWriter.le16(2, &h)
@@ -60,10 +56,8 @@ public final class EvidencePcapWriter {
         EvidencePcapWriter.le32(0, &h)
         EvidencePcapWriter.le32(snaplen, &h)
         EvidencePcapWriter.le32(linkType, &h)
-        _ = fwrite(h, 1, h.count, file)
+        file.write(h)
     }
-
-    deinit { fclose(file) }
 
     static func le32(_ v: UInt32, _ b: inout [UInt8]) { for i in 0..<4 { b.append(UInt8(truncatingIfNeeded: v >> (8 * UInt32(i)))) } }
     static func le16(_ v: UInt16, _ b: inout [UInt8]) { b.append(UInt8(v & 0xFF)); b.append(UInt8(v >> 8)) }
@@ -75,10 +69,13 @@ public final class EvidencePcapWriter {
         EvidencePcapWriter.le32(UInt32(truncatingIfNeeded: nanos % 1_000_000_000), &h)
         EvidencePcapWriter.le32(UInt32(bytes.count), &h)
         EvidencePcapWriter.le32(UInt32(truncatingIfNeeded: wireLength), &h)
-        _ = fwrite(h, 1, h.count, file)
-        if let base = bytes.baseAddress { _ = fwrite(base, 1, bytes.count, file) }
+        file.write(h)
+        file.write(bytes)
         packets += 1
     }
 
-    public func close() { fflush(file) }
+    /// Finishes the file; the first failed write, if any, is thrown.
+    public func close() throws(BaselineError) {
+        do { try file.close() } catch { throw BaselineError(description: error.description) }
+    }
 }

@@ -13,6 +13,8 @@ final class Analysis {
     var warnings: [String] = []
     /// The run failed before any packet: no events, no summary.
     private(set) var nothingRead = false
+    /// Writing events failed: the run stopped there (one error line, no summary).
+    private(set) var outputFailed = false
 
     init(config: EngineConfig, output: EventOutput) {
         self.output = output
@@ -70,7 +72,9 @@ final class Analysis {
                 if engine.pcapCount == 0 { nothingRead = true; return status }
                 break fileLoop
             }
-            StopSignals.install(for: handle)
+            // Standard input from a pipe: a first signal reads on to its end (`tcpdump | spansight
+            // read -`: tcpdump flushes its last packets as it exits on the same signal).
+            StopSignals.install(for: handle, drain: path == "-" && handle.readsStream)
             let size = path == "-" ? 0 : FileSize.of(path)
             bar?.start(name: path, total: size)
             var readInFile: UInt64 = 0
@@ -79,6 +83,7 @@ final class Analysis {
                 case .packet:
                     readInFile &+= 1
                     engine.process(packet.bytes, wireLength: packet.wireLength, timestampNanos: packet.timestampNanos)
+                    if output.failed { break fileLoop }
                     if let b = bar, readInFile & 0x3FFF == 0 { b.update(handle.fileOffset) }
                 case .end:
                     break readLoop
@@ -97,12 +102,29 @@ final class Analysis {
             }
             StopSignals.detach()
             bar?.finish()
+            if StopSignals.requested { break fileLoop }
         }
-        engine.finish()
-        if !runFinishers() && status == 0 { status = 1 }
-        engine.emitStats()
-        output.flush()
+        StopSignals.detach()
+        bar?.finish()
+        return finishRun(status)
+    }
+
+    /// After the last packet: ends the flows, runs the end-of-run work, writes the final
+    /// stats; the exit status. A failed write of events stops the run without them.
+    private func finishRun(_ status: Int32) -> Int32 {
+        var status = status
+        if !output.failed {
+            engine.finish()
+            if !runFinishers() && status == 0 { status = 1 }
+            engine.emitStats()
+            output.flush()
+        }
         wallEnd = MonotonicClock.now()
+        if let failure = output.failure {
+            outputFailed = true
+            WriteFailures.report(failure)
+            return 1
+        }
         return status
     }
 
@@ -121,6 +143,7 @@ final class Analysis {
         }
         StopSignals.install(for: handle)
         wallStart = MonotonicClock.now()
+        let deadline = maxSeconds > 0 ? wallStart + Double(maxSeconds) : Double.infinity
         var lastStats = wallStart
         var packet = CapturedPacket()
         var n = 0
@@ -132,7 +155,12 @@ final class Analysis {
                 n += 1
                 if maxPackets > 0 && n >= maxPackets { break loop }
             case .timeout:
-                break
+                // Nothing to read: wait for packets, at most until the next thing due (the end,
+                // a stats event) and a quarter of a second (a signal also ends the wait).
+                let now = MonotonicClock.now()
+                var wait = min(0.25, deadline - now)
+                if statsInterval > 0 { wait = min(wait, lastStats + Double(statsInterval) - now) }
+                if wait > 0 { handle.waitForPackets(milliseconds: Int32((wait * 1000).rounded(.up))) }
             case .end, .interrupted:
                 break loop
             case .error(let message):
@@ -141,22 +169,18 @@ final class Analysis {
                 break loop
             }
             let now = MonotonicClock.now()
-            if maxSeconds > 0 && now - wallStart >= Double(maxSeconds) { break }
+            if now >= deadline { break }
             if statsInterval > 0 && now - lastStats >= Double(statsInterval) {
                 lastStats = now
                 updateCaptureStats(handle)
                 engine.emitStats()
                 output.flush()
             }
+            if output.failed { break }
         }
         updateCaptureStats(handle)
         StopSignals.detach()
-        engine.finish()
-        if !runFinishers() && status == 0 { status = 1 }
-        engine.emitStats()
-        output.flush()
-        wallEnd = MonotonicClock.now()
-        return status
+        return finishRun(status)
     }
 
     private func updateCaptureStats(_ handle: PcapHandle) {
@@ -173,7 +197,7 @@ final class Analysis {
 
     /// The human summary on standard error.
     func printSummary() {
-        if nothingRead { return }
+        if nothingRead || outputFailed { return }
         let c = engine.counters
         let elapsed = max(wallEnd - wallStart, 1e-9)
         let rate = Double(c.packets) / elapsed

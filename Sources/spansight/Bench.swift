@@ -35,7 +35,8 @@ struct Bench: ParsableCommand {
     var events = false
 
     func validate() throws {
-        guard iterations > 0 else { throw ValidationError("--iterations must be positive") }
+        try OptionBounds.check("iterations", iterations, 1...1000)
+        try OptionBounds.check("max-flows", maxFlows, 1...OptionBounds.maxFlows)
         if events && !pipelineOnly { throw ValidationError("--events goes with --pipeline-only") }
     }
 

@@ -28,13 +28,16 @@ struct DetectThresholds: ParsableArguments {
     var rateSlack: Int = 20
 
     func validate() throws {
-        guard sweepWindow > 0 else { throw ValidationError("--sweep-window must be positive") }
+        try OptionBounds.seconds("sweep-window", sweepWindow)
         for (name, v) in [("unit-sweep", unitSweepThreshold), ("function-sweep", functionSweepThreshold),
                           ("address-sweep", addressSweepThreshold), ("ae-probe", aeProbeThreshold),
-                          ("reject", rejectThreshold), ("nack", nackThreshold)] where v < 2 {
-            throw ValidationError("--\(name)-threshold must be at least 2")
+                          ("reject", rejectThreshold), ("nack", nackThreshold)] {
+            try OptionBounds.check("\(name)-threshold", v, 2...OptionBounds.maxSweepThreshold)
         }
-        guard rateFactor >= 1, rateSlack >= 0 else { throw ValidationError("--rate-factor must be >= 1 and --rate-slack >= 0") }
+        guard rateFactor.isFinite, rateFactor >= 1, rateFactor <= 1000 else {
+            throw ValidationError("--rate-factor must be from 1 to 1000, got \(rateFactor)")
+        }
+        try OptionBounds.check("rate-slack", rateSlack, 0...1_000_000_000, "commands")
     }
 
     var config: DetectConfig {
@@ -142,7 +145,7 @@ enum EvidenceSlicer {
             }
         }
         if writer == nil { writer = try EvidencePcapWriter(path: path, linkType: 1) }
-        writer?.close()
+        try writer?.close()
         return writer?.packets ?? 0
     }
 }
@@ -175,7 +178,7 @@ struct Learn: ParsableCommand {
     var quiet = false
 
     func validate() throws {
-        guard rateWindow > 0 else { throw ValidationError("--rate-window must be positive") }
+        try OptionBounds.seconds("rate-window", rateWindow)
     }
 
     func run() throws {
@@ -186,10 +189,7 @@ struct Learn: ParsableCommand {
         let sources = files.map { URL(fileURLWithPath: $0).lastPathComponent }
         analysis.onFinish.append {
             learner.finish(sources: sources)
-            let data = try learner.index.encoded()
-            guard FileManager.default.createFile(atPath: target, contents: data) else {
-                throw BaselineError(description: "cannot write \(target)")
-            }
+            try FileOutput.write(target, [UInt8](try learner.index.encoded()))
         }
         analysis.summaryLines.append {
             let f = learner.index.file

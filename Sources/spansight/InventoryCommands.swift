@@ -1,9 +1,6 @@
 import ArgumentParser
 import SpanSightEngine
 import SpanSightInventory
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Options of the asset inventory, shared by `read`, `live` and `assets`.
 struct InventoryOptions: ParsableArguments {
@@ -114,34 +111,18 @@ struct Assets: ParsableCommand {
         case "csv": text = InventoryReport.csv(list)
         default: text = InventoryReport.table(inv, assets: list)
         }
-        FileOutput.stdout(text)
+        print(text, terminator: "")
         if status != 0 { throw ExitCode(status) }
     }
 }
 
 enum FileOutput {
-    struct WriteError: Error, CustomStringConvertible { let description: String }
-
     static func write(_ path: String, _ text: String) throws { try write(path, Array(text.utf8)) }
 
+    /// Writes a whole file; a failure ("cannot write map.html: No space left on device") is thrown.
     static func write(_ path: String, _ bytes: [UInt8]) throws {
-        guard let f = fopen(path, "wb") else {
-            throw WriteError(description: "\(path): cannot write (\(String(cString: strerror(errno))))")
-        }
-        defer { fclose(f) }
-        let n = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, f) }
-        guard n == bytes.count else { throw WriteError(description: "\(path): short write") }
-    }
-
-    static func stdout(_ text: String) {
-        var t = text
-        t.withUTF8 { b in
-            var off = 0
-            while off < b.count {
-                let n = Glibc.write(1, b.baseAddress! + off, b.count - off)
-                if n <= 0 { return }
-                off += n
-            }
-        }
+        let file = try CheckedFile(path: path, label: "cannot write \(path)")
+        file.write(bytes)
+        try file.close()
     }
 }

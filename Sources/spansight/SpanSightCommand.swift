@@ -12,8 +12,9 @@ struct SpanSightCommand: ParsableCommand {
         abstract: "Passive analyzer for OT and IoMT protocols (Modbus/TCP, DNP3, HL7 MLLP, DICOM).",
         discussion: """
             Reads pcap/pcapng files or a live interface, never transmits, and writes EVE-style \
-            NDJSON events. Exit status: 0 success, 1 error, 3 partial (input truncated or corrupt: \
-            everything readable was analysed).
+            NDJSON events. Exit status: 0 success, 1 error (including an output that cannot be \
+            written), 3 partial (input truncated or corrupt: everything readable was analysed), \
+            64 usage error.
             """,
         version: SpanSightVersion.string,
         subcommands: [Read.self, Live.self, Assets.self, Learn.self, Simulate.self, Policy.self, Interfaces.self, Bench.self, Synth.self],
@@ -59,9 +60,11 @@ struct AnalysisOptions: ParsableArguments {
             guard let key = Self.readKey(path) else { throw ValidationError("--hl7-pseudonym-key: cannot read \(path)") }
             guard key.count >= 16 else { throw ValidationError("--hl7-pseudonym-key: the key in \(path) is shorter than 16 bytes") }
         }
-        guard maxFlows > 0 else { throw ValidationError("--max-flows must be positive") }
-        guard reassemblyFlowBytes >= 0, reassemblyTotalBytes > 0 else { throw ValidationError("reassembly caps must be positive") }
-        guard tcpTimeout > 0, udpTimeout > 0 else { throw ValidationError("timeouts must be positive") }
+        try OptionBounds.check("max-flows", maxFlows, 1...OptionBounds.maxFlows)
+        try OptionBounds.check("reassembly-flow-bytes", reassemblyFlowBytes, 0...OptionBounds.maxReassemblyFlowBytes, "bytes")
+        try OptionBounds.check("reassembly-total-bytes", reassemblyTotalBytes, 1...OptionBounds.maxReassemblyTotalBytes, "bytes")
+        try OptionBounds.seconds("tcp-timeout", tcpTimeout)
+        try OptionBounds.seconds("udp-timeout", udpTimeout)
     }
 
     func engineConfig() -> EngineConfig {
@@ -97,6 +100,20 @@ struct AnalysisOptions: ParsableArguments {
 func fail(_ message: String, code: Int32 = 1) -> ExitCode {
     Stderr.line("spansight: error: \(message)")
     return ExitCode(code)
+}
+
+enum WriteFailures {
+    /// A failed write: one line on standard error. A reader that went away (EPIPE:
+    /// `spansight read x | head`) ends the process quietly, as SIGPIPE ends other tools, also
+    /// when SIGPIPE was ignored and the write reported EPIPE instead.
+    static func report(_ failure: WriteFailure) {
+        if failure.isBrokenPipe {
+            signal(SIGPIPE, SIG_DFL)
+            raise(SIGPIPE)
+            exit(128 + SIGPIPE)
+        }
+        Stderr.line("spansight: error: \(failure)")
+    }
 }
 
 enum Stderr {
@@ -184,6 +201,14 @@ struct Live: ParsableCommand {
 
     @OptionGroup(title: "Asset inventory") var inventory: InventoryOptions
     @OptionGroup var detect: DetectOptions
+
+    func validate() throws {
+        try OptionBounds.check("snaplen", Int(snaplen), 1...OptionBounds.maxSnaplen, "bytes")
+        try OptionBounds.check("buffer-size", Int(bufferSize), 0...Int(Int32.max), "bytes")
+        try OptionBounds.seconds("stats-interval", statsInterval, zeroAllowed: true)
+        guard count >= 0 else { throw ValidationError("--count must be 0 (no limit) or more, got \(count)") }
+        try OptionBounds.seconds("duration", duration, zeroAllowed: true, max: OptionBounds.maxDurationSeconds)
+    }
 
     func run() throws {
         var live = LiveCaptureConfig(interface: interface)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import SpanSightDNP3
+import SpanSightEngine
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -28,7 +29,9 @@ struct Synth: ParsableCommand {
     var seed: UInt64 = 7
 
     func validate() throws {
-        guard packets > 0 else { throw ValidationError("--packets must be positive") }
+        // Packet times start in 2025 and advance by under a millisecond: a billion packets
+        // keep them within the 32-bit seconds of classic pcap.
+        try OptionBounds.check("packets", packets, 1...1_000_000_000)
         guard connections > 0 && connections < 60_000 else { throw ValidationError("--connections must be 1..59999") }
         _ = try parseMix()
     }
@@ -49,28 +52,29 @@ struct Synth: ParsableCommand {
 
     func run() throws {
         let weights = try parseMix()
-        guard let f = fopen(output, "wb") else { throw fail("cannot write \(output): \(String(cString: strerror(errno)))") }
-        defer { fclose(f) }
-        var w = PcapWriter(file: f)
+        let file: CheckedFile
+        do { file = try CheckedFile(path: output, label: "cannot write \(output)") } catch { throw fail(error.description) }
+        var w = PcapWriter(file: file)
         w.header()
         var gen = SynthGenerator(seed: seed, connections: connections, weights: weights)
         var written = 0
-        while written < packets {
+        while written < packets && file.failure == nil {
             let n = gen.next(into: &w, limit: packets - written)
             if n == 0 { break }
             written += n
         }
         w.flush()
+        do { try file.close() } catch { throw fail(error.description) }
         Stderr.line("spansight synth: wrote \(written) packets to \(output)")
     }
 }
 
 /// Classic pcap writer (microsecond timestamps, Ethernet).
 struct PcapWriter {
-    let file: UnsafeMutablePointer<FILE>
+    let file: CheckedFile
     var buffer: [UInt8] = []
 
-    init(file: UnsafeMutablePointer<FILE>) {
+    init(file: CheckedFile) {
         self.file = file
         buffer.reserveCapacity(1 << 20)
     }
@@ -87,7 +91,7 @@ struct PcapWriter {
     }
 
     mutating func flush() {
-        buffer.withUnsafeBytes { _ = fwrite($0.baseAddress, 1, $0.count, file) }
+        file.write(buffer)
         buffer.removeAll(keepingCapacity: true)
     }
 

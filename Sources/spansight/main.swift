@@ -1,1 +1,2 @@
 SpanSightCommand.main()
+WriteFailures.checkStandardOutput()

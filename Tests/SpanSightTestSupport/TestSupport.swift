@@ -149,3 +149,16 @@ public struct SplitMix: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+extension Process {
+    /// Waits for the process to end, at most `seconds`; past that it is killed (SIGKILL).
+    /// True when it ended by itself.
+    public func waitUntilExit(within seconds: Double) -> Bool {
+        let limit = Date().addingTimeInterval(seconds)
+        while isRunning && Date() < limit { usleep(20_000) }
+        let ended = !isRunning
+        if !ended { kill(processIdentifier, SIGKILL) }
+        waitUntilExit()
+        return ended
+    }
+}

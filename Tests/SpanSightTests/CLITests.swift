@@ -7,13 +7,17 @@ import XCTest
 final class CLITests: XCTestCase {
     struct Result { var status: Int32; var stdout: String; var stderr: String }
 
+    /// The tool under test: $SPANSIGHT_BINARY when set (to run these tests against another
+    /// build), else the one built beside the tests.
     static var binary: URL {
+        if let path = ProcessInfo.processInfo.environment["SPANSIGHT_BINARY"] { return URL(fileURLWithPath: path) }
         let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("spansight")
         if FileManager.default.isExecutableFile(atPath: beside.path) { return beside }
         return TestPaths.packageRoot.appendingPathComponent(".build/debug/spansight")
     }
 
-    func run(_ args: [String], stdin: Data? = nil) throws -> Result {
+    /// Runs the tool; standard output is captured, or goes to `stdoutPath` (then "" in the result).
+    func run(_ args: [String], stdin: Data? = nil, stdoutPath: String? = nil) throws -> Result {
         let p = Process()
         p.executableURL = Self.binary
         p.arguments = args
@@ -26,7 +30,7 @@ final class CLITests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: outURL) }
         let outHandle = try FileHandle(forWritingTo: outURL)
         let err = Pipe()
-        p.standardOutput = outHandle
+        p.standardOutput = try stdoutPath.map { try FileHandle(forWritingTo: URL(fileURLWithPath: $0)) } ?? outHandle
         p.standardError = err
         let input = Pipe()
         p.standardInput = stdin == nil ? FileHandle.nullDevice : input
@@ -131,6 +135,132 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(s.stdout, a.stdout, "standard input gives the same events")
     }
 
+    struct PipeRun { var result: Result; var ended: Bool }
+
+    /// `producer | spansight read -q -`: the producer writes the first half of the fixture, then
+    /// the rest when SIGINT or SIGTERM comes (as tcpdump flushes on exit) and exits. Once the
+    /// first half is read, `signals` go to spansight half a second apart, the first also to
+    /// the producer when `producerStops`.
+    func readPipe(signals: [Int32], producerStops: Bool) throws -> PipeRun {
+        let python = "/usr/bin/python3"
+        guard FileManager.default.isExecutableFile(atPath: python) else { throw XCTSkip("python3 is not installed: skipped") }
+        let producer = Process()
+        producer.executableURL = URL(fileURLWithPath: python)
+        producer.arguments = ["-c", """
+            import os, signal, sys, time
+            data = open(sys.argv[1], "rb").read()
+            out = sys.stdout.buffer
+            def finish(*_):
+                out.write(data[len(data) // 2:]); out.flush(); os._exit(0)
+            signal.signal(signal.SIGINT, finish); signal.signal(signal.SIGTERM, finish)
+            out.write(data[:len(data) // 2]); out.flush()
+            while True: time.sleep(0.05)
+            """, fixture.path]
+        let pipe = Pipe()
+        producer.standardOutput = pipe
+        let outURL = tmp("pipe-stdout-\(UUID().uuidString)"), errURL = tmp("pipe-stderr-\(UUID().uuidString)")
+        for u in [outURL, errURL] { FileManager.default.createFile(atPath: u.path, contents: nil) }
+        defer { for u in [outURL, errURL] { try? FileManager.default.removeItem(at: u) } }
+        let spansight = Process()
+        spansight.executableURL = Self.binary
+        spansight.arguments = ["read", "-q", "-"]
+        spansight.standardInput = pipe
+        spansight.standardOutput = try FileHandle(forWritingTo: outURL)
+        spansight.standardError = try FileHandle(forWritingTo: errURL)
+        try producer.run()
+        try spansight.run()
+        defer { _ = producer.waitUntilExit(within: 0) }
+        Thread.sleep(forTimeInterval: 1.5)
+        for (i, sig) in signals.enumerated() {
+            kill(spansight.processIdentifier, sig)
+            if i == 0 && producerStops { kill(producer.processIdentifier, sig) }
+            Thread.sleep(forTimeInterval: 0.5)
+        }
+        let ended = spansight.waitUntilExit(within: 5)
+        let text = { (u: URL) in (try? String(contentsOf: u, encoding: .utf8)) ?? "" }
+        return PipeRun(result: Result(status: spansight.terminationStatus, stdout: text(outURL), stderr: text(errURL)), ended: ended)
+    }
+
+    /// A stop signal to `producer | spansight read -` (Ctrl-C, or a supervisor stopping the
+    /// pipeline) interrupts the read of the pipe: spansight reads on to the pipe's end, so the
+    /// packets the producer flushes as it exits are analysed, then stops cleanly (exit 0), never
+    /// as a "truncated or corrupt" capture.
+    func testStopSignalReadsAPipeToItsEnd() throws {
+        for sig in [SIGINT, SIGTERM] {
+            let r = try readPipe(signals: [sig], producerStops: true)
+            XCTAssertTrue(r.ended, "signal \(sig): ends with the pipe")
+            XCTAssertEqual(r.result.status, 0, "signal \(sig): \(r.result.stderr)")
+            XCTAssertFalse(r.result.stderr.contains("truncated or corrupt"), r.result.stderr)
+            XCTAssertTrue(r.result.stderr.contains("reading standard input to its end"), r.result.stderr)
+            XCTAssertTrue(r.result.stdout.contains("\"pkts\":118"), "signal \(sig): every packet, including those written after the signal")
+        }
+    }
+
+    /// A second signal stops at once, even while the producer goes on: what was read is
+    /// analysed and reported, exit 0.
+    func testSecondStopSignalStopsAPipeAtOnce() throws {
+        let r = try readPipe(signals: [SIGTERM, SIGINT], producerStops: false)
+        XCTAssertTrue(r.ended, "stopped although the pipe stays open")
+        XCTAssertEqual(r.result.status, 0, r.result.stderr)
+        XCTAssertTrue(r.result.stderr.contains("stopped by signal"), r.result.stderr)
+        XCTAssertFalse(r.result.stderr.contains("truncated or corrupt"), r.result.stderr)
+        XCTAssertTrue(r.result.stdout.contains("\"event_type\":\"stats\""), "flows flushed, stats written")
+        XCTAssertFalse(r.result.stdout.contains("\"pkts\":118"), "only the first half was written")
+    }
+
+    /// A full disk under an output (/dev/full): one line naming the output and the OS error,
+    /// exit 1, no summary, never a silent success with every event lost.
+    func testWriteErrorsAreErrors() throws {
+        // Outputs named on the command line are a link to /dev/full, so that a tool that
+        // replaces its output (write to a temporary file, then rename) replaces the link.
+        let full = tmp("full")
+        try? FileManager.default.removeItem(at: full)
+        try FileManager.default.createSymbolicLink(atPath: full.path, withDestinationPath: "/dev/full")
+        defer { try? FileManager.default.removeItem(at: full) }
+        let enospc = "No space left on device"
+        assertOneLineError(try run(["read", fixture.path, "-o", full.path]), contains: "events output \(full.path): \(enospc)")
+        assertOneLineError(try run(["read", fixture.path], stdoutPath: "/dev/full"), contains: "events output (standard output): \(enospc)")
+        // A run whose events fill the 1 MiB buffer stops at the first failed write.
+        let big = tmp("big.pcap")
+        defer { try? FileManager.default.removeItem(at: big) }
+        XCTAssertEqual(try run(["synth", big.path, "--packets", "20000", "--connections", "4"]).status, 0)
+        assertOneLineError(try run(["read", big.path], stdoutPath: "/dev/full"), contains: "events output (standard output): \(enospc)")
+        // Reports, baselines, evidence, synthetic captures, and what other commands print.
+        assertOneLineError(try run(["learn", "-q", fixture.path, "--baseline", full.path]), contains: "cannot write \(full.path): \(enospc)")
+        assertOneLineError(try run(["synth", full.path, "--packets", "100"]), contains: "cannot write \(full.path): \(enospc)")
+        assertOneLineError(try run(["assets", fixture.path], stdoutPath: "/dev/full"), contains: "standard output: \(enospc)")
+        for extra in [["--assets", full.path], ["--map", full.path], ["--alert-pcap", full.path]] {
+            let r = try run(["read", "-q", fixture.path, "-o", "/dev/null"] + extra)
+            XCTAssertEqual(r.status, 1, "\(extra): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains("spansight: error: cannot write \(full.path): \(enospc)"), "\(extra): \(r.stderr)")
+        }
+        var st = stat()
+        XCTAssertTrue(stat("/dev/full", &st) == 0 && (st.st_mode & S_IFMT) == S_IFCHR, "/dev/full is still the device")
+    }
+
+    /// `spansight read x | head -c 100`: when the reader goes away the run ends at once and
+    /// quietly, killed by SIGPIPE as other tools are; also when SIGPIPE is ignored and the write
+    /// says EPIPE instead (no error line, no summary, the shell's 141 either way).
+    func testBrokenPipeEndsQuietly() throws {
+        let big = tmp("pipe.pcap")
+        defer { try? FileManager.default.removeItem(at: big) }
+        XCTAssertEqual(try run(["synth", big.path, "--packets", "20000", "--connections", "4"]).status, 0)
+        for trap in ["", "trap '' PIPE; "] {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/bash")
+            p.arguments = ["-c", "\(trap)\"$0\" read \"$1\" | head -c 100 > /dev/null; echo ${PIPESTATUS[0]}", Self.binary.path, big.path]
+            let out = Pipe(), err = Pipe()
+            p.standardOutput = out
+            p.standardError = err
+            try p.run()
+            let status = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            XCTAssertEqual(status, "141\n", "[\(trap)] \(stderr)")
+            XCTAssertEqual(stderr, "", "[\(trap)] quiet")
+        }
+    }
+
     func testSeveralFilesInOneRunAndOutputFile() throws {
         let other = TestPaths.fixtures.appendingPathComponent("modbus-pymodbus-port5020.pcap")
         let out = tmp("events.json")
@@ -149,6 +279,56 @@ final class CLITests: XCTestCase {
             XCTAssertNotNil(obj?["timestamp"] as? String)
             XCTAssertNotNil(obj?["event_type"] as? String)
         }
+    }
+
+    /// Numbers out of range are usage errors (exit 64), never an arithmetic trap or a wrapped
+    /// value: seconds become nanoseconds, bytes become pages, counts become table sizes.
+    func testNumericOptionsAreBounded() throws {
+        let f = fixture.path
+        let cases: [[String]] = [
+            ["read", f, "--tcp-timeout", "99999999999"],
+            ["read", f, "--udp-timeout", "9300000000"],
+            ["read", f, "--udp-timeout", "8000000000"],
+            ["read", f, "--tcp-timeout", "2592001"],
+            ["read", f, "--udp-timeout", "0"],
+            ["read", f, "--max-flows", "99999999999999"],
+            ["read", f, "--reassembly-flow-bytes", "4294967296"],
+            ["read", f, "--reassembly-total-bytes=-1"],
+            ["read", f, "--sweep-window", "99999999999"],
+            ["read", f, "--rate-factor", "inf"],
+            ["read", f, "--rate-slack", "9223372036854775807"],
+            ["read", f, "--unit-sweep-threshold", "257"],
+            // No such interface: were a value let through, the run would fail, not capture.
+            ["live", "--interface", "nosuchif0", "--duration=-1"],
+            ["live", "--interface", "nosuchif0", "--duration", "99999999999"],
+            ["live", "--interface", "nosuchif0", "--stats-interval", "99999999999"],
+            ["live", "--interface", "nosuchif0", "--snaplen", "0"],
+            ["live", "--interface", "nosuchif0", "--count=-5"],
+            ["learn", f, "--baseline", "/dev/null", "--rate-window", "99999999999"],
+            ["bench", f, "--max-flows", "0"],
+            ["synth", "/dev/null", "--packets", "99999999999"],
+        ]
+        for args in cases {
+            let r = try run(args)
+            XCTAssertEqual(r.status, 64, "\(args.joined(separator: " ")): \(r.stderr)")
+            XCTAssertTrue(r.stderr.hasPrefix("Error: --"), "\(args.joined(separator: " ")): \(r.stderr)")
+            XCTAssertFalse(r.stderr.contains("Fatal error") || r.stderr.contains("Backtrace"), r.stderr)
+            XCTAssertEqual(r.stdout, "")
+        }
+        let edge = try run(["read", "-q", f, "--tcp-timeout", "2592000", "--udp-timeout", "2592000", "--sweep-window", "2592000"])
+        XCTAssertEqual(edge.status, 0, "30 days is allowed: \(edge.stderr)")
+    }
+
+    /// A baseline is input too: a rate window no `learn` would write is an error, not a trap.
+    func testBaselineWithHugeRateWindowIsAnError() throws {
+        let base = tmp("baseline.json")
+        defer { try? FileManager.default.removeItem(at: base) }
+        XCTAssertEqual(try run(["learn", "-q", fixture.path, "--baseline", base.path]).status, 0)
+        var text = try String(contentsOf: base, encoding: .utf8)
+        let field = try XCTUnwrap(text.range(of: #""rate_window_seconds" *: *60"#, options: .regularExpression))
+        text.replaceSubrange(field, with: #""rate_window_seconds" : 99999999999"#)
+        try text.write(to: base, atomically: true, encoding: .utf8)
+        assertOneLineError(try run(["read", fixture.path, "--baseline", base.path]), contains: "rate_window_seconds 99999999999")
     }
 
     func testUsageErrorsAreOneLine() throws {

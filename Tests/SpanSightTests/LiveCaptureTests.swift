@@ -3,7 +3,8 @@ import SpanSightTestSupport
 import XCTest
 
 /// `spansight live` on a veth pair between two network namespaces this test creates (no route
-/// out, traffic only between them), stopped by SIGINT.
+/// out, traffic only between them), stopped by SIGINT; and on `lo` with a filter that matches
+/// nothing (an idle link: only listening, nothing sent).
 final class LiveCaptureTests: XCTestCase {
     func sh(_ args: [String]) -> Int32 {
         let p = Process()
@@ -14,6 +15,65 @@ final class LiveCaptureTests: XCTestCase {
         do { try p.run() } catch { return -1 }
         p.waitUntilExit()
         return p.terminationStatus
+    }
+
+    struct LiveRun { var status: Int32; var seconds: Double; var stderr: String; var events: [[String: Any]]; var killed: Bool }
+
+    /// `spansight live ARGS --output FILE`: SIGINT after `interruptAfter` seconds (nil: none);
+    /// killed (and `killed` set) if still running `limit` seconds after the start.
+    func live(_ args: [String], interruptAfter: Double? = nil, limit: Double = 15) throws -> LiveRun {
+        let dir = FileManager.default.temporaryDirectory
+        let out = dir.appendingPathComponent("spansight-idle-\(getpid())-\(UUID().uuidString).json")
+        let err = dir.appendingPathComponent("spansight-idle-\(getpid())-\(UUID().uuidString).err")
+        FileManager.default.createFile(atPath: err.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: out); try? FileManager.default.removeItem(at: err) }
+        let p = Process()
+        p.executableURL = CLITests.binary
+        p.arguments = ["live"] + args + ["--output", out.path]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = try FileHandle(forWritingTo: err)
+        let start = Date()
+        try p.run()
+        if let i = interruptAfter {
+            Thread.sleep(forTimeInterval: i)
+            p.interrupt()
+        }
+        let killed = !p.waitUntilExit(within: limit - Date().timeIntervalSince(start))
+        let seconds = Date().timeIntervalSince(start)
+        let events = ((try? String(contentsOf: out, encoding: .utf8)) ?? "").split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        let stderr = (try? String(contentsOf: err, encoding: .utf8)) ?? ""
+        return LiveRun(status: p.terminationStatus, seconds: seconds, stderr: stderr, events: events, killed: killed)
+    }
+
+    /// A filter no packet on `lo` matches: the link is idle for the capture.
+    let nothing = "host 192.0.2.77 and tcp port 5999"
+
+    /// On an idle link, `--duration` ends the run on time (the capture does not wait for a packet).
+    func testDurationEndsTheRunOnAnIdleLink() throws {
+        guard getuid() == 0 else { throw XCTSkip("live capture on lo needs root: skipped") }
+        for extra in [[], ["--immediate"]] {
+            let r = try live(["--interface", "lo", "--filter", nothing, "--duration", "2"] + extra)
+            XCTAssertFalse(r.killed, "\(extra): still running after 15 s")
+            XCTAssertEqual(r.status, 0, "\(extra): \(r.stderr)")
+            XCTAssertLessThan(r.seconds, 5, "\(extra): --duration 2 took \(r.seconds) s")
+            XCTAssertGreaterThanOrEqual(r.seconds, 1.9, "\(extra)")
+            XCTAssertTrue(r.stderr.contains("0 packets"), r.stderr)
+        }
+    }
+
+    /// On an idle link, `--stats-interval 1` writes a stats event every second, and SIGINT
+    /// still stops cleanly (final stats event, summary, exit 0).
+    func testStatsIntervalOnAnIdleLink() throws {
+        guard getuid() == 0 else { throw XCTSkip("live capture on lo needs root: skipped") }
+        let r = try live(["--interface", "lo", "--filter", nothing, "--stats-interval", "1"], interruptAfter: 3.3)
+        XCTAssertFalse(r.killed, "SIGINT did not stop it")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertLessThan(r.seconds, 5.5)
+        XCTAssertTrue(r.stderr.contains("packets"), "summary printed: \(r.stderr)")
+        let stats = r.events.filter { $0["event_type"] as? String == "stats" }
+        XCTAssertGreaterThanOrEqual(stats.count, 3, "at least two periodic stats events in 3.3 s, then the final one")
     }
 
     func testLiveCaptureSeesTrafficBetweenNamespacesAndStopsCleanlyOnSIGINT() throws {

@@ -1,7 +1,4 @@
 import SpanSightWire
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// The common head of every event, Suricata EVE style.
 public struct EventEnvelope {
@@ -39,29 +36,30 @@ public final class EventOutput {
     }
 
     public var writer = JSONWriter(capacity: 1 << 20)
-    private var file: UnsafeMutablePointer<FILE>?
-    private let ownsFile: Bool
+    /// Where `.standardOutput` and `.file` events go.
+    private let sink: CheckedFile?
     private let destination: Destination
     /// Everything written so far (`.memory` only).
     public private(set) var captured: [UInt8] = []
     public private(set) var eventCount: UInt64 = 0
     private let flushThreshold = 1 << 20
+    /// A write of events failed (`failure` says how); later events are dropped. The run is to
+    /// stop: checked after each packet.
+    public private(set) var failed = false
+    /// The first failed write ("events output /dev/full: No space left on device").
+    public var failure: WriteFailure? { sink?.failure }
 
     public init(_ destination: Destination) throws(CaptureFileError) {
         self.destination = destination
         switch destination {
         case .standardOutput:
-            file = fdopen(1, "w")
-            ownsFile = false
+            sink = CheckedFile(standardOutputLabel: "events output (standard output)")
         case .file(let path):
-            guard let f = fopen(path, "w") else {
-                throw CaptureFileError(message: "cannot write \(path): \(String(cString: strerror(errno)))")
+            do { sink = try CheckedFile(path: path, label: "events output \(path)") } catch {
+                throw CaptureFileError(message: "cannot write \(path): \(error.reason)")
             }
-            file = f
-            ownsFile = true
         case .memory, .discard, .none:
-            file = nil
-            ownsFile = false
+            sink = nil
             if case .none = destination { enabled = false }
         }
     }
@@ -80,13 +78,12 @@ public final class EventOutput {
     private init(nonFile destination: Destination) {
         self.destination = destination
         if case .none = destination { enabled = false }
-        self.file = nil
-        self.ownsFile = false
+        self.sink = nil
     }
 
     deinit {
         flush()
-        if ownsFile, let f = file { fclose(f) }
+        try? sink?.close()
     }
 
     /// Starts an event: writes the envelope and opens the object named by `type` if `body`.
@@ -126,9 +123,10 @@ public final class EventOutput {
         guard !writer.bytes.isEmpty else { return }
         switch destination {
         case .standardOutput, .file:
-            if let f = file {
-                writer.bytes.withUnsafeBytes { b in _ = fwrite(b.baseAddress, 1, b.count, f) }
-                fflush(f)
+            if let sink {
+                writer.bytes.withUnsafeBytes { sink.write($0) }
+                sink.flush()
+                failed = sink.failure != nil
             }
         case .memory:
             writer.bytes.withUnsafeBytes { captured.append(contentsOf: $0) }
