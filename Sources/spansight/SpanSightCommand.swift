@@ -34,10 +34,10 @@ struct AnalysisOptions: ParsableArguments {
     @Option(help: "Most flows tracked at once (oldest idle flows are evicted beyond it).")
     var maxFlows: Int = 262_144
 
-    @Option(help: "Out-of-order bytes queued per flow direction before a gap is declared.")
+    @Option(help: "Memory out-of-order segments may hold per flow direction before a gap is declared (whole 2 KiB pages; 0: no reordering).")
     var reassemblyFlowBytes: Int = 256 * 1024
 
-    @Option(help: "Out-of-order bytes queued over all flows.")
+    @Option(help: "Memory for out-of-order segments and probe buffers over all flows.")
     var reassemblyTotalBytes: Int = 256 * 1024 * 1024
 
     @Option(help: "Idle timeout of established TCP flows, in seconds (packet time).")
@@ -62,6 +62,11 @@ struct AnalysisOptions: ParsableArguments {
         }
         try OptionBounds.check("max-flows", maxFlows, 1...OptionBounds.maxFlows)
         try OptionBounds.check("reassembly-flow-bytes", reassemblyFlowBytes, 0...OptionBounds.maxReassemblyFlowBytes, "bytes")
+        let page = EngineConfig().pageSize
+        if reassemblyFlowBytes > 0 && reassemblyFlowBytes < page {
+            // A queued segment takes at least a page: a smaller cap could queue nothing.
+            throw ValidationError("--reassembly-flow-bytes must be 0 (no reordering) or at least one \(page)-byte page, got \(reassemblyFlowBytes)")
+        }
         try OptionBounds.check("reassembly-total-bytes", reassemblyTotalBytes, 1...OptionBounds.maxReassemblyTotalBytes, "bytes")
         try OptionBounds.seconds("tcp-timeout", tcpTimeout)
         try OptionBounds.seconds("udp-timeout", udpTimeout)

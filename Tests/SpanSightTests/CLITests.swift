@@ -293,6 +293,7 @@ final class CLITests: XCTestCase {
             ["read", f, "--udp-timeout", "0"],
             ["read", f, "--max-flows", "99999999999999"],
             ["read", f, "--reassembly-flow-bytes", "4294967296"],
+            ["read", f, "--reassembly-flow-bytes", "1000"],           // less than a page: could queue nothing
             ["read", f, "--reassembly-total-bytes=-1"],
             ["read", f, "--sweep-window", "99999999999"],
             ["read", f, "--rate-factor", "inf"],
@@ -317,6 +318,8 @@ final class CLITests: XCTestCase {
         }
         let edge = try run(["read", "-q", f, "--tcp-timeout", "2592000", "--udp-timeout", "2592000", "--sweep-window", "2592000"])
         XCTAssertEqual(edge.status, 0, "30 days is allowed: \(edge.stderr)")
+        let noReorder = try run(["read", "-q", f, "--reassembly-flow-bytes", "0"])
+        XCTAssertEqual(noReorder.status, 0, "0 turns reordering off: \(noReorder.stderr)")
     }
 
     /// A baseline is input too: a rate window no `learn` would write is an error, not a trap.
