@@ -277,10 +277,13 @@ public enum CaptureInterfaces {
 
 /// SIGINT/SIGTERM handling for a capture loop. The first signal stops the read at once: the
 /// handler records it and calls pcap_breakloop on the handle being read. Reading a stream
-/// (`drain`), the first signal only says to stop at the stream's end, so that what the writer
-/// flushes as it exits on the same signal (tcpdump in a pipeline) is analysed; a second signal
-/// stops at once. Handlers restart interrupted reads and writes (SA_RESTART) until a stop is
-/// due, so that a signal is never mistaken for a broken input or output.
+/// (`drain`: a pipe, a FIFO, a terminal), the first signal only says to stop at the stream's
+/// end, so that what the writer flushes as it exits on the same signal (tcpdump in a
+/// pipeline) is analysed; a second signal interrupts the read and stops. Handlers restart
+/// interrupted reads and writes (SA_RESTART) until a stop is due, so that a signal is never
+/// mistaken for a broken input or output. Once a stop is due, a further signal ends the
+/// process (the default action): a clean stop stuck on a blocked write (a stalled reader of
+/// standard output) cannot hold it.
 public enum StopSignals {
     nonisolated(unsafe) private static var target: OpaquePointer?
     /// Keeps the target's handle open while a signal may reach it.
@@ -325,11 +328,16 @@ public enum StopSignals {
             draining = 0
             // The next signal interrupts a blocked read.
             setHandler(restart: false)
-            let note: StaticString = "spansight: reading standard input to its end (signal again to stop now)\n"
+            let note: StaticString = "spansight: reading the input stream to its end (signal again to stop now)\n"
             _ = write(2, note.utf8Start, note.utf8CodeUnitCount)
             return
         }
         stopping = 1
         if let t = target { pcap_breakloop(t) }
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = SIG_DFL
+        sigemptyset(&action.sa_mask)
+        sigaction(SIGINT, &action, nil)
+        sigaction(SIGTERM, &action, nil)
     }
 }

@@ -74,7 +74,7 @@ final class Analysis {
             }
             // Standard input from a pipe: a first signal reads on to its end (`tcpdump | spansight
             // read -`: tcpdump flushes its last packets as it exits on the same signal).
-            StopSignals.install(for: handle, drain: path == "-" && handle.readsStream)
+            StopSignals.install(for: handle, drain: handle.readsStream)
             let size = path == "-" ? 0 : FileSize.of(path)
             bar?.start(name: path, total: size)
             var readInFile: UInt64 = 0
@@ -115,7 +115,8 @@ final class Analysis {
         var status = status
         if !output.failed {
             engine.finish()
-            if !runFinishers() && status == 0 { status = 1 }
+            // A report or baseline not written is an error, also after a partial input.
+            if !runFinishers() { status = 1 }
             engine.emitStats()
             output.flush()
         }
@@ -161,6 +162,9 @@ final class Analysis {
                 var wait = min(0.25, deadline - now)
                 if statsInterval > 0 { wait = min(wait, lastStats + Double(statsInterval) - now) }
                 if wait > 0 { handle.waitForPackets(milliseconds: Int32((wait * 1000).rounded(.up))) }
+                // An idle link: engine time follows the wall clock (live packet times are
+                // the kernel's wall clock), so idle flows still time out and stats are dated.
+                engine.advanceClock(toNanos: WallClock.nanos())
             case .end, .interrupted:
                 break loop
             case .error(let message):
@@ -214,6 +218,16 @@ final class Analysis {
         for extra in summaryLines { lines += extra() }
         lines.append("  events: \(output.eventCount)")
         for l in lines { Stderr.line(l) }
+    }
+}
+
+/// The wall clock, for live capture only: on an idle link it stands in for the packet times
+/// the kernel would have stamped.
+enum WallClock {
+    static func nanos() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) &* 1_000_000_000 &+ Int64(ts.tv_nsec)
     }
 }
 

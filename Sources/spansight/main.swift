@@ -1,2 +1,12 @@
-SpanSightCommand.main()
+import ArgumentParser
+
+// Parsed and run here rather than by `main()`, so that standard output is checked also when
+// a command ends with a non-zero status (a partial input) or an error.
+do {
+    var command = try SpanSightCommand.parseAsRoot()
+    try command.run()
+} catch {
+    if !(error is CleanExit) { WriteFailures.checkStandardOutput() }
+    SpanSightCommand.exit(withError: error)
+}
 WriteFailures.checkStandardOutput()

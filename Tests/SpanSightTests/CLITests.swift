@@ -141,7 +141,7 @@ final class CLITests: XCTestCase {
     /// the rest when SIGINT or SIGTERM comes (as tcpdump flushes on exit) and exits. Once the
     /// first half is read, `signals` go to spansight half a second apart, the first also to
     /// the producer when `producerStops`.
-    func readPipe(signals: [Int32], producerStops: Bool) throws -> PipeRun {
+    func readPipe(signals: [Int32], producerStops: Bool, input: String = "-") throws -> PipeRun {
         let python = "/usr/bin/python3"
         guard FileManager.default.isExecutableFile(atPath: python) else { throw XCTSkip("python3 is not installed: skipped") }
         let producer = Process()
@@ -163,7 +163,7 @@ final class CLITests: XCTestCase {
         defer { for u in [outURL, errURL] { try? FileManager.default.removeItem(at: u) } }
         let spansight = Process()
         spansight.executableURL = Self.binary
-        spansight.arguments = ["read", "-q", "-"]
+        spansight.arguments = ["read", "-q", input]
         spansight.standardInput = pipe
         spansight.standardOutput = try FileHandle(forWritingTo: outURL)
         spansight.standardError = try FileHandle(forWritingTo: errURL)
@@ -191,7 +191,7 @@ final class CLITests: XCTestCase {
             XCTAssertTrue(r.ended, "signal \(sig): ends with the pipe")
             XCTAssertEqual(r.result.status, 0, "signal \(sig): \(r.result.stderr)")
             XCTAssertFalse(r.result.stderr.contains("truncated or corrupt"), r.result.stderr)
-            XCTAssertTrue(r.result.stderr.contains("reading standard input to its end"), r.result.stderr)
+            XCTAssertTrue(r.result.stderr.contains("reading the input stream to its end"), r.result.stderr)
             XCTAssertTrue(r.result.stdout.contains("\"pkts\":118"), "signal \(sig): every packet, including those written after the signal")
         }
     }
@@ -206,6 +206,64 @@ final class CLITests: XCTestCase {
         XCTAssertFalse(r.result.stderr.contains("truncated or corrupt"), r.result.stderr)
         XCTAssertTrue(r.result.stdout.contains("\"event_type\":\"stats\""), "flows flushed, stats written")
         XCTAssertFalse(r.result.stdout.contains("\"pkts\":118"), "only the first half was written")
+    }
+
+    /// A stream named as a file (/dev/stdin, a FIFO, `<(...)`) is read like `-`: the first
+    /// signal reads on to its end, a second stops at once, even while the writer is idle.
+    func testStopSignalsStopAStreamNamedAsAFile() throws {
+        let r = try readPipe(signals: [SIGINT, SIGINT], producerStops: false, input: "/dev/stdin")
+        XCTAssertTrue(r.ended, "two signals stop the read of an idle stream")
+        XCTAssertEqual(r.result.status, 0, r.result.stderr)
+        XCTAssertTrue(r.result.stderr.contains("reading the input stream to its end"), r.result.stderr)
+        XCTAssertTrue(r.result.stdout.contains("\"event_type\":\"stats\""), "flows flushed, stats written")
+    }
+
+    /// A reader of standard output that stops reading: the first signal asks for a clean stop
+    /// (stuck behind the blocked write), a further signal ends the process at once.
+    func testAFurtherSignalEndsARunStuckOnAStalledOutput() throws {
+        let big = tmp("stall.pcap"), fifo = tmp("stall.fifo")
+        defer { for u in [big, fifo] { try? FileManager.default.removeItem(at: u) } }
+        XCTAssertEqual(try run(["synth", big.path, "--packets", "200000", "--connections", "4"]).status, 0)
+        try? FileManager.default.removeItem(at: fifo)
+        XCTAssertEqual(mkfifo(fifo.path, 0o600), 0)
+        // A reader that opens the FIFO and never reads.
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/bin/bash")
+        holder.arguments = ["-c", "exec 3<\"$0\"; sleep 30", fifo.path]
+        try holder.run()
+        defer { holder.terminate(); _ = holder.waitUntilExit(within: 2) }
+        let p = Process()
+        p.executableURL = Self.binary
+        p.arguments = ["read", "-q", big.path]
+        p.standardOutput = try FileHandle(forWritingTo: fifo)
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        Thread.sleep(forTimeInterval: 1.5)                 // the pipe's buffer is full by now
+        kill(p.processIdentifier, SIGTERM)
+        Thread.sleep(forTimeInterval: 0.5)
+        kill(p.processIdentifier, SIGTERM)
+        XCTAssertTrue(p.waitUntilExit(within: 5), "the second signal ends the stalled run")
+        XCTAssertEqual(p.terminationReason, .uncaughtSignal)
+    }
+
+    /// A failed write after a partial input (a truncated capture) is an error (exit 1), not
+    /// "partial": the report, baseline or printed table was lost.
+    func testWriteErrorAfterAPartialInputIsAnError() throws {
+        let bytes = try Data(contentsOf: fixture)
+        let u = tmp("partial-full.pcap"), full = tmp("partial-full")
+        try bytes.prefix(bytes.count * 2 / 3).write(to: u)
+        try? FileManager.default.removeItem(at: full)
+        try FileManager.default.createSymbolicLink(atPath: full.path, withDestinationPath: "/dev/full")
+        defer { for f in [u, full] { try? FileManager.default.removeItem(at: f) } }
+        let enospc = "No space left on device"
+        for r in [try run(["learn", "-q", u.path, "--baseline", full.path]),
+                  try run(["read", "-q", u.path, "-o", "/dev/null", "--assets", full.path]),
+                  try run(["assets", u.path], stdoutPath: "/dev/full")] {
+            XCTAssertEqual(r.status, 1, r.stderr)
+            XCTAssertTrue(r.stderr.contains(enospc), r.stderr)
+        }
+        var st = stat()
+        XCTAssertTrue(stat("/dev/full", &st) == 0 && (st.st_mode & S_IFMT) == S_IFCHR, "/dev/full is still the device")
     }
 
     /// A full disk under an output (/dev/full): one line naming the output and the OS error,

@@ -202,6 +202,21 @@ final class FlowLifecycleTests: XCTestCase {
         XCTAssertEqual(field(flow, "end"), field(flow, "end_toclient"))
     }
 
+    /// A live capture on an idle link moves engine time with the wall clock: idle flows end
+    /// without a packet to drive the clock; it never moves back.
+    func testAdvancingTheClockWithoutPacketsEndsIdleFlows() {
+        let h = EngineHarness(dissectors: []) { $0.udpTimeoutNanos = 30_000_000_000 }
+        h.feed(udp(1))
+        let t = h.clockMicros * 1000
+        h.engine.advanceClock(toNanos: t + 20_000_000_000)
+        XCTAssertEqual(h.engine.counters.flowsTimedOut, 0)
+        h.engine.advanceClock(toNanos: t - 100_000_000_000)
+        XCTAssertEqual(h.engine.nowNanos, t + 20_000_000_000, "never back")
+        h.engine.advanceClock(toNanos: t + 70_000_000_000)     // past the expiry scan's due time
+        XCTAssertEqual(h.engine.counters.flowsTimedOut, 1)
+        XCTAssertEqual(flowEvents(h.finish()).count, 1)
+    }
+
     /// One packet stamped an hour early in the middle of traffic (a bogus timestamp): no flow
     /// ends, no flow splits when the packets come back to their time.
     func testOneBogusEarlyTimestampSplitsNothing() {

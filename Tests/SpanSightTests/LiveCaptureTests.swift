@@ -74,6 +74,10 @@ final class LiveCaptureTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("packets"), "summary printed: \(r.stderr)")
         let stats = r.events.filter { $0["event_type"] as? String == "stats" }
         XCTAssertGreaterThanOrEqual(stats.count, 3, "at least two periodic stats events in 3.3 s, then the final one")
+        // Dated by the wall clock while no packet comes (not the epoch, not one frozen time).
+        let stamps = stats.compactMap { $0["timestamp"] as? String }
+        XCTAssertEqual(Set(stamps).count, stamps.count, "\(stamps)")
+        XCTAssertFalse(stamps.contains { $0.hasPrefix("1970") }, "\(stamps)")
     }
 
     func testLiveCaptureSeesTrafficBetweenNamespacesAndStopsCleanlyOnSIGINT() throws {

@@ -76,7 +76,7 @@ extension Engine {
     public func emitStats() {
         guard output.isEnabled else { return }
         var env = EventEnvelope()
-        env.timestampNanos = packetNanos
+        env.timestampNanos = nowNanos
         output.begin("stats", env)
         let c = counters
         let activeFlows = table.count

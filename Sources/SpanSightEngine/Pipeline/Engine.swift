@@ -379,6 +379,14 @@ public final class Engine {
         nextExpiryCheck = next
     }
 
+    /// Moves engine time forward without a packet (a live capture on an idle link: its packet
+    /// times are the wall clock's), ending flows that became idle. Never moves it back.
+    public func advanceClock(toNanos t: Int64) {
+        guard t > nowNanos else { return }
+        nowNanos = t
+        if nowNanos >= nextExpiryCheck { expireIdle() }
+    }
+
     /// Moves a flow to another timeout class's list.
     func requeue(_ slot: Int32, _ cls: TimeoutClass) {
         table.requeue(slot, cls, now: nowNanos)
