@@ -9,11 +9,18 @@ public protocol DICOMEventSink {
     var eventsEnabled: Bool { get }
     var observing: Bool { get }
     func emit(_ type: StaticString, _ body: (inout JSONWriter) -> Void)
+    /// A transaction event: `tx_id` (the transaction's number in the flow) and the message's direction in the envelope.
+    func emit(_ type: StaticString, txID: Int64, direction: Direction?, _ body: (inout JSONWriter) -> Void)
     func anomaly(_ name: StaticString, _ details: (inout JSONWriter) -> Void)
     func observe(_ observation: Observation)
     func markOperation(_ operation: OperationClass)
     /// One PDU parsed (benchmark counter).
     func countPDU()
+}
+
+extension DICOMEventSink {
+    /// Test sinks without an envelope write the body alone.
+    public func emit(_ type: StaticString, txID: Int64, direction: Direction?, _ body: (inout JSONWriter) -> Void) { emit(type, body) }
 }
 
 extension DissectContext: DICOMEventSink {}

@@ -7,6 +7,8 @@ public protocol ModbusEventSink {
     /// Time of the packet being processed (ns since the epoch).
     var timestampNanos: Int64 { get }
     func emit(_ type: StaticString, _ body: (inout JSONWriter) -> Void)
+    /// A transaction event: `tx_id` (the transaction's number in the flow) and the message's direction in the envelope.
+    func emit(_ type: StaticString, txID: Int64, direction: Direction?, _ body: (inout JSONWriter) -> Void)
     func anomaly(_ name: StaticString, _ details: (inout JSONWriter) -> Void)
     /// One ADU parsed (benchmark counter).
     func countPDU()
@@ -19,6 +21,8 @@ public protocol ModbusEventSink {
 }
 
 extension ModbusEventSink {
+    /// Test sinks without an envelope write the body alone.
+    public func emit(_ type: StaticString, txID: Int64, direction: Direction?, _ body: (inout JSONWriter) -> Void) { emit(type, body) }
     public var eventsEnabled: Bool { true }
     public func countPDU() {}
     public var observing: Bool { false }

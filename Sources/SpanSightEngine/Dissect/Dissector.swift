@@ -180,8 +180,16 @@ public struct DissectContext {
     /// Emits one event of `type` with the flow's envelope; `body` writes the event's object
     /// (the key named by `type` is opened and closed around it).
     public func emit(_ type: StaticString, _ body: (inout JSONWriter) -> Void) {
+        emit(type, txID: -1, direction: nil, body)
+    }
+
+    /// Emits one transaction event: the envelope carries Suricata's `tx_id` (the transaction's
+    /// number within the flow, from 0) and, when given, the `direction` of the message.
+    public func emit(_ type: StaticString, txID: Int64, direction: Direction?, _ body: (inout JSONWriter) -> Void) {
         guard eventsEnabled else { return }
-        let env = envelope
+        var env = envelope
+        env.txID = txID
+        env.direction = direction
         withOutput { output in
             output.begin(type, env)
             output.writer.beginObject(type)

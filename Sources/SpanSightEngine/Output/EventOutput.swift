@@ -15,6 +15,10 @@ public struct EventEnvelope {
     public var vlanCount: UInt8 = 0
     public var vlanOuter: UInt16 = 0
     public var vlanInner: UInt16 = 0
+    /// Suricata's `tx_id`: the transaction's number within its flow (0, 1, ...); -1: none.
+    public var txID: Int64 = -1
+    /// Suricata's `direction` of the message an event describes (nil: none written).
+    public var direction: Direction? = nil
     /// The flow's slot in the engine's table (-1: none): where `EnvelopeCache` keeps its
     /// rendered parts (flows in slots that differ modulo its size never share an entry).
     var flowSlot: Int32 = -1
@@ -91,16 +95,21 @@ public final class EventOutput {
         writer.beginObject()
         writer.timestampField("timestamp", nanos: env.timestampNanos)
         if cachesEnvelopes, let key = EnvelopeCache.Key(env) {
-            envelopes.write(env, key, into: &writer) { w in
-                if env.pcapCount != 0 { w.field("pcap_cnt", env.pcapCount) }
-                w.field("event_type", type)
-            }
+            envelopes.write(env, key, into: &writer) { w in Self.middle(type, env, &w) }
             return
         }
         if env.flowID != 0 { writer.field("flow_id", env.flowID) }
-        if env.pcapCount != 0 { writer.field("pcap_cnt", env.pcapCount) }
-        writer.field("event_type", type)
+        Self.middle(type, env, &writer)
         EnvelopeCache.renderTail(env, &writer)
+    }
+
+    /// The per-event part of the envelope (between the cached parts).
+    @inline(__always)
+    static func middle(_ type: StaticString, _ env: EventEnvelope, _ w: inout JSONWriter) {
+        if env.pcapCount != 0 { w.field("pcap_cnt", env.pcapCount) }
+        w.field("event_type", type)
+        if env.txID >= 0 { w.field("tx_id", Int(env.txID)) }
+        if let d = env.direction { w.field("direction", d == .toServer ? "to_server" : "to_client") }
     }
 
     /// Envelope parts of recent flow directions, rendered once (`EnvelopeCache`).
