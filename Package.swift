@@ -34,7 +34,7 @@ let package = Package(
         // Flows, reassembly, the dissector interface, output and the pipeline.
         // Processor hints Swift does not expose (a cache-line prefetch): header-only C.
         .target(name: "CSpanSightHints"),
-        .target(name: "SpanSightEngine", dependencies: ["SpanSightWire", "CSpanSightHints"], swiftSettings: fastPath),
+        .target(name: "SpanSightEngine", dependencies: ["SpanSightWire", "CSpanSightHints", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: fastPath),
         // Application dissectors: one target each, registered in Sources/spansight/Registry.swift.
         .target(name: "SpanSightModbus", dependencies: ["SpanSightEngine", "SpanSightWire"], swiftSettings: fastPath),
         .target(name: "SpanSightDNP3", dependencies: ["SpanSightEngine", "SpanSightWire"], swiftSettings: fastPath),

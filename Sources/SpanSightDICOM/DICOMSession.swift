@@ -53,6 +53,8 @@ struct DICOMStream {
     }
 
     var phase = Phase.header
+    /// Suricata's `tx_id` of the next association written (per flow, from 0).
+    var nextTxID: Int64 = 0
     var inSync = true
     var skipped = 0
     /// Bytes left in the current P-DATA-TF PDU (after its header).
@@ -485,7 +487,9 @@ public final class DICOMSession: DissectorSession {
         if unanswered > 0 { sink.anomaly("dicom.unanswered_request") { w in w.field("count", unanswered) } }
         if assoc.pdus > 0 {
             let now = sink.timestampNanos
-            sink.emit("dicom") { w in DICOMJSON.write(assoc, end: end, nowNanos: now, into: &w) }
+            let tx = nextTxID
+            nextTxID += 1
+            sink.emit("dicom", txID: tx, direction: nil) { w in DICOMJSON.write(assoc, end: end, nowNanos: now, into: &w) }
         }
         assoc.reset()
         for i in 0..<2 { streams[i].datasetTarget = -1 }

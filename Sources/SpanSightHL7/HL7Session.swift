@@ -42,6 +42,8 @@ public final class HL7Session: DissectorSession {
     var tableFullReported = false
     let config: HL7Configuration
     var scratch: [UInt8] = []
+    /// Suricata's `tx_id` of the next message/ACK pair written (per flow, from 0).
+    var nextTxID: Int64 = 0
     /// Roles already observed: bit 0/1 client sender/receiver, bit 2/3 server sender/receiver.
     var rolesSeen: UInt8 = 0
     /// Hash of the identities last observed per side (client, server), to skip repeats.
@@ -252,7 +254,9 @@ public final class HL7Session: DissectorSession {
         let acked = m.ackControlID.view(frame)
         guard let slot = table.find(acked, direction: dir.reversed) else {
             sink.anomaly("hl7.unexpected_ack") { w in HL7JSON.text(&w, "control_id", acked) }
-            sink.emit("hl7") { w in
+            let tx = nextTxID
+            nextTxID += 1
+            sink.emit("hl7", txID: tx, direction: dir) { w in
                 w.field("status", "unexpected_ack")
                 w.field("direction", HL7JSON.direction(dir))
                 w.beginObject("ack")
@@ -268,8 +272,10 @@ public final class HL7Session: DissectorSession {
             table.commit(slot, latency: latency)
             return
         }
+        let tx = nextTxID
+        nextTxID += 1
         if sink.eventsEnabled { table.withStored(slot) { s in
-            sink.emit("hl7") { w in
+            sink.emit("hl7", txID: tx, direction: dir.reversed) { w in
                 w.field("status", "acknowledged")
                 HL7JSON.write(stored: s, e, into: &w, scratch: &scratch)
                 w.beginObject("ack")
@@ -290,9 +296,11 @@ public final class HL7Session: DissectorSession {
 
     func emitUnanswered<S: HL7EventSink>(_ slot: Int, _ sink: inout S) {
         let e = table.entry(slot)
+        let tx = nextTxID
+        nextTxID += 1
         // Stored text exists only when events are built (`HL7Table.insert`).
         if sink.eventsEnabled { table.withStored(slot) { s in
-            sink.emit("hl7") { w in
+            sink.emit("hl7", txID: tx, direction: e.direction) { w in
                 w.field("status", "unanswered")
                 HL7JSON.write(stored: s, e, into: &w, scratch: &scratch)
             }

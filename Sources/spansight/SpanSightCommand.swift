@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import SpanSightCapture
 import SpanSightEngine
 import SpanSightHL7
@@ -52,10 +53,54 @@ struct AnalysisOptions: ParsableArguments {
     @Flag(name: [.short, .long], help: "No summary on standard error.")
     var quiet = false
 
+    @Option(help: ArgumentHelp("Event types to write, comma-separated (Suricata's eve-log types), e.g. alert,flow,stats,asset; '-modbus' alone or after 'all' drops one type. Types: alert, alert_summary, anomaly, flow, stats, asset and one per protocol (modbus, dnp3, hl7, dicom). Default: all.", valueName: "list"))
+    var eveTypes: String?
+
+    /// Every event type a run can write.
+    static var eventTypes: [String] {
+        ["alert", "alert_summary", "anomaly", "flow", "stats", "asset"] + Registry.all.map { $0.name.description }
+    }
+
+    /// The `--eve-types` selection (nil: all), or a usage error naming the unknown type.
+    func selectedEventTypes() throws -> Set<String>? {
+        guard let list = eveTypes else { return nil }
+        let known = Set(Self.eventTypes)
+        var selected = Set<String>()
+        let items = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard !items.isEmpty else { throw ValidationError("--eve-types: no event type given") }
+        if items.allSatisfy({ $0.hasPrefix("-") }) { selected = known }
+        for item in items {
+            if item == "all" { selected = known; continue }
+            let removing = item.hasPrefix("-")
+            let name = removing ? String(item.dropFirst()) : item
+            guard known.contains(name) else {
+                throw ValidationError("--eve-types: unknown event type '\(name)' (known: all, \(Self.eventTypes.joined(separator: ", ")))")
+            }
+            if removing { selected.remove(name) } else { selected.insert(name) }
+        }
+        return selected
+    }
+
+    @Option(help: ArgumentHelp("The sensor's name, written as `host` in every event (Suricata's sensor-name; default: the hostname).", valueName: "name"))
+    var sensorName: String?
+
+    /// `--sensor-name`, else the machine's hostname.
+    var resolvedSensorName: String {
+        if let sensorName { return sensorName }
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
+        let name = String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return name.isEmpty ? "localhost" : name
+    }
+
     @Option(help: ArgumentHelp("Replace HL7 patient identifiers (PID-2, PID-3, PID-4) with keyed pseudonyms: HMAC-SHA256 keyed with this file's bytes (trailing newline removed; at least 16 bytes).", valueName: "file"))
     var hl7PseudonymKey: String?
 
     func validate() throws {
+        _ = try selectedEventTypes()
+        if let name = sensorName {
+            guard !name.isEmpty, name.utf8.count <= 255 else { throw ValidationError("--sensor-name must be 1 to 255 bytes") }
+        }
         if let path = hl7PseudonymKey {
             guard let key = Self.readKey(path) else { throw ValidationError("--hl7-pseudonym-key: cannot read \(path)") }
             guard key.count >= 16 else { throw ValidationError("--hl7-pseudonym-key: the key in \(path) is shorter than 16 bytes") }
@@ -161,6 +206,8 @@ struct Read: ParsableCommand {
         let out: EventOutput
         do { out = try EventOutput(options.output.map { .file($0) } ?? .standardOutput) }
         catch { throw fail(error.description) }
+        out.setSensor(name: options.resolvedSensorName)
+        out.select(types: try options.selectedEventTypes())
         let analysis = Analysis(config: options.engineConfig(), output: out)
         let inventory = try self.inventory.attach(to: analysis, source: files.joined(separator: " "))
         let detector = try detect.attach(to: analysis, inputs: files)
@@ -225,6 +272,8 @@ struct Live: ParsableCommand {
         let out: EventOutput
         do { out = try EventOutput(options.output.map { .file($0) } ?? .standardOutput) }
         catch { throw fail(error.description) }
+        out.setSensor(name: options.resolvedSensorName, interface: interface)
+        out.select(types: try options.selectedEventTypes())
         let analysis = Analysis(config: options.engineConfig(), output: out)
         let inventory = try self.inventory.attach(to: analysis, source: "live:\(interface)")
         let detector = try detect.attach(to: analysis, inputs: nil)

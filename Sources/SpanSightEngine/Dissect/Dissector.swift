@@ -186,7 +186,19 @@ public struct DissectContext {
     /// Emits one transaction event: the envelope carries Suricata's `tx_id` (the transaction's
     /// number within the flow, from 0) and, when given, the `direction` of the message.
     public func emit(_ type: StaticString, txID: Int64, direction: Direction?, _ body: (inout JSONWriter) -> Void) {
+        if txID >= 0 {
+            let slot = self.slot, index = Int(dissector)
+            engineRef._withUnsafeGuaranteedRef { e in
+                if txID >= Int64(e.table[slot].txCount) {
+                    e.table[slot].txCount = UInt32(truncatingIfNeeded: txID + 1)
+                    e.counters.countTransaction(index)
+                }
+            }
+        }
         guard eventsEnabled else { return }
+        var wanted = true
+        withOutput { wanted = $0.wants(type) }
+        guard wanted else { return }
         var env = envelope
         env.txID = txID
         env.direction = direction
@@ -199,7 +211,9 @@ public struct DissectContext {
         }
     }
 
-    /// Emits an `anomaly` event: {"anomaly": {"type": "applayer", "app_proto": ..., "event": name, ...}}.
+    /// Emits an `anomaly` event in Suricata's shape: {"anomaly": {"type": "applayer", "app_proto":
+    /// ..., "event": "invalid_length" (the name without its protocol, as Suricata writes it),
+    /// "layer": "proto_parser", "name": "modbus.invalid_length" (ours: the stable full name), ...}}.
     /// `name` is a stable snake_case identifier such as "modbus.invalid_length". `details` is
     /// not escaping, so a closure that captures values costs no allocation.
     public func anomaly(_ name: StaticString, _ details: (inout JSONWriter) -> Void = { _ in }) {
@@ -209,13 +223,16 @@ public struct DissectContext {
         }
         if observing { observe(.anomaly(name)) }
         guard eventsEnabled else { return }
+        var wanted = true
+        withOutput { wanted = $0.wants("anomaly") }
+        guard wanted else { return }
         let env = envelope, app = appProto
         withOutput { output in
             output.begin("anomaly", env)
             output.writer.beginObject("anomaly")
             output.writer.field("type", "applayer")
             if let app { output.writer.field("app_proto", app) }
-            output.writer.field("event", name)
+            output.writer.writeAnomalyNames(name)
             details(&output.writer)
             output.writer.endObject()
             output.end()

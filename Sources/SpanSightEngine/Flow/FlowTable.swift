@@ -148,8 +148,11 @@ public struct FlowRecord {
     /// Sequence number of each direction's first SYN (valid once its stream's `synSeen`):
     /// a SYN with another opens a new connection.
     var synSeq: (UInt32, UInt32) = (0, 0)
+    /// Transactions the flow's dissector numbered (Suricata's `flow.tx_cnt`): the highest
+    /// `tx_id` written plus one.
+    public var txCount: UInt32 = 0
     /// To 320 bytes (five whole lines).
-    private var padding: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    private var padding: (UInt32, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
 
     init(key: FlowKey, id: UInt64, firstNanos: Int64, activeNanos: Int64, firstPacket: UInt64) {
         self.key = key

@@ -16,7 +16,7 @@ import SpanSightWire
 struct EnvelopeCache: ~Copyable {
     static let entries = 4096
     static let flowIDRoom = 32
-    static let stride = 256
+    static let stride = 320
     static let tailRoom = stride - flowIDRoom
 
     /// What an entry was rendered from (flow id 0: empty).
@@ -33,8 +33,8 @@ struct EnvelopeCache: ~Copyable {
         /// The app name's literal (address and length); nil when none.
         var app: UnsafeRawPointer? = nil
         var appCount: Int = 0
-        var flowIDCount: UInt8 = 0
-        var tailCount: UInt8 = 0
+        var flowIDCount: UInt16 = 0
+        var tailCount: UInt16 = 0
 
         /// The key of an envelope, nil when it cannot be cached (no flow, or an app name that
         /// is not a plain literal).
@@ -130,8 +130,8 @@ struct EnvelopeCache: ~Copyable {
                 entry.update(from: p, count: flowIDCount)
                 (entry + Self.flowIDRoom).update(from: p + flowIDCount, count: tailCount)
                 var k = key
-                k.flowIDCount = UInt8(flowIDCount)
-                k.tailCount = UInt8(tailCount)
+                k.flowIDCount = UInt16(flowIDCount)
+                k.tailCount = UInt16(tailCount)
                 keys[i] = k
             } else {
                 keys[i] = Key()
@@ -157,7 +157,17 @@ struct EnvelopeCache: ~Copyable {
             case 17: w.field("proto", "UDP")
             default: w.field("proto", Int(env.proto))
             }
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { b in
+                CommunityID.write(source: env.sourceIP, sourcePort: env.sourcePort, destination: env.destinationIP,
+                                  destinationPort: env.destinationPort, proto: env.proto, into: b.baseAddress!)
+                w.key("community_id")
+                w.plainStringValue(UnsafePointer(b.baseAddress!), CommunityID.length)
+            }
             if let app = env.appProto { w.field("app_proto", app) }
+        } else if env.sourceIP != .zero {
+            // An event about a host rather than a flow (an identity change): its address.
+            w.field("src_ip", env.sourceIP)
+            w.field("dest_ip", env.destinationIP)
         }
     }
 }

@@ -90,10 +90,83 @@ public final class EventOutput {
         try? sink?.close()
     }
 
+    /// Envelope members that are the same for every event of a run (or of one input file),
+    /// rendered once and copied after the timestamp: `host` (the sensor name), `in_iface`
+    /// (live) and `pcap_filename` (read: the file being read).
+    private var constantMembers: [UInt8] = []
+    private var sensorName: String?
+    private var interfaceName: String?
+    private var pcapFilename: String?
+
+    /// Suricata's `host` (its sensor-name) and, live, `in_iface` on every event.
+    public func setSensor(name: String?, interface: String? = nil) {
+        sensorName = name
+        interfaceName = interface
+        renderConstants()
+    }
+
+    /// Suricata's `pcap_filename`: the capture file being read (nil: none, e.g. live).
+    public func setPcapFilename(_ path: String?) {
+        pcapFilename = path
+        renderConstants()
+    }
+
+    private func renderConstants() {
+        var w = JSONWriter(capacity: 256)
+        w.depth = 1
+        w.hasMember = 1 << 1
+        if let sensorName { w.field("host", sensorName) }
+        if let interfaceName { w.field("in_iface", interfaceName) }
+        if let pcapFilename { w.field("pcap_filename", pcapFilename) }
+        constantMembers = w.bytes.withUnsafeBytes { Array($0) }
+    }
+
+    // MARK: which event types are written (`--eve-types`, Suricata's eve-log types)
+
+    /// The event types written; nil: all.
+    public private(set) var selectedTypes: Set<String>? = nil
+    /// Types asked for by literal: the answer for each literal's address (a few entries).
+    private var typeAnswers: [(UnsafeRawPointer, Bool)] = []
+    /// Where the event begun last started in the buffer, and whether it is to be kept.
+    private var eventStart = 0
+    private var keepEvent = true
+    /// Alerts written (`stats.detect.alert`; aggregate summaries are not alerts).
+    public var alertsWritten: UInt64 = 0
+    /// Flows that raised an alert and have not ended (`flow.alerted`).
+    public var alertedFlows: Set<UInt64> = []
+
+    /// Writes only these event types (`alert`, `flow`, `modbus`, ...); nil writes all.
+    public func select(types: Set<String>?) {
+        selectedTypes = types
+        typeAnswers = []
+    }
+
+    /// False when events of `type` are not written (callers skip building them).
+    @inline(__always)
+    public func wants(_ type: StaticString) -> Bool {
+        guard let selected = selectedTypes else { return true }
+        return answer(type, selected)
+    }
+
+    private func answer(_ type: StaticString, _ selected: Set<String>) -> Bool {
+        let p = UnsafeRawPointer(type.utf8Start)
+        for (q, a) in typeAnswers where q == p { return a }
+        let a = selected.contains(type.description)
+        if typeAnswers.count < 32 { typeAnswers.append((p, a)) }
+        return a
+    }
+
     /// Starts an event: writes the envelope and opens the object named by `type` if `body`.
+    /// An event of a type not selected is built and then dropped by `end` (callers on hot
+    /// paths ask `wants` first and skip it).
     public func begin(_ type: StaticString, _ env: EventEnvelope) {
+        eventStart = writer.bytes.count
+        keepEvent = wants(type)
         writer.beginObject()
         writer.timestampField("timestamp", nanos: env.timestampNanos)
+        if !constantMembers.isEmpty {
+            constantMembers.withUnsafeBufferPointer { writer.rawBytes($0.baseAddress!, $0.count) }
+        }
         if cachesEnvelopes, let key = EnvelopeCache.Key(env) {
             envelopes.write(env, key, into: &writer) { w in Self.middle(type, env, &w) }
             return
@@ -121,6 +194,7 @@ public final class EventOutput {
     public func end() {
         writer.endObject()
         writer.endLine()
+        guard keepEvent else { writer.bytes.truncate(to: eventStart); return }
         eventCount &+= 1
         if writer.bytes.count >= flushThresholdValue { flush() }
     }

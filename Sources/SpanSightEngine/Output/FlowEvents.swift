@@ -8,6 +8,9 @@ extension Engine {
         let end = r.lastNanos
         env.timestampNanos = end
         env.pcapCount = 0
+        // Suricata's app_proto "failed": every probe declined a flow that carried data.
+        if r.app == -2 { env.appProto = "failed" }
+        let alerted = output.alertedFlows.contains(r.id)
         output.begin("flow", env)
         let body = { (j: inout JSONWriter) in
             if r.hasMAC {
@@ -24,6 +27,9 @@ extension Engine {
             j.timestampField("start", nanos: r.firstNanos)
             j.timestampField("end", nanos: end)
             j.field("age", Int(max(0, end &- r.firstNanos) / 1_000_000_000))
+            j.field("duration", Double(max(0, end &- r.firstNanos)) / 1e9)
+            j.field("alerted", alerted)
+            j.field("tx_cnt", Int(r.txCount))
             if r.packetsToServer > 0 {
                 j.timestampField("start_toserver", nanos: r.firstToServer)
                 j.timestampField("end_toserver", nanos: r.lastToServer)
@@ -39,7 +45,6 @@ extension Engine {
             }
             j.field("reason", reason.name)
             j.field("client_by", r.directionBySYN ? "syn" : "port")
-            if r.app == -2 { j.field("app_proto_result", "none") }
             if r.operations != 0 {
                 j.beginArray("operations")
                 for op in OperationClass.allCases where r.operations & op.bit != 0 { j.value(op.name) }
@@ -89,6 +94,7 @@ extension Engine {
         }
         let body = { (j: inout JSONWriter) in
             j.beginObject("stats")
+            j.field("uptime", Int(max(0, UptimeClock.nanos() - self.startedMonotonic) / 1_000_000_000))
             j.beginObject("capture")
             j.field("kernel_packets", c.captureReceived)
             j.field("kernel_drops", c.captureDropped)
@@ -97,6 +103,7 @@ extension Engine {
             j.beginObject("decoder")
             j.field("pkts", c.packets)
             j.field("bytes", c.bytes)
+            j.field("invalid", c.decodeErrors)
             j.field("ipv4", c.ipv4)
             j.field("ipv6", c.ipv6)
             j.field("tcp", c.tcp)
@@ -114,26 +121,39 @@ extension Engine {
             j.field("tcp", c.tcpFlows)
             j.field("udp", c.udpFlows)
             j.field("active", UInt64(activeFlows))
+            j.field("tcp_reuse", c.flowsReused)
             j.field("timeout", c.flowsTimedOut)
             j.field("evicted", c.flowsEvicted)
             j.field("shutdown", c.flowsEnded)
-            j.field("tcp_reuse", c.flowsReused)
             j.key("by_app_proto"); sortedObject(&j, c.flowsByApp)
             j.endObject()
             j.beginObject("tcp")
+            j.field("sessions", c.tcpFlows)
+            j.field("reassembly_gap", c.reassemblyGaps)
+            j.field("overlap", c.tcpOverlaps)
+            j.field("reassembly_memuse", UInt64(memory))
             j.field("segments_in_order", c.tcpSegmentsInOrder)
             j.field("segments_out_of_order", c.tcpSegmentsOutOfOrder)
             j.field("retransmissions", c.tcpRetransmissions)
-            j.field("overlaps", c.tcpOverlaps)
-            j.field("reassembly_gaps", c.reassemblyGaps)
             j.field("reassembly_gap_bytes", c.reassemblyGapBytes)
             j.field("reassembly_cap_hits", c.reassemblyCapHits)
-            j.field("reassembly_memory", UInt64(memory))
-            j.field("reassembly_memory_peak", UInt64(peak))
+            j.field("reassembly_memuse_peak", UInt64(peak))
             j.endObject()
             j.beginObject("app_layer")
+            var flows = c.flowsByApp
+            flows.removeValue(forKey: "none")
+            flows["failed_tcp"] = c.flowsFailedTCP
+            flows["failed_udp"] = c.flowsFailedUDP
+            j.key("flow"); sortedObject(&j, flows)
+            var tx: [String: UInt64] = [:]
+            let txCounts = c.transactionsByDissector
+            for (i, d) in self.config.dissectors.enumerated() where i < txCounts.count { tx[d.name.description, default: 0] += txCounts[i] }
+            j.key("tx"); sortedObject(&j, tx)
             j.field("anomalies", c.anomalies)
             j.key("anomalies_by_event"); sortedObject(&j, c.anomaliesByName)
+            j.endObject()
+            j.beginObject("detect")
+            j.field("alert", self.output.alertsWritten)
             j.endObject()
             j.endObject()
         }

@@ -265,6 +265,26 @@ public struct JSONWriter {
         bytes.advance(n)
     }
 
+    /// An anomaly's names: `event` (the stable name without its `proto.` prefix, Suricata's
+    /// bare event name), `layer` (Suricata's `proto_parser`) and `name` (the full stable name).
+    public mutating func writeAnomalyNames(_ name: StaticString) {
+        let p = name.utf8Start, n = name.utf8CodeUnitCount
+        var dot = 0
+        while dot < n && p[dot] != UInt8(ascii: ".") { dot += 1 }
+        key("event")
+        if dot < n { plainStringValue(p + dot + 1, n - dot - 1) } else { value(name) }
+        field("layer", "proto_parser")
+        field("name", name)
+    }
+
+    /// A string value of bytes known to need no escaping (base64, hex), quoted.
+    mutating func plainStringValue(_ p: UnsafePointer<UInt8>, _ n: Int) {
+        separatorIfInArray()
+        bytes.append(UInt8(ascii: "\""))
+        rawBytes(p, n)
+        bytes.append(UInt8(ascii: "\""))
+    }
+
     /// Appends literal bytes (no escaping).
     public mutating func raw(_ s: StaticString) {
         bytes.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))

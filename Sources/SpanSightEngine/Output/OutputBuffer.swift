@@ -91,6 +91,8 @@ public struct OutputBuffer: RandomAccessCollection {
     }
 
     public mutating func removeAll(keepingCapacity: Bool = true) { storage.count = 0 }
+    /// Drops everything after the first `n` bytes (an event not to be written).
+    mutating func truncate(to n: Int) { if n >= 0 && n < storage.count { storage.count = n } }
 
     /// The bytes as one buffer (valid until the next append).
     public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import CSpanSightHints
 import SpanSightWire
 
@@ -82,6 +85,9 @@ public final class Engine {
     var nextExpiryCheck = Int64.max
     /// Bytes of the current packet's IP datagram past the snaplen cut.
     var packetMissingBytes = 0
+
+    /// Wall time (monotonic clock) the engine started: `stats.uptime`, never analysis.
+    let startedMonotonic = UptimeClock.nanos()
 
     public init(config: EngineConfig, output: EventOutput) {
         self.config = config
@@ -455,11 +461,17 @@ public final class Engine {
         let app = table[slot].app
         let name = app >= 0 ? config.dissectors[Int(app)].name.description : "none"
         counters.flowsByApp[name, default: 0] += 1
-        if config.flowEvents && output.isEnabled { emitFlowEvent(slot, reason: reason) }
+        if app == -2 {
+            if table[slot].key.proto == 17 { counters.flowsFailedUDP &+= 1 } else { counters.flowsFailedTCP &+= 1 }
+        }
+        // Observers first: what they raise as the flow ends (alert aggregates) precedes its
+        // `flow` event, which then says whether the flow alerted.
         if let observer {
             observer.flowEnded(table[slot], app: app >= 0 ? config.dissectors[Int(app)].name : nil,
                                operations: table[slot].operations)
         }
+        if config.flowEvents && output.isEnabled && output.wants("flow") { emitFlowEvent(slot, reason: reason) }
+        if !output.alertedFlows.isEmpty { output.alertedFlows.remove(table[slot].id) }
         table.remove(slot)
     }
 
@@ -664,4 +676,13 @@ extension FlowRecord {
     }
     /// Out-of-order segments are queued in this direction (read from line 0).
     func hasQueued(_ d: Direction) -> Bool { queued & (d == .toServer ? 1 : 2) != 0 }
+}
+
+/// The monotonic clock, for `stats.uptime` only (analysis runs on packet time).
+enum UptimeClock {
+    static func nanos() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+    }
 }

@@ -60,6 +60,10 @@ public final class EngineCounters {
     /// PDUs parsed per dissector (registry order): Modbus ADUs, DNP3 link frames, ...
     public var pdusByDissector: [UInt64] { pduCounts.indices.map { pduCounts[$0] } }
 
+    /// Transactions numbered per dissector (Suricata's `app_layer.tx.<proto>`).
+    @usableFromInline var txCounts = InlineArray<16, UInt64>(repeating: 0)
+    public var transactionsByDissector: [UInt64] { txCounts.indices.map { txCounts[$0] } }
+
     public var anomalies: UInt64 = 0
     /// Anomalies by stable name ("modbus.invalid_length", ...).
     public var anomaliesByName: [String: UInt64] {
@@ -73,6 +77,9 @@ public final class EngineCounters {
     private var anomalyCounts: [UInt: (name: StaticString, count: UInt64)] = [:]
     /// Flows per app_proto ("none" for unrecognised).
     public var flowsByApp: [String: UInt64] = [:]
+    /// Flows whose every probe declined them, TCP and UDP (Suricata's `app_layer.flow.failed_tcp`/`failed_udp`).
+    public var flowsFailedTCP: UInt64 = 0
+    public var flowsFailedUDP: UInt64 = 0
 
     /// Live capture: kernel/libpcap counters.
     public var captureReceived: UInt64 = 0
@@ -86,6 +93,11 @@ public final class EngineCounters {
     @inlinable
     func countPDU(_ dissector: Int) {
         if dissector >= 0 && dissector < Self.maxDissectors { pduCounts[dissector] &+= 1 }
+    }
+
+    @inlinable
+    func countTransaction(_ dissector: Int) {
+        if dissector >= 0 && dissector < Self.maxDissectors { txCounts[dissector] &+= 1 }
     }
 
     func countAnomaly(_ name: StaticString) {
