@@ -130,39 +130,115 @@ final class AlertBook {
         if a.count > 1 { write(a, final: true) }
     }
 
+    /// A first occurrence is an `alert` event (Suricata's); the end-of-flow or end-of-run total
+    /// of a repeated cause is an `alert_summary` event, so that a SIEM counting alerts counts
+    /// each once.
     private func write(_ a: Aggregate, final: Bool) {
+        if !final {
+            output.alertsWritten &+= 1
+            if a.envelope.flowID != 0 && a.envelope.proto != 0 { output.alertedFlows.insert(a.envelope.flowID) }
+        }
         guard output.isEnabled else { return }
         var env = a.envelope
-        if final { env.timestampNanos = a.lastNanos; env.pcapCount = 0 }
-        output.begin("alert", env)
-        output.writer.beginObject("alert")
-        AlertBook.body(&output.writer, a, final: final)
+        if final {
+            env.timestampNanos = a.lastNanos
+            env.pcapCount = 0
+            output.begin("alert_summary", env)
+            output.writer.beginObject("alert_summary")
+            AlertBook.summary(&output.writer, a)
+        } else {
+            output.begin("alert", env)
+            output.writer.beginObject("alert")
+            AlertBook.body(&output.writer, a)
+        }
         output.writer.endObject()
         output.end()
     }
 
-    private static func body(_ j: inout JSONWriter, _ a: Aggregate, final: Bool) {
+    /// Suricata's `alert` object, then ours (`severity_name`, `mitre`, `detail`, `risk`, ...).
+    private static func body(_ j: inout JSONWriter, _ a: Aggregate) {
+        let sig = a.signature
         j.field("action", "allowed")
-        j.field("signature_id", a.signature.id)
-        j.field("signature", a.signature.name)
-        j.field("category", a.signature.category.name)
-        j.field("severity", a.signature.severity)
-        j.field("severity_name", a.signature.severityName)
-        if let t = a.signature.technique {
+        j.field("gid", 1)
+        j.field("signature_id", sig.sid)
+        j.field("rev", sig.rev)
+        j.field("signature", sig.name)
+        j.field("category", sig.category.name)
+        j.field("severity", sig.severity)
+        metadata(&j, sig)
+        endpoints(&j, a)
+        j.field("severity_name", sig.severityName)
+        if let t = sig.technique {
             j.beginObject("mitre")
             j.field("technique_id", t.id)
             j.field("technique", t.name)
+            j.field("tactic_id", t.tactic.id)
+            j.field("tactic", t.tactic.name)
             j.endObject()
         }
         j.field("detail", a.detail)
-        j.field("target_ip", a.target)
         j.field("risk", a.risk.value)
         j.beginArray("risk_reasons")
         for r in a.risk.reasons { j.value(r) }
         j.endArray()
+    }
+
+    /// The total of a repeated cause: which alert, how many times, first and last seen.
+    private static func summary(_ j: inout JSONWriter, _ a: Aggregate) {
+        let sig = a.signature
+        j.field("gid", 1)
+        j.field("signature_id", sig.sid)
+        j.field("rev", sig.rev)
+        j.field("signature", sig.name)
+        j.field("category", sig.category.name)
+        j.field("severity", sig.severity)
+        endpoints(&j, a)
+        j.field("detail", a.detail)
+        j.field("risk", a.risk.value)
         j.field("count", a.count)
         j.timestampField("first_seen", nanos: a.firstNanos)
         j.timestampField("last_seen", nanos: a.lastNanos)
-        j.field("aggregated", final)
+    }
+
+    /// Emerging Threats' metadata keys (arrays of strings), which Elastic's and others'
+    /// Suricata pipelines map to ATT&CK fields.
+    private static func metadata(_ j: inout JSONWriter, _ sig: Signature) {
+        j.beginObject("metadata")
+        j.beginArray("signature_severity"); j.value(sig.etSeverity); j.endArray()
+        if let t = sig.technique {
+            j.beginArray("mitre_tactic_id"); j.value(t.tactic.id); j.endArray()
+            j.beginArray("mitre_tactic_name"); j.value(t.tactic.metadataName); j.endArray()
+            j.beginArray("mitre_technique_id"); j.value(t.id); j.endArray()
+            j.beginArray("mitre_technique_name"); j.value(t.metadataName); j.endArray()
+        }
+        j.endObject()
+    }
+
+    /// `source` (who acted) and `target` (the device the alert is about), as Suricata's
+    /// `target` keyword writes them: the target's side of the flow gives its port.
+    private static func endpoints(_ j: inout JSONWriter, _ a: Aggregate) {
+        let e = a.envelope
+        let flow = e.proto != 0
+        var targetPort: UInt16? = nil
+        var source: (IPAddress, UInt16?)? = nil
+        if flow && a.target == e.destinationIP {
+            targetPort = e.destinationPort
+            source = (e.sourceIP, e.sourcePort)
+        } else if flow && a.target == e.sourceIP {
+            targetPort = e.sourcePort
+            source = (e.destinationIP, e.destinationPort)
+        } else if flow {
+            source = (e.sourceIP, e.sourcePort)
+        }
+        if let (ip, port) = source, ip != a.target {
+            j.beginObject("source")
+            j.field("ip", ip)
+            if let port { j.field("port", Int(port)) }
+            j.endObject()
+        }
+        j.beginObject("target")
+        j.field("ip", a.target)
+        if let targetPort { j.field("port", Int(targetPort)) }
+        j.endObject()
     }
 }

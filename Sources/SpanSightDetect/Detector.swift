@@ -95,6 +95,9 @@ public final class Detector: EngineObserver, AssetChangeListener {
         var env = EventEnvelope()
         env.timestampNanos = change.timestampNanos
         env.flowID = change.flowID
+        // About one host: its address as both ends (Suricata's src/dest are always present).
+        env.sourceIP = change.address
+        env.destinationIP = change.address
         let sig = Signatures.change(change.kind)
         var detail = change.kind.description
         if !change.key.isEmpty { detail += " \(change.key)" }

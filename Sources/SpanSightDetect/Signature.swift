@@ -1,27 +1,48 @@
 /// The alert catalogue: every alert SpanSight can raise, with a stable number and name that are
 /// never reused or renamed (docs/detection.md lists them with the test that shows each).
 
-/// A MITRE ATT&CK for ICS technique.
+/// A MITRE ATT&CK for ICS tactic.
+public struct Tactic: Sendable {
+    public let id: StaticString
+    public let name: StaticString
+    /// The name as Emerging Threats' rule metadata writes it (spaces as underscores).
+    public let metadataName: StaticString
+
+    static let collection = Tactic(id: "TA0100", name: "Collection", metadataName: "Collection")
+    static let discovery = Tactic(id: "TA0102", name: "Discovery", metadataName: "Discovery")
+    static let evasion = Tactic(id: "TA0103", name: "Evasion", metadataName: "Evasion")
+    static let execution = Tactic(id: "TA0104", name: "Execution", metadataName: "Execution")
+    static let impact = Tactic(id: "TA0105", name: "Impact", metadataName: "Impact")
+    static let impairProcessControl = Tactic(id: "TA0106", name: "Impair Process Control", metadataName: "Impair_Process_Control")
+    static let inhibitResponseFunction = Tactic(id: "TA0107", name: "Inhibit Response Function", metadataName: "Inhibit_Response_Function")
+    static let initialAccess = Tactic(id: "TA0108", name: "Initial Access", metadataName: "Initial_Access")
+    static let lateralMovement = Tactic(id: "TA0109", name: "Lateral Movement", metadataName: "Lateral_Movement")
+}
+
+/// A MITRE ATT&CK for ICS technique, with the tactic it is listed under for these alerts.
 public struct Technique: Sendable {
     public let id: StaticString
     public let name: StaticString
+    public let tactic: Tactic
+    /// The name as Emerging Threats' rule metadata writes it (spaces and slashes as underscores).
+    public let metadataName: StaticString
 
-    static let unauthorizedCommand = Technique(id: "T0855", name: "Unauthorized Command Message")
-    static let modifyParameter = Technique(id: "T0836", name: "Modify Parameter")
-    static let deviceRestart = Technique(id: "T0816", name: "Device Restart/Shutdown")
-    static let remoteSystemDiscovery = Technique(id: "T0846", name: "Remote System Discovery")
-    static let remoteSystemInformation = Technique(id: "T0888", name: "Remote System Information Discovery")
-    static let denialOfService = Technique(id: "T0814", name: "Denial of Service")
-    static let programDownload = Technique(id: "T0843", name: "Program Download")
-    static let changeOperatingMode = Technique(id: "T0858", name: "Change Operating Mode")
-    static let blockReporting = Technique(id: "T0804", name: "Block Reporting Message")
-    static let dataDestruction = Technique(id: "T0809", name: "Data Destruction")
-    static let theftOfInformation = Technique(id: "T0882", name: "Theft of Operational Information")
-    static let adversaryInTheMiddle = Technique(id: "T0830", name: "Adversary-in-the-Middle")
-    static let masquerading = Technique(id: "T0849", name: "Masquerading")
-    static let rogueMaster = Technique(id: "T0848", name: "Rogue Master")
-    static let spoofReporting = Technique(id: "T0856", name: "Spoof Reporting Message")
-    static let indicatorRemoval = Technique(id: "T0872", name: "Indicator Removal on Host")
+    static let unauthorizedCommand = Technique(id: "T0855", name: "Unauthorized Command Message", tactic: .impairProcessControl, metadataName: "Unauthorized_Command_Message")
+    static let modifyParameter = Technique(id: "T0836", name: "Modify Parameter", tactic: .impairProcessControl, metadataName: "Modify_Parameter")
+    static let deviceRestart = Technique(id: "T0816", name: "Device Restart/Shutdown", tactic: .inhibitResponseFunction, metadataName: "Device_Restart_Shutdown")
+    static let remoteSystemDiscovery = Technique(id: "T0846", name: "Remote System Discovery", tactic: .discovery, metadataName: "Remote_System_Discovery")
+    static let remoteSystemInformation = Technique(id: "T0888", name: "Remote System Information Discovery", tactic: .discovery, metadataName: "Remote_System_Information_Discovery")
+    static let denialOfService = Technique(id: "T0814", name: "Denial of Service", tactic: .inhibitResponseFunction, metadataName: "Denial_of_Service")
+    static let programDownload = Technique(id: "T0843", name: "Program Download", tactic: .lateralMovement, metadataName: "Program_Download")
+    static let changeOperatingMode = Technique(id: "T0858", name: "Change Operating Mode", tactic: .execution, metadataName: "Change_Operating_Mode")
+    static let blockReporting = Technique(id: "T0804", name: "Block Reporting Message", tactic: .inhibitResponseFunction, metadataName: "Block_Reporting_Message")
+    static let dataDestruction = Technique(id: "T0809", name: "Data Destruction", tactic: .inhibitResponseFunction, metadataName: "Data_Destruction")
+    static let theftOfInformation = Technique(id: "T0882", name: "Theft of Operational Information", tactic: .impact, metadataName: "Theft_of_Operational_Information")
+    static let adversaryInTheMiddle = Technique(id: "T0830", name: "Adversary-in-the-Middle", tactic: .collection, metadataName: "Adversary_in_the_Middle")
+    static let masquerading = Technique(id: "T0849", name: "Masquerading", tactic: .evasion, metadataName: "Masquerading")
+    static let rogueMaster = Technique(id: "T0848", name: "Rogue Master", tactic: .initialAccess, metadataName: "Rogue_Master")
+    static let spoofReporting = Technique(id: "T0856", name: "Spoof Reporting Message", tactic: .evasion, metadataName: "Spoof_Reporting_Message")
+    static let indicatorRemoval = Technique(id: "T0872", name: "Indicator Removal on Host", tactic: .evasion, metadataName: "Indicator_Removal_on_Host")
 }
 
 /// Alert categories.
@@ -61,6 +82,21 @@ public struct Signature: Sendable {
         self.technique = technique
         self.confidence = confidence
         self.critical = critical
+    }
+
+    /// Suricata's `signature_id`: SpanSight's number in the local range (1,000,000 + the
+    /// catalogue number; docs/detection.md), never reused.
+    public var sid: Int { 1_000_000 + id }
+    /// The rule's revision (`rev`): raised when a rule's meaning changes.
+    public var rev: Int { 1 }
+
+    /// Emerging Threats' `signature_severity` metadata.
+    public var etSeverity: StaticString {
+        switch severity {
+        case 1: "Major"
+        case 2: "Minor"
+        default: "Informational"
+        }
     }
 
     public var severityName: StaticString {

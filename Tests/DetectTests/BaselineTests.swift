@@ -32,7 +32,7 @@ final class BaselineTests: XCTestCase {
         let (learnPart, _) = try normalHalves()
         let run = detect(try packets([fixture("detect-modbus-attack-laptop.pcap")])[...], baseline: learn(learnPart))
         XCTAssertEqual(run.signatureIDs, [2002, 4001, 4002, 4003])
-        XCTAssertEqual(run.alerts(4001).first?.alert["target_ip"] as? String, "10.77.0.66")
+        XCTAssertEqual(run.alerts(4001).first?.targetIP, "10.77.0.66")
     }
 
     func testWritesOutsideTheLearnedRangeAndRateBursts() throws {
@@ -87,8 +87,8 @@ final class BaselineTests: XCTestCase {
         var fromRead: [Int: Int] = [:]
         for line in read.stdout.split(separator: "\n") {
             guard let e = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                  e["event_type"] as? String == "alert", e.alert["aggregated"] as? Bool == false,
-                  let id = e.alert["signature_id"] as? Int else { continue }
+                  e["event_type"] as? String == "alert" else { continue }
+            let id = e.catalogueID
             fromRead[id, default: 0] += 1
         }
         let sim = try spansight(["simulate", "--baseline", baseline, capture])

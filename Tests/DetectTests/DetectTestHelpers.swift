@@ -46,18 +46,19 @@ func replay(_ list: ArraySlice<(nanos: Int64, bytes: [UInt8], wire: Int, dlt: In
 struct DetectRun {
     var detector: Detector
     var events: [[String: Any]]
-    /// First emissions (not the end-of-flow aggregates).
-    var alerts: [[String: Any]] { events.filter { ($0["alert"] as? [String: Any])?["aggregated"] as? Bool == false } }
-    var aggregates: [[String: Any]] { events.filter { ($0["alert"] as? [String: Any])?["aggregated"] as? Bool == true } }
-    var signatureIDs: Set<Int> { Set(alerts.compactMap { ($0["alert"] as? [String: Any])?["signature_id"] as? Int }) }
-    func alerts(_ id: Int) -> [[String: Any]] { alerts.filter { ($0["alert"] as? [String: Any])?["signature_id"] as? Int == id } }
+    /// First emissions: `alert` events (not the end-of-flow `alert_summary` totals).
+    var alerts: [[String: Any]] { events.filter { $0["event_type"] as? String == "alert" } }
+    var aggregates: [[String: Any]] { events.filter { $0["event_type"] as? String == "alert_summary" } }
+    /// Catalogue numbers of the alerts raised (the events' `signature_id` less 1,000,000).
+    var signatureIDs: Set<Int> { Set(alerts.map { $0.catalogueID }) }
+    func alerts(_ id: Int) -> [[String: Any]] { alerts.filter { $0.catalogueID == id } }
 }
 
 func detect(_ list: ArraySlice<(nanos: Int64, bytes: [UInt8], wire: Int, dlt: Int32)>, baseline: BaselineIndex? = nil,
             config: DetectConfig = DetectConfig()) -> DetectRun {
     let (o, lines) = replay(list) { Detector(config: config, baseline: baseline, output: $0) }
     let events = lines.compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
-        .filter { $0["event_type"] as? String == "alert" }
+        .filter { $0["event_type"] as? String == "alert" || $0["event_type"] as? String == "alert_summary" }
     return DetectRun(detector: o as! Detector, events: events)
 }
 
@@ -73,7 +74,12 @@ func learn(_ list: ArraySlice<(nanos: Int64, bytes: [UInt8], wire: Int, dlt: Int
 }
 
 extension Dictionary where Key == String, Value == Any {
-    var alert: [String: Any] { self["alert"] as? [String: Any] ?? [:] }
+    /// The `alert` object (or an `alert_summary` event's).
+    var alert: [String: Any] { self["alert"] as? [String: Any] ?? self["alert_summary"] as? [String: Any] ?? [:] }
+    /// The catalogue number: Suricata's `signature_id` is 1,000,000 + it (the local range).
+    var catalogueID: Int { (alert["signature_id"] as? Int).map { $0 - 1_000_000 } ?? -1 }
+    /// `alert.target.ip`.
+    var targetIP: String? { (alert["target"] as? [String: Any])?["ip"] as? String }
 }
 
 /// Runs the built tool (beside the test bundle or in .build/debug); standard output via a file.

@@ -17,7 +17,7 @@ final class RuleTests: XCTestCase {
         let write = try XCTUnwrap(run.alerts(2001).first?.alert)
         XCTAssertEqual((write["mitre"] as? [String: Any])?["technique_id"] as? String, "T0855")
         XCTAssertEqual(write["severity"] as? Int, 2)
-        XCTAssertEqual(write["target_ip"] as? String, "10.77.0.20")
+        XCTAssertEqual(((write["target"] as? [String: Any])?["ip"] as? String), "10.77.0.20")
         XCTAssertEqual(write["risk"] as? Int, 79)  // 65/2 + 95*0.3 + 95/5
         let reasons = write["risk_reasons"] as? [String] ?? []
         XCTAssertTrue(reasons.contains { $0.contains("OT control equipment (Modbus server)") }, "\(reasons)")
@@ -52,10 +52,10 @@ final class RuleTests: XCTestCase {
         // Connection 1 writes coils with FC 5 twice and reads device identification (43/14) four times.
         let firstFC5 = run.alerts(2001).filter { ($0.alert["detail"] as? String)?.contains("fc 5 ") == true }
         XCTAssertEqual(firstFC5.count, 1)
-        let aggregates = run.aggregates.filter { $0.alert["signature_id"] as? Int == 2001 }
+        let aggregates = run.aggregates.filter { $0.catalogueID == 2001 }
         XCTAssertEqual(aggregates.count, 1)
         XCTAssertEqual(aggregates.first?.alert["count"] as? Int, 2)
-        let deviceID = run.aggregates.filter { $0.alert["signature_id"] as? Int == 2005 }
+        let deviceID = run.aggregates.filter { $0.catalogueID == 2005 }
         XCTAssertEqual(deviceID.map { $0.alert["count"] as? Int }, [4])
         XCTAssertEqual(run.detector.stats.occurrences[2005], 7)  // 4 + 1 + 1 + 1 (43/13 is its own cause)
         // No (flow, signature, detail) is announced twice.

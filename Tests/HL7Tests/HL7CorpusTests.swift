@@ -76,7 +76,7 @@ final class HL7CorpusTests: XCTestCase {
             // Every message is paired with its ACK; nothing is unanswered or unexpected.
             let statuses = run.events(ofType: "hl7").compactMap { ($0["hl7"] as? [String: Any])?["status"] as? String }
             XCTAssertEqual(Set(statuses), ["acknowledged"], name)
-            let anomalies = run.events(ofType: "anomaly").compactMap { ($0["anomaly"] as? [String: Any])?["event"] as? String }
+            let anomalies = run.events(ofType: "anomaly").compactMap { ($0["anomaly"] as? [String: Any])?["name"] as? String }
             XCTAssertEqual(anomalies, [], name)
             // The flow is recognised on any port, by its bytes.
             let apps = run.events(ofType: "flow").compactMap { $0["app_proto"] as? String }

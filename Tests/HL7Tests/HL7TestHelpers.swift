@@ -46,7 +46,7 @@ final class HL7RecordingSink: HL7EventSink {
         }
     }
     var anomalies: [String] {
-        events.compactMap { ($0["anomaly"] as? [String: Any])?["event"] as? String }
+        events.compactMap { ($0["anomaly"] as? [String: Any])?["name"] as? String }
     }
     var transactions: [[String: Any]] { events.compactMap { $0["hl7"] as? [String: Any] } }
 }
