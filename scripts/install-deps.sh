@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what SpanSight needs on Debian: libpcap-dev and libsqlite3-dev (build), ieee-data
 # (MAC vendors, read at run time), tshark/capinfos (the tests' reference), tcpdump and
-# iproute2 (live-capture test, fixture recording). Idempotent: does
+# iproute2 (live-capture test, fixture recording); from PyPI jsonschema and communityid
+# (the EVE schema and Community ID checks). Idempotent: does
 # nothing when everything is present. Needs root (or sudo) only when something is missing.
 set -euo pipefail
 need=()
@@ -14,6 +15,14 @@ command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+# Python modules the tests use: jsonschema (Suricata's EVE schema check) and communityid (an
+# independent Community ID implementation), from PyPI.
+pymods=()
+python3 -c "import jsonschema" 2>/dev/null || pymods+=(jsonschema)
+python3 -c "import communityid" 2>/dev/null || pymods+=(communityid)
+if [ ${#pymods[@]} -gt 0 ]; then
+    python3 -m pip install -q --disable-pip-version-check "${pymods[@]}" >&2 || echo "install-deps: pip could not install ${pymods[*]}; the tests that need them skip" >&2
+fi
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"

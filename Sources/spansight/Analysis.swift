@@ -75,7 +75,7 @@ final class Analysis {
             // Standard input from a pipe: a first signal reads on to its end (`tcpdump | spansight
             // read -`: tcpdump flushes its last packets as it exits on the same signal).
             StopSignals.install(for: handle, drain: handle.readsStream)
-            output.setPcapFilename(path)
+            output.setPcapFilename(path == "-" ? nil : path)
             let size = path == "-" ? 0 : FileSize.of(path)
             bar?.start(name: path, total: size)
             var readInFile: UInt64 = 0

@@ -50,7 +50,7 @@ final class RecordingSink: DICOMEventSink {
         lines.compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
     }
     var anomalies: [String] {
-        events.compactMap { ($0["anomaly"] as? [String: Any])?["name"] as? String }
+        events.compactMap { ($0["anomaly"] as? [String: Any])?["event"] as? String }
     }
     var associations: [[String: Any]] { events.compactMap { $0["dicom"] as? [String: Any] } }
 }

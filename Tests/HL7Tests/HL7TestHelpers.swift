@@ -28,7 +28,7 @@ final class HL7RecordingSink: HL7EventSink {
 
     func anomaly(_ name: StaticString, _ details: (inout JSONWriter) -> Void) {
         emit("anomaly") { w in
-            w.field("event", name)
+            w.writeAnomalyNames(name)
             details(&w)
         }
     }

@@ -29,7 +29,7 @@ final class CommunityIDTests: XCTestCase {
         probe.standardError = FileHandle.nullDevice
         try probe.run(); probe.waitUntilExit()
         guard probe.terminationStatus == 0 else { throw XCTSkip("python3 module communityid is absent (pip install communityid): cross-check skipped") }
-        var rng = SplitMix64(seed: 15)
+        var rng = SplitMix(seed: 15)
         var tuples: [(String, UInt16, String, UInt16, UInt8, UInt16)] = [
             ("10.0.0.1", 502, "10.0.0.1", 40000, 6, 0),
             ("2001:db8::1", 20000, "2001:db8::2", 1024, 6, 0),
