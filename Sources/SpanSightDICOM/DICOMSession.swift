@@ -53,8 +53,6 @@ struct DICOMStream {
     }
 
     var phase = Phase.header
-    /// Suricata's `tx_id` of the next association written (per flow, from 0).
-    var nextTxID: Int64 = 0
     var inSync = true
     var skipped = 0
     /// Bytes left in the current P-DATA-TF PDU (after its header).
@@ -88,6 +86,8 @@ public final class DICOMSession: DissectorSession {
     var open: [OpenOperation] = []
     var nextSequence: UInt64 = 0
     var openFullReported = false
+    /// Suricata's `tx_id` of the next association written (per flow, from 0).
+    var nextTxID: Int64 = 0
 
     public init(limits: DICOMLimits = DICOMLimits()) {
         self.limits = limits

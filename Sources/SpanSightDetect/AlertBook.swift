@@ -38,6 +38,24 @@ public struct AlertStats: Sendable {
     public var totalAlerts: Int { alerts.values.reduce(0, +) }
 }
 
+/// The flow counters an alert carries (Suricata's `alert` events have the `flow` object as
+/// it was when the alert fired).
+struct FlowSnapshot {
+    var packetsToServer: UInt64
+    var packetsToClient: UInt64
+    var bytesToServer: UInt64
+    var bytesToClient: UInt64
+    var startNanos: Int64
+
+    init(_ flow: borrowing FlowRecord) {
+        packetsToServer = flow.packetsToServer
+        packetsToClient = flow.packetsToClient
+        bytesToServer = flow.bytesToServer
+        bytesToClient = flow.bytesToClient
+        startNanos = flow.firstNanos
+    }
+}
+
 /// Raises alerts: aggregates repeats of the same cause, scores risk, writes `alert` events,
 /// keeps the counts, the per-asset risk and the alerted flows.
 final class AlertBook {
@@ -50,7 +68,11 @@ final class AlertBook {
         var firstNanos: Int64
         var lastNanos: Int64
         var count: Int
+        var flow: FlowSnapshot?
     }
+
+    /// The flow being observed while the detector handles an observation or a flow's end.
+    var currentFlow: FlowSnapshot?
 
     let output: EventOutput
     let config: DetectConfig
@@ -83,7 +105,8 @@ final class AlertBook {
         }
         let risk = Risk.score(sig, target: target, hint: hint, lookup: lookup)
         let a = Aggregate(envelope: envelope, signature: sig, detail: detail, target: target, risk: risk,
-                          firstNanos: envelope.timestampNanos, lastNanos: envelope.timestampNanos, count: 1)
+                          firstNanos: envelope.timestampNanos, lastNanos: envelope.timestampNanos, count: 1,
+                          flow: envelope.flowID != 0 && envelope.proto != 0 ? currentFlow : nil)
         stats.alerts[sig.id, default: 0] += 1
         countPair(envelope, sig)
         ledger.add(risk.value, to: target)
@@ -150,6 +173,20 @@ final class AlertBook {
             output.begin("alert", env)
             output.writer.beginObject("alert")
             AlertBook.body(&output.writer, a)
+            if let f = a.flow {
+                output.writer.endObject()
+                // Suricata's alert-time `flow` object.
+                output.writer.beginObject("flow")
+                output.writer.field("pkts_toserver", f.packetsToServer)
+                output.writer.field("pkts_toclient", f.packetsToClient)
+                output.writer.field("bytes_toserver", f.bytesToServer)
+                output.writer.field("bytes_toclient", f.bytesToClient)
+                output.writer.timestampField("start", nanos: f.startNanos)
+                output.writer.field("src_ip", env.sourceIP)
+                output.writer.field("dest_ip", env.destinationIP)
+                output.writer.field("src_port", Int(env.sourcePort))
+                output.writer.field("dest_port", Int(env.destinationPort))
+            }
         }
         output.writer.endObject()
         output.end()

@@ -59,6 +59,8 @@ public final class Detector: EngineObserver, AssetChangeListener {
 
     public func observe(_ observation: Observation, flow: borrowing FlowRecord, timestampNanos: Int64, app: StaticString?) {
         let env = EventEnvelope(flow: flow, timestampNanos: timestampNanos, app: app)
+        book.currentFlow = FlowSnapshot(flow)
+        defer { book.currentFlow = nil }
         if baseline != nil { checkPair(flow, app: app, env) }
         switch observation {
         case .anomaly(let name):
@@ -77,6 +79,8 @@ public final class Detector: EngineObserver, AssetChangeListener {
 
     public func flowEnded(_ flow: borrowing FlowRecord, app: StaticString?, operations: UInt16) {
         let env = EventEnvelope(flow: flow, timestampNanos: flow.lastNanos, app: app)
+        book.currentFlow = FlowSnapshot(flow)
+        defer { book.currentFlow = nil }
         if baseline != nil { checkPair(flow, app: app, env) }
         let name = app?.description ?? ""
         let gap = flow.toServer.gapBytes &+ flow.toClient.gapBytes
