@@ -110,3 +110,194 @@ enum ModbusNames {
         }
     }
 }
+
+/// Suricata's names for the same values, as its EVE `modbus` event writes them (its parser,
+/// sawp-modbus, prints enum cases and bitflags with Rust's `Debug`): the spellings below are
+/// that output, so a parser or dashboard written for Suricata reads ours unchanged. Ours
+/// (snake_case, `ModbusNames`) stay beside them under other keys.
+enum SuricataModbusNames {
+    /// `function_code`: the function of `raw & 0x7F`.
+    static func functionCode(_ raw: UInt8) -> StaticString {
+        switch raw & 0x7F {
+        case 1: return "RdCoils"
+        case 2: return "RdDiscreteInputs"
+        case 3: return "RdHoldRegs"
+        case 4: return "RdInputRegs"
+        case 5: return "WrSingleCoil"
+        case 6: return "WrSingleReg"
+        case 7: return "RdExcStatus"
+        case 8: return "Diagnostic"
+        case 9: return "Program484"
+        case 10: return "Poll484"
+        case 11: return "GetCommEventCtr"
+        case 12: return "GetCommEventLog"
+        case 13: return "ProgramController"
+        case 14: return "PollController"
+        case 15: return "WrMultCoils"
+        case 16: return "WrMultRegs"
+        case 17: return "ReportServerID"
+        case 18: return "Program884"
+        case 19: return "ResetCommLink"
+        case 20: return "RdFileRec"
+        case 21: return "WrFileRec"
+        case 22: return "MaskWrReg"
+        case 23: return "RdWrMultRegs"
+        case 24: return "RdFIFOQueue"
+        case 43: return "MEI"
+        default: return "Unknown"
+        }
+    }
+
+    /// True when `functionCode` names the code (Suricata's `FunctionCode` is not `Unknown`).
+    static func isNamed(_ raw: UInt8) -> Bool {
+        switch raw & 0x7F {
+        case 1...24, 43: return true
+        default: return false
+        }
+    }
+
+    /// `function_code`, `access_type` and `category` together, as JSON members after another
+    /// (the leading comma: they follow `function_raw`), for the codes whose category does not
+    /// hang on their data: every named code but 8 and 43. nil for the others. The same strings
+    /// as the three tables here (ModbusSuricataTests checks every code).
+    static func describedFunction(_ raw: UInt8) -> StaticString? {
+        switch raw & 0x7F {
+        case 1: return #","function_code":"RdCoils","access_type":"READ | COILS","category":"PUBLIC_ASSIGNED""#
+        case 2: return #","function_code":"RdDiscreteInputs","access_type":"READ | DISCRETES","category":"PUBLIC_ASSIGNED""#
+        case 3: return #","function_code":"RdHoldRegs","access_type":"READ | HOLDING","category":"PUBLIC_ASSIGNED""#
+        case 4: return #","function_code":"RdInputRegs","access_type":"READ | INPUT","category":"PUBLIC_ASSIGNED""#
+        case 5: return #","function_code":"WrSingleCoil","access_type":"WRITE | COILS | SINGLE | WRITE_SINGLE","category":"PUBLIC_ASSIGNED""#
+        case 6: return #","function_code":"WrSingleReg","access_type":"WRITE | HOLDING | SINGLE | WRITE_SINGLE","category":"PUBLIC_ASSIGNED""#
+        case 7: return #","function_code":"RdExcStatus","access_type":"NONE","category":"PUBLIC_ASSIGNED""#
+        case 9: return #","function_code":"Program484","access_type":"NONE","category":"PUBLIC_ASSIGNED""#
+        case 10: return #","function_code":"Poll484","access_type":"NONE","category":"PUBLIC_ASSIGNED""#
+        case 11: return #","function_code":"GetCommEventCtr","access_type":"NONE","category":"PUBLIC_ASSIGNED""#
+        case 12: return #","function_code":"GetCommEventLog","access_type":"NONE","category":"PUBLIC_ASSIGNED""#
+        case 13: return #","function_code":"ProgramController","access_type":"NONE","category":"PUBLIC_ASSIGNED""#
+        case 14: return #","function_code":"PollController","access_type":"NONE","category":"PUBLIC_ASSIGNED""#
+        case 15: return #","function_code":"WrMultCoils","access_type":"WRITE | COILS | MULTIPLE | WRITE_MULTIPLE","category":"PUBLIC_ASSIGNED""#
+        case 16: return #","function_code":"WrMultRegs","access_type":"WRITE | HOLDING | MULTIPLE | WRITE_MULTIPLE","category":"PUBLIC_ASSIGNED""#
+        case 17: return #","function_code":"ReportServerID","access_type":"NONE","category":"PUBLIC_ASSIGNED""#
+        case 18: return #","function_code":"Program884","access_type":"NONE","category":"PUBLIC_ASSIGNED""#
+        case 19: return #","function_code":"ResetCommLink","access_type":"NONE","category":"PUBLIC_ASSIGNED""#
+        case 20: return #","function_code":"RdFileRec","access_type":"NONE","category":"PUBLIC_ASSIGNED""#
+        case 21: return #","function_code":"WrFileRec","access_type":"NONE","category":"PUBLIC_ASSIGNED""#
+        case 22: return #","function_code":"MaskWrReg","access_type":"WRITE | HOLDING","category":"PUBLIC_ASSIGNED""#
+        case 23: return #","function_code":"RdWrMultRegs","access_type":"READ | WRITE | HOLDING | MULTIPLE | WRITE_MULTIPLE","category":"PUBLIC_ASSIGNED""#
+        case 24: return #","function_code":"RdFIFOQueue","access_type":"NONE","category":"PUBLIC_ASSIGNED""#
+        default: return nil
+        }
+    }
+
+    /// `access_type`: the `AccessType` flags of the function (of `raw & 0x7F`), named in
+    /// declaration order (READ, WRITE, DISCRETES, COILS, INPUT, HOLDING, SINGLE, MULTIPLE), then
+    /// the composites whose bits are all set (WRITE_SINGLE, WRITE_MULTIPLE; BIT_ACCESS_MASK and
+    /// FUNC_MASK never are), " | " between; no flag: NONE.
+    static func accessType(_ raw: UInt8) -> StaticString {
+        switch raw & 0x7F {
+        case 1: return "READ | COILS"
+        case 2: return "READ | DISCRETES"
+        case 3: return "READ | HOLDING"
+        case 4: return "READ | INPUT"
+        case 5: return "WRITE | COILS | SINGLE | WRITE_SINGLE"
+        case 6: return "WRITE | HOLDING | SINGLE | WRITE_SINGLE"
+        case 15: return "WRITE | COILS | MULTIPLE | WRITE_MULTIPLE"
+        case 16: return "WRITE | HOLDING | MULTIPLE | WRITE_MULTIPLE"
+        case 22: return "WRITE | HOLDING"
+        case 23: return "READ | WRITE | HOLDING | MULTIPLE | WRITE_MULTIPLE"
+        default: return "NONE"
+        }
+    }
+
+    /// `category` of a function code Suricata does not name, from the raw byte (0x80 included,
+    /// so every exception form lands in NONE): spec V1.1b3 section 5's public, user-defined and
+    /// reserved ranges.
+    static func unnamedCategory(_ raw: UInt8) -> StaticString {
+        switch raw {
+        case 0: return "NONE"
+        case 1...8: return "PUBLIC_UNASSIGNED"
+        case 9...14: return "RESERVED"
+        case 15...40: return "PUBLIC_UNASSIGNED"
+        case 41...42: return "RESERVED"
+        case 43...64: return "PUBLIC_UNASSIGNED"
+        case 65...72: return "USER_DEFINED"
+        case 73...89: return "PUBLIC_UNASSIGNED"
+        case 90...91: return "RESERVED"
+        case 92...99: return "PUBLIC_UNASSIGNED"
+        case 100...110: return "USER_DEFINED"
+        case 111...124: return "PUBLIC_UNASSIGNED"
+        case 125...127: return "RESERVED"
+        default: return "NONE"
+        }
+    }
+
+    /// `error_flags`: the `ErrorFlags` bits (DATA_VALUE 1, DATA_LENGTH 2, EXC_CODE 4) named in
+    /// that order.
+    static func errorFlags(_ bits: UInt8) -> StaticString {
+        switch bits & 7 {
+        case 1: return "DATA_VALUE"
+        case 2: return "DATA_LENGTH"
+        case 3: return "DATA_VALUE | DATA_LENGTH"
+        case 4: return "EXC_CODE"
+        case 5: return "DATA_VALUE | EXC_CODE"
+        case 6: return "DATA_LENGTH | EXC_CODE"
+        case 7: return "DATA_VALUE | DATA_LENGTH | EXC_CODE"
+        default: return "NONE"
+        }
+    }
+
+    /// `exception.code`.
+    static func exception(_ code: UInt8) -> StaticString {
+        switch code {
+        case 1: return "IllegalFunction"
+        case 2: return "IllegalDataAddr"
+        case 3: return "IllegalDataValue"
+        case 4: return "ServerDeviceFail"
+        case 5: return "Ack"
+        case 6: return "ServerDeviceBusy"
+        case 7: return "NegAck"
+        case 8: return "MemParityErr"
+        case 10: return "GatewayPathUnavailable"
+        case 11: return "GatewayTargetFailToResp"
+        default: return "Unknown"
+        }
+    }
+
+    /// `diagnostic.code` (FC 8 sub-function).
+    static func diagnostic(_ sub: UInt16) -> StaticString {
+        switch sub {
+        case 0: return "RetQueryData"
+        case 1: return "RestartCommOpt"
+        case 2: return "RetDiagReg"
+        case 3: return "ChangeInputDelimiter"
+        case 4: return "ForceListenOnlyMode"
+        case 10: return "ClearCtrDiagReg"
+        case 11: return "RetBusMsgCount"
+        case 12: return "RetBusCommErrCount"
+        case 13: return "RetBusExcErrCount"
+        case 14: return "RetServerMsgCount"
+        case 15: return "RetServerNoRespCount"
+        case 16: return "RetServerNAKCount"
+        case 17: return "RetServerBusyCount"
+        case 18: return "RetBusCharOverrunCount"
+        case 19: return "RetOverrunErrCount"
+        case 20: return "ClearOverrunCounterFlag"
+        case 21: return "GetClearPlusStats"
+        default: return "Reserved"
+        }
+    }
+
+    /// True for the sub-functions `diagnostic` names (the rest are Reserved: category RESERVED).
+    static func isAssignedDiagnostic(_ sub: UInt16) -> Bool {
+        sub <= 4 || (sub >= 10 && sub <= 21)
+    }
+
+    /// `mei.code` (FC 43 MEI type).
+    static func mei(_ type: UInt8) -> StaticString {
+        switch type {
+        case 13: return "CANOpenGenRefReqResp"
+        case 14: return "RdDevId"
+        default: return "Unknown"
+        }
+    }
+}

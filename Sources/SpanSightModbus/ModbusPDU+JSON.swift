@@ -3,6 +3,12 @@ import SpanSightWire
 
 /// Writes one side (`request` or `response`) of a transaction event. Variable parts are read
 /// from `pdu` (live bytes for the PDU just received, the bounded copy for a stored request).
+///
+/// Layout: Suricata's EVE `modbus` message first, with its names, places and types (its
+/// rust/src/modbus/log.rs over sawp-modbus's `Message`): `transaction_id`, `protocol_id`,
+/// `unit_id`, `function_raw`, `function_code`, `access_type`, `category`, `error_flags`, then
+/// the one of `exception`, `diagnostic`, `mei`, `read`/`write` or `data` its parser fills for
+/// that function. Then ours, under keys Suricata does not use (docs/modbus.md lists which is whose).
 enum ModbusJSON {
     /// Values listed per PDU at most; the rest is counted in `values_truncated`.
     static let maxValues = 64
@@ -10,43 +16,34 @@ enum ModbusJSON {
     static let maxDataBytes = 253
 
     /// `bitLimit`: for a read-coils response, the quantity of its request (padding bits of the
-    /// last byte are not coils).
-    static func write(_ p: ModbusPDU, pdu: ByteView, bitLimit: Int?, into w: inout JSONWriter, scratch: inout [UInt8]) {
+    /// last byte are not coils). `pairFlaws`: flaws found against the request (a response's
+    /// byte count), beside the PDU's own.
+    static func write(_ p: ModbusPDU, pdu: ByteView, bitLimit: Int?, pairFlaws: ModbusFlaws = [],
+                      into w: inout JSONWriter, scratch: inout [UInt8]) {
         w.field("transaction_id", Int(p.transactionID))
         w.field("protocol_id", Int(p.protocolID))
         w.field("unit_id", Int(p.unitID))
-        w.field("length", Int(p.length))
         w.field("function_raw", Int(p.function))
+        if let described = SuricataModbusNames.describedFunction(p.function) {
+            // The three members at once (the hot path: nearly every PDU is of such a code); its
+            // leading comma is due, function_raw being a member already.
+            w.raw(described)
+        } else {
+            w.field("function_code", SuricataModbusNames.functionCode(p.function))
+            w.field("access_type", SuricataModbusNames.accessType(p.function))
+            w.field("category", category(p))
+        }
+        let flags = errorFlags(p, pairFlaws)
+        if flags == 0 { w.raw(#","error_flags":"NONE""#) } else { w.field("error_flags", SuricataModbusNames.errorFlags(flags)) }
+        suricataData(p, pdu, &w, &scratch)
+
+        // Ours.
+        w.field("length", Int(p.length))
         w.field("function", ModbusNames.function(p.function))
         let f = p.fields
-        if f.contains(.exception) {
-            w.beginObject("exception")
-            w.field("raw", Int(p.exceptionCode))
-            w.field("code", ModbusNames.exception(p.exceptionCode))
-            w.endObject()
-        }
-        if f.contains(.subfunction) {
-            w.field("subfunction_raw", Int(p.subfunction))
-            w.field("subfunction", ModbusNames.diagnostic(p.subfunction))
-        }
-        if f.contains(.mei) {
-            w.field("mei_type", Int(p.meiType))
-            w.field("mei", ModbusNames.mei(p.meiType))
-        }
-        if f.contains(.address) { w.field("address", Int(p.address)) }
-        if f.contains(.quantity) { w.field("quantity", Int(p.quantity)) }
-        if f.contains(.value) { w.field("value", Int(p.value)) }
-        if f.contains(.masks) {
-            w.field("and_mask", Int(p.andMask))
-            w.field("or_mask", Int(p.orMask))
-        }
-        if f.contains(.readWrite) {
-            w.field("read_address", Int(p.readAddress))
-            w.field("read_quantity", Int(p.readQuantity))
-            w.field("write_address", Int(p.writeAddress))
-            w.field("write_quantity", Int(p.writeQuantity))
-        }
         if f.contains(.byteCount) { w.field("byte_count", p.byteCount) }
+        if f.contains(.value) && p.function == 7 { w.field("output_data", Int(p.value)) }
+        if f.contains(.address) && p.function == 24 { w.field("fifo_pointer_address", Int(p.address)) }
         if f.contains(.status) { w.field("status", Int(p.status)) }
         if f.contains(.eventCount) { w.field("event_count", Int(p.eventCount)) }
         if f.contains(.messageCount) { w.field("message_count", Int(p.messageCount)) }
@@ -70,6 +67,128 @@ enum ModbusJSON {
         payload(p, ModbusDecoder.payloadView(pdu, p), bitLimit: bitLimit, &w, &scratch)
     }
 
+    // MARK: Suricata's part
+
+    /// The `Data` variant sawp-modbus fills for this PDU, as Suricata logs it. A PDU too short
+    /// for its fixed fields (which sawp does not parse at all) gets none of them. Where
+    /// Suricata writes bytes (`data`), we write their lower-case hex.
+    static func suricataData(_ p: ModbusPDU, _ pdu: ByteView, _ w: inout JSONWriter, _ scratch: inout [UInt8]) {
+        let f = p.fields
+        if f.contains(.exception) {
+            w.beginObject("exception")
+            w.field("raw", Int(p.exceptionCode))
+            w.field("code", SuricataModbusNames.exception(p.exceptionCode))
+            w.field("name", ModbusNames.exception(p.exceptionCode))
+            w.endObject()
+            return
+        }
+        switch p.function {
+        case 1, 2, 3, 4, 23:
+            if p.isRequest {
+                if f.contains(.readWrite) {
+                    w.beginObject("read")
+                    w.field("address", Int(p.readAddress))
+                    w.field("quantity", Int(p.readQuantity))
+                    w.endObject()
+                    // Suricata's write.data here is the bytes (an integer elsewhere, so its
+                    // schema types it integer): left out; `values` holds them decoded.
+                    w.beginObject("write")
+                    w.field("address", Int(p.writeAddress))
+                    w.field("quantity", Int(p.writeQuantity))
+                    w.endObject()
+                } else if f.contains(.address) {
+                    w.beginObject("read")
+                    w.field("address", Int(p.address))
+                    w.field("quantity", Int(p.quantity))
+                    w.endObject()
+                }
+            } else if f.contains(.byteCount) {
+                // Everything after the byte count, as sawp takes it (not cut at the count).
+                w.beginObject("read")
+                hex("data", pdu.suffix(from: 2), &w, &scratch)
+                w.endObject()
+            }
+        case 5, 6:
+            guard f.contains(.address) else { return }
+            w.beginObject("write")
+            w.field("address", Int(p.address))
+            w.field("data", Int(p.value))
+            w.endObject()
+        case 15, 16:
+            guard f.contains(.address) else { return }
+            w.beginObject("write")
+            w.field("address", Int(p.address))
+            // A request's bytes would be Suricata's data (see FC 23); a response's data is
+            // the quantity written.
+            w.field(p.isRequest ? "quantity" : "data", Int(p.quantity))
+            w.endObject()
+        case 22:
+            guard f.contains(.masks) else { return }
+            w.beginObject("write")
+            w.field("address", Int(p.address))
+            w.field("and_mask", Int(p.andMask))
+            w.field("or_mask", Int(p.orMask))
+            w.endObject()
+        case 8:
+            guard f.contains(.subfunction) else { return }
+            w.beginObject("diagnostic")
+            w.field("raw", Int(p.subfunction))
+            w.field("code", SuricataModbusNames.diagnostic(p.subfunction))
+            hex("data", pdu.suffix(from: 3), &w, &scratch)
+            w.field("name", ModbusNames.diagnostic(p.subfunction))
+            w.endObject()
+        case 43:
+            guard f.contains(.mei) else { return }
+            w.beginObject("mei")
+            w.field("raw", Int(p.meiType))
+            w.field("code", SuricataModbusNames.mei(p.meiType))
+            hex("data", pdu.suffix(from: 2), &w, &scratch)
+            w.field("name", ModbusNames.mei(p.meiType))
+            w.endObject()
+        default:
+            // sawp's ByteVec: every byte after the function code (FC 7, 11, 12, 17, 20, 21,
+            // 24, user-defined and unknown codes). Suricata writes "" when there are none; we
+            // leave the key out.
+            if pdu.count > 1 { hex("data", pdu.suffix(from: 1), &w, &scratch) }
+        }
+    }
+
+    /// Suricata's `category` (sawp's `CodeCategory` of a message): a named function code is
+    /// PUBLIC_ASSIGNED, except FC 8 and 43, which go by their sub-function and MEI type (and
+    /// are NONE without one, e.g. as exceptions); other codes by their raw byte's range.
+    static func category(_ p: ModbusPDU) -> StaticString {
+        switch p.baseFunction {
+        case 8:
+            guard p.fields.contains(.subfunction) else { return "NONE" }
+            return SuricataModbusNames.isAssignedDiagnostic(p.subfunction) ? "PUBLIC_ASSIGNED" : "RESERVED"
+        case 43:
+            guard p.fields.contains(.mei) else { return "NONE" }
+            return p.meiType == 13 || p.meiType == 14 ? "PUBLIC_ASSIGNED" : "RESERVED"
+        default:
+            return SuricataModbusNames.isNamed(p.function) ? "PUBLIC_ASSIGNED" : SuricataModbusNames.unnamedCategory(p.function)
+        }
+    }
+
+    /// Suricata's `error_flags` bits from the flaws the decoder found: DATA_VALUE (1) for a
+    /// value out of the spec (quantity, coil value, an inner field), DATA_LENGTH (2) for a length
+    /// or byte count that does not fit, EXC_CODE (4) for an exception code the function cannot
+    /// return, as sawp checks it: Illegal Data Value from FC 8, Memory Parity Error from any
+    /// function but FC 20/21. (sawp's third rule, Illegal Data Address from FC 7-14/17-21,
+    /// compares the raw byte, which has 0x80 set in every exception, and so never fires.)
+    static func errorFlags(_ p: ModbusPDU, _ pairFlaws: ModbusFlaws = []) -> UInt8 {
+        var bits: UInt8 = 0
+        let flaws = p.flaws.union(pairFlaws)
+        if !flaws.isDisjoint(with: [.invalidQuantity, .invalidCoilValue, .malformed]) { bits |= 1 }
+        if !flaws.isDisjoint(with: [.invalidLength, .invalidByteCount]) { bits |= 2 }
+        if p.isException {
+            let base = p.baseFunction
+            if (p.exceptionCode == 3 && base == 8) || (p.exceptionCode == 8 && base != 20 && base != 21) { bits |= 4 }
+        }
+        return bits
+    }
+
+    // MARK: ours
+
     static func payload(_ p: ModbusPDU, _ b: ByteView, bitLimit: Int?, _ w: inout JSONWriter, _ scratch: inout [UInt8]) {
         switch p.payload {
         case .none:
@@ -81,11 +200,16 @@ enum ModbusJSON {
         case .registers:
             values(p.valueCount, into: &w) { i in Int(b.u16(at: 2 * i) ?? 0) }
         case .data:
-            hex("data", b, &w, &scratch)
+            // Written by Suricata's part (data, diagnostic.data, mei.data); FC 12's events are
+            // the tail of its data, named here.
+            if p.function == 12 { hex("events", b, &w, &scratch) }
         case .serverID:
             w.field("server_id", bytes: b)
             hex("server_id_hex", b, &w, &scratch)
         case .deviceObjects:
+            // Suricata has no such key; left out when empty (as Suricata leaves out what is not
+            // there), never written as [].
+            guard b.count > 0 else { return }
             w.beginArray("objects")
             ModbusDeviceObjects.walk(b, count: Int(p.numObjects)) { id, v, _ in
                 w.beginObject()
@@ -122,17 +246,22 @@ enum ModbusJSON {
         if n > shown { w.field("values_truncated", n - shown) }
     }
 
-    /// Lower-case hex of `b` as a string field, through a reused scratch buffer.
+    /// Lower-case hex of `b` as a string field, through a reused scratch buffer (sized once,
+    /// to `2 * maxDataBytes`: filled in place, never appended to).
     static func hex(_ key: StaticString, _ b: ByteView, _ w: inout JSONWriter, _ scratch: inout [UInt8]) {
-        scratch.removeAll(keepingCapacity: true)
         let n = min(b.count, maxDataBytes)
-        for i in 0..<n {
-            let v = b._u8(i)
-            scratch.append(hexDigit(v >> 4))
-            scratch.append(hexDigit(v & 0xF))
-        }
+        if scratch.count < 2 * maxDataBytes { scratch = [UInt8](repeating: 0, count: 2 * maxDataBytes) }
         w.key(key)
-        w.value(bytes: scratch)
+        scratch.withUnsafeMutableBufferPointer { out in
+            b.withBytes { src in
+                for i in 0..<n {
+                    let v = src[i]
+                    out[2 &* i] = hexDigit(v &>> 4)
+                    out[2 &* i &+ 1] = hexDigit(v & 0xF)
+                }
+            }
+            w.value(bytes: ByteView(start: out.baseAddress, count: 2 * n))
+        }
     }
 
     @inline(__always)

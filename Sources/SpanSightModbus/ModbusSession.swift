@@ -137,13 +137,16 @@ public final class ModbusSession: DissectorSession {
     var framerToClient = StreamFramer(maxPDU: MBAPHeader.maxADU)
     var scratch: [UInt8] = []
     var observations = ModbusObservations()
+    /// Suricata's transaction number (`tx_id`, `modbus.id`) of the next event: 0, 1, ... in the
+    /// order this flow's `modbus` events are emitted.
+    var nextTxID: Int64 = 0
 
     public init(udp: Bool, requestDirection: Direction = .toServer,
                 maxOpenRequests: Int = ModbusSession.defaultMaxOpenRequests) {
         isUDP = udp
         self.requestDirection = requestDirection
         table = RequestTable(capacity: maxOpenRequests)
-        scratch.reserveCapacity(2 * ModbusJSON.maxDataBytes)
+        scratch = [UInt8](repeating: 0, count: 2 * ModbusJSON.maxDataBytes)
     }
 
     // MARK: DissectorSession
@@ -304,7 +307,9 @@ public final class ModbusSession: DissectorSession {
                 w.field("transaction_id", tid)
                 w.field("function_raw", fc)
             }
-            sink.emit("modbus") { w in
+            let id = takeTxID()
+            sink.emit("modbus", txID: id, direction: nil) { w in
+                w.field("id", Int(id))
                 w.field("status", "unmatched_response")
                 w.beginObject("response")
                 ModbusJSON.write(p, pdu: pdu, bitLimit: nil, into: &w, scratch: &scratch)
@@ -314,27 +319,37 @@ public final class ModbusSession: DissectorSession {
         }
         let open = table.request(s)
         let req = open.pdu
-        checkPair(req, p, &sink)
+        // A byte count its request's quantity rules out is a flaw of the response (its error_flags).
+        let pairFlaws: ModbusFlaws = checkPair(req, p, &sink) ? [] : .invalidByteCount
         let latency = sink.timestampNanos - open.timestamp
         let bitLimit: Int? = req.function == p.function && (p.function == 1 || p.function == 2) ? Int(req.quantity) : nil
+        let id = takeTxID()
         if sink.eventsEnabled { table.withBytes(s) { reqBytes in
-            sink.emit("modbus") { w in
+            sink.emit("modbus", txID: id, direction: nil) { w in
+                w.field("id", Int(id))
                 w.field("status", "complete")
                 w.field("latency_ms", Double(latency) / 1_000_000)
                 w.beginObject("request")
                 ModbusJSON.write(req, pdu: reqBytes, bitLimit: nil, into: &w, scratch: &scratch)
                 w.endObject()
                 w.beginObject("response")
-                ModbusJSON.write(p, pdu: pdu, bitLimit: bitLimit, into: &w, scratch: &scratch)
+                ModbusJSON.write(p, pdu: pdu, bitLimit: bitLimit, pairFlaws: pairFlaws, into: &w, scratch: &scratch)
                 w.endObject()
             }
         } }
         table.remove(s)
     }
 
+    /// Suricata's tx id for the event about to be emitted (Suricata numbers a flow's
+    /// transactions from 0; it sets no direction on Modbus transactions, so neither do we).
+    func takeTxID() -> Int64 {
+        defer { nextTxID += 1 }
+        return nextTxID
+    }
+
     /// Checks a response against its request: same function, byte count as the request's
-    /// quantity implies.
-    func checkPair<S: ModbusEventSink>(_ req: ModbusPDU, _ rsp: ModbusPDU, _ sink: inout S) {
+    /// quantity implies. False when the byte count is not what the request implies.
+    func checkPair<S: ModbusEventSink>(_ req: ModbusPDU, _ rsp: ModbusPDU, _ sink: inout S) -> Bool {
         if rsp.baseFunction != req.function {
             let (tid, a, b) = (Int(rsp.transactionID), Int(req.function), Int(rsp.function))
             sink.anomaly("modbus.function_mismatch") { w in
@@ -342,15 +357,15 @@ public final class ModbusSession: DissectorSession {
                 w.field("request_function_raw", a)
                 w.field("response_function_raw", b)
             }
-            return
+            return true
         }
-        guard !rsp.isException, rsp.fields.contains(.byteCount) else { return }
+        guard !rsp.isException, rsp.fields.contains(.byteCount) else { return true }
         let implied: Int
         switch rsp.function {
         case 1, 2: implied = (Int(req.quantity) + 7) / 8
         case 3, 4: implied = 2 * Int(req.quantity)
         case 23: implied = 2 * Int(req.readQuantity)
-        default: return
+        default: return true
         }
         if rsp.byteCount != implied {
             let (tid, fc, bc) = (Int(rsp.transactionID), Int(rsp.function), rsp.byteCount)
@@ -360,13 +375,17 @@ public final class ModbusSession: DissectorSession {
                 w.field("byte_count", bc)
                 w.field("expected_byte_count", implied)
             }
+            return false
         }
+        return true
     }
 
     func emitUnanswered<S: ModbusEventSink>(_ slot: Int, _ sink: inout S) {
         let req = table.request(slot).pdu
+        let id = takeTxID()
         table.withBytes(slot) { reqBytes in
-            sink.emit("modbus") { w in
+            sink.emit("modbus", txID: id, direction: nil) { w in
+                w.field("id", Int(id))
                 w.field("status", "unanswered")
                 w.beginObject("request")
                 ModbusJSON.write(req, pdu: reqBytes, bitLimit: nil, into: &w, scratch: &scratch)

@@ -18,6 +18,8 @@ final class ModbusCorpusTests: XCTestCase {
         var theirsExceptions: [String: Multiset] = [:]
         /// PDUs with a non-zero protocol id (tshark 4.0 does not dissect them).
         var nonZeroProtocolID = 0
+        /// Fields of ours in a place or of a type other than Suricata's (its schema, when present).
+        var schemaErrors: [String] = []
 
         /// PDUs only SpanSight saw, and PDUs only tshark saw.
         var differences: (oursOnly: Int, theirsOnly: Int, detail: [String]) {
@@ -61,6 +63,10 @@ final class ModbusCorpusTests: XCTestCase {
         for e in run.events(ofType: "modbus") {
             guard let m = e["modbus"] as? [String: Any], let sp = e["src_port"] as? Int, let dp = e["dest_port"] as? Int else { continue }
             let key = flowKey(String(sp), String(dp))
+            if let schema = SuricataSchema.modbus, c.schemaErrors.count < 20 {
+                c.schemaErrors += SuricataSchema.typeErrors(m, schema).map { "\(url.lastPathComponent): \($0)" }
+                if m["id"] as? Int != e["tx_id"] as? Int { c.schemaErrors.append("\(url.lastPathComponent): modbus.id is not tx_id") }
+            }
             for side in ["request", "response"] {
                 guard let p = m[side] as? [String: Any], let tid = p["transaction_id"] as? Int,
                       let unit = p["unit_id"] as? Int, let fc = p["function_raw"] as? Int else { continue }
@@ -120,6 +126,7 @@ final class ModbusCorpusTests: XCTestCase {
             XCTAssertEqual(d.oursOnly, want.oursOnly, "\(name) PDUs only SpanSight decodes: \(d.detail.prefix(12))")
             XCTAssertEqual(d.theirsOnly, want.theirsOnly, "\(name) PDUs only tshark decodes: \(d.detail.prefix(12))")
             XCTAssertEqual(c.nonZeroProtocolID, want.nonZeroPID, "\(name) non-zero protocol ids")
+            XCTAssertEqual(c.schemaErrors, [], name)
             if d.oursOnly == 0 && d.theirsOnly == 0 {
                 XCTAssertEqual(c.oursExceptions, c.theirsExceptions, "\(name) exception codes")
             }
@@ -142,13 +149,15 @@ final class ModbusCorpusTests: XCTestCase {
             let d = c.differences
             XCTAssertEqual(d.oursOnly + d.theirsOnly, 0, "\(f.lastPathComponent): \(d.detail.prefix(12))")
             XCTAssertEqual(c.oursExceptions, c.theirsExceptions, f.lastPathComponent)
+            XCTAssertEqual(c.schemaErrors, [], f.lastPathComponent)
             XCTAssertFalse(c.ours.isEmpty, f.lastPathComponent)
         }
         let run = try CaptureRunner.run(TestPaths.fixtures.appendingPathComponent("modbus-pymodbus.pcap"), dissectors: [Modbus.entry])
         var extended: [[String: Any]]? = nil
         var anomalies: [String] = []
         for e in run.events {
-            if let a = e["anomaly"] as? [String: Any], let name = a["event"] as? String { anomalies.append(name) }
+            // `name`: our full anomaly name (`event` is Suricata's, without the protocol).
+            if let a = e["anomaly"] as? [String: Any], let name = a["name"] as? String { anomalies.append(name) }
             guard let m = e["modbus"] as? [String: Any], let q = m["request"] as? [String: Any],
                   q["read_device_id"] as? Int == 3, let r = m["response"] as? [String: Any] else { continue }
             extended = r["objects"] as? [[String: Any]]

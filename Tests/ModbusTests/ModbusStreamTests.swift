@@ -7,7 +7,7 @@ import XCTest
 final class ModbusStreamTests: XCTestCase {
     /// A conversation of the spec vectors: all requests pipelined in one direction, all
     /// responses in the other, plus an exception and an unanswered request.
-    func conversation() -> [Delivery] {
+    static func conversation() -> [Delivery] {
         var reqs: [UInt8] = [], rsps: [UInt8] = []
         for (i, v) in ModbusVectorTests.vectors.enumerated() {
             reqs += adu(UInt16(i), v.request)
@@ -20,7 +20,7 @@ final class ModbusStreamTests: XCTestCase {
     /// NIO's ByteToMessageDecoderVerifier idea: whole, one byte at a time, and split at every
     /// offset give the same events.
     func testSameEventsWholeByteAtATimeAndEverySplit() {
-        let conv = conversation()
+        let conv = Self.conversation()
         let whole = runSession(conv).lines
         XCTAssertEqual(whole.filter { $0.contains("\"status\":\"complete\"") }.count, ModbusVectorTests.vectors.count)
         XCTAssertEqual(whole.filter { $0.contains("\"status\":\"unanswered\"") }.count, 1)
