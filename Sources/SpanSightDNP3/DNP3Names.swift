@@ -55,17 +55,28 @@ public enum DNP3Names {
         fc == 0 || fc == 6 || fc == 8 || fc == 10 || fc == 12
     }
 
-    /// IIN bit names, bit 0 of IIN1 first (IIN1 is the first octet on the wire). The raw value
-    /// in the log is IIN1 << 8 | IIN2, as tshark prints it. IIN2.6 and IIN2.7 are reserved.
-    static let iinBits: [StaticString] = [
-        "all_stations", "class_1_events", "class_2_events", "class_3_events",
-        "need_time", "local_control", "device_trouble", "device_restart",
-        "no_func_code_support", "object_unknown", "parameter_error", "event_buffer_overflow",
-        "already_executing", "config_corrupt", "reserved_2_6", "reserved_2_7",
-    ]
-
-    /// Name of IIN bit `i` (0..15: IIN1.0 .. IIN2.7).
-    public static func iinBit(_ i: Int) -> StaticString {
-        i >= 0 && i < 16 ? iinBits[i] : "unknown"
+    /// Suricata's name of IIN indicator `i` (0..15), in its order: the indicator's bit in
+    /// IIN1 << 8 | IIN2 (IIN1 is the first octet on the wire; the log's `iin.raw`, as tshark
+    /// prints it) is 0x8000 >> i. IIN2.7 and IIN2.6 are reserved (`reserved_1`, `reserved_2`).
+    public static func iinIndicator(_ i: Int) -> StaticString {
+        switch i {
+        case 0: return "device_restart"
+        case 1: return "device_trouble"
+        case 2: return "local_control"
+        case 3: return "need_time"
+        case 4: return "class_3_events"
+        case 5: return "class_2_events"
+        case 6: return "class_1_events"
+        case 7: return "all_stations"
+        case 8: return "reserved_1"
+        case 9: return "reserved_2"
+        case 10: return "config_corrupt"
+        case 11: return "already_executing"
+        case 12: return "event_buffer_overflow"
+        case 13: return "parameter_error"
+        case 14: return "object_unknown"
+        case 15: return "no_func_code_support"
+        default: return "unknown"
+        }
     }
 }

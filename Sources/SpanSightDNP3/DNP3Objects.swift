@@ -82,7 +82,8 @@ enum DNP3ObjectStep {
 }
 
 /// Sizes and layouts of the objects SpanSight decodes (IEEE 1815-2012 clause A, object
-/// library). Sizes are in octets unless packed.
+/// library), with the point fields Suricata logs for them (its src/output-json-dnp3-objects.c,
+/// generated from scripts/dnp3-gen/dnp3-objects.yaml). Sizes are in octets unless packed.
 enum DNP3Layout: Equatable {
     /// Packed bits with no prefix: g1v1, g10v1, g12v3, g80v1 (1 bit), g3v1 (2 bits).
     case packed(bits: Int)
@@ -90,8 +91,6 @@ enum DNP3Layout: Equatable {
     case fixed(DNP3PointFormat)
     /// Octet strings whose size is the variation (g110-g113).
     case octets(Int)
-    /// A fixed-size object logged by its size only.
-    case opaque(Int)
     /// Device attributes (g0): data type code, length, value.
     case attribute
     /// No object data (class data g60).
@@ -100,30 +99,32 @@ enum DNP3Layout: Equatable {
     static func of(_ group: UInt8, _ v: UInt8) -> DNP3Layout? {
         typealias F = DNP3PointFormat
         // Group first, then variation: both switches compile to jump tables. Groups with the
-        // same variations share a case.
+        // same variations share a case. Flag families and counter bit names follow Suricata's
+        // object table variation by variation (it names bits 6 and 7 differently across them).
         switch group {
         case 0: return .attribute
         case 1, 3, 10:
-            // Binary (1, output status 10) and double-bit (3) inputs: packed, or with flags.
-            let double = group == 3
+            // Binary (1), double-bit (3) inputs and binary output status (10): packed, or with flags.
             switch v {
-            case 1: return .packed(bits: double ? 2 : 1)
-            case 2: return .fixed(F(flags: true, state: double ? .doubleBit : .binary))
+            case 1: return .packed(bits: group == 3 ? 2 : 1)
+            case 2: return .fixed(F(flags: group == 1 ? .binary : group == 3 ? .doubleBit : .output))
             default: return nil
             }
         case 2, 4:
             // Their events: flags, then no time, absolute time, relative time.
-            let state: F.State = group == 4 ? .doubleBit : .binary
+            let flags: F.Flags = group == 4 ? .doubleBit : .binary
             switch v {
-            case 1: return .fixed(F(flags: true, state: state))
-            case 2: return .fixed(F(flags: true, time: .absolute, state: state))
-            case 3: return .fixed(F(flags: true, time: .relative, state: state))
+            case 1: return .fixed(F(flags: flags))
+            case 2: return .fixed(F(flags: flags, time: .absolute))
+            case 3: return .fixed(F(flags: flags, time: .relative))
             default: return nil
             }
         case 11, 13:
+            // Binary output events (11) and binary command events (13, a status octet).
+            let flags: F.Flags = group == 11 ? .output : .commandStatus
             switch v {
-            case 1: return .fixed(F(flags: true, state: .binary))
-            case 2: return .fixed(F(flags: true, time: .absolute, state: .binary))
+            case 1: return .fixed(F(flags: flags))
+            case 2: return .fixed(F(flags: flags, time: .absolute))
             default: return nil
             }
         case 12:
@@ -132,87 +133,68 @@ enum DNP3Layout: Equatable {
             case 1, 2: return .fixed(F(special: .crob))
             default: return nil
             }
-        case 20:
-            switch v {
-            case 1, 3: return .fixed(F(flags: true, value: .u32))
-            case 2, 4: return .fixed(F(flags: true, value: .u16))
-            case 5, 7: return .fixed(F(value: .u32))
-            case 6, 8: return .fixed(F(value: .u16))
-            default: return nil
-            }
-        case 21:
-            switch v {
-            case 1, 3: return .fixed(F(flags: true, value: .u32))
-            case 2, 4: return .fixed(F(flags: true, value: .u16))
-            case 9, 11: return .fixed(F(value: .u32))
-            case 10, 12: return .fixed(F(value: .u16))
-            case 5, 7: return .fixed(F(flags: true, value: .u32, time: .absolute))
-            case 6, 8: return .fixed(F(flags: true, value: .u16, time: .absolute))
-            default: return nil
-            }
-        case 22, 23:
-            switch v {
-            case 1, 3: return .fixed(F(flags: true, value: .u32))
-            case 2, 4: return .fixed(F(flags: true, value: .u16))
-            case 5, 7: return .fixed(F(flags: true, value: .u32, time: .absolute))
-            case 6, 8: return .fixed(F(flags: true, value: .u16, time: .absolute))
-            default: return nil
-            }
+        case 20, 21, 22, 23:
+            return counter(group, v)
         case 30:
             switch v {
-            case 1: return .fixed(F(flags: true, value: .i32))
-            case 2: return .fixed(F(flags: true, value: .i16))
+            case 1: return .fixed(F(flags: .analog, value: .i32))
+            case 2: return .fixed(F(flags: .analog, value: .i16))
             case 3: return .fixed(F(value: .i32))
             case 4: return .fixed(F(value: .i16))
-            case 5: return .fixed(F(flags: true, value: .f32))
-            case 6: return .fixed(F(flags: true, value: .f64))
+            case 5: return .fixed(F(flags: .analog, value: .f32))
+            case 6: return .fixed(F(flags: .analog, value: .f64))
             default: return nil
             }
         case 31:
             switch v {
-            case 1: return .fixed(F(flags: true, value: .i32))
-            case 2: return .fixed(F(flags: true, value: .i16))
+            case 1: return .fixed(F(flags: .analog, value: .i32))
+            case 2: return .fixed(F(flags: .analog, value: .i16))
             case 5: return .fixed(F(value: .i32))
             case 6: return .fixed(F(value: .i16))
-            case 7: return .fixed(F(flags: true, value: .f32))
-            case 8: return .fixed(F(flags: true, value: .f64))
-            case 3: return .fixed(F(flags: true, value: .i32, time: .absolute))
-            case 4: return .fixed(F(flags: true, value: .i16, time: .absolute))
+            case 7: return .fixed(F(flags: .analog, value: .f32))
+            case 8: return .fixed(F(flags: .analog, value: .f64))
+            case 3: return .fixed(F(flags: .analog, value: .i32, time: .absolute))
+            case 4: return .fixed(F(flags: .analog, value: .i16, time: .absolute))
             default: return nil
             }
         case 32, 33, 42, 43:
+            // Analog events (32), frozen analog events (33), analog output events (42) carry
+            // analog flags and `value`; analog command events (43) a status octet and
+            // `commanded_value`.
+            let flags: F.Flags = group == 43 ? .analogCommand : .analog
+            let key: F.ValueKey = group == 43 ? .commandedValue : .value
             switch v {
-            case 1: return .fixed(F(flags: true, value: .i32))
-            case 2: return .fixed(F(flags: true, value: .i16))
-            case 5: return .fixed(F(flags: true, value: .f32))
-            case 6: return .fixed(F(flags: true, value: .f64))
-            case 3: return .fixed(F(flags: true, value: .i32, time: .absolute))
-            case 4: return .fixed(F(flags: true, value: .i16, time: .absolute))
-            case 7: return .fixed(F(flags: true, value: .f32, time: .absolute))
-            case 8: return .fixed(F(flags: true, value: .f64, time: .absolute))
+            case 1: return .fixed(F(flags: flags, value: .i32, key: key))
+            case 2: return .fixed(F(flags: flags, value: .i16, key: key))
+            case 5: return .fixed(F(flags: flags, value: .f32, key: key))
+            case 6: return .fixed(F(flags: flags, value: .f64, key: key))
+            case 3: return .fixed(F(flags: flags, value: .i32, key: key, time: .absolute))
+            case 4: return .fixed(F(flags: flags, value: .i16, key: key, time: .absolute))
+            case 7: return .fixed(F(flags: flags, value: .f32, key: key, time: .absolute))
+            case 8: return .fixed(F(flags: flags, value: .f64, key: key, time: .absolute))
             default: return nil
             }
         case 34:
             switch v {
-            case 1: return .fixed(F(value: .u16))
-            case 2: return .fixed(F(value: .u32))
-            case 3: return .fixed(F(value: .f32))
+            case 1: return .fixed(F(value: .u16, key: .deadbandValue))
+            case 2: return .fixed(F(value: .u32, key: .deadbandValue))
+            case 3: return .fixed(F(value: .f32, key: .deadbandValue))
             default: return nil
             }
         case 40:
             switch v {
-            case 1: return .fixed(F(flags: true, value: .i32))
-            case 2: return .fixed(F(flags: true, value: .i16))
-            case 3: return .fixed(F(flags: true, value: .f32))
-            case 4: return .fixed(F(flags: true, value: .f64))
+            case 1: return .fixed(F(flags: .analog, value: .i32))
+            case 2: return .fixed(F(flags: .analog, value: .i16))
+            case 3: return .fixed(F(flags: .analog, value: .f32))
+            case 4: return .fixed(F(flags: .analog, value: .f64))
             default: return nil
             }
         case 41:
             switch v {
-            case 1: return .fixed(F(value: .i32, status: true))
-            case 2: return .fixed(F(value: .i16, status: true))
-            case 3: return .fixed(F(value: .f32, status: true))
-            case 4: return .fixed(F(value: .f64, status: true))
+            case 1: return .fixed(F(value: .i32, controlStatus: true))
+            case 2: return .fixed(F(value: .i16, controlStatus: true))
+            case 3: return .fixed(F(value: .f32, controlStatus: true))
+            case 4: return .fixed(F(value: .f64, controlStatus: true))
             default: return nil
             }
         case 50:
@@ -250,43 +232,113 @@ enum DNP3Layout: Equatable {
             }
         case 110, 111, 112, 113: return .octets(Int(v))
         case 120:
+            // Secure authentication: key status request (v3), session key status request (v4).
             switch v {
-            case 3: return .opaque(6)
-            case 4: return .opaque(2)
+            case 3: return .fixed(F(special: .challengeUser))
+            case 4: return .fixed(F(special: .user))
             default: return nil
             }
-        case 121:
+        case 121, 122:
+            // Security statistics (121) and their events (122): flags, association, count.
             switch v {
-            case 1: return .opaque(7)
-            default: return nil
-            }
-        case 122:
-            switch v {
-            case 1: return .opaque(7)
-            case 2: return .opaque(13)
+            case 1: return .fixed(F(flags: .security, association: true, value: .u32, key: .countValue))
+            case 2 where group == 122:
+                return .fixed(F(flags: .security, association: true, value: .u32, key: .countValue, time: .absolute))
             default: return nil
             }
         default: return nil
         }
     }
+
+    /// Counters (20), frozen counters (21), counter events (22), frozen counter events (23).
+    static func counter(_ group: UInt8, _ v: UInt8) -> DNP3Layout? {
+        typealias F = DNP3PointFormat
+        // Variations without flags: 20v5-8, 21v9-12 (odd: 32-bit, even: 16-bit).
+        let flagless = group == 20 ? v >= 5 && v <= 8 : group == 21 && v >= 9 && v <= 12
+        let wide = v % 2 == 1
+        if flagless { return .fixed(F(value: wide ? .u32 : .u16, key: .count)) }
+        guard v >= 1 && v <= 8 && (group != 20 || v <= 4) else { return nil }
+        // Suricata's names of flag bits 5-7, by variation.
+        let bits: F.CounterBits
+        switch (group, v) {
+        case (_, 1), (20, 2), (21, 2), (22, 2), (22, 6), (23, 5), (23, 6): bits = .discontinuity
+        case (21, 5), (21, 6): bits = .discontinuityReserved1
+        default: bits = .reserved
+        }
+        let time: F.Time = group != 20 && v >= 5 ? .absolute : .none
+        return .fixed(F(flags: .counter(bits), value: wide ? .u32 : .u16, key: .count, time: time))
+    }
 }
 
-/// How one fixed-size point is laid out and logged.
+/// How one fixed-size point is laid out and logged: its octets in order (flags or status
+/// octet, association, value, control status, time, special fields) and the names of its
+/// fields in the log, which are Suricata's.
 struct DNP3PointFormat: Equatable {
+    /// The first octet and how its bits are named.
+    enum Flags: Equatable {
+        case none
+        /// g1v2, g2: online restart comm_lost remote_forced local_forced chatter_filter reserved state.
+        case binary
+        /// g3v2, g4: online .. local_forced chatter_filter, state (bits 6-7).
+        case doubleBit
+        /// g10v2, g11: online .. local_forced reserved0 reserved1 state.
+        case output
+        /// g20-g23: online .. local_forced rollover, then bits 6-7 as `CounterBits` say.
+        case counter(CounterBits)
+        /// g30-g33, g40, g42: online .. local_forced over_range reference_err reserved0.
+        case analog
+        /// g121, g122: online .. local_forced reserved0 discontinuity reserved1.
+        case security
+        /// g13: status_code (bits 0-6), commanded_state (bit 7).
+        case commandStatus
+        /// g43: status_code (bits 0-6), reserved0 (bit 7).
+        case analogCommand
+    }
+    /// Names of counter flag bits 6 and 7.
+    enum CounterBits: Equatable {
+        /// discontinuity, reserved0
+        case discontinuity
+        /// reserved0, reserved1
+        case reserved
+        /// discontinuity, reserved1
+        case discontinuityReserved1
+    }
     enum Value: Equatable { case none, u8, u16, u32, i16, i32, f32, f64 }
+    /// The name of the value field.
+    enum ValueKey: Equatable {
+        case value, count, deadbandValue, commandedValue, countValue
+        var name: StaticString {
+            switch self {
+            case .value: return "value"
+            case .count: return "count"
+            case .deadbandValue: return "deadband_value"
+            case .commandedValue: return "commanded_value"
+            case .countValue: return "count_value"
+            }
+        }
+    }
     enum Time: Equatable { case none, absolute, relative }
-    enum State: Equatable { case none, binary, doubleBit }
-    enum Special: Equatable { case none, crob, interval, intervalUnits, delaySeconds, delayMilliseconds }
+    enum Special: Equatable {
+        case none, crob, interval, intervalUnits, delaySeconds, delayMilliseconds
+        /// g120v3: csq (u32), user_number (u16).
+        case challengeUser
+        /// g120v4: user_number (u16).
+        case user
+    }
 
-    var flags = false
+    var flags = Flags.none
+    /// An association id (u16) after the flags (g121, g122).
+    var association = false
     var value = Value.none
-    var status = false
+    var key = ValueKey.value
+    /// A control status octet after the value (g41).
+    var controlStatus = false
     var time = Time.none
-    var state = State.none
     var special = Special.none
 
     var size: Int {
-        var s = flags ? 1 : 0
+        var s = flags == .none ? 0 : 1
+        if association { s += 2 }
         switch value {
         case .none: break
         case .u8: s += 1
@@ -294,7 +346,7 @@ struct DNP3PointFormat: Equatable {
         case .u32, .i32, .f32: s += 4
         case .f64: s += 8
         }
-        if status { s += 1 }
+        if controlStatus { s += 1 }
         switch time {
         case .none: break
         case .absolute: s += 6
@@ -305,7 +357,8 @@ struct DNP3PointFormat: Equatable {
         case .crob: s += 11
         case .interval: s += 4
         case .intervalUnits: s += 5
-        case .delaySeconds, .delayMilliseconds: s += 2
+        case .delaySeconds, .delayMilliseconds, .user: s += 2
+        case .challengeUser: s += 6
         }
         return s
     }
@@ -407,7 +460,6 @@ enum DNP3Objects {
                 // The variation is the string length: 0 is not a valid variation.
                 if s == 0 { return .error(.malformed, h, dataOffset: data) }
                 length = n * (idx + s)
-            case .opaque(let s): length = n * (idx + s)
             case .empty: length = n * idx
             case .attribute:
                 var p = data
@@ -461,31 +513,43 @@ enum DNP3Objects {
 
     // MARK: writing
 
-    /// Writes `"objects": [...]` (and `"objects_error"` when the walk stopped early) for the
-    /// fragment, straight from its bytes.
-    static func write(_ w: inout JSONWriter, _ fragment: ByteView, fc: UInt8, limits: DNP3Limits) {
+    /// Writes `"objects": [...]` (left out when the fragment has no object header, as Suricata
+    /// does) and `"objects_error"` when the walk stopped early, straight from the fragment's
+    /// bytes. Returns true when every object header was decoded (Suricata's `complete`).
+    static func write(_ w: inout JSONWriter, _ fragment: ByteView, fc: UInt8, limits: DNP3Limits) -> Bool {
         var off = objectsOffset(fc)
         var objects = 0
         var budget = limits.maxLoggedPointsPerFragment
         var error: DNP3ObjectError? = nil
-        w.beginArray("objects")
+        var decoded = false
         walk: while objects < limits.maxObjectsPerFragment {
             switch next(fragment, off, fc: fc) {
-            case .end: break walk
+            case .end:
+                decoded = true
+                break walk
             case .error(let e, let h, let data):
                 error = e
-                if let h { writeObject(&w, h, fragment, data, fc: fc, budget: &budget, limits: limits) }
+                if let h {
+                    if objects == 0 { w.beginArray("objects") }
+                    objects += 1
+                    writeObject(&w, h, fragment, data, fc: fc, budget: &budget, limits: limits)
+                }
                 break walk
             case .object(let h, let data, let n):
-                writeObject(&w, h, fragment, data, fc: fc, budget: &budget, limits: limits)
+                if objects == 0 { w.beginArray("objects") }
                 objects += 1
+                writeObject(&w, h, fragment, data, fc: fc, budget: &budget, limits: limits)
                 off = n
             }
         }
-        w.endArray()
+        if objects > 0 { w.endArray() }
         if let error { w.field("objects_error", error.name) }
+        return decoded
     }
 
+    /// One object header: Suricata's group, variation, qualifier, prefix_code, range_code,
+    /// start and stop (start-stop ranges), count (objects announced: the count field, or
+    /// stop - start + 1) and points (left out when none is listed).
     static func writeObject(_ w: inout JSONWriter, _ h: DNP3ObjectHeader, _ v: ByteView, _ data: Int,
                             fc: UInt8, budget: inout Int, limits: DNP3Limits) {
         w.beginObject()
@@ -499,20 +563,30 @@ enum DNP3Objects {
         } else if h.hasStartStop {
             w.field("start", Int(h.start))
             w.field("stop", Int(h.stop))
+            if h.stop >= h.start { w.field("count", h.pointCount) }
         } else if h.hasCount {
             w.field("count", Int(h.count))
         }
         let n = max(0, h.pointCount)
         let shown = min(n, limits.maxLoggedPointsPerObject, max(0, budget))
         if n > 0 && listsPoints(h, fc: fc) {
-            w.field("point_count", n)
-            w.beginArray("points")
+            // The array is opened by the first point written (`beginPoint`).
             let written = writePoints(&w, h, v, data, fc: fc, limit: shown)
-            w.endArray()
+            if written > 0 { w.endArray() }
             budget -= written
             if written < n { w.field("points_truncated", true) }
         }
         w.endObject()
+    }
+
+    /// Opens point `k` (and before the first, the `points` array): `prefix` when the object
+    /// has a prefix (the index or the size it carries), then `index`.
+    @inline(__always)
+    static func beginPoint(_ w: inout JSONWriter, _ k: Int, index: UInt64, prefix: UInt64?) {
+        if k == 0 { w.beginArray("points") }
+        w.beginObject()
+        if let prefix { w.field("prefix", prefix) }
+        w.field("index", index)
     }
 
     /// Writes up to `limit` points; stops early when the bytes run out. Returns how many.
@@ -527,15 +601,16 @@ enum DNP3Objects {
         while k < limit {
             // The point's index: from the prefix, else from the range, else its position.
             var index: UInt64 = h.hasStartStop ? UInt64(h.start) + UInt64(k) : UInt64(k)
+            var prefix: UInt64? = nil
             if idx > 0 {
                 guard let i = sizePrefix(v, p, idx) else { return k }
                 index = UInt64(i)
+                prefix = index
                 p += idx
             }
             if sizeWidth > 0 {
                 guard let size = sizePrefix(v, p, sizeWidth), let body = v.slice(p + sizeWidth, size) else { return k }
-                w.beginObject()
-                w.field("index", index)
+                beginPoint(&w, k, index: index, prefix: UInt64(size))
                 w.field("size", size)
                 if case .fixed(let f)? = layout, size >= f.size { writeFixed(&w, f, body, 0) }
                 w.endObject()
@@ -544,7 +619,8 @@ enum DNP3Objects {
                 continue
             }
             guard hasData, let layout else {
-                w.beginObject(); w.field("index", index); w.endObject()
+                beginPoint(&w, k, index: index, prefix: prefix)
+                w.endObject()
                 k += 1
                 continue
             }
@@ -553,28 +629,29 @@ enum DNP3Objects {
                 let bit = k * bits
                 guard let byte = v.u8(at: data + bit / 8) else { return k }
                 let value = (Int(byte) >> (bit % 8)) & ((1 << bits) - 1)
-                w.beginObject(); w.field("index", index); w.field("value", value); w.endObject()
+                beginPoint(&w, k, index: index, prefix: prefix)
+                // Suricata: `point` for the CROB pattern mask g12v3, `state` for the inputs.
+                if h.group == 12 { w.field("point", value) } else { w.field("state", value) }
+                w.endObject()
             case .fixed(let f):
                 guard v.slice(p, f.size) != nil else { return k }
-                w.beginObject(); w.field("index", index)
+                beginPoint(&w, k, index: index, prefix: prefix)
                 writeFixed(&w, f, v, p)
                 w.endObject()
                 p += f.size
             case .octets(let s):
                 guard let body = v.slice(p, s) else { return k }
-                w.beginObject(); w.field("index", index); w.field("value", bytes: body); w.endObject()
-                p += s
-            case .opaque(let s):
-                guard v.slice(p, s) != nil else { return k }
-                w.beginObject(); w.field("index", index); w.field("size", s); w.endObject()
+                beginPoint(&w, k, index: index, prefix: prefix)
+                w.field("data", bytes: body)
+                w.endObject()
                 p += s
             case .empty:
-                w.beginObject(); w.field("index", index); w.endObject()
+                beginPoint(&w, k, index: index, prefix: prefix)
+                w.endObject()
             case .attribute:
                 guard let type = v.u8(at: p), let len = v.u8(at: p + 1),
                       let body = v.slice(p + 2, Int(len)) else { return k }
-                w.beginObject()
-                w.field("index", index)
+                beginPoint(&w, k, index: index, prefix: prefix)
                 w.field("data_type", Int(type))
                 w.field("length", Int(len))
                 writeAttribute(&w, type, body)
@@ -586,17 +663,24 @@ enum DNP3Objects {
         return k
     }
 
-    /// A floating-point value: JSONWriter's fixed-point form holds magnitudes below about 9e12;
-    /// larger integral-range values are written as integers, anything beyond Int64 as a string
-    /// (cold path), NaN and infinities as null.
-    static func writeDouble(_ w: inout JSONWriter, _ key: StaticString, _ d: Double) {
+    /// A binary floating-point value at full precision, as a JSON number: the shortest decimal
+    /// form that reads back as the same value (Swift's: `1.234e-07`, `0.1` for the Float 0.1,
+    /// `100.0`), formatted into a stack buffer (no String, no allocation). NaN and the
+    /// infinities, which JSON cannot carry, are written as null.
+    static func writeReal<F: BinaryFloatingPoint & TextOutputStreamable>(_ w: inout JSONWriter, _ key: StaticString, _ x: F) {
         w.key(key)
-        if !d.isFinite || abs(d) < 9e12 {
-            w.value(d)
-        } else if abs(d) < 9.2e18 {
-            w.value(Int(d.rounded()))
-        } else {
-            w.value(String(describing: d))
+        guard x.isFinite else { w.null(); return }
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: DNP3NumberText.capacity) { buf in
+            var text = DNP3NumberText(buf.baseAddress.unsafelyUnwrapped)
+            x.write(to: &text)
+            let p = text.base, n = text.count
+            // Finite values read "[-]d...": the sign, then the first digit through the writer
+            // (which ends the key), then the rest of the text as it is.
+            let sign = n > 0 && p[0] == UInt8(ascii: "-") ? 1 : 0
+            guard n > sign, p[sign] >= UInt8(ascii: "0"), p[sign] <= UInt8(ascii: "9") else { w.null(); return }
+            if sign == 1 { w.bytes.append(p[0]) }
+            w.value(Int(p[sign] &- UInt8(ascii: "0")))
+            if n > sign + 1 { w.bytes.append(contentsOf: UnsafeBufferPointer(start: p + sign + 1, count: n - sign - 1)) }
         }
     }
 
@@ -606,35 +690,77 @@ enum DNP3Objects {
         return UInt64(hi) << 32 | UInt64(lo)
     }
 
+    /// The first octet of a point: `flags` (ours: the octet as a number) and its bits under
+    /// Suricata's names, each 0 or 1 (`state` of a double-bit input 0-3); status octets of
+    /// command events as `status_code` and bit 7.
+    static func writeFlags(_ w: inout JSONWriter, _ kind: DNP3PointFormat.Flags, _ b: UInt8) {
+        let text: DNP3FlagText
+        switch kind {
+        case .none: return
+        case .commandStatus:
+            w.field("status_code", Int(b & 0x7F))
+            w.field("commanded_state", Int(b >> 7))
+            return
+        case .analogCommand:
+            w.field("status_code", Int(b & 0x7F))
+            w.field("reserved0", Int(b >> 7))
+            return
+        case .binary: text = DNP3FlagText.binary
+        case .doubleBit: text = DNP3FlagText.doubleBit
+        case .output: text = DNP3FlagText.output
+        case .counter(.discontinuity): text = DNP3FlagText.counterDiscontinuity
+        case .counter(.reserved): text = DNP3FlagText.counterReserved
+        case .counter(.discontinuityReserved1): text = DNP3FlagText.counterDiscontinuityReserved1
+        case .analog: text = DNP3FlagText.analog
+        case .security: text = DNP3FlagText.security
+        }
+        w.field("flags", Int(b))
+        // `online` (bit 0) through the writer, which places its comma; the other members
+        // are copied from the family's text with their digits patched: one copy instead of
+        // a key and a number per bit (up to nine members per point).
+        w.key("online")
+        w.value(Int(b & 1))
+        let n = text.text.utf8CodeUnitCount
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: DNP3FlagText.maxLength) { buf in
+            let p = buf.baseAddress.unsafelyUnwrapped
+            p.update(from: text.text.utf8Start, count: n)
+            for j in 0..<text.count {
+                let digit = text.doubleBitState && j == text.count - 1 ? b >> 6 : (b >> UInt8(j + 1)) & 1
+                p[text.digits[j]] = 0x30 &+ digit
+            }
+            w.bytes.append(contentsOf: UnsafeBufferPointer(start: p, count: n))
+        }
+    }
+
     /// Writes the fields of a fixed-size point at `p` (the caller proved `f.size` bytes).
     static func writeFixed(_ w: inout JSONWriter, _ f: DNP3PointFormat, _ v: ByteView, _ p0: Int) {
         var p = p0
-        if f.flags, let flags = v.u8(at: p) {
-            w.field("flags", Int(flags))
-            switch f.state {
-            case .binary: w.field("value", Int(flags >> 7))
-            case .doubleBit: w.field("value", Int(flags >> 6))
-            case .none: break
-            }
+        if f.flags != .none {
+            if let b = v.u8(at: p) { writeFlags(&w, f.flags, b) }
             p += 1
         }
+        if f.association {
+            if let a = v.u16le(at: p) { w.field("association_id", Int(a)) }
+            p += 2
+        }
+        let key = f.key.name
         switch f.value {
         case .none: break
-        case .u8: if let x = v.u8(at: p) { w.field("value", Int(x)) }; p += 1
-        case .u16: if let x = v.u16le(at: p) { w.field("value", Int(x)) }; p += 2
-        case .i16: if let x = v.u16le(at: p) { w.field("value", Int(Int16(bitPattern: x))) }; p += 2
-        case .u32: if let x = v.u32le(at: p) { w.field("value", Int(x)) }; p += 4
-        case .i32: if let x = v.u32le(at: p) { w.field("value", Int(Int32(bitPattern: x))) }; p += 4
+        case .u8: if let x = v.u8(at: p) { w.field(key, Int(x)) }; p += 1
+        case .u16: if let x = v.u16le(at: p) { w.field(key, Int(x)) }; p += 2
+        case .i16: if let x = v.u16le(at: p) { w.field(key, Int(Int16(bitPattern: x))) }; p += 2
+        case .u32: if let x = v.u32le(at: p) { w.field(key, Int(x)) }; p += 4
+        case .i32: if let x = v.u32le(at: p) { w.field(key, Int(Int32(bitPattern: x))) }; p += 4
         case .f32:
-            if let x = v.u32le(at: p) { writeDouble(&w, "value", Double(Float(bitPattern: x))) }
+            if let x = v.u32le(at: p) { writeReal(&w, key, Float(bitPattern: x)) }
             p += 4
         case .f64:
             if let lo = v.u32le(at: p), let hi = v.u32le(at: p + 4) {
-                writeDouble(&w, "value", Double(bitPattern: UInt64(hi) << 32 | UInt64(lo)))
+                writeReal(&w, key, Double(bitPattern: UInt64(hi) << 32 | UInt64(lo)))
             }
             p += 8
         }
-        if f.status { if let s = v.u8(at: p) { w.field("status", Int(s)) }; p += 1 }
+        if f.controlStatus { if let s = v.u8(at: p) { w.field("control_status", Int(s)) }; p += 1 }
         switch f.time {
         case .none: break
         case .absolute: if let t = u48(v, p) { w.field("timestamp", t) }; p += 6
@@ -643,32 +769,50 @@ enum DNP3Objects {
         switch f.special {
         case .none: break
         case .crob:
+            // Control relay output block (A.8.1): the control code octet (ours, as a number)
+            // and its fields, count, on and off times, status.
             if let code = v.u8(at: p), let count = v.u8(at: p + 1), let on = v.u32le(at: p + 2),
                let off = v.u32le(at: p + 6), let status = v.u8(at: p + 10) {
                 w.field("control_code", Int(code))
+                w.field("op_type", Int(code & 0x0F))
+                w.field("qu", Int((code >> 4) & 1))
+                w.field("cr", Int((code >> 5) & 1))
+                w.field("tcc", Int(code >> 6))
                 w.field("count", Int(count))
-                w.field("on_time", Int(on))
-                w.field("off_time", Int(off))
-                w.field("status", Int(status))
+                w.field("ontime", Int(on))
+                w.field("offtime", Int(off))
+                w.field("status_code", Int(status & 0x7F))
+                w.field("reserved", Int(status >> 7))
             }
         case .interval:
             if let i = v.u32le(at: p) { w.field("interval", Int(i)) }
         case .intervalUnits:
-            if let i = v.u32le(at: p), let u = v.u8(at: p + 4) { w.field("interval", Int(i)); w.field("units", Int(u)) }
+            if let i = v.u32le(at: p), let u = v.u8(at: p + 4) {
+                w.field("interval_count", Int(i))
+                w.field("interval_units", Int(u))
+            }
         case .delaySeconds:
-            if let d = v.u16le(at: p) { w.field("delay_ms", Int(d) * 1000) }
+            if let d = v.u16le(at: p) { w.field("delay_secs", Int(d)) }
         case .delayMilliseconds:
             if let d = v.u16le(at: p) { w.field("delay_ms", Int(d)) }
+        case .challengeUser:
+            if let c = v.u32le(at: p), let u = v.u16le(at: p + 4) {
+                w.field("csq", Int(c))
+                w.field("user_number", Int(u))
+            }
+        case .user:
+            if let u = v.u16le(at: p) { w.field("user_number", Int(u)) }
         }
     }
 
-    /// Device attribute values (g0, IEEE 1815-2012 table 11-16 data type codes): VSTR (1) as a
-    /// string, UINT (2) / INT (3) up to 8 octets, FLT (4) of 4 or 8 octets, OSTR/BSTR (5/6) as
-    /// an escaped string, DNP3TIME (7) as ms; anything else by its length only.
+    /// Device attribute values (g0, IEEE 1815-2012 table 11-16 data type codes; Suricata does
+    /// not decode g0): numbers in `value` (UINT (2) / INT (3) up to 8 octets, FLT (4) of 4 or
+    /// 8 octets), strings in `data` (VSTR (1), OSTR/BSTR (5/6), escaped where not UTF-8),
+    /// DNP3TIME (7) in `timestamp` (ms); anything else by its length only.
     static func writeAttribute(_ w: inout JSONWriter, _ type: UInt8, _ body: ByteView) {
         switch type {
         case 1, 5, 6:
-            w.field("value", bytes: body)
+            w.field("data", bytes: body)
         case 2, 3:
             guard body.count >= 1 && body.count <= 8 else { return }
             var x: UInt64 = 0
@@ -678,14 +822,84 @@ enum DNP3Objects {
             }
             if type == 2 { w.field("value", x) } else { w.field("value", Int(Int64(bitPattern: x))) }
         case 4:
-            if body.count == 4, let x = body.u32le(at: 0) { writeDouble(&w, "value", Double(Float(bitPattern: x))) }
+            if body.count == 4, let x = body.u32le(at: 0) { writeReal(&w, "value", Float(bitPattern: x)) }
             if body.count == 8, let lo = body.u32le(at: 0), let hi = body.u32le(at: 4) {
-                writeDouble(&w, "value", Double(bitPattern: UInt64(hi) << 32 | UInt64(lo)))
+                writeReal(&w, "value", Double(bitPattern: UInt64(hi) << 32 | UInt64(lo)))
             }
         case 7:
-            if body.count == 6, let t = u48(body, 0) { w.field("value", t) }
+            if body.count == 6, let t = u48(body, 0) { w.field("timestamp", t) }
         default:
             break
         }
     }
+}
+
+/// The text of one floating-point number, written by the standard library's shortest
+/// round-trip formatting into a caller's stack buffer. Float and Double hand their digits to
+/// `_writeASCII` (the stream requirement for ASCII text, which skips the String that `write`
+/// would take); `write` is there for any other caller.
+struct DNP3NumberText: TextOutputStream {
+    /// Longest text: "-2.2250738585072014e-308" is 24 octets.
+    static let capacity = 32
+    let base: UnsafeMutablePointer<UInt8>
+    var count = 0
+
+    init(_ base: UnsafeMutablePointer<UInt8>) { self.base = base }
+
+    mutating func append(_ b: UInt8) {
+        if count < DNP3NumberText.capacity { base[count] = b; count &+= 1 }
+    }
+
+    mutating func _writeASCII(_ buffer: UnsafeBufferPointer<UInt8>) {
+        for b in buffer { append(b) }
+    }
+
+    mutating func write(_ string: String) {
+        for b in string.utf8 { append(b) }
+    }
+}
+
+/// The members after `online` of a flags family (bits 1-7 under Suricata's names) as JSON
+/// text with a placeholder digit per member, and where the digits are. The texts are
+/// literals of the program, at most `maxLength` octets (checked when each is built).
+struct DNP3FlagText {
+    static let maxLength = 128
+    let text: StaticString
+    /// Offsets of the digits in `text`, bit 1 first.
+    let digits: InlineArray<7, Int>
+    let count: Int
+    /// The last member is a double-bit `state` (bits 6-7).
+    let doubleBitState: Bool
+
+    init(_ text: StaticString, doubleBitState: Bool = false) {
+        precondition(text.utf8CodeUnitCount <= DNP3FlagText.maxLength)
+        var digits = InlineArray<7, Int>(repeating: 0)
+        var count = 0
+        let p = text.utf8Start
+        for i in 0..<text.utf8CodeUnitCount where p[i] == UInt8(ascii: ":") && count < 7 {
+            digits[count] = i + 1
+            count += 1
+        }
+        self.text = text
+        self.digits = digits
+        self.count = count
+        self.doubleBitState = doubleBitState
+    }
+
+    static let binary = DNP3FlagText(
+        #","restart":0,"comm_lost":0,"remote_forced":0,"local_forced":0,"chatter_filter":0,"reserved":0,"state":0"#)
+    static let doubleBit = DNP3FlagText(
+        #","restart":0,"comm_lost":0,"remote_forced":0,"local_forced":0,"chatter_filter":0,"state":0"#, doubleBitState: true)
+    static let output = DNP3FlagText(
+        #","restart":0,"comm_lost":0,"remote_forced":0,"local_forced":0,"reserved0":0,"reserved1":0,"state":0"#)
+    static let counterDiscontinuity = DNP3FlagText(
+        #","restart":0,"comm_lost":0,"remote_forced":0,"local_forced":0,"rollover":0,"discontinuity":0,"reserved0":0"#)
+    static let counterReserved = DNP3FlagText(
+        #","restart":0,"comm_lost":0,"remote_forced":0,"local_forced":0,"rollover":0,"reserved0":0,"reserved1":0"#)
+    static let counterDiscontinuityReserved1 = DNP3FlagText(
+        #","restart":0,"comm_lost":0,"remote_forced":0,"local_forced":0,"rollover":0,"discontinuity":0,"reserved1":0"#)
+    static let analog = DNP3FlagText(
+        #","restart":0,"comm_lost":0,"remote_forced":0,"local_forced":0,"over_range":0,"reference_err":0,"reserved0":0"#)
+    static let security = DNP3FlagText(
+        #","restart":0,"comm_lost":0,"remote_forced":0,"local_forced":0,"reserved0":0,"discontinuity":0,"reserved1":0"#)
 }

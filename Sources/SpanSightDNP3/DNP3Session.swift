@@ -20,6 +20,10 @@ struct DNP3Reassembly {
 struct DNP3PendingRequest {
     var inUse = false
     var direction = Direction.toServer
+    /// The transaction's number in the flow (the events' `tx_id` and `dnp3.id`).
+    var txID: Int64 = 0
+    /// Engine time the request completed (the response's latency is measured from it).
+    var timestamp: Int64 = 0
     var source: UInt16 = 0
     var destination: UInt16 = 0
     var linkControl: UInt8 = 0
@@ -39,8 +43,9 @@ struct DNP3PendingRequest {
 /// address pair), reused across fragments. A completed fragment is validated (anomalies) and
 /// then either emitted at once (responses, unsolicited responses, requests that get no
 /// response) or copied, up to `maxStoredRequestBytes`, into a reused slot until its response
-/// arrives: the event pairs both and writes the request's objects from that copy and the
-/// response's straight from the reassembly buffer.
+/// arrives: then the request's event is written from that copy and the response's straight
+/// from the reassembly buffer, one event per message in Suricata's shape, both with the
+/// transaction's number.
 final class DNP3Session: DissectorSession {
     // Stored properties in the order a delivery reads them (the object's first bytes share
     // the cache line of its header, which the call reads anyway); cold ones last.
@@ -56,6 +61,9 @@ final class DNP3Session: DissectorSession {
     var clock: UInt64 = 0
     /// Requests logged without a response so far (flood detection).
     var unreplied = 0
+    /// Number of the next transaction in the flow (Suricata's `tx_id`, from 0): a request, with
+    /// its response if any; an unsolicited or unmatched response.
+    var nextTxID: Int64 = 0
     var pending: SlotBlock<DNP3PendingRequest>
     let limits: DNP3Limits
     var observations = DNP3Observations()
@@ -158,7 +166,7 @@ final class DNP3Session: DissectorSession {
         let control = h.control
         guard control.carriesUserData, n > 0, let th = f.u8(at: DNP3LinkHeader.Field.size) else {
             // Link-layer service frames (reset, test, link status, ACK/NACK): logged as their own.
-            emitLink(h, &context)
+            emitLink(h, dir, &context)
             return
         }
         transport(th, f, n, source: h.source, destination: h.destination, control: control.raw, dir, &context)
@@ -332,22 +340,29 @@ final class DNP3Session: DissectorSession {
         let seq = ac & 0x0F
         let msg = Message(source: source, destination: destination, control: control, fragment: a, truncated: false)
         if fc == 130 {
-            emitSingle("unsolicited_response", response: msg, &context)
+            emitMessage("unsolicited_response", msg, txID: takeTxID(), dir, status: "unsolicited", &context)
             return
         }
         if isResponse {
             if let i = findPending(dir.reversed, requester: destination, responder: source, sequence: seq) {
-                emitPair(i, response: msg, &context)
+                emitPair(i, response: msg, dir, &context)
             } else {
-                emitSingle("response", response: msg, &context)
+                emitMessage("response", msg, txID: takeTxID(), dir, status: "unmatched_response", &context)
             }
             return
         }
         if DNP3Names.expectsNoResponse(fc) {
-            emitSingle("request", request: msg, &context)
+            emitMessage("request", msg, txID: takeTxID(), dir, status: "complete", &context)
             return
         }
         store(msg, sequence: seq, dir, &context)
+    }
+
+    /// The next transaction number of the flow.
+    func takeTxID() -> Int64 {
+        let id = nextTxID
+        nextTxID &+= 1
+        return id
     }
 
     /// A message to log: link addresses and control, and the fragment's bytes.
@@ -405,6 +420,8 @@ final class DNP3Session: DissectorSession {
         r.pointee.linkControl = m.control
         r.pointee.sequence = sequence
         r.pointee.order = clock
+        r.pointee.txID = takeTxID()
+        r.pointee.timestamp = context.timestampNanos
         // The bytes are kept for the request's event only: none when no events are built.
         r.pointee.byteCount = context.eventsEnabled ? pending.store(i, m.fragment) : 0
         r.pointee.truncated = r.pointee.byteCount < m.fragment.count
@@ -418,36 +435,33 @@ final class DNP3Session: DissectorSession {
         let p = pending[i]
         let m = Message(source: p.source, destination: p.destination, control: p.linkControl,
                         fragment: pending.view(i, count: p.byteCount), truncated: p.truncated)
-        emitSingle("request", request: m, &context)
+        emitMessage("request", m, txID: p.txID, p.direction, status: "unanswered", &context)
     }
 
-    func emitPair(_ i: Int, response: Message, _ context: inout DissectContext) {
+    /// A response to pending request `i`: the request's event, then the response's, with the
+    /// same transaction number; the response's carries the latency.
+    func emitPair(_ i: Int, response: Message, _ dir: Direction, _ context: inout DissectContext) {
         pending[i].inUse = false
         unreplied = max(0, unreplied - 1)
         if unreplied == 0 { flooded = false }
         guard context.eventsEnabled else { return }
         let p = pending[i]
-        let limits = self.limits
         let req = Message(source: p.source, destination: p.destination, control: p.linkControl,
                           fragment: pending.view(i, count: p.byteCount), truncated: p.truncated)
-        context.emit("dnp3") { w in
-            w.field("type", "response")
-            DNP3Session.write(&w, "request", req, limits)
-            DNP3Session.write(&w, "response", response, limits)
-        }
+        emitMessage("request", req, txID: p.txID, p.direction, status: "complete", &context)
+        emitMessage("response", response, txID: p.txID, dir, status: "complete",
+                    latencyNanos: context.timestampNanos - p.timestamp, &context)
     }
 
-    /// A frame with no user data: `{"type": "link", "link": {src, dst, control}}`.
-    func emitLink(_ h: DNP3LinkHeader, _ context: inout DissectContext) {
+    /// A frame with no user data (Suricata logs none): `{"type": "link", "control": {...},
+    /// "src", "dst"}`, with Suricata's names and types for what it shares with messages.
+    func emitLink(_ h: DNP3LinkHeader, _ dir: Direction, _ context: inout DissectContext) {
         let (src, dst, lc) = (Int(h.source), Int(h.destination), h.control)
-        context.emit("dnp3") { w in
+        context.emit("dnp3", txID: -1, direction: dir) { w in
             w.field("type", "link")
-            w.beginObject("link")
-            w.field("src", src)
-            w.field("dst", dst)
             w.beginObject("control")
             w.field("dir", lc.dir)
-            w.field("prm", lc.prm)
+            w.field("pri", lc.prm)
             if lc.prm {
                 w.field("fcb", lc.fcb)
                 w.field("fcv", lc.fcv)
@@ -457,65 +471,72 @@ final class DNP3Session: DissectorSession {
             w.field("function_code", Int(lc.functionCode))
             w.field("function", lc.functionName)
             w.endObject()
-            w.endObject()
+            w.field("src", src)
+            w.field("dst", dst)
         }
     }
 
-    func emitSingle(_ type: StaticString, request: Message? = nil, response: Message? = nil,
-                    _ context: inout DissectContext) {
+    /// One message's event, in Suricata's shape (`type`, `control`, `src`, `dst`,
+    /// `application`, `iin`) with ours beside it: `id` (the transaction number, also the
+    /// envelope's `tx_id`), `status`, and on a paired response `latency_ms`.
+    func emitMessage(_ type: StaticString, _ m: Message, txID: Int64, _ dir: Direction, status: StaticString,
+                     latencyNanos: Int64? = nil, _ context: inout DissectContext) {
         let limits = self.limits
-        context.emit("dnp3") { w in
+        context.emit("dnp3", txID: txID, direction: dir) { w in
             w.field("type", type)
-            if let request { DNP3Session.write(&w, "request", request, limits) }
-            if let response { DNP3Session.write(&w, "response", response, limits) }
+            w.field("id", Int(txID))
+            w.field("status", status)
+            if let latencyNanos { w.field("latency_ms", Double(latencyNanos) / 1_000_000) }
+            DNP3Session.write(&w, m, limits)
         }
     }
 
-    /// Writes one side of a transaction: link addresses and control, application header and
-    /// objects, and IIN for responses.
-    static func write(_ w: inout JSONWriter, _ key: StaticString, _ m: Message, _ limits: DNP3Limits) {
+    /// Writes one message: link control and addresses, application header and objects, and
+    /// IIN for responses.
+    static func write(_ w: inout JSONWriter, _ m: Message, _ limits: DNP3Limits) {
         let a = m.fragment
         let lc = DNP3LinkControl(raw: m.control)
-        w.beginObject(key)
-        w.field("src", Int(m.source))
-        w.field("dst", Int(m.destination))
         w.beginObject("control")
         w.field("dir", lc.dir)
-        w.field("prm", lc.prm)
+        w.field("pri", lc.prm)
         w.field("fcb", lc.fcb)
         w.field("fcv", lc.fcv)
         w.field("function_code", Int(lc.functionCode))
         w.field("function", lc.functionName)
         w.endObject()
-        if let ac = a.u8(at: 0), let fc = a.u8(at: 1) {
-            w.beginObject("application")
-            w.beginObject("control")
-            w.field("fir", ac & 0x80 != 0)
-            w.field("fin", ac & 0x40 != 0)
-            w.field("con", ac & 0x20 != 0)
-            w.field("uns", ac & 0x10 != 0)
-            w.field("sequence", Int(ac & 0x0F))
-            w.endObject()
-            w.field("function_code", Int(fc))
-            w.field("function", DNP3Names.function(fc))
-            if DNP3Names.isKnownFunction(fc) {
-                DNP3Objects.write(&w, a, fc: fc, limits: limits)
-            }
-            if m.truncated { w.field("truncated", true) }
-            w.endObject()
-            if DNP3Names.isResponse(fc), let i1 = a.u8(at: 2), let i2 = a.u8(at: 3) {
-                let raw = Int(i1) << 8 | Int(i2)
-                w.beginObject("iin")
-                w.field("raw", raw)
-                w.beginArray("names")
-                for bit in 0..<16 {
-                    let set = bit < 8 ? (Int(i1) >> bit) & 1 : (Int(i2) >> (bit - 8)) & 1
-                    if set != 0 { w.value(DNP3Names.iinBit(bit)) }
-                }
-                w.endArray()
-                w.endObject()
-            }
-        }
+        w.field("src", Int(m.source))
+        w.field("dst", Int(m.destination))
+        guard let ac = a.u8(at: 0), let fc = a.u8(at: 1) else { return }
+        w.beginObject("application")
+        w.beginObject("control")
+        w.field("fir", ac & 0x80 != 0)
+        w.field("fin", ac & 0x40 != 0)
+        w.field("con", ac & 0x20 != 0)
+        w.field("uns", ac & 0x10 != 0)
+        w.field("sequence", Int(ac & 0x0F))
         w.endObject()
+        w.field("function_code", Int(fc))
+        w.field("function", DNP3Names.function(fc))
+        // Suricata's `complete`: the fragment's objects were all decoded (a known function,
+        // the whole fragment kept, the walk reached its end).
+        var decoded = false
+        if DNP3Names.isKnownFunction(fc) {
+            decoded = DNP3Objects.write(&w, a, fc: fc, limits: limits)
+        }
+        if m.truncated { w.field("truncated", true) }
+        w.field("complete", decoded && !m.truncated)
+        w.endObject()
+        if DNP3Names.isResponse(fc), let i1 = a.u8(at: 2), let i2 = a.u8(at: 3) {
+            // Suricata's indicator names, in its order; `indicators` left out when no bit is set.
+            let iin = UInt16(i1) << 8 | UInt16(i2)
+            w.beginObject("iin")
+            if iin != 0 {
+                w.beginArray("indicators")
+                for i in 0..<16 where iin & (0x8000 >> UInt16(i)) != 0 { w.value(DNP3Names.iinIndicator(i)) }
+                w.endArray()
+            }
+            w.field("raw", Int(iin))
+            w.endObject()
+        }
     }
 }

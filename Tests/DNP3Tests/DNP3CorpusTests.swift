@@ -27,20 +27,39 @@ final class DNP3CorpusTests: XCTestCase {
         return out
     }
 
-    /// Fragments SpanSight logged (every request and response side of every dnp3 event).
+    /// Suricata's IIN indicator names and their bits in IIN1 << 8 | IIN2 (rust/src/dnp3/detect.rs).
+    static let indicatorBits: [String: Int] = [
+        "device_restart": 0x8000, "device_trouble": 0x4000, "local_control": 0x2000, "need_time": 0x1000,
+        "class_3_events": 0x0800, "class_2_events": 0x0400, "class_1_events": 0x0200, "all_stations": 0x0100,
+        "reserved_1": 0x0080, "reserved_2": 0x0040, "config_corrupt": 0x0020, "already_executing": 0x0010,
+        "event_buffer_overflow": 0x0008, "parameter_error": 0x0004, "object_unknown": 0x0002,
+        "no_func_code_support": 0x0001,
+    ]
+
+    /// The IIN of a response event from Suricata's `iin.indicators` (none: 0), checked against
+    /// our `iin.raw`; nil for events without `iin`.
+    static func iin(_ d: [String: Any], file: StaticString = #filePath, line: UInt = #line) -> Int? {
+        guard let i = d["iin"] as? [String: Any] else { return nil }
+        let names = i["indicators"] as? [String] ?? []
+        XCTAssertFalse(i["indicators"] != nil && names.isEmpty, "indicators present but empty", file: file, line: line)
+        let value = names.reduce(0) { $0 | (indicatorBits[$1] ?? 0x10000) }
+        XCTAssertEqual(value, i["raw"] as? Int, "indicators \(names) against raw", file: file, line: line)
+        return value
+    }
+
+    /// Fragments SpanSight logged: one per dnp3 message event (request, response or
+    /// unsolicited response; link events carry none).
     static func spanSightFragments(_ events: [[String: Any]]) -> [String] {
         var out: [String] = []
         for e in events {
-            guard let d = e["dnp3"] as? [String: Any] else { continue }
-            for side in ["request", "response"] {
-                guard let m = d[side] as? [String: Any], let app = m["application"] as? [String: Any],
-                      let fc = app["function_code"] as? Int else { continue }
-                let objs = (app["objects"] as? [[String: Any]] ?? []).map { o -> String in
-                    String(format: "0x%02x%02x", o["group"] as? Int ?? 0, o["variation"] as? Int ?? 0)
-                }
-                let iin = (m["iin"] as? [String: Any])?["raw"] as? Int
-                out.append(key(fc: fc, src: m["src"] as? Int ?? -1, dst: m["dst"] as? Int ?? -1, objects: objs, iin: iin))
+            guard let d = e["dnp3"] as? [String: Any], let app = d["application"] as? [String: Any],
+                  let fc = app["function_code"] as? Int else { continue }
+            // Suricata leaves `objects` out when there are none: never an empty array.
+            XCTAssertFalse(app["objects"] != nil && (app["objects"] as? [Any])?.isEmpty != false, "objects: \(app)")
+            let objs = (app["objects"] as? [[String: Any]] ?? []).map { o -> String in
+                String(format: "0x%02x%02x", o["group"] as? Int ?? 0, o["variation"] as? Int ?? 0)
             }
+            out.append(key(fc: fc, src: d["src"] as? Int ?? -1, dst: d["dst"] as? Int ?? -1, objects: objs, iin: iin(d)))
         }
         return out
     }
@@ -199,7 +218,7 @@ final class DNP3CorpusTests: XCTestCase {
             }
             guard expected > 0 else { continue }
             let run = try CaptureRunner.run(url, dissectors: [DNP3.entry])
-            let anomalies = run.events.compactMap { ($0["anomaly"] as? [String: Any])?["event"] as? String }
+            let anomalies = run.events.compactMap(DNP3Run.anomalyName)
             let got = anomalies.filter { $0 == "dnp3.bad_link_crc" || $0 == "dnp3.len_too_small" }.count
             XCTAssertEQ(got, expected, "\(url.lastPathComponent): \(anomalies)")
             checked += expected

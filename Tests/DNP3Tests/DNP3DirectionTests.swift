@@ -19,7 +19,7 @@ final class DNP3DirectionTests: XCTestCase {
         for f in files {
             let run = try CaptureRunner.run(f, dissectors: [DNP3.entry])
             for e in run.events(ofType: "anomaly") {
-                guard let a = e["anomaly"] as? [String: Any], a["event"] as? String == "dnp3.direction_bit_mismatch" else { continue }
+                guard DNP3Run.anomalyName(e) == "dnp3.direction_bit_mismatch" else { continue }
                 ours.insert("\(f.lastPathComponent)#\(e["pcap_cnt"] as? Int ?? -1)")
             }
             let args = ["-Y", "dnp3.al.func", "-T", "fields", "-e", "frame.number", "-e", "dnp3.ctl.dir", "-e", "dnp3.al.func"]

@@ -27,7 +27,7 @@ final class DNP3FixtureTests: XCTestCase {
             XCTAssertGreaterThan(truth.count, 0, url.lastPathComponent)
             XCTAssertEQ(DNP3CorpusTests.minus(truth, ours), [], url.lastPathComponent)
             XCTAssertEQ(DNP3CorpusTests.minus(ours, truth), [], url.lastPathComponent)
-            let anomalies = run.events.compactMap { ($0["anomaly"] as? [String: Any])?["event"] as? String }
+            let anomalies = run.events.compactMap(DNP3Run.anomalyName)
             XCTAssertEQ(anomalies, [String](), url.lastPathComponent)
         }
     }
@@ -40,14 +40,12 @@ final class DNP3FixtureTests: XCTestCase {
         for url in files {
             let run = try CaptureRunner.run(url, dissectors: [DNP3.entry])
             for e in run.events {
-                if let a = (e["anomaly"] as? [String: Any])?["event"] as? String { anomalies.insert(a) }
+                if let a = DNP3Run.anomalyName(e) { anomalies.insert(a) }
                 guard let d = e["dnp3"] as? [String: Any] else { continue }
                 if let t = d["type"] as? String { types.insert(t) }
-                for side in ["request", "response"] {
-                    guard let app = (d[side] as? [String: Any])?["application"] as? [String: Any] else { continue }
-                    if let fc = app["function_code"] as? Int { fcs.insert(fc) }
-                    for o in app["objects"] as? [[String: Any]] ?? [] { if let g = o["group"] as? Int { groups.insert(g) } }
-                }
+                guard let app = d["application"] as? [String: Any] else { continue }
+                if let fc = app["function_code"] as? Int { fcs.insert(fc) }
+                for o in app["objects"] as? [[String: Any]] ?? [] { if let g = o["group"] as? Int { groups.insert(g) } }
             }
         }
         let line = "Coverage (corpus, \(files.count) captures): \(fcs.count) function codes "

@@ -129,7 +129,7 @@ final class DNP3LinkTests: XCTestCase {
             XCTAssertEQ(DNP3Run.anomalies(lines), ["dnp3.bad_link_crc"])
             let events = DNP3Run.dnp3(lines)
             XCTAssertEQ(events.count, 1)
-            let app = (events.first?["request"] as? [String: Any])?["application"] as? [String: Any]
+            let app = events.first?["application"] as? [String: Any]
             XCTAssertEQ(app?["function"] as? String, "read")
         }
     }

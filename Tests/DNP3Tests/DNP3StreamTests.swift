@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 import SpanSightEngine
 import SpanSightTestSupport
@@ -60,54 +61,223 @@ final class DNP3StreamTests: XCTestCase {
         let lines = Self.run(client: [Self.clientStream], server: [Self.serverStream])
         XCTAssertEQ(DNP3Run.anomalies(lines), ["dnp3.header_lacks_magic", "dnp3.bad_link_crc"])
         let events = DNP3Run.dnp3(lines)
-        XCTAssertEQ(events.map { $0["type"] as? String ?? "" }, ["response", "response", "response", "unsolicited_response"])
+        // One event per message, in Suricata's shape: each request's, then its response's.
+        XCTAssertEQ(events.map { $0.string("type") ?? "" },
+                    ["request", "response", "request", "response", "request", "response", "unsolicited_response"])
+        XCTAssertEQ(events.map { $0.int("id") ?? -1 }, [0, 0, 1, 1, 2, 2, 3])
+        XCTAssertEQ(events.map { $0.string("status") ?? "" },
+                    ["complete", "complete", "complete", "complete", "complete", "complete", "unsolicited"])
         // Read paired with its response; the response's points.
         let read = events[0]
-        let reqApp = (read["request"] as? [String: Any])?["application"] as? [String: Any]
-        XCTAssertEQ(reqApp?["function"] as? String, "read")
-        XCTAssertEQ((reqApp?["objects"] as? [[String: Any]])?.map { $0["variation"] as? Int ?? -1 }, [2, 3, 4, 1])
-        let rsp = read["response"] as? [String: Any]
-        XCTAssertEQ(rsp?["src"] as? Int, 10)
-        XCTAssertEQ((rsp?["control"] as? [String: Any])?["function"] as? String, "unconfirmed_user_data")
-        let objs = (rsp?["application"] as? [String: Any])?["objects"] as? [[String: Any]] ?? []
+        let reqApp = read.object("application")
+        XCTAssertEQ(reqApp?.string("function"), "read")
+        XCTAssertEQ(reqApp?["complete"] as? Bool, true)
+        XCTAssertEQ(reqApp?.objects("objects").map { $0.int("variation") ?? -1 }, [2, 3, 4, 1])
+        // Class reads list no points: the key is left out, never an empty array.
+        XCTAssertEQ(reqApp?.objects("objects").filter { $0["points"] != nil }.count, 0)
+        XCTAssertEQ(read.int("src"), 1)
+        XCTAssertEQ(read.object("control")?["pri"] as? Bool, true)
+        XCTAssertEQ(read.object("control")?["dir"] as? Bool, true)
+        XCTAssertNil(read["iin"])
+        XCTAssertNil(read["latency_ms"])
+        let rsp = events[1]
+        XCTAssertEQ(rsp.int("src"), 10)
+        XCTAssertEQ(rsp.int("dst"), 1)
+        XCTAssertEQ(rsp.object("control")?.string("function"), "unconfirmed_user_data")
+        XCTAssertEQ(rsp.object("control")?["dir"] as? Bool, false)
+        // Requests in the fourth packet, responses in the fifth, 1 ms apart.
+        XCTAssertEQ(events.compactMap { $0["latency_ms"] as? Double }, [1, 1, 1])
+        // IIN 0: `iin` without `indicators` (Suricata's schema wants at least one).
+        XCTAssertNil(rsp.object("iin")?["indicators"])
+        XCTAssertEQ(rsp.object("iin")?.int("raw"), 0)
+        let objs = rsp.object("application")?.objects("objects") ?? []
         XCTAssertEQ(objs.count, 2)
-        let analog = objs.first?["points"] as? [[String: Any]] ?? []
-        XCTAssertEQ(analog.map { $0["value"] as? Int ?? 0 }, [16, -2])
-        XCTAssertEQ(analog.map { $0["flags"] as? Int ?? 0 }, [1, 1])
-        let binary = objs.last?["points"] as? [[String: Any]] ?? []
-        XCTAssertEQ(binary.map { $0["index"] as? Int ?? 0 }, [5, 6])
-        XCTAssertEQ(binary.map { $0["value"] as? Int ?? 0 }, [1, 0])
+        // g30v1 start 0 stop 1: Suricata's count is the number of objects.
+        XCTAssertEQ(objs.first?.int("count"), 2)
+        let analog = objs.first?.objects("points") ?? []
+        XCTAssertEQ(analog.map { $0.int("value") ?? 0 }, [16, -2])
+        XCTAssertEQ(analog.map { $0.int("flags") ?? 0 }, [1, 1])
+        XCTAssertEQ(analog.map { $0.int("online") ?? -1 }, [1, 1])
+        XCTAssertEQ(analog.map { $0.int("over_range") ?? -1 }, [0, 0])
+        XCTAssertNil(analog.first?["prefix"], "no prefix in a start-stop range")
+        let binary = objs.last?.objects("points") ?? []
+        XCTAssertEQ(binary.map { $0.int("index") ?? 0 }, [5, 6])
+        XCTAssertEQ(binary.map { $0.int("state") ?? -1 }, [1, 0])
+        XCTAssertEQ(binary.map { $0.int("online") ?? -1 }, [1, 1])
+        XCTAssertEQ(binary.map { $0.int("chatter_filter") ?? -1 }, [0, 0])
+        XCTAssertNil(binary.first?["value"], "binary state is `state`, not `value`")
         // Write of g50v1 rebuilt from three transport segments.
-        let write = (events[1]["request"] as? [String: Any])?["application"] as? [String: Any]
-        let time = ((write?["objects"] as? [[String: Any]])?.first?["points"] as? [[String: Any]])?.first
+        let write = events[2].object("application")
+        XCTAssertEQ(write?.string("function"), "write")
+        let time = write?.objects("objects").first?.objects("points").first
         XCTAssertEQ(time?["timestamp"] as? Int, 0x0198_7654_3210)
-        // CROB echoed.
-        let crob = (((events[2]["response"] as? [String: Any])?["application"] as? [String: Any])?["objects"] as? [[String: Any]])?
-            .first?["points"] as? [[String: Any]]
-        XCTAssertEQ(crob?.first?["control_code"] as? Int, 1)
-        XCTAssertEQ(crob?.first?["index"] as? Int, 3)
-        XCTAssertEQ(crob?.first?["on_time"] as? Int, 100)
-        XCTAssertEQ(crob?.first?["off_time"] as? Int, 200)
-        // Unsolicited response: IIN names, g2v2 event with time.
-        let uns = events[3]["response"] as? [String: Any]
-        XCTAssertEQ((uns?["iin"] as? [String: Any])?["names"] as? [String], ["class_1_events"])
-        XCTAssertEQ((uns?["iin"] as? [String: Any])?["raw"] as? Int, 0x0200)
-        let ev = ((uns?["application"] as? [String: Any])?["objects"] as? [[String: Any]])?.first?["points"] as? [[String: Any]]
-        XCTAssertEQ(ev?.first?["index"] as? Int, 7)
-        XCTAssertEQ(ev?.first?["value"] as? Int, 1)
+        // CROB echoed (qualifier 0x17: a one-octet index prefix).
+        let crob = events[5].object("application")?.objects("objects").first?.objects("points").first
+        XCTAssertEQ(crob?.int("control_code"), 1)
+        XCTAssertEQ(crob?.int("op_type"), 1)
+        XCTAssertEQ(crob?.int("tcc"), 0)
+        XCTAssertEQ(crob?.int("count"), 1)
+        XCTAssertEQ(crob?.int("index"), 3)
+        XCTAssertEQ(crob?.int("prefix"), 3)
+        XCTAssertEQ(crob?.int("ontime"), 100)
+        XCTAssertEQ(crob?.int("offtime"), 200)
+        XCTAssertEQ(crob?.int("status_code"), 0)
+        // Unsolicited response: IIN indicators, g2v2 event with time.
+        let uns = events[6]
+        XCTAssertEQ(uns.object("iin")?["indicators"] as? [String], ["class_1_events"])
+        XCTAssertEQ(uns.object("iin")?.int("raw"), 0x0200)
+        XCTAssertNil(uns["latency_ms"])
+        let ev = uns.object("application")?.objects("objects").first?.objects("points").first
+        XCTAssertEQ(ev?.int("index"), 7)
+        XCTAssertEQ(ev?.int("prefix"), 7)
+        XCTAssertEQ(ev?.int("state"), 1)
+        XCTAssertEQ(ev?.int("timestamp"), 0x0198_7654_3210)
+    }
+
+    /// A request and its response: two events, the request's first, with the same
+    /// transaction number in `dnp3.id` and the envelope's `tx_id`, each with its own direction.
+    func testRequestAndResponseShareTxID() {
+        let lines = Self.run(client: [Self.clientStream], server: [Self.serverStream])
+        let events = DNP3Run.dnp3Events(lines)
+        XCTAssertEQ(events.count, 7)
+        for e in events {
+            XCTAssertEQ(e.int("tx_id"), e.object("dnp3")?.int("id"))
+            let type = e.object("dnp3")?.string("type")
+            XCTAssertEQ(e.string("direction"), type == "request" ? "to_server" : "to_client", "\(type ?? "")")
+        }
+        XCTAssertEQ(events.map { $0.int("tx_id") ?? -1 }, [0, 0, 1, 1, 2, 2, 3])
+        // Link-only frames are not transactions: no tx_id.
+        let reset = DNP3Build.frame(dst: 10, src: 1, control: 0xC0, userData: [])
+        let link = DNP3Run.dnp3Events(DNP3Run.tcp([(true, reset)]))
+        XCTAssertEQ(link.count, 1)
+        XCTAssertNil(link.first?["tx_id"])
+        XCTAssertEQ(link.first?.string("direction"), "to_server")
+        let d = link.first?.object("dnp3")
+        XCTAssertEQ(d?.string("type"), "link")
+        XCTAssertEQ(d?.int("src"), 1)
+        XCTAssertEQ(d?.int("dst"), 10)
+        XCTAssertEQ(d?.object("control")?["pri"] as? Bool, true)
+        XCTAssertEQ(d?.object("control")?.int("function_code"), 0)
+        XCTAssertEQ(d?.object("control")?.string("function"), "reset_link_states")
+    }
+
+    /// IIN indicators: Suricata's names, in its order (IIN1.7 down to IIN2.0), whatever the bits.
+    func testIINIndicatorsOrderAndNames() {
+        let all = DNP3Run.dnp3(DNP3Run.tcp([(false, DNP3Build.response([0xC0, 0x81, 0xFF, 0xFF]))]))
+        XCTAssertEQ(all.first?.object("iin")?["indicators"] as? [String], [
+            "device_restart", "device_trouble", "local_control", "need_time",
+            "class_3_events", "class_2_events", "class_1_events", "all_stations",
+            "reserved_1", "reserved_2", "config_corrupt", "already_executing",
+            "event_buffer_overflow", "parameter_error", "object_unknown", "no_func_code_support",
+        ])
+        XCTAssertEQ(all.first?.object("iin")?.int("raw"), 0xFFFF)
+        // IIN1.0 (all stations), IIN2.1 (object unknown), IIN2.7 (reserved).
+        let some = DNP3Run.dnp3(DNP3Run.tcp([(false, DNP3Build.response([0xC0, 0x81, 0x01, 0x82]))]))
+        XCTAssertEQ(some.first?.object("iin")?["indicators"] as? [String], ["all_stations", "reserved_1", "object_unknown"])
+        XCTAssertEQ(some.first?.object("iin")?.int("raw"), 0x0182)
+        for i in 0..<16 { XCTAssertNotEqual("\(DNP3Names.iinIndicator(i))", "unknown") }
+    }
+
+    /// No object header: `objects` is left out (Suricata's schema wants at least one item), and
+    /// the fragment is complete.
+    func testObjectsKeyAbsentWhenEmpty() {
+        let lines = DNP3Run.tcp([(true, DNP3Build.request([0xC0, 0x0D])), (false, DNP3Build.response([0xC0, 0x81, 0x00, 0x00]))])
+        let events = DNP3Run.dnp3(lines)
+        XCTAssertEQ(events.map { $0.string("type") ?? "" }, ["request", "response"])
+        for e in events {
+            let app = e.object("application")
+            XCTAssertNotNil(app)
+            XCTAssertNil(app?["objects"], "\(e)")
+            XCTAssertEQ(app?["complete"] as? Bool, true)
+        }
+        for line in lines where line.contains("\"event_type\":\"dnp3\"") {
+            XCTAssertFalse(line.contains("\"objects\":[]"), line)
+            XCTAssertFalse(line.contains("\"points\":[]"), line)
+        }
+    }
+
+    /// Flag octets: every value, in every flag family, gives Suricata's bit names (flags bit 0
+    /// first) with the right bits, and `flags` the octet itself.
+    func testFlagBitsEveryOctet() {
+        let common = ["online", "restart", "comm_lost", "remote_forced", "local_forced"]
+        // (group, variation, octets after the flags, names of bits 5-7 or nil for 2-bit state)
+        let families: [(UInt8, UInt8, Int, [String]?)] = [
+            (1, 2, 0, ["chatter_filter", "reserved", "state"]),
+            (3, 2, 0, nil),
+            (10, 2, 0, ["reserved0", "reserved1", "state"]),
+            (20, 1, 4, ["rollover", "discontinuity", "reserved0"]),
+            (20, 3, 4, ["rollover", "reserved0", "reserved1"]),
+            (21, 5, 10, ["rollover", "discontinuity", "reserved1"]),
+            (30, 2, 2, ["over_range", "reference_err", "reserved0"]),
+            (121, 1, 6, ["reserved0", "discontinuity", "reserved1"]),
+        ]
+        for (g, v, extra, high) in families {
+            var app: [UInt8] = [0xC0, 0x81, 0x00, 0x00, g, v, 0x01, 0x00, 0x00, 0xFF, 0x00]
+            for b in 0...255 { app += [UInt8(b)] + Array(repeating: 0, count: extra) }
+            let points = DNP3Run.dnp3(DNP3Run.tcp([(false, DNP3Build.response(app))]))
+                .first?.object("application")?.objects("objects").first?.objects("points") ?? []
+            XCTAssertEQ(points.count, 256, "g\(g)v\(v)")
+            for (b, point) in points.enumerated() {
+                XCTAssertEQ(point.int("flags"), b, "g\(g)v\(v)")
+                var expect: [String: Int] = [:]
+                for (i, name) in common.enumerated() { expect[name] = (b >> i) & 1 }
+                if let high {
+                    for (i, name) in high.enumerated() { expect[name] = (b >> (5 + i)) & 1 }
+                } else {
+                    expect["chatter_filter"] = (b >> 5) & 1
+                    expect["state"] = b >> 6
+                }
+                for (name, bit) in expect where point.int(name) != bit {
+                    XCTFail("g\(g)v\(v) flags \(b): \(name) = \(String(describing: point[name])), want \(bit)")
+                }
+            }
+        }
+    }
+
+    /// Floating-point points are written at full precision as JSON numbers: 1.234e-7 is not 0,
+    /// a Float is written as its own shortest form (0.1, not 0.10000000149011612), NaN as null;
+    /// integers stay integers, and `value` is a number in every point.
+    func testFloatPointValuesAtFullPrecision() {
+        func le<T: FixedWidthInteger>(_ x: T) -> [UInt8] { withUnsafeBytes(of: x.littleEndian) { Array($0) } }
+        // g30v6 (flags, f64) points 0-3, g30v5 (flags, f32) points 0-2, g40v3 (flags, f32) point 0.
+        var app: [UInt8] = [0xC0, 0x81, 0x00, 0x00, 30, 6, 0x00, 0, 3]
+        for d in [1.234e-7, -2.5e300, 123456.789, Double.nan] { app += [0x01] + le(d.bitPattern) }
+        app += [30, 5, 0x00, 0, 2]
+        for f in [Float(0.1), Float(1.234e-7), Float(-3)] { app += [0x01] + le(f.bitPattern) }
+        app += [40, 3, 0x00, 0, 0, 0x01] + le(Float(65536).bitPattern)
+        let lines = DNP3Run.tcpLines([(false, DNP3Build.response(app))])
+        let raw = lines.first { $0.contains("\"event_type\":\"dnp3\"") } ?? ""
+        let objs = DNP3Run.dnp3(lines).first?.object("application")?.objects("objects") ?? []
+        XCTAssertEQ(objs.count, 3)
+        let f64 = objs.first?.objects("points").map { $0["value"] } ?? []
+        XCTAssertEQ(f64.count, 4)
+        XCTAssertEQ(f64[0] as? Double, 1.234e-7)
+        XCTAssertEQ(f64[1] as? Double, -2.5e300)
+        XCTAssertEQ(f64[2] as? Double, 123456.789)
+        XCTAssertTrue(f64[3] is NSNull, "NaN: \(String(describing: f64[3]))")
+        let f32 = objs[1].objects("points").map { ($0["value"] as? Double).map(Float.init) }
+        XCTAssertEQ(f32, [Float(0.1), Float(1.234e-7), Float(-3)])
+        // The text: shortest round-trip forms, JSON numbers (not strings).
+        for text in ["\"value\":1.234e-07", "\"value\":-2.5e+300", "\"value\":123456.789", "\"value\":null",
+                     "\"value\":0.1}", "\"value\":-3.0}", "\"value\":65536.0}"] {
+            XCTAssertTrue(raw.contains(text), "\(text) in \(raw)")
+        }
+        for o in objs { for p in o.objects("points") { XCTAssertTrue(p["value"] is NSNumber || p["value"] is NSNull, "\(p)") } }
     }
 
     /// Same output whether each stream arrives whole, a byte at a time, or split at every offset.
     func testSplitsGiveSameOutput() {
         let c = Self.clientStream, s = Self.serverStream
-        let whole = Self.run(client: [c], server: [s])
+        // (Latencies count the packets between request and response: set aside.)
+        func run(client: [[UInt8]], server: [[UInt8]]) -> [String] { DNP3Run.withoutLatency(Self.run(client: client, server: server)) }
+        let whole = run(client: [c], server: [s])
         XCTAssertFalse(whole.isEmpty)
-        XCTAssertEQ(Self.run(client: c.map { [$0] }, server: s.map { [$0] }), whole, "byte by byte")
+        XCTAssertEQ(run(client: c.map { [$0] }, server: s.map { [$0] }), whole, "byte by byte")
         for k in 1..<c.count {
-            XCTAssertEQ(Self.run(client: [Array(c[0..<k]), Array(c[k...])], server: [s]), whole, "client split at \(k)")
+            XCTAssertEQ(run(client: [Array(c[0..<k]), Array(c[k...])], server: [s]), whole, "client split at \(k)")
         }
         for k in 1..<s.count {
-            XCTAssertEQ(Self.run(client: [c], server: [Array(s[0..<k]), Array(s[k...])]), whole, "server split at \(k)")
+            XCTAssertEQ(run(client: [c], server: [Array(s[0..<k]), Array(s[k...])]), whole, "server split at \(k)")
         }
     }
 
@@ -153,12 +323,14 @@ final class DNP3StreamTests: XCTestCase {
         for _ in 0..<100 { headers += [0x3C, 0x01, 0x06] }
         let capped = DNP3Run.tcp([(true, DNP3Build.request(points) + DNP3Build.request(headers))])
         XCTAssertEQ(DNP3Run.anomalies(capped), ["dnp3.too_many_points", "dnp3.too_many_objects"])
-        let reqs = DNP3Run.dnp3(capped).compactMap { ($0["request"] as? [String: Any])?["application"] as? [String: Any] }
+        let reqs = DNP3Run.dnp3(capped).filter { $0.string("type") == "request" }.compactMap { $0.object("application") }
         XCTAssertEQ(reqs.count, 2)
         // The big write was kept truncated (2048 octets) but its first points are logged.
         XCTAssertEQ(reqs[0]["truncated"] as? Bool, true)
+        XCTAssertEQ(reqs[0]["complete"] as? Bool, false)
+        XCTAssertEQ(reqs[1]["complete"] as? Bool, false)
         let obj = (reqs[0]["objects"] as? [[String: Any]])?.first
-        XCTAssertEQ(obj?["point_count"] as? Int, 65535)
+        XCTAssertEQ(obj?["count"] as? Int, 65535)
         XCTAssertEQ((obj?["points"] as? [Any])?.count, 256)
         XCTAssertEQ(obj?["points_truncated"] as? Bool, true)
         XCTAssertEQ((reqs[1]["objects"] as? [Any])?.count, 64)
@@ -174,11 +346,15 @@ final class DNP3StreamTests: XCTestCase {
         let lines = DNP3Run.tcp([(true, c), (false, s)])
         let events = DNP3Run.dnp3(lines)
         let summary = events.map { e -> String in
-            let side = (e["request"] ?? e["response"]) as? [String: Any]
-            return "\(e["type"] as? String ?? ""):\((side?["application"] as? [String: Any])?["function"] as? String ?? "")"
+            "\(e.string("type") ?? ""):\(e.object("application")?.string("function") ?? "")"
         }
         XCTAssertEQ(summary, ["request:confirm", "request:direct_operate_no_ack", "response:response", "request:read"])
-        XCTAssertEQ(((events[2]["response"] as? [String: Any])?["iin"] as? [String: Any])?["names"] as? [String], ["device_restart"])
+        // The read (third request, tx 2) is logged unanswered at the end; the response nobody
+        // asked for has its own transaction.
+        XCTAssertEQ(events.map { $0.int("id") ?? -1 }, [0, 1, 3, 2])
+        XCTAssertEQ(events.map { $0.string("status") ?? "" }, ["complete", "complete", "unmatched_response", "unanswered"])
+        XCTAssertEQ(events[2].object("iin")?["indicators"] as? [String], ["device_restart"])
+        XCTAssertNil(events[2]["latency_ms"])
         var flood: [UInt8] = []
         for i in 0..<33 { flood += DNP3Build.request([0xC0 | UInt8(i % 16), 0x03, 0x0C, 0x01, 0x28, 0x01, 0x00, 0x01, 0x00,
                                                      0x03, 0x01, 0x64, 0, 0, 0, 0x64, 0, 0, 0, 0]) }

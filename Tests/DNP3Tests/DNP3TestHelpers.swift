@@ -63,6 +63,12 @@ enum DNP3Run {
 
     /// `segments`: (from client?, bytes) in wire order over one TCP connection.
     static func tcp(_ segments: [(Bool, [UInt8])], entry: DissectorEntry = DNP3.entry) -> [String] {
+        normalize(tcpLines(segments, entry: entry))
+    }
+
+    /// The engine's lines as written (no normalisation: number forms as they are), each packet
+    /// 1 ms after the previous one.
+    static func tcpLines(_ segments: [(Bool, [UInt8])], entry: DissectorEntry = DNP3.entry) -> [String] {
         let h = EngineHarness(dissectors: [entry])
         var cseq: UInt32 = 1000, sseq: UInt32 = 5000
         h.feed(PacketBuilder.tcp(src: client, sport: clientPort, dst: server, dport: serverPort, seq: cseq, flags: PacketBuilder.syn))
@@ -81,7 +87,20 @@ enum DNP3Run {
                 sseq &+= UInt32(bytes.count)
             }
         }
-        return normalize(h.finish())
+        return h.finish()
+    }
+
+    /// Lines with `dnp3.latency_ms` set to 0: the latency depends on how many packets carried
+    /// the bytes (comparisons across segmentations).
+    static func withoutLatency(_ lines: [String]) -> [String] {
+        lines.map { line in
+            guard var o = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any],
+                  var d = o["dnp3"] as? [String: Any], d["latency_ms"] != nil else { return line }
+            d["latency_ms"] = 0
+            o["dnp3"] = d
+            guard let data = try? JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]) else { return line }
+            return String(decoding: data, as: UTF8.self)
+        }
     }
 
     /// One datagram per element over one UDP flow.
@@ -115,10 +134,30 @@ enum DNP3Run {
     }
 
     static func anomalies(_ lines: [String]) -> [String] {
-        objects(lines).compactMap { ($0["anomaly"] as? [String: Any])?["event"] as? String }
+        objects(lines).compactMap(anomalyName)
+    }
+
+    /// The stable full name of an anomaly event ("dnp3.bad_link_crc"): `anomaly.name` where
+    /// the envelope carries Suricata's bare `event` beside it, else `anomaly.event`.
+    static func anomalyName(_ event: [String: Any]) -> String? {
+        guard let a = event["anomaly"] as? [String: Any] else { return nil }
+        return a["name"] as? String ?? a["event"] as? String
     }
 
     static func dnp3(_ lines: [String]) -> [[String: Any]] {
         objects(lines).compactMap { $0["dnp3"] as? [String: Any] }
     }
+
+    /// The dnp3 events whole (envelope included).
+    static func dnp3Events(_ lines: [String]) -> [[String: Any]] {
+        objects(lines).filter { $0["event_type"] as? String == "dnp3" }
+    }
+}
+
+/// Typed access to a parsed event's nested members, for assertions.
+extension Dictionary where Key == String, Value == Any {
+    func object(_ k: String) -> [String: Any]? { self[k] as? [String: Any] }
+    func objects(_ k: String) -> [[String: Any]] { self[k] as? [[String: Any]] ?? [] }
+    func int(_ k: String) -> Int? { self[k] as? Int }
+    func string(_ k: String) -> String? { self[k] as? String }
 }
