@@ -69,10 +69,15 @@ final class AlertBook {
         var lastNanos: Int64
         var count: Int
         var flow: FlowSnapshot?
+        var command: Command?
     }
 
     /// The flow being observed while the detector handles an observation or a flow's end.
     var currentFlow: FlowSnapshot?
+    /// The command being judged, while the detector handles one.
+    var currentCommand: Command?
+    /// Per app_proto, the writer of the app-layer object an alert on a command carries.
+    var alertObjects: [String: @Sendable (Command, inout JSONWriter) -> Void] = [:]
 
     let output: EventOutput
     let config: DetectConfig
@@ -106,7 +111,8 @@ final class AlertBook {
         let risk = Risk.score(sig, target: target, hint: hint, lookup: lookup)
         let a = Aggregate(envelope: envelope, signature: sig, detail: detail, target: target, risk: risk,
                           firstNanos: envelope.timestampNanos, lastNanos: envelope.timestampNanos, count: 1,
-                          flow: envelope.flowID != 0 && envelope.proto != 0 ? currentFlow : nil)
+                          flow: envelope.flowID != 0 && envelope.proto != 0 ? currentFlow : nil,
+                          command: pair == nil ? currentCommand : nil)
         stats.alerts[sig.id, default: 0] += 1
         countPair(envelope, sig)
         ledger.add(risk.value, to: target)
@@ -163,33 +169,42 @@ final class AlertBook {
         }
         guard output.isEnabled else { return }
         var env = a.envelope
+        let w = output
         if final {
             env.timestampNanos = a.lastNanos
             env.pcapCount = 0
-            output.begin("alert_summary", env)
-            output.writer.beginObject("alert_summary")
-            AlertBook.summary(&output.writer, a)
-        } else {
-            output.begin("alert", env)
-            output.writer.beginObject("alert")
-            AlertBook.body(&output.writer, a)
-            if let f = a.flow {
-                output.writer.endObject()
-                // Suricata's alert-time `flow` object.
-                output.writer.beginObject("flow")
-                output.writer.field("pkts_toserver", f.packetsToServer)
-                output.writer.field("pkts_toclient", f.packetsToClient)
-                output.writer.field("bytes_toserver", f.bytesToServer)
-                output.writer.field("bytes_toclient", f.bytesToClient)
-                output.writer.timestampField("start", nanos: f.startNanos)
-                output.writer.field("src_ip", env.sourceIP)
-                output.writer.field("dest_ip", env.destinationIP)
-                output.writer.field("src_port", Int(env.sourcePort))
-                output.writer.field("dest_port", Int(env.destinationPort))
-            }
+            w.begin("alert_summary", env)
+            w.writer.beginObject("alert_summary")
+            AlertBook.summary(&w.writer, a)
+            w.writer.endObject()
+            w.end()
+            return
         }
-        output.writer.endObject()
-        output.end()
+        w.begin("alert", env)
+        w.writer.beginObject("alert")
+        AlertBook.body(&w.writer, a)
+        w.writer.endObject()
+        // Suricata's alerts carry the transaction's app-layer object and the flow as it was.
+        if let c = a.command, let app = env.appProto, let writeObject = alertObjects[app.description] {
+            w.writer.key(app)
+            w.writer.beginObject()
+            writeObject(c, &w.writer)
+            w.writer.endObject()
+        }
+        if let f = a.flow {
+            w.writer.beginObject("flow")
+            w.writer.field("pkts_toserver", f.packetsToServer)
+            w.writer.field("pkts_toclient", f.packetsToClient)
+            w.writer.field("bytes_toserver", f.bytesToServer)
+            w.writer.field("bytes_toclient", f.bytesToClient)
+            w.writer.timestampField("start", nanos: f.startNanos)
+            w.writer.field("src_ip", env.sourceIP)
+            w.writer.field("dest_ip", env.destinationIP)
+            w.writer.field("src_port", Int(env.sourcePort))
+            w.writer.field("dest_port", Int(env.destinationPort))
+            w.writer.endObject()
+        }
+        w.end()
     }
 
     /// Suricata's `alert` object, then ours (`severity_name`, `mitre`, `detail`, `risk`, ...).

@@ -249,19 +249,8 @@ enum ModbusJSON {
     /// Lower-case hex of `b` as a string field, through a reused scratch buffer (sized once,
     /// to `2 * maxDataBytes`: filled in place, never appended to).
     static func hex(_ key: StaticString, _ b: ByteView, _ w: inout JSONWriter, _ scratch: inout [UInt8]) {
-        let n = min(b.count, maxDataBytes)
-        if scratch.count < 2 * maxDataBytes { scratch = [UInt8](repeating: 0, count: 2 * maxDataBytes) }
         w.key(key)
-        scratch.withUnsafeMutableBufferPointer { out in
-            b.withBytes { src in
-                for i in 0..<n {
-                    let v = src[i]
-                    out[2 &* i] = hexDigit(v &>> 4)
-                    out[2 &* i &+ 1] = hexDigit(v & 0xF)
-                }
-            }
-            w.value(bytes: ByteView(start: out.baseAddress, count: 2 * n))
-        }
+        w.hexString(b, limit: maxDataBytes)
     }
 
     @inline(__always)

@@ -70,17 +70,21 @@ struct DetectOptions: ParsableArguments {
 
     var enabled: Bool { alerts || baseline != nil || alertPcap != nil }
 
+    /// The baseline read, the evidence pcap written.
+    func addFiles(to files: inout RunFiles) {
+        files.input("--baseline", baseline)
+        files.output("--alert-pcap", alertPcap)
+    }
+
     /// Attaches a detector to the analysis when detection is on; `inputs` are the files a
     /// `read` analyses (nil live). Returns the detector (the inventory takes it as its listener).
     @discardableResult
     func attach(to analysis: Analysis, inputs: [String]?) throws -> Detector? {
         guard enabled else { return nil }
-        if alertPcap != nil && inputs == nil {
-            throw fail("--alert-pcap needs capture files (`read`): live evidence would need a packet ring; record with tcpdump alongside instead")
-        }
         let index: BaselineIndex?
         do { index = try baseline.map { try BaselineIndex.load(path: $0) } } catch { throw fail("\(error)") }
         let detector = Detector(config: thresholds.config, baseline: index, output: analysis.output)
+        detector.useAlertObjects(of: Registry.all)
         analysis.attach(detector)
         let pcap = alertPcap
         var written = 0
@@ -158,7 +162,7 @@ private func quietEngineConfig() -> EngineConfig {
     return c
 }
 
-struct Learn: ParsableCommand {
+struct Learn: ParsableCommand, ChecksRunFiles {
     static let configuration = CommandConfiguration(
         abstract: "Learn a baseline (talkers, pairs, commands, rate envelopes) from captures, as reviewable JSON.")
 
@@ -179,9 +183,18 @@ struct Learn: ParsableCommand {
 
     func validate() throws {
         try OptionBounds.seconds("rate-window", rateWindow)
+        try validateRunFiles()
+    }
+
+    var runFiles: RunFiles {
+        var f = RunFiles()
+        f.inputs("capture file", files)
+        f.output("--baseline", baseline)
+        return f
     }
 
     func run() throws {
+        try runFiles.checkWritable()
         let analysis = Analysis(config: quietEngineConfig(), output: EventOutput.disabled())
         let learner = Learner(rateWindowSeconds: rateWindow)
         analysis.attach(learner)
@@ -203,7 +216,7 @@ struct Learn: ParsableCommand {
     }
 }
 
-struct Simulate: ParsableCommand {
+struct Simulate: ParsableCommand, ChecksRunFiles {
     static let configuration = CommandConfiguration(
         abstract: "Show what a baseline would have flagged on captures (a table on standard output; no events).")
 
@@ -214,6 +227,16 @@ struct Simulate: ParsableCommand {
     var files: [String]
 
     @OptionGroup var thresholds: DetectThresholds
+
+    var runFiles: RunFiles {
+        var f = RunFiles()
+        f.input("--baseline", baseline)
+        f.inputs("capture file", files)
+        f.writesStandardOutput = true
+        return f
+    }
+
+    func validate() throws { try validateRunFiles() }
 
     func run() throws {
         let index: BaselineIndex
@@ -226,6 +249,7 @@ struct Simulate: ParsableCommand {
         let inventory = Inventory(config: inventoryConfig, oui: OUIRegistry(), output: nil)
         analysis.attach(inventory)
         let detector = Detector(config: thresholds.config, baseline: index, output: analysis.output)
+        detector.useAlertObjects(of: Registry.all)
         analysis.attach(detector)
         Wiring.connect(inventory: inventory, detector: detector)
         analysis.onFinish.append { detector.finish() }
@@ -258,7 +282,7 @@ enum SimulationReport {
     }
 }
 
-struct Policy: ParsableCommand {
+struct Policy: ParsableCommand, ChecksRunFiles {
     static let configuration = CommandConfiguration(
         abstract: "Export a baseline as a least-privilege segmentation policy (JSON or nftables rules) to review.")
 
@@ -270,13 +294,27 @@ struct Policy: ParsableCommand {
     @Option(help: "json or nft.")
     var format: Format = .nft
 
+    var runFiles: RunFiles {
+        var f = RunFiles()
+        f.input("--baseline", baseline)
+        f.writesStandardOutput = true
+        return f
+    }
+
+    func validate() throws { try validateRunFiles() }
+
     func run() throws {
         let index: BaselineIndex
         do { index = try BaselineIndex.load(path: baseline) } catch { throw fail("\(error)") }
         let policy = SegmentationPolicy(index.file)
-        switch format {
-        case .json: print(String(decoding: try policy.json(), as: UTF8.self), terminator: "")
-        case .nft: print(policy.nft(), terminator: "")
-        }
+        // A value that no rule may carry rejects the baseline: nothing is printed.
+        let text: String
+        do {
+            switch format {
+            case .json: text = String(decoding: try policy.json(), as: UTF8.self)
+            case .nft: text = try policy.nft()
+            }
+        } catch { throw fail("\(PrintableText.escaped(baseline, keepingUnicode: true)): \(error)") }
+        print(text, terminator: "")
     }
 }

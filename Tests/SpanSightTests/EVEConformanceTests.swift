@@ -129,6 +129,13 @@ final class EVEConformanceTests: XCTestCase {
                 XCTAssertNotNil(a["metadata"]); XCTAssertNotNil(a["target"])
                 XCTAssertNotNil(e["src_ip"], "alert src_ip"); XCTAssertNotNil(e["dest_ip"], "alert dest_ip")
                 XCTAssertNil(a["aggregated"], "aggregates are alert_summary events")
+                // A command that fired carries its transaction's object, as Suricata's alerts do.
+                if a["category"] as? String == "dangerous-operation", let app = e["app_proto"] as? String, app == "modbus" || app == "dnp3" {
+                    let object = e[app] as? [String: Any]
+                    XCTAssertNotNil(object?["request"] ?? object?["response"], "\(app) object in \(a["signature"] ?? "?")")
+                    if app == "modbus" { XCTAssertNotNil((object?["request"] as? [String: Any])?["function_code"]) }
+                }
+                if e["src_port"] != nil { XCTAssertNotNil(e["flow"], "alert-time flow object") }
             case "flow":
                 let f = e["flow"] as? [String: Any] ?? [:]
                 for k in ["alerted", "tx_cnt", "age", "duration", "state", "reason"] { XCTAssertNotNil(f[k], "flow.\(k)") }
@@ -155,6 +162,42 @@ final class EVEConformanceTests: XCTestCase {
             XCTAssertGreaterThan(seen[type, default: 0], 0, "no \(type) event was checked")
         }
         print("EVE conformance: " + seen.keys.sorted().map { "\($0) \(seen[$0]!)" }.joined(separator: ", "))
+    }
+
+    /// `--eve-types` writes exactly the types asked for; `-type` drops one; an unknown type is
+    /// a usage error (one line, exit 64) before anything runs.
+    func testEveTypesSelectsWhatIsWritten() throws {
+        let fixture = TestPaths.fixtures.appendingPathComponent("detect-modbus-attack-fc-sweep.pcap").path
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("evetypes-\(UUID().uuidString).ndjson")
+        defer { try? FileManager.default.removeItem(at: out) }
+        func types(_ args: [String]) throws -> [String: Int] {
+            XCTAssertEqual(try Self.run(["read", fixture, "--alerts"] + args, to: out), 0, "\(args)")
+            var seen: [String: Int] = [:]
+            for line in try String(contentsOf: out, encoding: .utf8).split(separator: "\n") {
+                let e = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+                seen[e?["event_type"] as? String ?? "?", default: 0] += 1
+            }
+            return seen
+        }
+        let all = try types([])
+        XCTAssertGreaterThan(all["modbus", default: 0], 0)
+        XCTAssertGreaterThan(all["anomaly", default: 0], 0)
+        XCTAssertEqual(Set(try types(["--eve-types", "alert,flow,stats"]).keys), ["alert", "flow", "stats"])
+        var withoutModbus = all
+        withoutModbus.removeValue(forKey: "modbus")
+        XCTAssertEqual(try types(["--eve-types", "-modbus"]), withoutModbus, "only the modbus events go")
+        XCTAssertEqual(try types(["--eve-types", "all,-modbus"]), withoutModbus)
+        let p = Process()
+        p.executableURL = Self.binary
+        p.arguments = ["read", fixture, "--eve-types", "alert,bogus"]
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 64)
+        XCTAssertTrue(message.contains("unknown event type 'bogus'"), message)
     }
 
     // MARK: golden replays

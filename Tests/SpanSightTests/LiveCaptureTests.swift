@@ -117,7 +117,8 @@ final class LiveCaptureTests: XCTestCase {
         let spansight = Process()
         spansight.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         spansight.arguments = ["ip", "netns", "exec", nsA, CLITests.binary.path, "live", "--interface", vA,
-                               "--immediate", "--filter", "tcp port 5020", "--stats-interval", "1", "--duration", "30", "--output", out.path]
+                               "--immediate", "--filter", "tcp port 5020", "--stats-interval", "1", "--duration", "30", "--output", out.path,
+                               "--sensor-name", "span-sensor-1"]
         let err = Pipe()
         spansight.standardError = err
         try spansight.run()
@@ -151,6 +152,12 @@ final class LiveCaptureTests: XCTestCase {
         }
         let flows = events.filter { $0["event_type"] as? String == "flow" }
         XCTAssertEqual(flows.count, 1, "one TCP connection crossed the veth")
+        // Suricata's envelope in live: the interface and the sensor on every event, no file name.
+        for e in events {
+            XCTAssertEqual(e["in_iface"] as? String, vA, "in_iface on \(e["event_type"] ?? "?")")
+            XCTAssertEqual(e["host"] as? String, "span-sensor-1")
+            XCTAssertNil(e["pcap_filename"])
+        }
         let f = flows.first
         XCTAssertEqual(f?["src_ip"] as? String, "10.231.77.1")
         XCTAssertEqual(f?["dest_ip"] as? String, "10.231.77.2")

@@ -277,6 +277,25 @@ public struct JSONWriter {
         field("name", name)
     }
 
+    /// A string value of the bytes' lower-case hex (at most `limit` bytes), written straight
+    /// into the buffer: hex needs no escaping, so no scan and no scratch copy.
+    public mutating func hexString(_ v: ByteView, limit: Int = Int.max) {
+        separatorIfInArray()
+        let n = max(0, min(v.count, limit))
+        let d = bytes.tail(reserving: 2 &* n &+ 2)
+        d[0] = UInt8(ascii: "\"")
+        v.withBytes { src in
+            for i in 0..<n {
+                let b = src[i]
+                let hi = b &>> 4, lo = b & 0xF
+                d[1 &+ 2 &* i] = hi < 10 ? 48 &+ hi : 87 &+ hi
+                d[2 &+ 2 &* i] = lo < 10 ? 48 &+ lo : 87 &+ lo
+            }
+        }
+        d[2 &* n &+ 1] = UInt8(ascii: "\"")
+        bytes.advance(2 &* n &+ 2)
+    }
+
     /// A string value of bytes known to need no escaping (base64, hex), quoted.
     mutating func plainStringValue(_ p: UnsafePointer<UInt8>, _ n: Int) {
         separatorIfInArray()
