@@ -58,6 +58,7 @@ public struct JSONWriter {
     /// member instead of two); other modules call it.
     @inline(__always)
     public mutating func key(_ k: StaticString) {
+        guard k.hasPointerRepresentation else { key(k.description); return }
         let bit: UInt64 = 1 << UInt64(depth & 63)
         let comma = hasMember & bit != 0
         hasMember |= bit
@@ -74,7 +75,9 @@ public struct JSONWriter {
         afterKey = true
     }
 
-    /// A key that is not known at compile time (escaped).
+    /// A key that is not known at compile time (escaped). Disfavoured, so that a literal
+    /// key takes the StaticString overload (copied, no escape scan).
+    @_disfavoredOverload
     public mutating func key(_ k: String) {
         separator()
         appendEscaped(k)
@@ -107,8 +110,14 @@ public struct JSONWriter {
         raw("null")
     }
 
+    /// A literal of the program: copied as it is (literals are plain names, never escaped).
     public mutating func value(_ s: StaticString) {
         separatorIfInArray()
+        guard s.hasPointerRepresentation else {
+            // A one-scalar literal can be stored as the scalar itself.
+            s.withUTF8Buffer { appendEscaped(utf8: $0) }
+            return
+        }
         let n = s.utf8CodeUnitCount
         let p = bytes.tail(reserving: n &+ 2)
         p[0] = UInt8(ascii: "\"")
@@ -135,6 +144,9 @@ public struct JSONWriter {
         }
     }
 
+    /// A String value (escaped). Disfavoured, so that a literal value takes the StaticString
+    /// overload (copied, no escape scan).
+    @_disfavoredOverload
     public mutating func value(_ s: String) {
         separatorIfInArray()
         appendEscaped(s)
@@ -237,10 +249,17 @@ public struct JSONWriter {
 
     // MARK: key + value shorthands
 
-    public mutating func field(_ k: StaticString, _ v: Int) { key(k); value(v) }
-    public mutating func field(_ k: StaticString, _ v: UInt64) { key(k); value(v) }
-    public mutating func field(_ k: StaticString, _ v: Bool) { key(k); value(v) }
+    // The integer and boolean members write their value straight after the key (the key
+    // already placed the comma): one call per member from other modules, no merged thunk.
+    public mutating func field(_ k: StaticString, _ v: Int) { key(k); afterKey = false; appendInt(v) }
+    public mutating func field(_ k: StaticString, _ v: UInt64) { key(k); afterKey = false; appendUInt(v) }
+    public mutating func field(_ k: StaticString, _ v: Bool) {
+        key(k)
+        afterKey = false
+        if v { raw("true") } else { raw("false") }
+    }
     public mutating func field(_ k: StaticString, _ v: StaticString) { key(k); value(v) }
+    @_disfavoredOverload
     public mutating func field(_ k: StaticString, _ v: String) { key(k); value(v) }
     public mutating func field(_ k: StaticString, _ v: Double) { key(k); value(v) }
     public mutating func field(_ k: StaticString, _ v: IPAddress) { key(k); value(v) }
