@@ -251,8 +251,61 @@ public struct JSONWriter {
 
     // The integer and boolean members write their value straight after the key (the key
     // already placed the comma): one call per member from other modules, no merged thunk.
-    public mutating func field(_ k: StaticString, _ v: Int) { key(k); afterKey = false; appendInt(v) }
-    public mutating func field(_ k: StaticString, _ v: UInt64) { key(k); afterKey = false; appendUInt(v) }
+    public mutating func field(_ k: StaticString, _ v: Int) {
+        if v < 0 { key(k); afterKey = false; appendInt(v); return }
+        integerMember(k, UInt64(v))
+    }
+    public mutating func field(_ k: StaticString, _ v: UInt64) { integerMember(k, v) }
+
+    /// `,"key":digits` with one reservation and one pointer: the most common member of an
+    /// event (ids, codes, counts, addresses).
+    @inline(__always)
+    mutating func integerMember(_ k: StaticString, _ v: UInt64) {
+        guard k.hasPointerRepresentation else { key(k); afterKey = false; appendUInt(v); return }
+        let bit: UInt64 = 1 << UInt64(depth & 63)
+        let comma = hasMember & bit != 0
+        hasMember |= bit
+        let n = k.utf8CodeUnitCount
+        let p = bytes.tail(reserving: n &+ 24)
+        let i = comma ? 1 : 0
+        p[0] = UInt8(ascii: ",")    // overwritten by the quote when no comma is due
+        p[i] = UInt8(ascii: "\"")
+        JSONWriter.copy(p + (i &+ 1), k.utf8Start, n)
+        p[i &+ 1 &+ n] = UInt8(ascii: "\"")
+        p[i &+ 2 &+ n] = UInt8(ascii: ":")
+        let o = i &+ 3 &+ n
+        bytes.advance(o &+ JSONWriter.writeDigits(v, p + o))
+    }
+
+    /// Writes the decimal digits of `v` at `p` (room for 20), returns how many.
+    @inline(__always)
+    static func writeDigits(_ v: UInt64, _ p: UnsafeMutablePointer<UInt8>) -> Int {
+        if v < 10 { p[0] = UInt8(truncatingIfNeeded: 48 &+ v); return 1 }
+        let pairs = JSONWriter.digitPairs.utf8Start
+        if v < 100 {
+            let r = Int(truncatingIfNeeded: v) &* 2
+            p[0] = pairs[r]; p[1] = pairs[r &+ 1]
+            return 2
+        }
+        let digits = JSONWriter.digitCount(v)
+        var n = v
+        var i = digits
+        while n >= 100 {
+            let r = Int(truncatingIfNeeded: n % 100) &* 2
+            n /= 100
+            i &-= 2
+            p[i] = pairs[r]
+            p[i &+ 1] = pairs[r &+ 1]
+        }
+        if n >= 10 {
+            let r = Int(truncatingIfNeeded: n) &* 2
+            p[i &- 2] = pairs[r]
+            p[i &- 1] = pairs[r &+ 1]
+        } else {
+            p[i &- 1] = UInt8(truncatingIfNeeded: 48 &+ n)
+        }
+        return digits
+    }
     public mutating func field(_ k: StaticString, _ v: Bool) {
         key(k)
         afterKey = false
