@@ -1,3 +1,5 @@
+// UNSAFE: `write` fills a caller's buffer (the envelope cache's render scratch) through a
+// pointer, within the 30 bytes `length` says; the hash input is a fixed inline array.
 import Crypto
 import SpanSightWire
 
@@ -15,7 +17,7 @@ public enum CommunityID {
     /// The flow's id, written into `out` (at least `length` bytes); seed 0 unless given.
     /// Transport ports are hashed for TCP (6), UDP (17) and SCTP (132); other protocols hash
     /// zero ports, as the specification does for protocols without ports.
-    public static func write(source: IPAddress, sourcePort: UInt16, destination: IPAddress, destinationPort: UInt16,
+    static func write(source: IPAddress, sourcePort: UInt16, destination: IPAddress, destinationPort: UInt16,
                              proto: UInt8, seed: UInt16 = 0, into out: UnsafeMutablePointer<UInt8>) {
         var a = source, b = destination, pa = sourcePort, pb = destinationPort
         let ports = proto == 6 || proto == 17 || proto == 132
@@ -47,7 +49,7 @@ public enum CommunityID {
         digest.withUnsafeBytes { d in base64(d, into: out + 2) }
     }
 
-    /// The id as a String (tests, cold paths).
+    /// The id as a String (tests, cold paths; events get it through the envelope cache).
     public static func string(source: IPAddress, sourcePort: UInt16, destination: IPAddress, destinationPort: UInt16,
                               proto: UInt8, seed: UInt16 = 0) -> String {
         String(unsafeUninitializedCapacity: length) { buffer in
