@@ -165,7 +165,7 @@ final class AlertBook {
     private func write(_ a: Aggregate, final: Bool) {
         if !final {
             output.alertsWritten &+= 1
-            if a.envelope.flowID != 0 && a.envelope.proto != 0 { output.alertedFlows.insert(a.envelope.flowID) }
+            if a.envelope.flowID != 0 { output.alertedFlows.insert(a.envelope.flowID) }
         }
         guard output.isEnabled else { return }
         var env = a.envelope
@@ -282,15 +282,20 @@ final class AlertBook {
         } else if flow {
             source = (e.sourceIP, e.sourcePort)
         }
-        if let (ip, port) = source, ip != a.target {
-            j.beginObject("source")
+        func endpoint(_ key: StaticString, _ ip: IPAddress, _ port: UInt16?) {
+            j.beginObject(key)
             j.field("ip", ip)
             if let port { j.field("port", Int(port)) }
             j.endObject()
         }
-        j.beginObject("target")
-        j.field("ip", a.target)
-        if let targetPort { j.field("port", Int(targetPort)) }
-        j.endObject()
+        let other = source.flatMap { $0.0 != a.target || $0.1 != targetPort ? $0 : nil }
+        if a.signature.subjectActs {
+            // The subject acted (a new talker): it is the source, the other end the target.
+            endpoint("source", a.target, targetPort)
+            if let (ip, port) = other { endpoint("target", ip, port) }
+        } else {
+            if let (ip, port) = other { endpoint("source", ip, port) }
+            endpoint("target", a.target, targetPort)
+        }
     }
 }

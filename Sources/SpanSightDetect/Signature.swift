@@ -72,9 +72,13 @@ public struct Signature: Sendable {
     public let confidence: Int
     /// Raised even when a baseline allows the command (restarts, listen-only, programming).
     public let critical: Bool
+    /// The address the alert is about is the one acting (a new talker), not the one acted
+    /// upon: Suricata's `alert.source` is then that address and `target` the other end.
+    public let subjectActs: Bool
 
     init(_ id: Int, _ name: StaticString, _ category: AlertCategory, severity: Int, _ technique: Technique?,
-         confidence: Int, critical: Bool = false) {
+         confidence: Int, critical: Bool = false, subjectActs: Bool = false) {
+        self.subjectActs = subjectActs
         self.id = id
         self.name = name
         self.category = category
@@ -178,7 +182,7 @@ public enum Signatures {
     static let hl7NackStorm = Signature(3006, "hl7.nack_storm", .availability, severity: 2, nil, confidence: 70)
 
     // MARK: deviations from a learned baseline (4000-4099)
-    static let newTalker = Signature(4001, "baseline.new_talker", .learnedDeviation, severity: 3, nil, confidence: 60)
+    static let newTalker = Signature(4001, "baseline.new_talker", .learnedDeviation, severity: 3, nil, confidence: 60, subjectActs: true)
     static let newPair = Signature(4002, "baseline.new_pair", .learnedDeviation, severity: 2, nil, confidence: 70)
     static let newCommand = Signature(4003, "baseline.new_command", .learnedDeviation, severity: 2, .unauthorizedCommand, confidence: 75)
     static let writeOutsideRange = Signature(4004, "baseline.write_outside_range", .learnedDeviation, severity: 1, .modifyParameter, confidence: 80)

@@ -95,11 +95,13 @@ extension Engine {
         let body = { (j: inout JSONWriter) in
             j.beginObject("stats")
             j.field("uptime", Int(max(0, UptimeClock.nanos() - self.startedMonotonic) / 1_000_000_000))
-            j.beginObject("capture")
-            j.field("kernel_packets", c.captureReceived)
-            j.field("kernel_drops", c.captureDropped)
-            j.field("kernel_ifdrops", c.captureInterfaceDropped)
-            j.endObject()
+            if c.captureLive {
+                j.beginObject("capture")
+                j.field("kernel_packets", c.captureReceived)
+                j.field("kernel_drops", c.captureDropped)
+                j.field("kernel_ifdrops", c.captureInterfaceDropped)
+                j.endObject()
+            }
             j.beginObject("decoder")
             j.field("pkts", c.packets)
             j.field("bytes", c.bytes)

@@ -164,7 +164,7 @@ public struct JSONWriter {
         v.withUnsafeBufferPointer { appendEscaped(utf8: $0) }
     }
 
-    /// A double with up to 6 decimals (latencies in seconds/milliseconds).
+    /// A double with up to 6 decimals and at least one (latencies in seconds/milliseconds).
     public mutating func value(_ d: Double) {
         separatorIfInArray()
         guard d.isFinite else { raw("null"); return }
@@ -183,6 +183,12 @@ public struct JSONWriter {
             var digits = frac, width = 6
             while digits % 10 == 0 { digits /= 10; width -= 1 }
             appendPadded(UInt64(digits), width: width)
+        } else {
+            // Always a fraction: a field written from a Double reads as a float in every
+            // event (an index that mapped `latency_ms` from a first `0` as an integer would
+            // truncate every later value).
+            bytes.append(UInt8(ascii: "."))
+            bytes.append(UInt8(ascii: "0"))
         }
     }
 
@@ -338,14 +344,15 @@ public struct JSONWriter {
     }
 
     /// An anomaly's names: `event` (the stable name without its `proto.` prefix, Suricata's
-    /// bare event name), `layer` (Suricata's `proto_parser`) and `name` (the full stable name).
-    public mutating func writeAnomalyNames(_ name: StaticString) {
+    /// bare event name), `layer` (Suricata's `proto_parser`, or `proto_detect` for a probe's
+    /// refusal) and `name` (the full stable name).
+    public mutating func writeAnomalyNames(_ name: StaticString, layer: StaticString = "proto_parser") {
         let p = name.utf8Start, n = name.utf8CodeUnitCount
         var dot = 0
         while dot < n && p[dot] != UInt8(ascii: ".") { dot += 1 }
         key("event")
         if dot < n { plainStringValue(p + dot + 1, n - dot - 1) } else { value(name) }
-        field("layer", "proto_parser")
+        field("layer", layer)
         field("name", name)
     }
 

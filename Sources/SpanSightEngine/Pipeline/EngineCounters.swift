@@ -81,7 +81,9 @@ public final class EngineCounters {
     public var flowsFailedTCP: UInt64 = 0
     public var flowsFailedUDP: UInt64 = 0
 
-    /// Live capture: kernel/libpcap counters.
+    /// Live capture: kernel/libpcap counters (`captureLive` once read; files have none, and
+    /// `stats.capture` is then left out, as Suricata does in pcap-file mode).
+    public var captureLive = false
     public var captureReceived: UInt64 = 0
     public var captureDropped: UInt64 = 0
     public var captureInterfaceDropped: UInt64 = 0
