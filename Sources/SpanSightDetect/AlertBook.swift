@@ -76,6 +76,11 @@ final class AlertBook {
     var currentFlow: FlowSnapshot?
     /// The command being judged, while the detector handles one.
     var currentCommand: Command?
+    /// Where the observation being handled came from (packet, transaction, direction).
+    var currentOrigin = ObservationOrigin()
+    /// A writer of the app-layer object of the observation's transaction, during the call
+    /// that brought it only (`Detector.observe`).
+    var currentAppObject: ((inout JSONWriter) -> Void)?
     /// Per app_proto, the writer of the app-layer object an alert on a command carries.
     var alertObjects: [String: @Sendable (Command, inout JSONWriter) -> Void] = [:]
 
@@ -119,7 +124,7 @@ final class AlertBook {
         if envelope.flowID != 0 {
             if alertedFlows.count < config.maxEvidenceFlows { alertedFlows.insert(envelope.flowID) } else { evidenceDropped &+= 1 }
         }
-        write(a, final: false)
+        write(a, final: false, origin: currentOrigin)
         if open.count >= config.maxAggregates {
             stats.aggregatesDropped &+= 1
             return
@@ -162,7 +167,7 @@ final class AlertBook {
     /// A first occurrence is an `alert` event (Suricata's); the end-of-flow or end-of-run total
     /// of a repeated cause is an `alert_summary` event, so that a SIEM counting alerts counts
     /// each once.
-    private func write(_ a: Aggregate, final: Bool) {
+    private func write(_ a: Aggregate, final: Bool, origin: ObservationOrigin = ObservationOrigin()) {
         if !final {
             output.alertsWritten &+= 1
             if a.envelope.flowID != 0 { output.alertedFlows.insert(a.envelope.flowID) }
@@ -180,12 +185,21 @@ final class AlertBook {
             w.end()
             return
         }
+        // Suricata's alert envelope: the packet that fired it, its transaction and direction.
+        if origin.pcapCount != 0 { env.pcapCount = origin.pcapCount }
+        if origin.txID >= 0 { env.txID = origin.txID }
+        if let d = origin.direction { env.direction = d }
         w.begin("alert", env)
         w.writer.beginObject("alert")
         AlertBook.body(&w.writer, a)
         w.writer.endObject()
         // Suricata's alerts carry the transaction's app-layer object and the flow as it was.
-        if let c = a.command, let app = env.appProto, let writeObject = alertObjects[app.description] {
+        if origin.hasAppObject, env.appProto != nil, let writeObject = currentAppObject {
+            w.writer.key(env.appProto!)
+            w.writer.beginObject()
+            writeObject(&w.writer)
+            w.writer.endObject()
+        } else if let c = a.command, let app = env.appProto, let writeObject = alertObjects[app.description] {
             w.writer.key(app)
             w.writer.beginObject()
             writeObject(c, &w.writer)

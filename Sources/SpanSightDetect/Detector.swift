@@ -63,6 +63,24 @@ public final class Detector: EngineObserver, AssetChangeListener {
 
     // MARK: engine observer
 
+    public func observe(_ observation: Observation, flow: borrowing FlowRecord, timestampNanos: Int64, app: StaticString?,
+                        origin: ObservationOrigin, appObject: (inout JSONWriter) -> Void) {
+        book.currentOrigin = origin
+        defer { book.currentOrigin = ObservationOrigin() }
+        guard origin.hasAppObject else {
+            observe(observation, flow: flow, timestampNanos: timestampNanos, app: app)
+            return
+        }
+        let record = copy flow
+        // The writer is used only by alerts written during this call (first occurrences are
+        // written at once), never kept.
+        withoutActuallyEscaping(appObject) { writer in
+            book.currentAppObject = writer
+            observe(observation, flow: record, timestampNanos: timestampNanos, app: app)
+            book.currentAppObject = nil
+        }
+    }
+
     public func observe(_ observation: Observation, flow: borrowing FlowRecord, timestampNanos: Int64, app: StaticString?) {
         let env = EventEnvelope(flow: flow, timestampNanos: timestampNanos, app: app)
         book.currentFlow = FlowSnapshot(flow)

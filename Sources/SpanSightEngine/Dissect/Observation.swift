@@ -108,9 +108,32 @@ public enum Observation: Sendable {
 
 /// Receives observations and flow ends from the engine (the inventory, the detection engine).
 /// Called synchronously on the packet path; only when installed.
+/// Where an observation came from, for the alerts it may raise (Suricata's alerts carry the
+/// packet's number, the transaction and the direction of the message).
+public struct ObservationOrigin: Sendable {
+    /// Number of the packet that carried it (0: none, e.g. at flow end).
+    public var pcapCount: UInt64 = 0
+    /// The transaction's `tx_id` in its flow; -1 when none.
+    public var txID: Int64 = -1
+    public var direction: Direction? = nil
+    /// The observation comes with a writer of its transaction's app-layer object.
+    public var hasAppObject = false
+    public init(pcapCount: UInt64 = 0, txID: Int64 = -1, direction: Direction? = nil, hasAppObject: Bool = false) {
+        self.pcapCount = pcapCount
+        self.txID = txID
+        self.direction = direction
+        self.hasAppObject = hasAppObject
+    }
+}
+
 public protocol EngineObserver: AnyObject {
     /// A dissector's observation about the flow in `flow` (its current record).
     func observe(_ observation: Observation, flow: borrowing FlowRecord, timestampNanos: Int64, app: StaticString?)
+    /// The same, with where it came from and, when `origin.hasAppObject`, a writer of the
+    /// members of its transaction's app-layer object (`{"request": {...}}`), valid for the
+    /// call only. Observers that need neither get the call above.
+    func observe(_ observation: Observation, flow: borrowing FlowRecord, timestampNanos: Int64, app: StaticString?,
+                 origin: ObservationOrigin, appObject: (inout JSONWriter) -> Void)
     /// A TCP SYN or SYN+ACK: the stack fingerprint inputs of its sender.
     func handshake(_ syn: HandshakeSample)
     /// A flow ended (timeout, FIN/RST, eviction, end of input) with its final record.
@@ -119,6 +142,10 @@ public protocol EngineObserver: AnyObject {
 
 extension EngineObserver {
     public func handshake(_ syn: HandshakeSample) {}
+    public func observe(_ observation: Observation, flow: borrowing FlowRecord, timestampNanos: Int64, app: StaticString?,
+                        origin: ObservationOrigin, appObject: (inout JSONWriter) -> Void) {
+        observe(observation, flow: flow, timestampNanos: timestampNanos, app: app)
+    }
 }
 
 /// The header values of a SYN or SYN+ACK that identify the sender's TCP/IP stack.
@@ -152,6 +179,12 @@ public final class ObserverGroup: EngineObserver {
 
     public func observe(_ observation: Observation, flow: borrowing FlowRecord, timestampNanos: Int64, app: StaticString?) {
         for m in members { m.observe(observation, flow: flow, timestampNanos: timestampNanos, app: app) }
+    }
+    public func observe(_ observation: Observation, flow: borrowing FlowRecord, timestampNanos: Int64, app: StaticString?,
+                        origin: ObservationOrigin, appObject: (inout JSONWriter) -> Void) {
+        for m in members {
+            m.observe(observation, flow: flow, timestampNanos: timestampNanos, app: app, origin: origin, appObject: appObject)
+        }
     }
     public func handshake(_ syn: HandshakeSample) {
         for m in members { m.handshake(syn) }
