@@ -10,6 +10,9 @@ public struct CaptureError: Error, Sendable, CustomStringConvertible, Equatable 
         case badFilter = "bad_filter"
         case captureFailed = "capture_failed"
         case truncated = "truncated"
+        /// A capture with no packets that libpcap will not open: a pcapng file with no
+        /// interface description block (an empty pcap opens and simply has no packets).
+        case empty = "empty"
     }
 
     public let kind: Kind

@@ -94,6 +94,11 @@ public final class PcapHandle {
         guard let p = pcap_open_offline_with_tstamp_precision(path, UInt32(PCAP_TSTAMP_PRECISION_NANO), &err) else {
             let msg = String(cString: err)
             let name = path == "-" ? "standard input" : path
+            // libpcap reached the end of a pcapng file before any interface description
+            // block: no packets (a packet block before one is another error, a corrupt file).
+            if msg.contains("has no Interface Description Blocks") {
+                throw CaptureError(.empty, "\(name): no packets (a pcapng file without an interface description block)")
+            }
             if msg.contains("unknown file format") || msg.contains("truncated dump file") && msg.contains("header")
                 || msg.contains("bad dump file format") || msg.contains("file header") || msg.contains("pcapng") {
                 throw CaptureError(.notACapture, "\(name): not a pcap or pcapng capture (\(msg))")

@@ -45,7 +45,7 @@ public final class EvidencePcapWriter {
     public private(set) var packets = 0
 
     public init(path: String, linkType: UInt32, snaplen: UInt32 = 262_144) throws(BaselineError) {
-        do { file = try CheckedFile(path: path, label: "cannot write \(path)") } catch {
+        do { file = try CheckedFile(path: path, label: "cannot write \(path)", mode: .replace) } catch {
             throw BaselineError(description: error.description)
         }
         var h: [UInt8] = []

@@ -8,6 +8,10 @@ import Glibc
 /// longest assignment wins. A locally administered address has no vendor by construction.
 public final class OUIRegistry: @unchecked Sendable {
     public static let defaultDirectory = "/usr/share/ieee-data"
+    /// The registries read from the directory, with the prefix length of each.
+    static let files: [(name: String, bits: Int)] = [("oui.csv", 24), ("mam.csv", 28), ("oui36.csv", 36)]
+    /// Their file names (inputs of a run, which no output may overwrite).
+    public static var fileNames: [String] { files.map(\.name) }
 
     /// Prefix tables per length in bits (24, 28, 36).
     private var tables: [Int: [UInt64: String]] = [24: [:], 28: [:], 36: [:]]
@@ -16,7 +20,7 @@ public final class OUIRegistry: @unchecked Sendable {
     public var isEmpty: Bool { tables.values.allSatisfy { $0.isEmpty } }
 
     public init(directory: String = OUIRegistry.defaultDirectory) {
-        for (file, bits) in [("oui.csv", 24), ("mam.csv", 28), ("oui36.csv", 36)] {
+        for (file, bits) in OUIRegistry.files {
             let path = directory + "/" + file
             guard let text = OUIRegistry.readFile(path) else { continue }
             var t: [UInt64: String] = [:]

@@ -60,6 +60,10 @@ final class Analysis {
             do {
                 handle = try PcapHandle.openOffline(path: path)
                 if let f = filter, !f.isEmpty { try handle.setFilter(f) }
+            } catch where error.kind == .empty {
+                // Like an empty pcap: nothing to analyse, said once, not an error.
+                warn(error.description)
+                continue fileLoop
             } catch {
                 Stderr.line("spansight: error: \(error.description)")
                 status = 1
@@ -79,6 +83,7 @@ final class Analysis {
             let size = path == "-" ? 0 : FileSize.of(path)
             bar?.start(name: path, total: size)
             var readInFile: UInt64 = 0
+            var reachedEnd = false
             readLoop: while true {
                 switch handle.next(&packet) {
                 case .packet:
@@ -87,6 +92,7 @@ final class Analysis {
                     if output.failed { break fileLoop }
                     if let b = bar, readInFile & 0x3FFF == 0 { b.update(handle.fileOffset) }
                 case .end:
+                    reachedEnd = true
                     break readLoop
                 case .interrupted:
                     warn("\(path): stopped by signal after \(readInFile) packets")
@@ -103,6 +109,9 @@ final class Analysis {
             }
             StopSignals.detach()
             bar?.finish()
+            if readInFile == 0 && reachedEnd {
+                warn("\(path == "-" ? "standard input" : path): no packets (an empty capture)")
+            }
             if StopSignals.requested { break fileLoop }
         }
         StopSignals.detach()

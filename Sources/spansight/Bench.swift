@@ -6,7 +6,7 @@ import SpanSightEngine
 import Glibc
 #endif
 
-struct Bench: ParsableCommand {
+struct Bench: ParsableCommand, ChecksRunFiles {
     static let configuration = CommandConfiguration(
         abstract: "Benchmark the pipeline on a capture against a bare libpcap read loop, in one run.",
         discussion: """
@@ -38,11 +38,37 @@ struct Bench: ParsableCommand {
         try OptionBounds.check("iterations", iterations, 1...1000)
         try OptionBounds.check("max-flows", maxFlows, 1...OptionBounds.maxFlows)
         if events && !pipelineOnly { throw ValidationError("--events goes with --pipeline-only") }
+        _ = try selectedDissectors()
+        try validateRunFiles()
+    }
+
+    var runFiles: RunFiles {
+        var f = RunFiles()
+        f.input("capture file", file)
+        f.writesStandardOutput = true
+        return f
+    }
+
+    /// The dissectors `--dissectors` names (all by default, none for "none"); an unknown name
+    /// is a usage error.
+    func selectedDissectors() throws -> [DissectorEntry] {
+        guard let list = dissectors else { return Registry.all }
+        if list == "none" { return [] }
+        let known = Registry.all.map { "\($0.name)" }
+        let names = list.split(separator: ",").map(String.init)
+        guard !names.isEmpty else { throw ValidationError("--dissectors: no dissector given (known: \(known.joined(separator: ", ")), or none)") }
+        for name in names where !known.contains(name) {
+            throw ValidationError("--dissectors: unknown dissector '\(PrintableText.escaped(name, keepingUnicode: true))' (known: \(known.joined(separator: ", ")), or none)")
+        }
+        return Registry.all.filter { names.contains("\($0.name)") }
     }
 
     func run() throws {
         let capture: LoadedCapture
-        do { capture = try LoadedCapture.load(file) } catch { throw fail(error.description) }
+        do { capture = try LoadedCapture.load(file) } catch {
+            // Empty either way (a pcap without packets, a pcapng without an interface block).
+            throw fail(error.kind == .empty ? "\(file): no packets" : error.description)
+        }
         guard LinkKindCheck.supported(capture.linkType) else {
             throw fail("\(file): unsupported link type \(capture.linkType.name)")
         }
@@ -52,14 +78,7 @@ struct Bench: ParsableCommand {
 
         var config = EngineConfig()
         config.maxFlows = maxFlows
-        config.dissectors = Registry.all
-        if let list = dissectors {
-            let names = list == "none" ? [] : list.split(separator: ",").map(String.init)
-            for name in names where !Registry.all.contains(where: { "\($0.name)" == name }) {
-                throw fail("unknown dissector \(name) (known: \(Registry.all.map { "\($0.name)" }.joined(separator: ", ")))")
-            }
-            config.dissectors = Registry.all.filter { names.contains("\($0.name)") }
-        }
+        config.dissectors = try selectedDissectors()
 
         if pipelineOnly {
             let r = inMemory(capture, config, output: events ? EventOutput.discarding : EventOutput.disabled)

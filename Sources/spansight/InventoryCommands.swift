@@ -29,6 +29,17 @@ struct InventoryOptions: ParsableArguments {
         }
     }
 
+    /// The reports and the store written, the vendor registries read (none with --no-inventory).
+    func addFiles(to files: inout RunFiles) {
+        guard !noInventory else { return }
+        files.outputs("--assets", assets)
+        files.outputs("--map", map)
+        // The store is read and written in place by SQLite (a transaction, a journal beside
+        // it): checked as a whole-file output (its folder writable) and against every input.
+        files.output("--db", db)
+        for name in OUIRegistry.fileNames { files.input("MAC vendor registry", ouiDir + "/" + name) }
+    }
+
     /// Builds the inventory, attaches it to the analysis and schedules its reports.
     /// `events`: whether `asset` events go to the event stream.
     @discardableResult
@@ -69,7 +80,7 @@ struct InventoryOptions: ParsableArguments {
 }
 
 /// `spansight assets CAPTURE...`: the inventory as a table in the terminal.
-struct Assets: ParsableCommand {
+struct Assets: ParsableCommand, ChecksRunFiles {
     static let configuration = CommandConfiguration(
         abstract: "Print the asset inventory of captures as a table (or JSON/CSV).")
 
@@ -88,9 +99,19 @@ struct Assets: ParsableCommand {
         guard ["table", "json", "csv"].contains(format) else { throw ValidationError("--format must be table, json or csv") }
         guard !inventory.noInventory else { throw ValidationError("--no-inventory makes no sense here") }
         guard !files.isEmpty || inventory.db != nil else { throw ValidationError("give capture files, or --db to print a stored inventory") }
+        try validateRunFiles()
+    }
+
+    var runFiles: RunFiles {
+        var f = RunFiles()
+        f.inputs("capture file", files)
+        inventory.addFiles(to: &f)
+        f.writesStandardOutput = true
+        return f
     }
 
     func run() throws {
+        try runFiles.checkWritable()
         var config = EngineConfig()
         config.dissectors = Registry.all
         config.flowEvents = false
@@ -119,9 +140,10 @@ struct Assets: ParsableCommand {
 enum FileOutput {
     static func write(_ path: String, _ text: String) throws { try write(path, Array(text.utf8)) }
 
-    /// Writes a whole file; a failure ("cannot write map.html: No space left on device") is thrown.
+    /// Writes a whole file (to a temporary file renamed over `path` when complete); a failure
+    /// ("cannot write map.html: No space left on device") is thrown and `path` keeps what it had.
     static func write(_ path: String, _ bytes: [UInt8]) throws {
-        let file = try CheckedFile(path: path, label: "cannot write \(path)")
+        let file = try CheckedFile(path: path, label: "cannot write \(path)", mode: .replace)
         file.write(bytes)
         try file.close()
     }

@@ -117,6 +117,13 @@ struct AnalysisOptions: ParsableArguments {
         try OptionBounds.seconds("udp-timeout", udpTimeout)
     }
 
+    /// The events output (a stream, or standard output) and the key file read.
+    func addFiles(to files: inout RunFiles) {
+        files.output("--output", output, .stream)
+        if output == nil { files.writesStandardOutput = true }
+        files.input("--hl7-pseudonym-key", hl7PseudonymKey)
+    }
+
     func engineConfig() -> EngineConfig {
         var c = EngineConfig()
         c.maxFlows = maxFlows
@@ -184,7 +191,7 @@ enum Stderr {
     static var isTerminal: Bool { isatty(2) != 0 }
 }
 
-struct Read: ParsableCommand {
+struct Read: ParsableCommand, ChecksRunFiles {
     static let configuration = CommandConfiguration(
         abstract: "Analyse pcap/pcapng files in order ('-' reads standard input).")
 
@@ -202,7 +209,19 @@ struct Read: ParsableCommand {
     @OptionGroup(title: "Asset inventory") var inventory: InventoryOptions
     @OptionGroup var detect: DetectOptions
 
+    var runFiles: RunFiles {
+        var f = RunFiles()
+        f.inputs("capture file", files)
+        options.addFiles(to: &f)
+        inventory.addFiles(to: &f)
+        detect.addFiles(to: &f)
+        return f
+    }
+
+    func validate() throws { try validateRunFiles() }
+
     func run() throws {
+        try runFiles.checkWritable()
         let out: EventOutput
         do { out = try EventOutput(options.output.map { .file($0) } ?? .standardOutput) }
         catch { throw fail(error.description) }
@@ -218,7 +237,7 @@ struct Read: ParsableCommand {
     }
 }
 
-struct Live: ParsableCommand {
+struct Live: ParsableCommand, ChecksRunFiles {
     static let configuration = CommandConfiguration(
         abstract: "Analyse live traffic on an interface (passive: never transmits). SIGINT/SIGTERM stop cleanly.")
 
@@ -260,9 +279,22 @@ struct Live: ParsableCommand {
         try OptionBounds.seconds("stats-interval", statsInterval, zeroAllowed: true)
         guard count >= 0 else { throw ValidationError("--count must be 0 (no limit) or more, got \(count)") }
         try OptionBounds.seconds("duration", duration, zeroAllowed: true, max: OptionBounds.maxDurationSeconds)
+        if detect.alertPcap != nil {
+            throw ValidationError("--alert-pcap needs capture files (`read`): live evidence would need a packet ring; record with tcpdump alongside instead")
+        }
+        try validateRunFiles()
+    }
+
+    var runFiles: RunFiles {
+        var f = RunFiles()
+        options.addFiles(to: &f)
+        inventory.addFiles(to: &f)
+        detect.addFiles(to: &f)
+        return f
     }
 
     func run() throws {
+        try runFiles.checkWritable()
         var live = LiveCaptureConfig(interface: interface)
         live.snaplen = snaplen
         live.bufferSize = bufferSize
@@ -302,5 +334,20 @@ struct Interfaces: ParsableCommand {
             if let d = i.description { line += "\t" + d }
             print(line)
         }
+    }
+}
+
+enum UsageError {
+    /// A usage error in one form: the error on one line ("Error: ..."), then the usage hint
+    /// ("Usage: ...", "See '... --help'"); what the parser adds between them (the "Help:" line
+    /// of a missing argument) is left out. Exit status 64.
+    static func report(_ message: String) -> Never {
+        let lines = message.split(separator: "\n", omittingEmptySubsequences: false)
+        var kept = lines.prefix(1)
+        if let usage = lines.firstIndex(where: { $0.hasPrefix("Usage:") }) { kept += lines[usage...] }
+        var text = kept.joined(separator: "\n")
+        if !text.hasSuffix("\n") { text += "\n" }
+        Stderr.raw(text)
+        exit(ExitCode.validationFailure.rawValue)
     }
 }

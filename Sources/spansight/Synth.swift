@@ -8,7 +8,7 @@ import Glibc
 /// Writes large synthetic captures for benchmarks (never for correctness: fixtures come from
 /// real implementations). Conversations are long-lived TCP connections with consistent
 /// sequence numbers, so the pipeline's reassembly and dissectors see realistic streams.
-struct Synth: ParsableCommand {
+struct Synth: ParsableCommand, ChecksRunFiles {
     static let configuration = CommandConfiguration(
         commandName: "synth",
         abstract: "Write a synthetic ICS/IoMT benchmark capture (protocol mix and size as options).")
@@ -34,6 +34,13 @@ struct Synth: ParsableCommand {
         try OptionBounds.check("packets", packets, 1...1_000_000_000)
         guard connections > 0 && connections < 60_000 else { throw ValidationError("--connections must be 1..59999") }
         _ = try parseMix()
+        try validateRunFiles()
+    }
+
+    var runFiles: RunFiles {
+        var f = RunFiles()
+        f.output("output pcap", output)
+        return f
     }
 
     func parseMix() throws -> [(String, Int)] {
@@ -51,9 +58,10 @@ struct Synth: ParsableCommand {
     }
 
     func run() throws {
+        try runFiles.checkWritable()
         let weights = try parseMix()
         let file: CheckedFile
-        do { file = try CheckedFile(path: output, label: "cannot write \(output)") } catch { throw fail(error.description) }
+        do { file = try CheckedFile(path: output, label: "cannot write \(output)", mode: .replace) } catch { throw fail(error.description) }
         var w = PcapWriter(file: file)
         w.header()
         var gen = SynthGenerator(seed: seed, connections: connections, weights: weights)

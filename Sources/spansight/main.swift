@@ -7,6 +7,9 @@ do {
     try command.run()
 } catch {
     if !(error is CleanExit) { WriteFailures.checkStandardOutput() }
+    if SpanSightCommand.exitCode(for: error) == .validationFailure {
+        UsageError.report(SpanSightCommand.fullMessage(for: error))
+    }
     SpanSightCommand.exit(withError: error)
 }
 WriteFailures.checkStandardOutput()

@@ -59,7 +59,7 @@ public final class EventOutput {
         case .standardOutput:
             sink = CheckedFile(standardOutputLabel: "events output (standard output)")
         case .file(let path):
-            do { sink = try CheckedFile(path: path, label: "events output \(path)") } catch {
+            do { sink = try CheckedFile(path: path, label: "events output \(path)", mode: .stream) } catch {
                 throw CaptureFileError(message: "cannot write \(path): \(error.reason)")
             }
         case .memory, .discard, .none:
