@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what SpanSight needs on Debian: libpcap-dev and libsqlite3-dev (build), ieee-data
 # (MAC vendors, read at run time), tshark/capinfos (the tests' reference), tcpdump and
-# iproute2 (live-capture test, fixture recording); from PyPI jsonschema and communityid
+# iproute2 (live-capture test, fixture recording), nftables (`nft -c` checks the rule sets
+# `policy --format nft` writes); from PyPI jsonschema and communityid
 # (the EVE schema and Community ID checks). Idempotent: does
 # nothing when everything is present. Needs root (or sudo) only when something is missing.
 set -euo pipefail
@@ -13,6 +14,7 @@ command -v tshark >/dev/null 2>&1 || need+=(tshark)
 command -v capinfos >/dev/null 2>&1 || need+=(tshark)
 command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+[ -x /usr/sbin/nft ] || command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 # Python modules the tests use: jsonschema (Suricata's EVE schema check) and communityid (an

@@ -212,7 +212,7 @@ extension BaselineIndex {
         }
         self.init(rateWindowSeconds: f.rateWindowSeconds)
         func ip(_ s: String) throws -> IPAddress {
-            guard let a = IPAddress(s) else { throw BaselineError(description: "\(path): bad address \(s)") }
+            guard let a = IPAddress(s) else { throw BaselineError(description: "\(path): bad address \(PrintableText.escaped(s, keepingUnicode: true))") }
             return a
         }
         func u32(_ v: Int) -> UInt32 { UInt32(clamping: v) }
@@ -221,7 +221,15 @@ extension BaselineIndex {
         dropped = f.droppedEntries
         for t in f.talkers { talkers[try ip(t.ip)] = Set(t.roles) }
         for p in f.pairs {
-            let proto: UInt8 = p.proto == "tcp" ? 6 : p.proto == "udp" ? 17 : UInt8(clamping: Int(p.proto) ?? 0)
+            // What `learn` writes: tcp, udp or a protocol number, and a port; anything else is
+            // refused rather than read as protocol 0 or port 65535 (a policy is made of these).
+            let number = p.proto.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } ? UInt8(p.proto) : nil
+            guard let proto: UInt8 = p.proto == "tcp" ? 6 : p.proto == "udp" ? 17 : number else {
+                throw BaselineError(description: "\(path): bad protocol \(PrintableText.escaped(p.proto, keepingUnicode: true)) in a pair")
+            }
+            guard (0...65535).contains(p.serverPort) else {
+                throw BaselineError(description: "\(path): bad server_port \(p.serverPort) in a pair")
+            }
             pairs[TalkerPair(client: try ip(p.client), server: try ip(p.server), proto: proto, port: u16(p.serverPort))] =
                 PairInfo(app: p.app, flows: p.flows)
         }

@@ -1,4 +1,6 @@
 import Foundation
+import SpanSightEngine
+import SpanSightWire
 
 /// A least-privilege segmentation policy from a baseline: the learned pairs become the only
 /// allowed connections (client -> server, protocol, port), grouped by device class.
@@ -72,7 +74,10 @@ public struct SegmentationPolicy: Codable, Equatable {
         }
     }
 
+    /// The policy as JSON (strings escaped by the encoder); a baseline value that no rule may
+    /// carry is rejected as `nft` rejects it, so that both formats accept the same baselines.
     public func json() throws -> Data {
+        _ = try checkedRules()
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         var d = try e.encode(self)
@@ -82,10 +87,18 @@ public struct SegmentationPolicy: Codable, Equatable {
 
     /// nftables rules to review: a forward chain that drops by default and accepts the learned
     /// pairs (new connections) and the return traffic of established ones.
-    public func nft() -> String {
+    ///
+    /// Everything here came from captures and file names (a baseline is a file anyone may have
+    /// edited): rule words are rebuilt from parsed values (addresses printed from their parsed
+    /// form, the port a number, the protocol tcp, udp or a number), or the baseline is
+    /// rejected; free text goes only into comments, escaped so that nothing in it can end the
+    /// comment's line (`PrintableText`: printable ASCII, the rest as `\xNN`).
+    public func nft() throws(PolicyError) -> String {
+        let rules = try checkedRules()
+        let sources = baselineSources.map { PrintableText.escaped($0) }.joined(separator: ", ")
         var s = """
             #!/usr/sbin/nft -f
-            # SpanSight least-privilege segmentation policy, learned from: \(baselineSources.joined(separator: ", "))
+            # SpanSight least-privilege segmentation policy, learned from: \(sources)
             # Review before use: it allows only what the baseline saw and drops (and logs) the rest.
             table inet spansight_policy {
                 chain forward {
@@ -93,13 +106,11 @@ public struct SegmentationPolicy: Codable, Equatable {
                     ct state established,related accept
 
             """
-        for r in allow {
-            let family = r.client.contains(":") ? "ip6" : "ip"
-            let l4 = r.proto == "tcp" || r.proto == "udp" ? r.proto : "meta l4proto \(r.proto)"
-            let port = r.proto == "tcp" || r.proto == "udp" ? " \(l4) dport \(r.port)" : ""
+        for (r, c) in zip(allow, rules) {
             let what = r.commands.isEmpty ? r.app : "\(r.app): \(r.commands.joined(separator: " "))"
-            s += "        # \(r.client) (\(r.clientClass)) -> \(r.server) (\(r.serverClass)) \(what)\n"
-            s += "        \(family) saddr \(r.client) \(family) daddr \(r.server)\(port) ct state new accept\n"
+            let comment = "\(c.client) (\(r.clientClass)) -> \(c.server) (\(r.serverClass)) \(what)"
+            s += "        # \(PrintableText.escaped(comment))\n"
+            s += "        \(c.family) saddr \(c.client) \(c.family) daddr \(c.server)\(c.match) ct state new accept\n"
         }
         s += """
                     log prefix "spansight-policy-deny: " level warn
@@ -109,4 +120,46 @@ public struct SegmentationPolicy: Codable, Equatable {
             """
         return s
     }
+
+    /// A rule's words, rebuilt from parsed values.
+    struct CheckedRule {
+        var family: String
+        var client: String
+        var server: String
+        /// " tcp dport 502", " meta l4proto 47" (empty for a protocol without ports).
+        var match: String
+    }
+
+    /// Every rule's addresses, protocol and port parsed, or the first that is not one.
+    func checkedRules() throws(PolicyError) -> [CheckedRule] {
+        var out: [CheckedRule] = []
+        out.reserveCapacity(allow.count)
+        for (i, r) in allow.enumerated() {
+            func reject(_ what: String, _ value: String) -> PolicyError {
+                PolicyError(description: "allow rule \(i + 1): \(what) '\(PrintableText.escaped(value, keepingUnicode: true))' cannot be written into a rule set")
+            }
+            guard let client = IPAddress(r.client) else { throw reject("client address", r.client) }
+            guard let server = IPAddress(r.server) else { throw reject("server address", r.server) }
+            guard client.isV4 == server.isV4 else { throw reject("address pair", "\(r.client) -> \(r.server)") }
+            let match: String
+            switch r.proto {
+            case "tcp", "udp":
+                guard (0...65535).contains(r.port) else { throw reject("port", String(r.port)) }
+                match = " \(r.proto) dport \(r.port)"
+            default:
+                // A protocol number, digits only (no sign, no spaces): `meta l4proto N`.
+                guard r.proto.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let n = UInt8(r.proto) else {
+                    throw reject("protocol", r.proto)
+                }
+                match = " meta l4proto \(n)"
+            }
+            out.append(CheckedRule(family: client.isV4 ? "ip" : "ip6", client: client.text, server: server.text, match: match))
+        }
+        return out
+    }
+}
+
+/// A baseline that cannot become a rule set (a value no rule may carry).
+public struct PolicyError: Error, CustomStringConvertible {
+    public let description: String
 }

@@ -111,7 +111,7 @@ final class BaselineTests: XCTestCase {
         XCTAssertEqual(policy.allow.map { "\($0.client)>\($0.server):\($0.port)" }.sorted(),
                        ["10.77.0.10>10.77.0.20:502", "10.77.0.11>10.77.0.20:502"])
         XCTAssertEqual(policy.allow.first?.serverClass, "ot_controller")
-        let nft = policy.nft()
+        let nft = try policy.nft()
         XCTAssertTrue(nft.contains("ip saddr 10.77.0.11 ip daddr 10.77.0.20 tcp dport 502 ct state new accept"), nft)
         XCTAssertTrue(nft.contains("policy drop;"))
         XCTAssertEqual(try policy.json(), try SegmentationPolicy(learn(learnPart, sources: ["detect-modbus-normal.pcap"]).file).json())
