@@ -32,7 +32,9 @@ final class BaselineTests: XCTestCase {
         let (learnPart, _) = try normalHalves()
         let run = detect(try packets([fixture("detect-modbus-attack-laptop.pcap")])[...], baseline: learn(learnPart))
         XCTAssertEqual(run.signatureIDs, [2002, 4001, 4002, 4003])
-        XCTAssertEqual(run.alerts(4001).first?.targetIP, "10.77.0.66")
+        // The new talker acted: Suricata's alert.source is the laptop, the target the PLC it reached.
+        XCTAssertEqual((run.alerts(4001).first?.alert["source"] as? [String: Any])?["ip"] as? String, "10.77.0.66")
+        XCTAssertEqual(run.alerts(4001).first?.targetIP, "10.77.0.20")
     }
 
     func testWritesOutsideTheLearnedRangeAndRateBursts() throws {

@@ -152,7 +152,8 @@ public struct FlowRecord {
     /// `tx_id` written plus one.
     public var txCount: UInt32 = 0
     /// To 320 bytes (five whole lines).
-    private var padding: (UInt32, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    private var padding0: UInt32 = 0
+    private var padding: (UInt64, UInt64, UInt64) = (0, 0, 0)
 
     init(key: FlowKey, id: UInt64, firstNanos: Int64, activeNanos: Int64, firstPacket: UInt64) {
         self.key = key
@@ -171,6 +172,7 @@ public struct FlowRecord {
 
     static let hasMACBit: UInt8 = 1, bySYNBit: UInt8 = 2, liveBit: UInt8 = 4
     static let rejectedToServerBit: UInt8 = 8, rejectedToClientBit: UInt8 = 16
+    static let refusalToServerBit: UInt8 = 32, refusalToClientBit: UInt8 = 64
 
     private func bit(_ b: UInt8) -> Bool { bits & b != 0 }
     private mutating func set(_ b: UInt8, _ on: Bool) { if on { bits |= b } else { bits &= ~b } }
@@ -186,6 +188,13 @@ public struct FlowRecord {
     }
     mutating func setProbeRejected(_ d: Direction) {
         set(d == .toServer ? Self.rejectedToServerBit : Self.rejectedToClientBit, true)
+    }
+    /// A probe's refusal (a `proto_detect` anomaly) was reported for a direction.
+    func probeRefusalReported(_ d: Direction) -> Bool {
+        bit(d == .toServer ? Self.refusalToServerBit : Self.refusalToClientBit)
+    }
+    mutating func setProbeRefusalReported(_ d: Direction) {
+        set(d == .toServer ? Self.refusalToServerBit : Self.refusalToClientBit, true)
     }
 }
 
