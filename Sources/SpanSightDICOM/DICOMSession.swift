@@ -240,7 +240,7 @@ public final class DICOMSession: DissectorSession {
         if !streams[i].inSync {
             let p = DICOM.plausibleStart(view)
             switch p.result {
-            case .noMatch:
+            case .noMatch, .rejected:
                 streams[i].skipped += 1
                 return .skip(1)
             case .needMore:

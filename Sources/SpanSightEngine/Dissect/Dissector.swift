@@ -35,6 +35,37 @@ public enum ProbeResult: Sendable, Equatable {
     case noMatch
     /// Plausible so far; more bytes are needed to decide.
     case needMore
+    /// No, but the bytes resemble the protocol closely (what "closely" means is the protocol's
+    /// own rule, in its docs page: a header that fits in every field but one, or on its hint
+    /// port): the protocol refuses them for a reason it defines. When no other probe claims
+    /// the direction, the engine reports the reason once per flow direction as a `proto_detect`
+    /// anomaly of this protocol (a refusal is a `noMatch` in every other respect).
+    case rejected(ProbeRejection)
+}
+
+/// Why a probe refused bytes that resemble its protocol: a stable anomaly name from the
+/// protocol's own catalogue ("modbus.probe_rejected_protocol_id", never renamed) and the one
+/// field that broke the rule, with its value on the wire. Plain values: a probe returns one
+/// without allocating.
+public struct ProbeRejection: Sendable, Equatable {
+    public let name: StaticString
+    /// Key of the detail written with the anomaly ("protocol_id").
+    public let field: StaticString
+    public let value: Int
+
+    public init(_ name: StaticString, field: StaticString, value: Int) {
+        self.name = name
+        self.field = field
+        self.value = value
+    }
+
+    public static func == (a: ProbeRejection, b: ProbeRejection) -> Bool {
+        a.value == b.value && same(a.name, b.name) && same(a.field, b.field)
+    }
+
+    static func same(_ a: StaticString, _ b: StaticString) -> Bool {
+        a.withUTF8Buffer { x in b.withUTF8Buffer { y in x.elementsEqual(y) } }
+    }
 }
 
 /// Transports a dissector runs over.
@@ -76,6 +107,18 @@ open class DissectorSession {
 
     /// The flow ended (FIN/RST, timeout, eviction or end of input): report what is pending.
     open func finish(context: inout DissectContext) {}
+}
+
+/// The packet an event names: its own time (packet time, what the envelope's `timestamp`
+/// reports) and number (`pcap_cnt`; 0 when no packet is, at flow end).
+public struct PacketStamp: Sendable, Equatable, BitwiseCopyable {
+    public var packetNanos: Int64
+    public var pcapCount: UInt64
+
+    public init(packetNanos: Int64, pcapCount: UInt64) {
+        self.packetNanos = packetNanos
+        self.pcapCount = pcapCount
+    }
 }
 
 /// A dissector as the registry knows it: its name, where it runs, its probe and its factory.
@@ -143,6 +186,10 @@ public struct DissectContext {
         return env
     }
 
+    /// The packet being processed, as an event names it: what a session keeps with a message
+    /// whose event is written later (an unanswered request at flow end names its own frame).
+    public var stamp: PacketStamp { PacketStamp(packetNanos: packetNanos, pcapCount: pcapCount) }
+
     @inline(__always)
     init(engine: borrowing Engine, slot: Int32, dissector: Int) {
         self.engineRef = Unmanaged.passUnretained(engine)
@@ -192,6 +239,14 @@ public struct DissectContext {
     /// Emits one transaction event: the envelope carries Suricata's `tx_id` (the transaction's
     /// number within the flow, from 0) and, when given, the `direction` of the message.
     public func emit(_ type: StaticString, txID: Int64, direction: Direction?, _ body: (inout JSONWriter) -> Void) {
+        emit(type, txID: txID, direction: direction, stamp: nil, body)
+    }
+
+    /// Emits one transaction event about a message of an earlier packet: the envelope's
+    /// `timestamp` and `pcap_cnt` are the message's (`stamp`, as `self.stamp` was when the
+    /// message arrived), not the current packet's; nil stamps it with the current packet.
+    public func emit(_ type: StaticString, txID: Int64, direction: Direction?, stamp: PacketStamp?,
+                     _ body: (inout JSONWriter) -> Void) {
         if txID >= 0 {
             let slot = self.slot, index = Int(dissector)
             engineRef._withUnsafeGuaranteedRef { e in
@@ -206,6 +261,10 @@ public struct DissectContext {
         withOutput { wanted = $0.wants(type) }
         guard wanted else { return }
         var env = envelope
+        if let stamp {
+            env.timestampNanos = stamp.packetNanos
+            env.pcapCount = stamp.pcapCount
+        }
         env.txID = txID
         env.direction = direction
         withOutput { output in
@@ -223,6 +282,12 @@ public struct DissectContext {
     /// `name` is a stable snake_case identifier such as "modbus.invalid_length". `details` is
     /// not escaping, so a closure that captures values costs no allocation.
     public func anomaly(_ name: StaticString, _ details: (inout JSONWriter) -> Void = { _ in }) {
+        anomaly(name, layer: "proto_parser", details)
+    }
+
+    /// An anomaly of a given Suricata layer: `proto_parser` (a session's parser) or
+    /// `proto_detect` (a probe refused the bytes, `Engine.reportRefusal`).
+    func anomaly(_ name: StaticString, layer: StaticString, _ details: (inout JSONWriter) -> Void) {
         engineRef._withUnsafeGuaranteedRef {
             $0.counters.anomalies &+= 1
             $0.counters.countAnomaly(name)
@@ -238,7 +303,7 @@ public struct DissectContext {
             output.writer.beginObject("anomaly")
             output.writer.field("type", "applayer")
             if let app { output.writer.field("app_proto", app) }
-            output.writer.writeAnomalyNames(name)
+            output.writer.writeAnomalyNames(name, layer: layer)
             details(&output.writer)
             output.writer.endObject()
             output.end()

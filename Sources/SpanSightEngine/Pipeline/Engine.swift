@@ -444,6 +444,8 @@ public final class Engine {
         defer { (nowNanos, packetNanos, pcapCount) = (now, packetTime, count) }
         flushQueued(slot, .toServer)
         flushQueued(slot, .toClient)
+        concludeProbe(slot, .toServer)
+        concludeProbe(slot, .toClient)
         releaseProbe(slot, .toServer)
         releaseProbe(slot, .toClient)
         if let retained = table[slot].session {
@@ -483,6 +485,15 @@ public final class Engine {
 
     // MARK: dissector plumbing
 
+
+    /// Runs `body` as if the packet being processed were `stamp`'s: queued bytes delivered
+    /// after a gap are dated by the packet they came in (engine time stays as it is).
+    func asPacket(_ stamp: PacketStamp, _ body: () -> Void) {
+        let (t, n) = (packetNanos, pcapCount)
+        (packetNanos, pcapCount) = (stamp.packetNanos, stamp.pcapCount)
+        body()
+        (packetNanos, pcapCount) = (t, n)
+    }
 
     func context(_ slot: Int32) -> DissectContext {
         DissectContext(engine: self, slot: slot, dissector: Int(table[slot].app))
@@ -537,15 +548,16 @@ public final class Engine {
         let info = flowInfo(slot)
         let buffered = Int(table[slot].probeLength(dir))
         if buffered == 0 {
-            let (result, entry) = runProbes(bytes, dir, info, udp: isUDP)
-            switch result {
+            let outcome = runProbes(bytes, dir, info, udp: isUDP)
+            switch outcome.result {
             case .match:
-                startSession(slot, entry, info)
+                startSession(slot, outcome.entry, info)
                 deliverBuffered(slot, dir.reversed)
                 deliver(slot, dir, bytes)
             case .needMore where !isUDP:
                 appendProbe(slot, dir, bytes)
-            case .noMatch, .needMore:
+            default:
+                reportRefusal(slot, dir, outcome)
                 rejectProbe(slot, dir, isUDP: isUDP)
             }
             return
@@ -557,38 +569,83 @@ public final class Engine {
         let page = table[slot].probePage(dir)
         let have = Int(table[slot].probeLength(dir))
         let view = ByteView(start: UnsafeRawPointer(pool.pointer(page)), count: have)
-        let (result, entry) = runProbes(view, dir, info, udp: false)
-        switch result {
+        let outcome = runProbes(view, dir, info, udp: false)
+        switch outcome.result {
         case .match:
-            startSession(slot, entry, info)
+            startSession(slot, outcome.entry, info)
             deliverBuffered(slot, dir.reversed)
             // The buffer stays valid until released: hand it over, then the rest.
             deliverBuffered(slot, dir)
             if take < bytes.count { deliver(slot, dir, bytes.suffix(from: take)) }
         case .needMore where have < limit:
             break
-        case .noMatch, .needMore:
+        default:
+            reportRefusal(slot, dir, outcome)
             releaseProbe(slot, dir)
             rejectProbe(slot, dir, isUDP: false)
         }
     }
 
+    /// What the probes said of a direction's first bytes: `match` (by `entry`), `needMore` or
+    /// `noMatch`, and the first refusal (in probe order) of a protocol the bytes resemble,
+    /// which is reported once the direction is given up.
+    struct ProbeOutcome {
+        var result: ProbeResult
+        var entry: Int
+        var refusal: ProbeRejection?
+        var refusedBy: Int
+    }
+
     /// Runs the probes of the dissectors for this transport, port-hinted ones first.
-    func runProbes(_ bytes: ByteView, _ dir: Direction, _ info: FlowInfo, udp: Bool) -> (ProbeResult, Int) {
+    func runProbes(_ bytes: ByteView, _ dir: Direction, _ info: FlowInfo, udp: Bool) -> ProbeOutcome {
         let transport: TransportSet = udp ? .udp : .tcp
         var sawNeedMore = false
+        var outcome = ProbeOutcome(result: .noMatch, entry: -1, refusal: nil, refusedBy: -1)
         for pass in 0..<2 {
             for (i, e) in config.dissectors.enumerated() where e.transports.contains(transport) {
                 let hinted = e.hintPorts.contains(info.serverPort) || e.hintPorts.contains(info.clientPort)
                 if (pass == 0) != hinted { continue }
                 switch e.probe(bytes, dir, info) {
-                case .match: return (.match, i)
+                case .match:
+                    outcome.result = .match
+                    outcome.entry = i
+                    return outcome
                 case .needMore: sawNeedMore = true
                 case .noMatch: break
+                case .rejected(let why):
+                    if outcome.refusal == nil {
+                        outcome.refusal = why
+                        outcome.refusedBy = i
+                    }
                 }
             }
         }
-        return (sawNeedMore ? .needMore : .noMatch, -1)
+        if sawNeedMore { outcome.result = .needMore }
+        return outcome
+    }
+
+    /// A direction given up by the probes whose bytes a protocol refused for a reason it
+    /// defines: one `anomaly` (layer `proto_detect`, `app_proto` the protocol the bytes
+    /// resembled) per flow direction, counted in `stats` like every anomaly.
+    func reportRefusal(_ slot: Int32, _ dir: Direction, _ outcome: ProbeOutcome) {
+        guard let why = outcome.refusal, !table[slot].probeRefusalReported(dir) else { return }
+        table[slot].setProbeRefusalReported(dir)
+        let context = DissectContext(engine: self, slot: slot, dissector: outcome.refusedBy)
+        context.anomaly(why.name, layer: "proto_detect") { w in
+            w.field("direction", dir == .toServer ? "to_server" : "to_client")
+            w.field(why.field, why.value)
+        }
+    }
+
+    /// At flow end, a direction still buffered for its probes (one said "need more", and no
+    /// more came) gets its verdict: a refusal of what it holds is reported.
+    func concludeProbe(_ slot: Int32, _ dir: Direction) {
+        let page = table[slot].probePage(dir)
+        let have = Int(table[slot].probeLength(dir))
+        guard table[slot].app == -1, page >= 0, have > 0 else { return }
+        let view = ByteView(start: UnsafeRawPointer(pool.pointer(page)), count: have)
+        let outcome = runProbes(view, dir, flowInfo(slot), udp: table[slot].key.proto == 17)
+        if outcome.result != .match { reportRefusal(slot, dir, outcome) }
     }
 
     func startSession(_ slot: Int32, _ entry: Int, _ info: FlowInfo) {

@@ -8,6 +8,9 @@ struct SegmentPool {
     var length: [Int32] = []
     var page: [Int32] = []
     var next: [Int32] = []
+    /// The packet each segment came in (time and number): bytes delivered after a gap are
+    /// dated by it.
+    var stamp: [PacketStamp] = []
     var freeHead: Int32 = -1
 
     init() {}
@@ -20,6 +23,7 @@ struct SegmentPool {
             return n
         }
         seq.append(0); length.append(0); page.append(-1); next.append(-1)
+        stamp.append(PacketStamp(packetNanos: 0, pcapCount: 0))
         return Int32(seq.count - 1)
     }
 
@@ -168,6 +172,7 @@ extension Engine {
             segments.length[Int(s)] = Int32(n)
             segments.page[Int(s)] = first
             segments.next[Int(s)] = node
+            segments.stamp[Int(s)] = PacketStamp(packetNanos: packetNanos, pcapCount: pcapCount)
             if prev >= 0 { segments.next[Int(prev)] = s } else { st.oooHead = s }
             prev = s
             st.oooHeld += Int32(pages * pool.pageSize)
@@ -178,8 +183,11 @@ extension Engine {
         return true
     }
 
-    /// Delivers queued segments that have become in order.
-    func drain(_ slot: Int32, _ dir: Direction) {
+    /// Delivers queued segments that have become in order. Behind a hole the current packet
+    /// filled they belong to it (nothing in them could be parsed before); behind a hole given
+    /// up as a gap (`afterGap`) each is dated by the packet it came in, so that an event names
+    /// the frame its message arrived in.
+    func drain(_ slot: Int32, _ dir: Direction, afterGap: Bool = false) {
         while true {
             var st = table[slot].stream(dir)
             let head = st.oooHead
@@ -194,7 +202,13 @@ extension Engine {
                 st.nextSeq = segEnd
                 st.deliveredBytes &+= UInt64(len - skip)
                 table[slot].setStream(dir, st)
-                deliverPages(slot, dir, first: segments.page[Int(head)], skip: skip, length: len)
+                if afterGap {
+                    asPacket(segments.stamp[Int(head)]) {
+                        deliverPages(slot, dir, first: segments.page[Int(head)], skip: skip, length: len)
+                    }
+                } else {
+                    deliverPages(slot, dir, first: segments.page[Int(head)], skip: skip, length: len)
+                }
             } else {
                 counters.tcpRetransmissions &+= 1
                 table[slot].setStream(dir, st)
@@ -226,7 +240,7 @@ extension Engine {
         let head = table[slot].stream(dir).oooHead
         guard head >= 0, seqDiff(ack, segments.seq[Int(head)]) >= 0 else { return }
         gapToFirstQueued(slot, dir)
-        drain(slot, dir)
+        drain(slot, dir, afterGap: true)
     }
 
     /// Gives up on the hole before the first queued segment: reports it as a gap and moves
@@ -247,7 +261,7 @@ extension Engine {
     func flushQueued(_ slot: Int32, _ dir: Direction) {
         while table[slot].stream(dir).oooHead >= 0 {
             gapToFirstQueued(slot, dir)
-            drain(slot, dir)
+            drain(slot, dir, afterGap: true)
         }
     }
 }
