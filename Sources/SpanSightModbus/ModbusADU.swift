@@ -42,18 +42,21 @@ struct MBAPHeader {
     var aduSize: Int { 6 + Int(length) }
 
     /// A function code that may start a Modbus PDU: a public or user-defined code, the exception
-    /// form of a public code, or (`lenient`: on the Modbus port) function code 0 and any
-    /// exception ADU of exactly the exception size.
-    static func isPlausibleFunction(_ fc: UInt8, length: UInt16, lenient: Bool) -> Bool {
-        if fc & 0x80 != 0 { return ModbusNames.isPublic(fc & 0x7F) || (lenient && length == 3) }
+    /// form of a public code, or (`lenient`: on the Modbus port) function code 0; an exception
+    /// ADU of exactly the exception size for any code (0x80 | fc: user-defined and vendor
+    /// codes such as UMAS 0x5A answer with exceptions too) on the Modbus port and when
+    /// resynchronising (`anyException`).
+    static func isPlausibleFunction(_ fc: UInt8, length: UInt16, lenient: Bool, anyException: Bool = false) -> Bool {
+        if fc & 0x80 != 0 { return ModbusNames.isPublic(fc & 0x7F) || ((lenient || anyException) && length == 3) }
         return fc >= 1 || lenient
     }
 
     /// Test used to find an ADU start in unknown bytes (probe and resynchronisation): protocol
     /// id 0, a valid length and a plausible function code. Needs 8 bytes.
-    static func isPlausibleStart(_ b: ByteView, lenient: Bool = false) -> Bool {
+    static func isPlausibleStart(_ b: ByteView, lenient: Bool = false, anyException: Bool = false) -> Bool {
         guard let h = MBAPHeader(b), let fc = b.u8(at: Field.pdu) else { return false }
-        return h.protocolID == 0 && h.hasValidLength && isPlausibleFunction(fc, length: h.length, lenient: lenient)
+        return h.protocolID == 0 && h.hasValidLength
+            && isPlausibleFunction(fc, length: h.length, lenient: lenient, anyException: anyException)
     }
 }
 
@@ -90,14 +93,52 @@ extension Modbus {
     }
 
     static func probe(_ b: ByteView, onModbusPort lenient: Bool) -> ProbeResult {
-        if let pid = b.u16(at: MBAPHeader.Field.protocolID), pid != 0 { return .noMatch }
+        if let pid = b.u16(at: MBAPHeader.Field.protocolID), pid != 0 { return refusal(b, onModbusPort: lenient) }
         if let len = b.u16(at: MBAPHeader.Field.length),
-           len < MBAPHeader.minLength || len > MBAPHeader.maxLength { return .noMatch }
+           len < MBAPHeader.minLength || len > MBAPHeader.maxLength { return refusal(b, onModbusPort: lenient) }
         guard b.count > MBAPHeader.size else { return .needMore }
         guard MBAPHeader.isPlausibleStart(b, lenient: lenient), let h = MBAPHeader(b) else { return .noMatch }
         if !lenient && !lengthFitsFunction(b, length: h.length) { return .noMatch }
         let next = b.suffix(from: h.aduSize)
         if next.count > MBAPHeader.size && !MBAPHeader.isPlausibleStart(next, lenient: lenient) { return .noMatch }
         return .match
+    }
+
+    /// The verdict on a header whose protocol id is not 0 or whose length is outside 2..254:
+    /// `rejected` when every other field fits and the bytes resemble Modbus closely
+    /// (docs/modbus.md, Recognition), else `noMatch` (or `needMore` while undecided).
+    /// * Protocol id not 0 (`modbus.probe_rejected_protocol_id`): a valid length, a public
+    ///   function code (or its exception) whose length fits it, or on the Modbus port an
+    ///   exception reply (length 3) of any code, and the length is borne out: the bytes end
+    ///   where the ADU does, or the next header has the same protocol id and fits too.
+    /// * Length 0, 1 or over 254 with protocol id 0 (`modbus.probe_rejected_length`): on the
+    ///   Modbus port only (nothing else bears such a header out), with a function code that
+    ///   could start a PDU.
+    static func refusal(_ b: ByteView, onModbusPort lenient: Bool) -> ProbeResult {
+        guard let pid = b.u16(at: MBAPHeader.Field.protocolID) else { return .needMore }
+        guard let len = b.u16(at: MBAPHeader.Field.length) else { return .needMore }
+        let validLength = len >= MBAPHeader.minLength && len <= MBAPHeader.maxLength
+        if pid == 0 {
+            guard lenient, !validLength else { return .noMatch }
+            guard let fc = b.u8(at: MBAPHeader.Field.pdu) else { return .needMore }
+            guard MBAPHeader.isPlausibleFunction(fc, length: len, lenient: false) else { return .noMatch }
+            return .rejected(ProbeRejection("modbus.probe_rejected_length", field: "length", value: Int(len)))
+        }
+        // A public code (or its exception) whose length fits it; on the Modbus port also the
+        // exception reply of any code, which servers send back to whatever they were sent.
+        func fits(_ v: ByteView, _ length: UInt16) -> Bool? {
+            guard let fc = v.u8(at: MBAPHeader.Field.pdu) else { return nil }
+            return ModbusNames.isPublic(fc) && lengthFitsFunction(v, length: length) || lenient && fc & 0x80 != 0 && length == 3
+        }
+        guard validLength else { return .noMatch }
+        guard let first = fits(b, len) else { return .needMore }
+        guard first else { return .noMatch }
+        let end = 6 + Int(len)
+        let why = ProbeRejection("modbus.probe_rejected_protocol_id", field: "protocol_id", value: Int(pid))
+        if b.count == end { return .rejected(why) }
+        guard b.count >= end + MBAPHeader.minADU else { return .needMore }
+        let next = b.suffix(from: end)
+        guard let h = MBAPHeader(next), h.protocolID == pid, h.hasValidLength, fits(next, h.length) == true else { return .noMatch }
+        return .rejected(why)
     }
 }

@@ -6,9 +6,14 @@ import SpanSightWire
 public protocol ModbusEventSink {
     /// Time of the packet being processed (ns since the epoch).
     var timestampNanos: Int64 { get }
+    /// The packet being processed as an event names it (its own time and number).
+    var stamp: PacketStamp { get }
     func emit(_ type: StaticString, _ body: (inout JSONWriter) -> Void)
     /// A transaction event: `tx_id` (the transaction's number in the flow) and the message's direction in the envelope.
     func emit(_ type: StaticString, txID: Int64, direction: Direction?, _ body: (inout JSONWriter) -> Void)
+    /// A transaction event about a message of an earlier packet, stamped with that packet.
+    func emit(_ type: StaticString, txID: Int64, direction: Direction?, stamp: PacketStamp?,
+              _ body: (inout JSONWriter) -> Void)
     func anomaly(_ name: StaticString, _ details: (inout JSONWriter) -> Void)
     /// One ADU parsed (benchmark counter).
     func countPDU()
@@ -23,6 +28,9 @@ public protocol ModbusEventSink {
 extension ModbusEventSink {
     /// Test sinks without an envelope write the body alone.
     public func emit(_ type: StaticString, txID: Int64, direction: Direction?, _ body: (inout JSONWriter) -> Void) { emit(type, body) }
+    public func emit(_ type: StaticString, txID: Int64, direction: Direction?, stamp: PacketStamp?,
+                     _ body: (inout JSONWriter) -> Void) { emit(type, txID: txID, direction: direction, body) }
+    public var stamp: PacketStamp { PacketStamp(packetNanos: timestampNanos, pcapCount: 0) }
     public var eventsEnabled: Bool { true }
     public func countPDU() {}
     public var observing: Bool { false }
@@ -36,7 +44,10 @@ extension DissectContext: ModbusEventSink {}
 /// of its PDU (at most 253 bytes, in the table's arena) from which its values are written.
 struct OpenRequest {
     var pdu: ModbusPDU
+    /// Engine time of arrival (latency).
     var timestamp: Int64
+    /// Its packet (time and number), which its event names when it goes unanswered.
+    var stamp: PacketStamp
     var sequence: UInt64
     var byteCount: Int
     var inUse: Bool
@@ -82,8 +93,8 @@ struct RequestTable: ~Copyable {
 
     /// Stores a request (the caller made room when `isFull`) with its PDU bytes, which only its
     /// event reads: `storeBytes` false keeps none.
-    mutating func insert(_ p: ModbusPDU, bytes: ByteView, timestamp: Int64, storeBytes: Bool = true) {
-        let entry = OpenRequest(pdu: p, timestamp: timestamp, sequence: nextSequence, byteCount: 0, inUse: true)
+    mutating func insert(_ p: ModbusPDU, bytes: ByteView, timestamp: Int64, stamp: PacketStamp, storeBytes: Bool = true) {
+        let entry = OpenRequest(pdu: p, timestamp: timestamp, stamp: stamp, sequence: nextSequence, byteCount: 0, inUse: true)
         var slot = -1
         for i in 0..<block.count where !block[i].inUse { slot = i; break }
         if slot >= 0 {
@@ -176,6 +187,7 @@ public final class ModbusSession: DissectorSession {
     }
 
     public func gap<S: ModbusEventSink>(_ length: Int, direction: Direction, sink: inout S) {
+        reportHeld(direction, &sink)
         if direction == .toServer {
             framerToServer.reset()
             syncToServer = ModbusSync(inSync: false)
@@ -186,6 +198,10 @@ public final class ModbusSession: DissectorSession {
     }
 
     public func finish<S: ModbusEventSink>(sink: inout S) {
+        if !isUDP {
+            reportHeld(.toServer, &sink)
+            reportHeld(.toClient, &sink)
+        }
         var unanswered = 0
         while let slot = table.oldest() {
             emitUnanswered(slot, &sink)
@@ -194,6 +210,48 @@ public final class ModbusSession: DissectorSession {
         if unanswered > 0 {
             sink.anomaly("modbus.unanswered_request") { w in w.field("count", unanswered) }
         }
+    }
+
+    /// Before a gap or the flow's end drops them: bytes skipped while out of sync with no ADU
+    /// found after them (`modbus.skipped_bytes`), and an ADU still incomplete
+    /// (`modbus.incomplete_message`, with the bytes held and, once its header is there, the
+    /// size it declares).
+    func reportHeld<S: ModbusEventSink>(_ dir: Direction, _ sink: inout S) {
+        let sync = dir == .toServer ? syncToServer : syncToClient
+        let framer = dir == .toServer ? framerToServer : framerToClient
+        guard sync.skipped > 0 || framer.hasPending else { return }
+        var skipped = Int(sync.skipped)
+        var held = framer.pendingCount
+        if !sync.inSync && held < MBAPHeader.minADU {
+            // Out of sync, too few bytes to be told from garbage: never framed, so skipped.
+            // (Out of sync the framer holds 8 bytes or more only behind a plausible header.)
+            skipped += held
+            held = 0
+        }
+        let side: StaticString = dir == requestDirection ? "request" : "response"
+        if skipped > 0 {
+            sink.anomaly("modbus.skipped_bytes") { w in
+                w.field("direction", side)
+                w.field("skipped_bytes", skipped)
+            }
+        }
+        if held > 0 {
+            let (header, function) = framer.pending.withUnsafeBytes { raw -> (MBAPHeader?, Int) in
+                let v = ByteView(raw)
+                return (MBAPHeader(v), v.u8(at: MBAPHeader.Field.pdu).map(Int.init) ?? -1)
+            }
+            sink.anomaly("modbus.incomplete_message") { w in
+                w.field("direction", side)
+                w.field("pending_bytes", held)
+                if let header {
+                    w.field("transaction_id", Int(header.transactionID))
+                    w.field("length", Int(header.length))
+                    w.field("adu_bytes", header.aduSize)
+                }
+                if function >= 0 { w.field("function_raw", function) }
+            }
+        }
+        if dir == .toServer { syncToServer.skipped = 0 } else { syncToClient.skipped = 0 }
     }
 
     // MARK: framing
@@ -222,7 +280,7 @@ public final class ModbusSession: DissectorSession {
             return .consumed(h.aduSize)
         }
         guard view.count >= MBAPHeader.minADU else { return .needMore(total: MBAPHeader.minADU) }
-        guard MBAPHeader.isPlausibleStart(view), let h = MBAPHeader(view) else {
+        guard MBAPHeader.isPlausibleStart(view, anyException: true), let h = MBAPHeader(view) else {
             if sync.skipped < Int32.max { sync.skipped += 1 }
             return .skip(1)
         }
@@ -287,7 +345,7 @@ public final class ModbusSession: DissectorSession {
             }
             emitUnanswered(oldest, &sink)
         }
-        table.insert(p, bytes: pdu, timestamp: sink.timestampNanos, storeBytes: sink.eventsEnabled)
+        table.insert(p, bytes: pdu, timestamp: sink.timestampNanos, stamp: sink.stamp, storeBytes: sink.eventsEnabled)
     }
 
     func response<S: ModbusEventSink>(_ p: ModbusPDU, _ pdu: ByteView, _ sink: inout S) {
@@ -380,11 +438,13 @@ public final class ModbusSession: DissectorSession {
         return true
     }
 
+    /// A request that got no response, logged with its own packet's time and number.
     func emitUnanswered<S: ModbusEventSink>(_ slot: Int, _ sink: inout S) {
-        let req = table.request(slot).pdu
+        let open = table.request(slot)
+        let req = open.pdu
         let id = takeTxID()
         table.withBytes(slot) { reqBytes in
-            sink.emit("modbus", txID: id, direction: nil) { w in
+            sink.emit("modbus", txID: id, direction: nil, stamp: open.stamp) { w in
                 w.field("id", Int(id))
                 w.field("status", "unanswered")
                 w.beginObject("request")

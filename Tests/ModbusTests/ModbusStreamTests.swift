@@ -48,12 +48,14 @@ final class ModbusStreamTests: XCTestCase {
         let s = runSession([Delivery(direction: .toServer, bytes: a + garbage + b)])
         XCTAssertEqual(s.anomalies, ["modbus.invalid_length", "modbus.resync", "modbus.unanswered_request"])
         XCTAssertEqual(s.transactions.compactMap { $0.obj("request")?.int("transaction_id") }, [1, 2])
-        // After a gap the stream restarts mid-ADU: the tail of `a` is skipped, `b` is found.
+        // After a gap the stream restarts mid-ADU: the 3 bytes of `a` held when the gap came
+        // are an incomplete message, the tail of `a` is skipped, `b` is found.
         let g = runSession([Delivery(direction: .toServer, bytes: Array(a[0..<3])),
                      Delivery(direction: .toServer, bytes: [], gap: 5),
                      Delivery(direction: .toServer, bytes: Array(a[8...]) + b)], finish: false)
-        XCTAssertEqual(g.anomalies, ["modbus.resync"])
-        XCTAssertEqual(g.events.count, 1)
+        XCTAssertEqual(g.anomalies, ["modbus.incomplete_message", "modbus.resync"])
+        XCTAssertEqual(g.events.first?.obj("anomaly")?.int("pending_bytes"), 3)
+        XCTAssertEqual(g.events.count, 2)
     }
 
     /// A non-zero protocol id on an in-sync stream: decoded and paired, reported as an anomaly

@@ -181,9 +181,10 @@ final class ModbusVectorTests: XCTestCase {
         }
     }
 
-    /// Every prefix of every vector: through the stream framer nothing is decoded (need more);
-    /// as a datagram it is an invalid_length anomaly; decoded with a length field that lies
-    /// (claims the prefix is whole) it never traps.
+    /// Every prefix of every vector: through the stream framer nothing is decoded (need more)
+    /// and the flow's end reports the bytes held as an incomplete message; as a datagram it is
+    /// an invalid_length anomaly; decoded with a length field that lies (claims the prefix is
+    /// whole) it never traps.
     func testEveryPrefixNeverTraps() {
         for v in Self.vectors {
             for pdu in [v.request, v.response] {
@@ -191,7 +192,9 @@ final class ModbusVectorTests: XCTestCase {
                 for n in 0..<whole.count {
                     let prefix = Array(whole[0..<n])
                     let tcp = runSession([Delivery(direction: .toClient, bytes: prefix)], finish: true)
-                    XCTAssertEqual(tcp.lines, [String](), "\(v.name) prefix \(n)")
+                    XCTAssertEqual(tcp.anomalies, n == 0 ? [] : ["modbus.incomplete_message"], "\(v.name) prefix \(n)")
+                    XCTAssertEqual(tcp.lines.count, n == 0 ? 0 : 1, "\(v.name) prefix \(n)")
+                    if n > 0 { XCTAssertEqual(tcp.events.first?.obj("anomaly")?.int("pending_bytes"), n, "\(v.name) prefix \(n)") }
                     if n > 0 {
                         let udp = runSession([Delivery(direction: .toClient, bytes: prefix)], udp: true)
                         XCTAssertEqual(udp.anomalies, ["modbus.invalid_length"], "\(v.name) prefix \(n)")
