@@ -24,6 +24,8 @@ struct DNP3PendingRequest {
     var txID: Int64 = 0
     /// Engine time the request completed (the response's latency is measured from it).
     var timestamp: Int64 = 0
+    /// The packet that completed it (time and number): its event names that packet.
+    var stamp = PacketStamp(packetNanos: 0, pcapCount: 0)
     var source: UInt16 = 0
     var destination: UInt16 = 0
     var linkControl: UInt8 = 0
@@ -99,9 +101,42 @@ final class DNP3Session: DissectorSession {
     }
 
     override func finish(context: inout DissectContext) {
+        if !udp {
+            reportIncomplete(.toServer, &context)
+            reportIncomplete(.toClient, &context)
+        }
         // Unanswered requests, oldest first.
         while let i = oldestPending() {
             emitUnanswered(i, &context)
+        }
+    }
+
+    /// What a direction still holds as the flow ends: a link frame cut short
+    /// (`dnp3.incomplete_frame`, the octets held) and fragments begun (FIR) whose FIN never
+    /// came (`dnp3.incomplete_fragment`, per address pair, the octets rebuilt so far).
+    func reportIncomplete(_ dir: Direction, _ context: inout DissectContext) {
+        let framer = dir == .toServer ? framerToServer : framerToClient
+        let side: StaticString = dir == .toServer ? "to_server" : "to_client"
+        if framer.hasPending {
+            let held = framer.pendingCount
+            let frameBytes = framer.pending.withUnsafeBytes { raw -> Int in
+                DNP3LinkHeader(ByteView(raw)).map { DNP3LinkHeader.frameSize(length: $0.length) } ?? -1
+            }
+            context.anomaly("dnp3.incomplete_frame") { w in
+                w.field("direction", side)
+                w.field("pending_bytes", held)
+                if frameBytes >= 0 { w.field("frame_bytes", frameBytes) }
+            }
+        }
+        for r in reassembly[dir.index] where r.inUse && r.active {
+            let (src, dst, n, seq) = (Int(r.source), Int(r.destination), r.buffer.count, Int(r.lastSequence))
+            context.anomaly("dnp3.incomplete_fragment") { w in
+                w.field("direction", side)
+                w.field("src", src)
+                w.field("dst", dst)
+                w.field("fragment_bytes", n)
+                w.field("last_sequence", seq)
+            }
         }
     }
 
@@ -422,6 +457,7 @@ final class DNP3Session: DissectorSession {
         r.pointee.order = clock
         r.pointee.txID = takeTxID()
         r.pointee.timestamp = context.timestampNanos
+        r.pointee.stamp = context.stamp
         // The bytes are kept for the request's event only: none when no events are built.
         r.pointee.byteCount = context.eventsEnabled ? pending.store(i, m.fragment) : 0
         r.pointee.truncated = r.pointee.byteCount < m.fragment.count
@@ -435,7 +471,7 @@ final class DNP3Session: DissectorSession {
         let p = pending[i]
         let m = Message(source: p.source, destination: p.destination, control: p.linkControl,
                         fragment: pending.view(i, count: p.byteCount), truncated: p.truncated)
-        emitMessage("request", m, txID: p.txID, p.direction, status: "unanswered", &context)
+        emitMessage("request", m, txID: p.txID, p.direction, status: "unanswered", stamp: p.stamp, &context)
     }
 
     /// A response to pending request `i`: the request's event, then the response's, with the
@@ -448,7 +484,7 @@ final class DNP3Session: DissectorSession {
         let p = pending[i]
         let req = Message(source: p.source, destination: p.destination, control: p.linkControl,
                           fragment: pending.view(i, count: p.byteCount), truncated: p.truncated)
-        emitMessage("request", req, txID: p.txID, p.direction, status: "complete", &context)
+        emitMessage("request", req, txID: p.txID, p.direction, status: "complete", stamp: p.stamp, &context)
         emitMessage("response", response, txID: p.txID, dir, status: "complete",
                     latencyNanos: context.timestampNanos - p.timestamp, &context)
     }
@@ -478,11 +514,12 @@ final class DNP3Session: DissectorSession {
 
     /// One message's event, in Suricata's shape (`type`, `control`, `src`, `dst`,
     /// `application`, `iin`) with ours beside it: `id` (the transaction number, also the
-    /// envelope's `tx_id`), `status`, and on a paired response `latency_ms`.
+    /// envelope's `tx_id`), `status`, and on a paired response `latency_ms`. A request written
+    /// after its packet (with its response, or unanswered) is stamped with its own `stamp`.
     func emitMessage(_ type: StaticString, _ m: Message, txID: Int64, _ dir: Direction, status: StaticString,
-                     latencyNanos: Int64? = nil, _ context: inout DissectContext) {
+                     latencyNanos: Int64? = nil, stamp: PacketStamp? = nil, _ context: inout DissectContext) {
         let limits = self.limits
-        context.emit("dnp3", txID: txID, direction: dir) { w in
+        context.emit("dnp3", txID: txID, direction: dir, stamp: stamp) { w in
             w.field("type", type)
             w.field("id", Int(txID))
             w.field("status", status)
