@@ -54,6 +54,9 @@ struct AssociationRecord {
     /// PDUs by type (index 1..7).
     var pduTypes = SIMD8<UInt32>()
     var startNanos: Int64 = 0
+    /// The packet of its latest PDU: the association's event names it (an association the
+    /// flow's end or a new request ends is dated by its own last PDU, not by what ended it).
+    var lastStamp = PacketStamp(packetNanos: 0, pcapCount: 0)
     var state = AssociationState.idle
     var requestSeen = false
     var acceptSeen = false

@@ -6,11 +6,16 @@ import SpanSightWire
 public protocol DICOMEventSink {
     /// Time of the packet being processed (ns since the epoch).
     var timestampNanos: Int64 { get }
+    /// The packet being processed as an event names it (its own time and number).
+    var stamp: PacketStamp { get }
     var eventsEnabled: Bool { get }
     var observing: Bool { get }
     func emit(_ type: StaticString, _ body: (inout JSONWriter) -> Void)
     /// A transaction event: `tx_id` (the transaction's number in the flow) and the message's direction in the envelope.
     func emit(_ type: StaticString, txID: Int64, direction: Direction?, _ body: (inout JSONWriter) -> Void)
+    /// A transaction event about an earlier packet, stamped with that packet.
+    func emit(_ type: StaticString, txID: Int64, direction: Direction?, stamp: PacketStamp?,
+              _ body: (inout JSONWriter) -> Void)
     func anomaly(_ name: StaticString, _ details: (inout JSONWriter) -> Void)
     func observe(_ observation: Observation)
     func markOperation(_ operation: OperationClass)
@@ -21,6 +26,9 @@ public protocol DICOMEventSink {
 extension DICOMEventSink {
     /// Test sinks without an envelope write the body alone.
     public func emit(_ type: StaticString, txID: Int64, direction: Direction?, _ body: (inout JSONWriter) -> Void) { emit(type, body) }
+    public func emit(_ type: StaticString, txID: Int64, direction: Direction?, stamp: PacketStamp?,
+                     _ body: (inout JSONWriter) -> Void) { emit(type, txID: txID, direction: direction, body) }
+    public var stamp: PacketStamp { PacketStamp(packetNanos: timestampNanos, pcapCount: 0) }
 }
 
 extension DissectContext: DICOMEventSink {}
@@ -88,6 +96,13 @@ public final class DICOMSession: DissectorSession {
     var openFullReported = false
     /// Suricata's `tx_id` of the next association written (per flow, from 0).
     var nextTxID: Int64 = 0
+    /// An association ended on this connection and no PDU of another has come since: only an
+    /// A-ASSOCIATE-RQ starts one now (a stray PDU is not a new association, `stray`).
+    var ended = false
+    /// Since the end: an A-ABORT was seen (the one a peer may close with), an unexpected PDU
+    /// was reported.
+    var endedAbortSeen = false
+    var endedReported = false
 
     public init(limits: DICOMLimits = DICOMLimits()) {
         self.limits = limits
@@ -263,6 +278,7 @@ public final class DICOMSession: DissectorSession {
             streams[i].skipped = 1
             return .skip(1)
         }
+        if ended && type != 1 && type <= 7 && DICOMSession.lengthFits(type, len) { return stray(type, len, dir, &sink) }
         switch type {
         case 1, 2:
             guard len >= PDUHeader.associateFixed else { return lose("dicom.invalid_pdu_length") }
@@ -298,6 +314,36 @@ public final class DICOMSession: DissectorSession {
         default:
             return lose("dicom.invalid_pdu_type")
         }
+    }
+
+    /// Whether a PDU of a known type (1..7) may have this length.
+    static func lengthFits(_ type: UInt8, _ len: Int) -> Bool {
+        switch type {
+        case 1, 2: len >= PDUHeader.associateFixed
+        case 4: len >= PDUHeader.minPData
+        default: len == PDUHeader.shortBody
+        }
+    }
+
+    /// A PDU after the connection's association ended, before another A-ASSOCIATE-RQ: not an
+    /// association of its own. After a release, reject or abort the connection is only to be
+    /// closed (PS3.8 9.2, state Sta13): one A-ABORT is a way to close it (action AA-2) and is
+    /// passed over; anything else is `dicom.unexpected_pdu` (state `ended`, once until the next
+    /// association). The PDU is skipped unread.
+    func stray<S: DICOMEventSink>(_ type: UInt8, _ len: Int, _ dir: Direction, _ sink: inout S) -> FrameStep {
+        sink.countPDU()
+        if type == 7 && !endedAbortSeen {
+            endedAbortSeen = true
+        } else if !endedReported {
+            endedReported = true
+            sink.anomaly("dicom.unexpected_pdu") { w in
+                w.field("pdu_type", Int(type))
+                w.field("pdu", DICOMNames.pduType(type))
+                w.field("state", "ended")
+            }
+        }
+        streams[dir.index].phase = .skip(len)
+        return .consumed(PDUHeader.Field.size)
     }
 
     func advanceAfterFragment(_ i: Int) {
@@ -340,7 +386,11 @@ public final class DICOMSession: DissectorSession {
     // MARK: association
 
     func begin<S: DICOMEventSink>(_ type: UInt8, _ sink: inout S) {
-        if assoc.pdus == 0 { assoc.startNanos = sink.timestampNanos }
+        if assoc.pdus == 0 {
+            assoc.startNanos = sink.timestampNanos
+            (ended, endedAbortSeen, endedReported) = (false, false, false)
+        }
+        assoc.lastStamp = sink.stamp
         assoc.pdus += 1
         assoc.pduTypes[Int(type & 7)] &+= 1
     }
@@ -489,7 +539,10 @@ public final class DICOMSession: DissectorSession {
             let now = sink.timestampNanos
             let tx = nextTxID
             nextTxID += 1
-            sink.emit("dicom", txID: tx, direction: nil) { w in DICOMJSON.write(assoc, end: end, nowNanos: now, into: &w) }
+            sink.emit("dicom", txID: tx, direction: nil, stamp: assoc.lastStamp) { w in
+                DICOMJSON.write(assoc, end: end, nowNanos: now, into: &w)
+            }
+            ended = true
         }
         assoc.reset()
         for i in 0..<2 { streams[i].datasetTarget = -1 }

@@ -216,7 +216,8 @@ final class DICOMHostileTests: XCTestCase {
         XCTAssertEqual(probe(Wire.pdu(7, [0, 0, 9, 0])), .noMatch)                                                    // abort source 9
         var v2 = rq
         v2[7] = 2
-        XCTAssertEqual(probe(v2), .noMatch)                                                                            // protocol version 2
+        // Protocol version 2 (bit 0 clear), every other field fitting: refused for its reason.
+        XCTAssertEqual(probe(v2), .rejected(ProbeRejection("dicom.probe_rejected_protocol_version", field: "protocol_version", value: 2)))
         XCTAssertEqual(DICOM.entry.hintPorts, [104, 11112])
     }
 }
