@@ -199,6 +199,7 @@ final class Analysis {
 
     private func updateCaptureStats(_ handle: PcapHandle) {
         guard let s = handle.stats() else { return }
+        engine.counters.captureLive = true
         engine.counters.captureReceived = s.received
         engine.counters.captureDropped = s.dropped
         engine.counters.captureInterfaceDropped = s.interfaceDropped

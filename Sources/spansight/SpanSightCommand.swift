@@ -53,7 +53,7 @@ struct AnalysisOptions: ParsableArguments {
     @Flag(name: [.short, .long], help: "No summary on standard error.")
     var quiet = false
 
-    @Option(help: ArgumentHelp("Event types to write, comma-separated (Suricata's eve-log types), e.g. alert,flow,stats,asset; '-modbus' alone or after 'all' drops one type. Types: alert, alert_summary, anomaly, flow, stats, asset and one per protocol (modbus, dnp3, hl7, dicom). Default: all.", valueName: "list"))
+    @Option(help: ArgumentHelp("Event types to write, comma-separated (Suricata's eve-log types), e.g. alert,flow,stats,asset; 'all,-modbus' (or --eve-types=-modbus) drops one type. Types: alert, alert_summary, anomaly, flow, stats, asset and one per protocol (modbus, dnp3, hl7, dicom). Default: all.", valueName: "list"))
     var eveTypes: String?
 
     /// Every event type a run can write.
