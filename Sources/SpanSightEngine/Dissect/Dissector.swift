@@ -212,7 +212,19 @@ public struct DissectContext {
     /// Hands one observation to the observer (a no-op when none is installed).
     public func observe(_ observation: Observation) {
         guard observing, let observer = engine.observer else { return }
-        observer.observe(observation, flow: engine.table[slot], timestampNanos: timestampNanos, app: appProto)
+        observer.observe(observation, flow: engine.table[slot], timestampNanos: timestampNanos, app: appProto,
+                         origin: ObservationOrigin(pcapCount: pcapCount), appObject: { _ in })
+    }
+
+    /// An observation about one transaction: its `tx_id`, the message's direction and a writer
+    /// of the transaction's app-layer object as Suricata's alerts carry it (called, if at all,
+    /// during this call: an alert raised by the observation writes it).
+    public func observe(_ observation: Observation, txID: Int64, direction: Direction?,
+                        appObject: (inout JSONWriter) -> Void) {
+        guard observing, let observer = engine.observer else { return }
+        observer.observe(observation, flow: engine.table[slot], timestampNanos: timestampNanos, app: appProto,
+                         origin: ObservationOrigin(pcapCount: pcapCount, txID: txID, direction: direction, hasAppObject: true),
+                         appObject: appObject)
     }
 
     /// Records that the flow carried a command of this class (the flow event lists them;
