@@ -12,17 +12,7 @@ public enum DNP3 {
         DissectorEntry(
             name: "dnp3", transports: [.tcp, .udp], hintPorts: [20000],
             probe: { bytes, _, info in probe(bytes, info) },
-            makeSession: { info in DNP3Session(limits: limits, udp: info.proto == 17) },
-            alertObject: { c, w in
-                // The `dnp3` object of an alert: the message the command was (a master's
-                // request, or an outstation's unsolicited response), in Suricata's names.
-                w.beginObject(c.issuer == .client ? "request" : "response")
-                w.field("dst", Int(c.unit))
-                w.beginObject("application")
-                w.field("function_code", Int(c.function))
-                w.endObject()
-                w.endObject()
-            })
+            makeSession: { info in DNP3Session(limits: limits, udp: info.proto == 17) })
     }
 
     /// Octets of a direction's first bytes searched for a link header.

@@ -38,6 +38,7 @@ struct DNP3Observations {
 
     /// A complete fragment from `sender` (the side whose bytes carried it).
     mutating func note(_ a: ByteView, fc: UInt8, source: UInt16, destination: UInt16, sender: Side,
+                       txID: Int64 = -1, direction: Direction? = nil, appObject: (inout JSONWriter) -> Void = { _ in },
                        _ context: inout DissectContext) {
         let isResponse = DNP3Names.isResponse(fc)
         let master = isResponse ? sender.other : sender
@@ -85,7 +86,8 @@ struct DNP3Observations {
             context.observe(.command(Command(issuer: master, operation: DNP3Observations.operation(fc, firstGroup: first),
                                              function: UInt16(fc), name: DNP3Names.function(fc),
                                              unit: UInt32(outstationAddress),
-                                             detail: groups.isEmpty ? nil : groups)))
+                                             detail: groups.isEmpty ? nil : groups)),
+                            txID: txID, direction: direction, appObject: appObject)
             return
         }
         // IIN1.7: the outstation restarted.

@@ -368,14 +368,25 @@ final class DNP3Session: DissectorSession {
         if !isResponse && fc != 0 {
             context.markOperation(DNP3Observations.operation(fc, firstGroup: DNP3Observations.firstGroup(a, fc: fc)))
         }
-        if context.observing {
-            observations.note(a, fc: fc, source: source, destination: destination,
-                              sender: dir == .toServer ? .client : .server, &context)
-        }
         let seq = ac & 0x0F
         let msg = Message(source: source, destination: destination, control: control, fragment: a, truncated: false)
+        // A request's (or an unsolicited response's) transaction is numbered as it arrives, so
+        // that an alert on it and its events name the same tx_id.
+        let tx: Int64 = !isResponse || fc == 130 ? takeTxID() : -1
+        if context.observing {
+            let limits = self.limits
+            observations.note(a, fc: fc, source: source, destination: destination,
+                              sender: dir == .toServer ? .client : .server, txID: tx, direction: dir, appObject: { w in
+                // An alert on the message carries it as its event writes it.
+                w.beginObject(fc == 130 ? "response" : "request")
+                w.field("type", fc == 130 ? "unsolicited_response" : "request")
+                w.field("id", Int(tx))
+                DNP3Session.write(&w, msg, limits)
+                w.endObject()
+            }, &context)
+        }
         if fc == 130 {
-            emitMessage("unsolicited_response", msg, txID: takeTxID(), dir, status: "unsolicited", &context)
+            emitMessage("unsolicited_response", msg, txID: tx, dir, status: "unsolicited", &context)
             return
         }
         if isResponse {
@@ -387,10 +398,10 @@ final class DNP3Session: DissectorSession {
             return
         }
         if DNP3Names.expectsNoResponse(fc) {
-            emitMessage("request", msg, txID: takeTxID(), dir, status: "complete", &context)
+            emitMessage("request", msg, txID: tx, dir, status: "complete", &context)
             return
         }
-        store(msg, sequence: seq, dir, &context)
+        store(msg, sequence: seq, dir, txID: tx, &context)
     }
 
     /// The next transaction number of the flow.
@@ -428,7 +439,7 @@ final class DNP3Session: DissectorSession {
 
     /// Keeps a request until its response: a retry (same addresses and sequence) replaces the
     /// pending one, which is logged unanswered; so does the oldest when every slot is taken.
-    func store(_ m: Message, sequence: UInt8, _ dir: Direction, _ context: inout DissectContext) {
+    func store(_ m: Message, sequence: UInt8, _ dir: Direction, txID: Int64, _ context: inout DissectContext) {
         unreplied += 1
         if unreplied > limits.floodThreshold && !flooded {
             flooded = true
@@ -455,7 +466,7 @@ final class DNP3Session: DissectorSession {
         r.pointee.linkControl = m.control
         r.pointee.sequence = sequence
         r.pointee.order = clock
-        r.pointee.txID = takeTxID()
+        r.pointee.txID = txID
         r.pointee.timestamp = context.timestampNanos
         r.pointee.stamp = context.stamp
         // The bytes are kept for the request's event only: none when no events are built.

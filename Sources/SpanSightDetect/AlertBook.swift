@@ -69,20 +69,15 @@ final class AlertBook {
         var lastNanos: Int64
         var count: Int
         var flow: FlowSnapshot?
-        var command: Command?
     }
 
     /// The flow being observed while the detector handles an observation or a flow's end.
     var currentFlow: FlowSnapshot?
-    /// The command being judged, while the detector handles one.
-    var currentCommand: Command?
     /// Where the observation being handled came from (packet, transaction, direction).
     var currentOrigin = ObservationOrigin()
     /// A writer of the app-layer object of the observation's transaction, during the call
     /// that brought it only (`Detector.observe`).
     var currentAppObject: ((inout JSONWriter) -> Void)?
-    /// Per app_proto, the writer of the app-layer object an alert on a command carries.
-    var alertObjects: [String: @Sendable (Command, inout JSONWriter) -> Void] = [:]
 
     let output: EventOutput
     let config: DetectConfig
@@ -116,8 +111,7 @@ final class AlertBook {
         let risk = Risk.score(sig, target: target, hint: hint, lookup: lookup)
         let a = Aggregate(envelope: envelope, signature: sig, detail: detail, target: target, risk: risk,
                           firstNanos: envelope.timestampNanos, lastNanos: envelope.timestampNanos, count: 1,
-                          flow: envelope.flowID != 0 && envelope.proto != 0 ? currentFlow : nil,
-                          command: pair == nil ? currentCommand : nil)
+                          flow: envelope.flowID != 0 && envelope.proto != 0 ? currentFlow : nil)
         stats.alerts[sig.id, default: 0] += 1
         countPair(envelope, sig)
         ledger.add(risk.value, to: target)
@@ -198,11 +192,6 @@ final class AlertBook {
             w.writer.key(env.appProto!)
             w.writer.beginObject()
             writeObject(&w.writer)
-            w.writer.endObject()
-        } else if let c = a.command, let app = env.appProto, let writeObject = alertObjects[app.description] {
-            w.writer.key(app)
-            w.writer.beginObject()
-            writeObject(c, &w.writer)
             w.writer.endObject()
         }
         if let f = a.flow {

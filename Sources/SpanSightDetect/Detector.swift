@@ -34,12 +34,6 @@ public final class Detector: EngineObserver, AssetChangeListener {
         knownIdentities = known
     }
 
-    /// The dissectors whose alerts carry their transaction's app-layer object (Suricata's
-    /// `alert` events do): each entry's `alertObject`, by name.
-    public func useAlertObjects(of entries: [DissectorEntry]) {
-        for e in entries { if let w = e.alertObject { book.alertObjects[e.name.description] = w } }
-    }
-
     // MARK: results
 
     public var stats: AlertStats { book.stats }
@@ -95,9 +89,7 @@ public final class Detector: EngineObserver, AssetChangeListener {
         case .outcome(_, let name, let success, _):
             outcome(name.description, success: success, flow: flow, app: app, env)
         case .command(let c):
-            book.currentCommand = c
             command(c, flow: flow, app: app, env)
-            book.currentCommand = nil
         case .role, .child, .childIdentity:
             break
         }

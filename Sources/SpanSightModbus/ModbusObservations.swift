@@ -24,7 +24,7 @@ struct ModbusObservations {
         }
     }
 
-    mutating func note<S: ModbusEventSink>(_ p: ModbusPDU, _ pdu: ByteView, serverSide: Side, _ sink: inout S) {
+    mutating func note<S: ModbusEventSink>(_ p: ModbusPDU, _ pdu: ByteView, serverSide: Side, txID: Int64 = -1, _ sink: inout S) {
         if !rolesReported {
             rolesReported = true
             sink.observe(.role(serverSide.other, "modbus.client"))
@@ -49,7 +49,14 @@ struct ModbusObservations {
             }
             if p.fields.contains(.subfunction) { c.subfunction = p.subfunction }
             if p.fields.contains(.mei) { c.subfunction = UInt16(p.meiType) }
-            sink.observe(.command(c))
+            // An alert on the command carries the request as the transaction's event writes it.
+            sink.observe(.command(c), txID: txID, direction: nil) { w in
+                var scratch: [UInt8] = []
+                w.field("id", Int(txID))
+                w.beginObject("request")
+                ModbusJSON.write(p, pdu: pdu, bitLimit: nil, into: &w, scratch: &scratch)
+                w.endObject()
+            }
             return
         }
         if p.fields.contains(.exception) {

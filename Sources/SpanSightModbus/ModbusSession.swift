@@ -20,6 +20,8 @@ public protocol ModbusEventSink {
     /// An observer listens (inventory, detection): observations are built only then.
     var observing: Bool { get }
     func observe(_ observation: Observation)
+    /// An observation about one transaction, with a writer of its `modbus` object for alerts.
+    func observe(_ observation: Observation, txID: Int64, direction: Direction?, appObject: (inout JSONWriter) -> Void)
     func markOperation(_ operation: OperationClass)
     /// False when no events are built (work done only for an event is skipped).
     var eventsEnabled: Bool { get }
@@ -35,6 +37,8 @@ extension ModbusEventSink {
     public func countPDU() {}
     public var observing: Bool { false }
     public func observe(_ observation: Observation) {}
+    public func observe(_ observation: Observation, txID: Int64, direction: Direction?,
+                        appObject: (inout JSONWriter) -> Void) { observe(observation) }
     public func markOperation(_ operation: OperationClass) {}
 }
 
@@ -51,6 +55,8 @@ struct OpenRequest {
     var sequence: UInt64
     var byteCount: Int
     var inUse: Bool
+    /// Its `tx_id`, given when it arrived (an alert on it names the same transaction).
+    var txID: Int64 = -1
 }
 
 /// The open-request table of one flow: slots reused, each a request record with its PDU bytes
@@ -93,8 +99,10 @@ struct RequestTable: ~Copyable {
 
     /// Stores a request (the caller made room when `isFull`) with its PDU bytes, which only its
     /// event reads: `storeBytes` false keeps none.
-    mutating func insert(_ p: ModbusPDU, bytes: ByteView, timestamp: Int64, stamp: PacketStamp, storeBytes: Bool = true) {
-        let entry = OpenRequest(pdu: p, timestamp: timestamp, stamp: stamp, sequence: nextSequence, byteCount: 0, inUse: true)
+    mutating func insert(_ p: ModbusPDU, bytes: ByteView, timestamp: Int64, stamp: PacketStamp, txID: Int64 = -1,
+                         storeBytes: Bool = true) {
+        let entry = OpenRequest(pdu: p, timestamp: timestamp, stamp: stamp, sequence: nextSequence, byteCount: 0, inUse: true,
+                                txID: txID)
         var slot = -1
         for i in 0..<block.count where !block[i].inUse { slot = i; break }
         if slot >= 0 {
@@ -322,15 +330,19 @@ public final class ModbusSession: DissectorSession {
         let pdu = adu.suffix(from: MBAPHeader.Field.pdu)
         report(p.flaws, p, &sink)
         if p.isRequest { sink.markOperation(ModbusObservations.operation(p)) }
-        if sink.observing { observations.note(p, pdu, serverSide: requestDirection == .toServer ? .server : .client, &sink) }
+        // A request's transaction is numbered when it arrives: its alerts and its event agree.
+        let tx: Int64 = p.isRequest ? takeTxID() : -1
+        if sink.observing {
+            observations.note(p, pdu, serverSide: requestDirection == .toServer ? .server : .client, txID: tx, &sink)
+        }
         if p.isRequest {
-            request(p, pdu, &sink)
+            request(p, pdu, tx, &sink)
         } else {
             response(p, pdu, &sink)
         }
     }
 
-    func request<S: ModbusEventSink>(_ p: ModbusPDU, _ pdu: ByteView, _ sink: inout S) {
+    func request<S: ModbusEventSink>(_ p: ModbusPDU, _ pdu: ByteView, _ tx: Int64, _ sink: inout S) {
         if let old = table.find(p.transactionID, p.unitID) {
             // Same transaction id again while the first is open: the first went unanswered.
             let tid = Int(p.transactionID)
@@ -345,7 +357,7 @@ public final class ModbusSession: DissectorSession {
             }
             emitUnanswered(oldest, &sink)
         }
-        table.insert(p, bytes: pdu, timestamp: sink.timestampNanos, stamp: sink.stamp, storeBytes: sink.eventsEnabled)
+        table.insert(p, bytes: pdu, timestamp: sink.timestampNanos, stamp: sink.stamp, txID: tx, storeBytes: sink.eventsEnabled)
     }
 
     func response<S: ModbusEventSink>(_ p: ModbusPDU, _ pdu: ByteView, _ sink: inout S) {
@@ -381,7 +393,7 @@ public final class ModbusSession: DissectorSession {
         let pairFlaws: ModbusFlaws = checkPair(req, p, &sink) ? [] : .invalidByteCount
         let latency = sink.timestampNanos - open.timestamp
         let bitLimit: Int? = req.function == p.function && (p.function == 1 || p.function == 2) ? Int(req.quantity) : nil
-        let id = takeTxID()
+        let id = open.txID >= 0 ? open.txID : takeTxID()
         if sink.eventsEnabled { table.withBytes(s) { reqBytes in
             sink.emit("modbus", txID: id, direction: nil) { w in
                 w.field("id", Int(id))
@@ -398,8 +410,9 @@ public final class ModbusSession: DissectorSession {
         table.remove(s)
     }
 
-    /// Suricata's tx id for the event about to be emitted (Suricata numbers a flow's
-    /// transactions from 0; it sets no direction on Modbus transactions, so neither do we).
+    /// The next tx id: a request's when it arrives, an unmatched response's when written
+    /// (Suricata numbers a flow's transactions from 0 as they begin; it sets no direction on
+    /// Modbus transactions, so neither do we).
     func takeTxID() -> Int64 {
         defer { nextTxID += 1 }
         return nextTxID
@@ -442,7 +455,7 @@ public final class ModbusSession: DissectorSession {
     func emitUnanswered<S: ModbusEventSink>(_ slot: Int, _ sink: inout S) {
         let open = table.request(slot)
         let req = open.pdu
-        let id = takeTxID()
+        let id = open.txID >= 0 ? open.txID : takeTxID()
         table.withBytes(slot) { reqBytes in
             sink.emit("modbus", txID: id, direction: nil, stamp: open.stamp) { w in
                 w.field("id", Int(id))

@@ -84,7 +84,6 @@ struct DetectOptions: ParsableArguments {
         let index: BaselineIndex?
         do { index = try baseline.map { try BaselineIndex.load(path: $0) } } catch { throw fail("\(error)") }
         let detector = Detector(config: thresholds.config, baseline: index, output: analysis.output)
-        detector.useAlertObjects(of: Registry.all)
         analysis.attach(detector)
         let pcap = alertPcap
         var written = 0
@@ -249,7 +248,6 @@ struct Simulate: ParsableCommand, ChecksRunFiles {
         let inventory = Inventory(config: inventoryConfig, oui: OUIRegistry(), output: nil)
         analysis.attach(inventory)
         let detector = Detector(config: thresholds.config, baseline: index, output: analysis.output)
-        detector.useAlertObjects(of: Registry.all)
         analysis.attach(detector)
         Wiring.connect(inventory: inventory, detector: detector)
         analysis.onFinish.append { detector.finish() }

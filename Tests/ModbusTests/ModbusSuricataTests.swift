@@ -151,7 +151,8 @@ final class ModbusSuricataTests: XCTestCase {
     }
 
     /// Suricata's `modbus.id` and the envelope's `tx_id`: the flow's transactions numbered from 0
-    /// in the order their events are emitted, whatever their status; no direction.
+    /// as they begin (a request when it arrives, an unmatched response when seen), whatever
+    /// their status; no direction.
     func testTransactionIDs() {
         let s = runSession([Delivery(direction: .toClient, bytes: adu(5, [0x03, 0x02, 0, 1])),
                             Delivery(direction: .toServer, bytes: adu(6, [0x03, 0, 0, 0, 1])),

@@ -132,21 +132,15 @@ public struct DissectorEntry: Sendable {
     public let probe: @Sendable (ByteView, Direction, FlowInfo) -> ProbeResult
     /// Create the session for a flow once a probe matched.
     public let makeSession: @Sendable (FlowInfo) -> DissectorSession
-    /// Writes the members of the app-layer object an `alert` carries for a command this
-    /// dissector reported (Suricata's alerts hold the transaction's object under the flow's
-    /// `app_proto`: `"modbus": {"request": {...}}`); nil when the protocol has none.
-    public let alertObject: (@Sendable (Command, inout JSONWriter) -> Void)?
 
     public init(name: StaticString, transports: TransportSet, hintPorts: [UInt16],
                 probe: @escaping @Sendable (ByteView, Direction, FlowInfo) -> ProbeResult,
-                makeSession: @escaping @Sendable (FlowInfo) -> DissectorSession,
-                alertObject: (@Sendable (Command, inout JSONWriter) -> Void)? = nil) {
+                makeSession: @escaping @Sendable (FlowInfo) -> DissectorSession) {
         self.name = name
         self.transports = transports
         self.hintPorts = hintPorts
         self.probe = probe
         self.makeSession = makeSession
-        self.alertObject = alertObject
     }
 }
 
