@@ -38,6 +38,10 @@ public final class HL7Session: DissectorSession {
     var toServer: MLLPFramer
     var toClient: MLLPFramer
     var table: HL7Table
+    /// Per direction, the last MSH-3..6 and their checks (`HL7HeaderMemo`). Only `handle`
+    /// touches them, one at a time: no exclusivity check needed per message.
+    @exclusivity(unchecked) var memoToServer = HL7HeaderMemo()
+    @exclusivity(unchecked) var memoToClient = HL7HeaderMemo()
     let pseudonymizer: HL7Pseudonymizer?
     var tableFullReported = false
     let config: HL7Configuration
@@ -134,7 +138,11 @@ public final class HL7Session: DissectorSession {
                 switch Self.headerID(seg, fieldSep) {
                 case HL7Segment.MSH where HL7Separators.isPlausible(seg.u8(at: 3) ?? 0):
                     if open { done() }
-                    current = HL7Message(header: seg, at: s, frame: frame)
+                    if dir == .toServer {
+                        current = HL7Message(header: seg, at: s, frame: frame, memo: &memoToServer)
+                    } else {
+                        current = HL7Message(header: seg, at: s, frame: frame, memo: &memoToClient)
+                    }
                     open = true
                     ids[0] = HL7Segment.MSH
                     count = 1
@@ -208,17 +216,19 @@ public final class HL7Session: DissectorSession {
         let op = HL7Names.operation(type: type, trigger: trigger)
         sink.markOperation(op)
         if sink.observing {
+            // Checked values only (an empty string in place of a withheld one).
             observeRole(side, receiver: false, &sink)
-            var detail = type.prefix(min(type.count, HL7Table.fieldCap)).utf8String
-            if !trigger.isEmpty { detail += "^" + trigger.prefix(min(trigger.count, HL7Table.fieldCap)).utf8String }
-            let target = Self.string(m.sendingApplication.view(frame)) + "^" + Self.string(m.sendingFacility.view(frame))
+            var detail = Self.string(m, .messageType, frame)
+            let t = Self.string(m, .triggerEvent, frame)
+            if !t.isEmpty { detail += "^" + t }
+            let target = Self.string(m, .sendingApplication, frame) + "^" + Self.string(m, .sendingFacility, frame)
             sink.observe(.command(Command(issuer: side, operation: op, function: 0, name: "hl7_message",
                                           detail: detail, target: target)))
         }
         let cid = m.controlID.view(frame)
         if let retried = table.find(cid, direction: dir) {
             // The same control id again while the first is open: a retry; the first went unanswered.
-            sink.anomaly("hl7.duplicate_control_id") { w in HL7JSON.text(&w, "control_id", cid) }
+            sink.anomaly("hl7.duplicate_control_id") { w in HL7JSON.controlID(&w, m, frame) }
             emitUnanswered(retried, &sink)
         }
         if let evicted = table.evictionCandidate {
@@ -244,16 +254,18 @@ public final class HL7Session: DissectorSession {
         let codeView = m.ackCode.view(frame)
         let code = HL7AckCode(codeView)
         if code == .unknown {
-            sink.anomaly("hl7.unknown_ack_code") { w in HL7JSON.text(&w, "code", codeView) }
+            // Not a code of table 0008: its length only.
+            sink.anomaly("hl7.unknown_ack_code") { w in HL7JSON.checked(&w, "code", codeView, withheld: true) }
         }
         if sink.observing {
             observeRole(side, receiver: true, &sink)
-            sink.observe(.outcome(side, name: code.outcome, success: code.isSuccess,
-                                  code: Self.number(m.errorCode.view(frame))))
+            let errorCode = m.withheld & HL7Field.errorCode.bit == 0 ? Self.number(m.errorCode.view(frame)) : 0
+            sink.observe(.outcome(side, name: code.outcome, success: code.isSuccess, code: errorCode))
         }
         let acked = m.ackControlID.view(frame)
         guard let slot = table.find(acked, direction: dir.reversed) else {
-            sink.anomaly("hl7.unexpected_ack") { w in HL7JSON.text(&w, "control_id", acked) }
+            let withheld = m.withheld & HL7Field.ackControlID.bit != 0
+            sink.anomaly("hl7.unexpected_ack") { w in HL7JSON.checked(&w, "control_id", acked, withheld: withheld) }
             let tx = nextTxID
             nextTxID += 1
             sink.emit("hl7", txID: tx, direction: dir) { w in
@@ -310,14 +322,13 @@ public final class HL7Session: DissectorSession {
 
     /// One anomaly per flaw of a decoded message.
     func report<S: HL7EventSink>(_ m: HL7Message, _ frame: ByteView, _ sink: inout S) {
-        let cid = m.controlID.view(frame)
         if !m.separators.valid {
-            sink.anomaly("hl7.invalid_encoding_characters") { w in HL7JSON.text(&w, "control_id", cid) }
+            sink.anomaly("hl7.invalid_encoding_characters") { w in HL7JSON.controlID(&w, m, frame) }
         }
         if m.missing != 0 {
             let missing = m.missing
             sink.anomaly("hl7.missing_required_field") { w in
-                HL7JSON.text(&w, "control_id", cid)
+                HL7JSON.controlID(&w, m, frame)
                 w.beginArray("fields")
                 if missing & 1 << 9 != 0 { w.value("MSH-9") }
                 if missing & 1 << 10 != 0 { w.value("MSH-10") }
@@ -326,19 +337,44 @@ public final class HL7Session: DissectorSession {
                 w.endArray()
             }
         }
-        if m.invalidSegments > 0 {
-            let n = m.invalidSegments
+        if m.invalidSegments > m.unknownSegments {
+            let n = m.invalidSegments - m.unknownSegments
             sink.anomaly("hl7.invalid_segment_id") { w in
-                HL7JSON.text(&w, "control_id", cid)
+                HL7JSON.controlID(&w, m, frame)
+                w.field("count", n)
+            }
+        }
+        if m.unknownSegments > 0 {
+            let n = m.unknownSegments
+            sink.anomaly("hl7.unknown_segment_id") { w in
+                HL7JSON.controlID(&w, m, frame)
                 w.field("count", n)
             }
         }
         if m.isAck && m.ackControlID.isEmpty {
             sink.anomaly("hl7.missing_required_field") { w in
-                HL7JSON.text(&w, "control_id", cid)
+                HL7JSON.controlID(&w, m, frame)
                 w.beginArray("fields")
                 w.value("MSA-2")
                 w.endArray()
+            }
+        }
+        // An unknown MSA-1 has its own anomaly (`hl7.unknown_ack_code`).
+        let invalid = m.invalid & ~HL7Field.ackCode.bit
+        if invalid != 0 {
+            sink.anomaly("hl7.invalid_field_value") { w in
+                HL7JSON.controlID(&w, m, frame)
+                w.beginArray("fields")
+                for f in HL7Field.all where invalid & f.bit != 0 { w.value(f.position) }
+                w.endArray()
+            }
+        }
+        if m.runInSegment != 0 {
+            sink.anomaly("hl7.missing_segment_terminator") { w in
+                HL7JSON.controlID(&w, m, frame)
+                w.field("segment", HL7Segment.name(m.runInSegment))
+                w.field("field", m.runInField)
+                w.field("next_segment", bytes: frame._slice(m.runInID, 3))
             }
         }
     }
@@ -365,19 +401,23 @@ public final class HL7Session: DissectorSession {
             guard identitySeen.1 != h else { return }
             identitySeen.1 = h
         }
-        func identity(_ s: Side, _ key: StaticString, _ span: Span) {
-            guard !span.isEmpty else { return }
-            sink.observe(.identity(s, key: key, value: Self.string(span.view(frame))))
+        func identity(_ s: Side, _ key: StaticString, _ f: HL7Field) {
+            let value = Self.string(m, f, frame)
+            guard !value.isEmpty else { return }
+            sink.observe(.identity(s, key: key, value: value))
         }
-        identity(side, "hl7.application", m.sendingApplication)
-        identity(side, "hl7.facility", m.sendingFacility)
-        identity(side, "hl7.version", m.version)
-        identity(side.other, "hl7.application", m.receivingApplication)
-        identity(side.other, "hl7.facility", m.receivingFacility)
+        identity(side, "hl7.application", .sendingApplication)
+        identity(side, "hl7.facility", .sendingFacility)
+        identity(side, "hl7.version", .version)
+        identity(side.other, "hl7.application", .receivingApplication)
+        identity(side.other, "hl7.facility", .receivingFacility)
     }
 
-    static func string(_ v: ByteView) -> String {
-        v.prefix(min(v.count, HL7Table.fieldCap)).utf8String
+    /// A value for an observation: empty when withheld (it failed its check).
+    static func string(_ m: HL7Message, _ f: HL7Field, _ frame: ByteView) -> String {
+        guard m.withheld & f.bit == 0 else { return "" }
+        let v = m.span(f).view(frame)
+        return v.prefix(min(v.count, HL7Table.fieldCap)).utf8String
     }
 
     /// A leading decimal number (ERR-3 codes such as 101, 207), 0 when none.

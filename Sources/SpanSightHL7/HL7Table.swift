@@ -33,24 +33,32 @@ enum StoredField: Int, CaseIterable {
         }
     }
 
-    func span(_ m: HL7Message) -> Span {
+    /// The checked field it holds.
+    var field: HL7Field {
         switch self {
-        case .messageType: m.messageType
-        case .triggerEvent: m.triggerEvent
-        case .structure: m.structure
-        case .controlID: m.controlID
-        case .processingID: m.processingID
-        case .version: m.version
-        case .characterSet: m.characterSet
-        case .sendingApplication: m.sendingApplication
-        case .sendingFacility: m.sendingFacility
-        case .receivingApplication: m.receivingApplication
-        case .receivingFacility: m.receivingFacility
-        case .dateTime: m.dateTime
-        case .eventType: m.eventType
-        case .eventRecorded: m.eventRecorded
+        case .messageType: .messageType
+        case .triggerEvent: .triggerEvent
+        case .structure: .structure
+        case .controlID: .controlID
+        case .processingID: .processingID
+        case .version: .version
+        case .characterSet: .characterSet
+        case .sendingApplication: .sendingApplication
+        case .sendingFacility: .sendingFacility
+        case .receivingApplication: .receivingApplication
+        case .receivingFacility: .receivingFacility
+        case .dateTime: .dateTime
+        case .eventType: .eventType
+        case .eventRecorded: .eventRecorded
         }
     }
+
+    var isEvent: Bool { self == .eventType || self == .eventRecorded }
+    static let events: [StoredField] = [.eventType, .eventRecorded]
+
+    /// `HL7Field` bits of the message-level and the EVN fields.
+    static let messageBits: UInt32 = all.filter { !$0.isEvent }.reduce(0) { $0 | $1.field.bit }
+    static let eventBits: UInt32 = HL7Field.eventType.bit | HL7Field.eventRecorded.bit
 }
 
 /// Where a message sits in a batch (FHS/BHS ... BTS/FTS in one frame).
@@ -76,6 +84,8 @@ struct OpenMessage {
     var bytes = 0
     var batch = HL7BatchInfo()
     var operation: OperationClass = .association
+    /// `HL7Message.withheld`: the stored fields whose arena text is their length, not their value.
+    var withheld: UInt32 = 0
     /// Enhanced mode: MSH-16 is AL, so a commit accept (CA) is followed by an application ACK.
     var awaitsApplicationAck = false
     /// The commit accept received so far (enhanced mode), and its latency.
@@ -177,6 +187,7 @@ struct HL7Table: ~Copyable {
                          storeText: Bool = true, pseudonyms: ((inout ArenaWriter) -> Void)?) {
         var e = entry
         e.inUse = true
+        e.withheld = m.withheld
         e.sequence = sequence
         sequence &+= 1
         let cid = m.controlID.view(frame)
@@ -205,7 +216,10 @@ struct HL7Table: ~Copyable {
             w.empty()
             return
         }
-        for f in StoredField.all { w.field(f.span(m).view(frame)) }
+        for f in StoredField.all {
+            let span = m.span(f.field)
+            if m.withheld & f.field.bit != 0 { w.length(Int(span.count)) } else { w.field(span.view(frame)) }
+        }
         w.segments(segments)
         w.beginPseudonyms()
         pseudonyms?(&w)
@@ -234,7 +248,8 @@ struct HL7Table: ~Copyable {
     }
 }
 
-/// Writes one arena slot (the layout `StoredMessage` reads). Sizes are bounded by the caps:
+/// Writes one arena slot (the layout `StoredMessage` reads): each field as its length and
+/// bytes, a withheld one as 4 and its own length. Sizes are bounded by the caps:
 /// 14 fields of at most 121 bytes, 1 + 64 * 3 segment bytes, 1 + 8 * (1 + 16) pseudonym bytes (2,024 in all)
 /// fit in the 2,048 text bytes of a slot.
 struct ArenaWriter {
@@ -262,6 +277,12 @@ struct ArenaWriter {
         byte(UInt8(n))
         if n > 0 { (base + offset).copyMemory(from: v.buffer.baseAddress.unsafelyUnwrapped, byteCount: n) }
         offset += n
+    }
+
+    /// A withheld field: its length (4 bytes, little-endian) in place of its bytes.
+    mutating func length(_ n: Int) {
+        byte(4)
+        for k in 0..<4 { byte(UInt8(truncatingIfNeeded: n >> (8 * k))) }
     }
 
     /// The ids of the message's segments (valid ids only, at most `maxSegments`), in order.
@@ -295,6 +316,12 @@ struct StoredMessage {
         var off = 0
         for _ in 0..<f.rawValue { off += 1 + Int(bytes._u8(off)) }
         return bytes._slice(off + 1, Int(bytes._u8(off)))
+    }
+
+    /// The length of a withheld field (`ArenaWriter.length`).
+    func length(_ f: StoredField) -> Int {
+        let v = field(f)
+        return v.count == 4 ? Int(v._u32le(0)) : 0
     }
 
     private var segmentsOffset: Int {

@@ -30,7 +30,7 @@ final class HL7StreamTests: XCTestCase {
         msgs += mllp(Self.message("never"))
         acks += mllp(Self.ack("B1")) + mllp(Self.ack("B2"))
         // Enhanced mode: commit accept, then application accept.
-        msgs += mllp("MSH|^~\\&|S|F|R|G|1||ORM^O01|E1|P|2.5|||AL|AL\r")
+        msgs += mllp("MSH|^~\\&|S|F|R|G|20240101||ORM^O01|E1|P|2.5|||AL|AL\r")
         acks += mllp(Self.ack("E1", code: "CA")) + mllp(Self.ack("E1"))
         return [HL7Delivery(direction: .toServer, bytes: msgs), HL7Delivery(direction: .toClient, bytes: acks)]
     }
@@ -105,7 +105,7 @@ final class HL7StreamTests: XCTestCase {
         var config = HL7Configuration()
         config.maxMessageBytes = 64
         let big = mllp(Self.message("BIG") + "NTE|1||" + String(repeating: "x", count: 500) + "\r")
-        let small = mllp("MSH|^~\\&|S|F|R|G|1||ADT^A01|OK|P|2.5\r")
+        let small = mllp("MSH|^~\\&|S|F|R|G|20240101||ADT^A01|OK|P|2.5\r")
         for chunk in [nil, 1, 7] {
             let s = runHL7([HL7Delivery(direction: .toServer, bytes: big + small)], chunk: chunk, config: config)
             XCTAssertEqual(s.anomalies, ["hl7.message_too_large", "hl7.unanswered_message"], "chunk \(String(describing: chunk))")
@@ -122,8 +122,10 @@ final class HL7StreamTests: XCTestCase {
                         HL7Delivery(direction: .toServer, bytes: mllp(Self.message("A"))),
                         HL7Delivery(direction: .toClient, bytes: mllp(Self.ack("B", code: "AE")) + mllp(Self.ack("A", code: "XX")))])
         XCTAssertEqual(s.anomalies, ["hl7.unexpected_ack", "hl7.duplicate_control_id", "hl7.unknown_ack_code"])
+        // XX is no code of table 0008: withheld, its length written instead.
         XCTAssertEqual(s.transactions.map { "\($0.str("status") ?? "") \($0.str("control_id") ?? "-") \($0.obj("ack")?.str("code") ?? "-")" },
-                       ["unexpected_ack - AA", "unanswered A -", "acknowledged B AE", "acknowledged A XX"])
+                       ["unexpected_ack - AA", "unanswered A -", "acknowledged B AE", "acknowledged A -"])
+        XCTAssertEqual(s.transactions[3].obj("ack")?.obj("withheld")?.int("code"), 2)
         XCTAssertEqual(s.transactions[0].obj("ack")?.str("control_id"), "nobody")
         XCTAssertEqual(s.transactions[3].obj("ack")?.str("code_name"), "unknown")
         // An ACK travelling the same way as the message does not answer it.
@@ -195,12 +197,14 @@ final class HL7StreamTests: XCTestCase {
         let cases: [(String, [String])] = [
             ("MSH|", ["hl7.invalid_encoding_characters", "hl7.missing_required_field", "hl7.unanswered_message"]),
             ("MSH|^~\\&", ["hl7.missing_required_field", "hl7.unanswered_message"]),
-            ("MSH|^~\\&|A|B|C|D|1||ADT^A01|X|P|2.5\rpid|1\r\u{01}\u{02}\u{03}|x\rPV\r", ["hl7.invalid_segment_id", "hl7.unanswered_message"]),
-            // MSH-2 holds letters: no component, repetition, escape or subcomponent delimiter.
-            ("MSH|SENDAPP|S|F|R|G|1||ADT^A01|X|P|2.5\r", ["hl7.invalid_encoding_characters", "hl7.unanswered_message"]),
+            ("MSH|^~\\&|A|B|C|D|20240101||ADT^A01|X|P|2.5\rpid|1\r\u{01}\u{02}\u{03}|x\rPV\r", ["hl7.invalid_segment_id", "hl7.unanswered_message"]),
+            // MSH-2 holds letters: no component, repetition, escape or subcomponent delimiter
+            // (so MSH-9 is taken whole, and `ADT^A01` is no message type).
+            ("MSH|SENDAPP|S|F|R|G|20240101||ADT^A01|X|P|2.5\r",
+             ["hl7.invalid_encoding_characters", "hl7.invalid_field_value", "hl7.unanswered_message"]),
             // Duplicated delimiters: `^` twice; the second is not used.
-            ("MSH|^^\\&|A|B|C|D|1||ADT^A01|X|P|2.5\r", ["hl7.invalid_encoding_characters", "hl7.unanswered_message"]),
-            ("MSH|^~\\&|A|B|C|D|1||ACK|K|P|2.5\rMSA|AA\r", ["hl7.missing_required_field", "hl7.unexpected_ack"]),
+            ("MSH|^^\\&|A|B|C|D|20240101||ADT^A01|X|P|2.5\r", ["hl7.invalid_encoding_characters", "hl7.unanswered_message"]),
+            ("MSH|^~\\&|A|B|C|D|20240101||ACK|K|P|2.5\rMSA|AA\r", ["hl7.missing_required_field", "hl7.unexpected_ack"]),
         ]
         for (text, want) in cases {
             let s = runHL7([HL7Delivery(direction: .toServer, bytes: mllp(text))])
@@ -211,8 +215,11 @@ final class HL7StreamTests: XCTestCase {
         XCTAssertEqual(lf.transactions.first?["segments"] as? [String], ["MSH", "EVN", "PID", "PV1"])
         XCTAssertEqual(lf.transactions.first?.str("version"), "2.5")
         XCTAssertFalse(lf.lines.joined().contains("123456"))
+        // No component separator defined: the field is whole, and as a whole no message type
+        // (withheld: its length only).
         let noDelims = runHL7([HL7Delivery(direction: .toServer, bytes: mllp(cases[3].0))]).transactions.first
-        XCTAssertEqual(noDelims?.str("message_type"), "ADT^A01", "no component separator defined: the field is whole")
+        XCTAssertNil(noDelims?.str("message_type"))
+        XCTAssertEqual(noDelims?.obj("withheld")?.int("message_type"), 7, "no component separator defined: the field is whole")
     }
 
     /// Pseudo-random bytes rich in MLLP and HL7 delimiters, whole and byte by byte: no trap,

@@ -60,7 +60,7 @@ final class HL7VectorTests: XCTestCase {
         // uses delimiters other than the recommended ones (chapter 2 allows any): field `!`,
         // component `@`, repetition `#`, escape `$`, subcomponent `%`.
         Vector(name: "odd-delimiters-ar",
-               message: "MSH!@#$%!SEND@X!FAC@Y!RECV!RFAC!20240101000000!!ORM@O01@ORM_O01!C1!T@A!2.3@USA!!!AL!NE!!UNICODE UTF-8#8859/1\rPID!1!!42@@@AUTH@MR\rORC!NW\r",
+               message: "MSH!@#$%!SEND@1.2.3@ISO!FAC@fac.example@DNS!RECV!RFAC!20240101000000!!ORM@O01@ORM_O01!C1!T@A!2.3@USA!!!AL!NE!!UNICODE UTF-8#8859/1\rPID!1!!42@@@AUTH@MR\rORC!NW\r",
                ack: "MSH!@#$%!RECV!RFAC!SEND!FAC!20240101000001!!ACK@O01!A1!T!2.3\rMSA!AR!C1\rERR!ORC@1@1@207%Application internal error%HL70357\r") { t in
             XCTAssertEqual(t.str("sending_application"), "SEND", "HD: first component (namespace id)")
             XCTAssertEqual(t.str("sending_facility"), "FAC")
