@@ -12,10 +12,13 @@ let package = Package(
         .executable(name: "spansight", targets: ["spansight"]),
         .library(name: "SpanSightEngine", targets: ["SpanSightEngine"]),
         .library(name: "SpanSightCapture", targets: ["SpanSightCapture"]),
-        // For the allocation benchmarks (their own package, Benchmarks/Package.swift).
+        // For the allocation benchmarks and the fuzz targets (packages of their own,
+        // Benchmarks/Package.swift and Fuzz/Package.swift).
         .library(name: "SpanSightWire", targets: ["SpanSightWire"]),
         .library(name: "SpanSightModbus", targets: ["SpanSightModbus"]),
         .library(name: "SpanSightDNP3", targets: ["SpanSightDNP3"]),
+        .library(name: "SpanSightDICOM", targets: ["SpanSightDICOM"]),
+        .library(name: "SpanSightHL7", targets: ["SpanSightHL7"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
