@@ -4,7 +4,17 @@
 // glibc's and malloc_usable_size, fork and threads behave as usual.
 #include <stddef.h>
 #include <features.h>
-#if defined(__linux__) && defined(__GLIBC__)
+// Not under AddressSanitizer (`swift test --sanitize=address`): its runtime owns malloc and
+// free, and memory it hands out must not reach glibc's free. Counts are then unavailable.
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SPANSIGHT_ALLOC_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define SPANSIGHT_ALLOC_ASAN 1
+#endif
+#if defined(__linux__) && defined(__GLIBC__) && !defined(SPANSIGHT_ALLOC_ASAN)
 #include <stddef.h>
 #include <stdint.h>
 #include <errno.h>
