@@ -92,5 +92,8 @@ let package = Package(
                            "SpanSightCapture", "SpanSightTestSupport"]
         ),
         .testTarget(name: "HL7Tests", dependencies: ["SpanSightHL7", "SpanSightEngine", "SpanSightWire", "SpanSightTestSupport"]),
+        .testTarget(name: "MemoryTests", dependencies: ["SpanSightModbus", "SpanSightDNP3", "SpanSightHL7", "SpanSightDICOM",
+                                                        "SpanSightInventory", "SpanSightDetect", "SpanSightEngine", "SpanSightWire",
+                                                        "SpanSightTestSupport"]),
     ]
 )

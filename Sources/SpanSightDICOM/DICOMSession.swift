@@ -110,6 +110,43 @@ public final class DICOMSession: DissectorSession {
         framers = [framer, framer]
         streams = [DICOMStream(commandCapacity: 1024), DICOMStream(commandCapacity: 1024)]
         open.reserveCapacity(8)
+        super.init()
+        framers[0].attach(memory)
+        framers[1].attach(memory)
+        memory.chargeUnchecked(.sessions, streams[0].command.capacity + streams[1].command.capacity)
+        openCharged = open.capacity * MemoryLayout<OpenOperation>.stride
+        memory.chargeUnchecked(.transactions, openCharged)
+    }
+
+    /// Bytes of `open`'s storage charged (it grows to at most `maxOpenOperations`).
+    var openCharged = 0
+    /// Bytes of the command buffers' growth past their first 1024 charged.
+    var commandCharged = 0
+
+    /// Charges growth of the open-operation list and the command buffers (bounded by their
+    /// caps: charged as they grow, never refused).
+    func chargeGrowth() {
+        let o = open.capacity * MemoryLayout<OpenOperation>.stride
+        if o > openCharged { memory.chargeUnchecked(.transactions, o - openCharged); openCharged = o }
+        let c = max(0, streams[0].command.capacity - 1024) + max(0, streams[1].command.capacity - 1024)
+        if c > commandCharged { memory.chargeUnchecked(.pdus, c - commandCharged); commandCharged = c }
+    }
+
+    public override func shed(context: inout DissectContext) -> Int {
+        var items = 0
+        for i in 0..<2 {
+            let dir: Direction = i == 0 ? .toServer : .toClient
+            if framers[i].hasPending || streams[i].phase != .header { items += 1 }
+            gap(Int.max, direction: dir, sink: &context)
+            framers[i].releaseStorage()
+            if streams[i].command.capacity > 1024 {
+                streams[i].command = []
+                streams[i].command.reserveCapacity(1024)
+            }
+        }
+        memory.release(.pdus, commandCharged)
+        commandCharged = 0
+        return items
     }
 
     static func side(_ d: Direction) -> Side { d == .toServer ? .client : .server }
@@ -235,6 +272,7 @@ public final class DICOMSession: DissectorSession {
                     }
                     if streams[i].command.count + k <= limits.maxCommandBytes {
                         view.prefix(k).withBytes { streams[i].command.append(contentsOf: $0) }
+                        if streams[i].command.capacity > 1024 { chargeGrowth() }
                     } else {
                         streams[i].commandOverflow = true
                     }
@@ -612,6 +650,7 @@ public final class DICOMSession: DissectorSession {
                 assoc.operationsDropped += 1
             }
         }
+        defer { chargeGrowth() }
         open.append(OpenOperation(messageID: id, issuer: side, command: field, requestNanos: sink.timestampNanos,
                                   sequence: nextSequence, logIndex: logIndex))
         nextSequence &+= 1

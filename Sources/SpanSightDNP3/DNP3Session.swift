@@ -74,6 +74,11 @@ final class DNP3Session: DissectorSession {
         self.limits = limits
         self.udp = udp
         pending = SlotBlock(capacity: limits.maxPendingRequests, bytesPerSlot: limits.maxStoredRequestBytes)
+        super.init()
+        pending.account = memory
+        pending.kind = .transactions
+        framerToServer.attach(memory)
+        framerToClient.attach(memory)
     }
 
     // MARK: DissectorSession
@@ -98,6 +103,36 @@ final class DNP3Session: DissectorSession {
             reassembly[direction.index][i].discarding = false
             reassembly[direction.index][i].buffer.removeAll(keepingCapacity: true)
         }
+    }
+
+    /// Sheds the pending requests (logged unanswered), the fragments in reassembly and the
+    /// partial frames (reported incomplete), freeing their storage; framing goes on as after
+    /// a gap.
+    override func shed(context: inout DissectContext) -> Int {
+        var items = 0
+        reportIncomplete(.toServer, &context)
+        reportIncomplete(.toClient, &context)
+        for d in 0..<2 {
+            items += reassembly[d].filter { $0.active && !$0.buffer.isEmpty }.count
+            for r in reassembly[d] { memory.release(.pdus, r.buffer.capacity) }
+            reassembly[d] = []
+        }
+        if !udp {
+            if framerToServer.hasPending { items += 1 }
+            if framerToClient.hasPending { items += 1 }
+            framerToServer.releaseStorage()
+            framerToClient.releaseStorage()
+            inGarbage[0] = false
+            inGarbage[1] = false
+        }
+        while let i = oldestPending() {
+            emitUnanswered(i, &context)
+            items += 1
+        }
+        pending.removeAll()
+        unreplied = 0
+        flooded = false
+        return items
     }
 
     override func finish(context: inout DissectContext) {
@@ -220,10 +255,9 @@ final class DNP3Session: DissectorSession {
         if let free = reassembly[d].firstIndex(where: { !$0.inUse }) {
             pick = free
         } else if reassembly[d].count < limits.maxReassemblies {
-            var r = DNP3Reassembly()
-            r.buffer.reserveCapacity(min(limits.maxFragmentBytes, 2048))
-            reassembly[d].append(r)
+            reassembly[d].append(DNP3Reassembly())
             pick = reassembly[d].count - 1
+            _ = room(d, pick, min(limits.maxFragmentBytes, 2048))
         } else {
             pick = 0
             for i in reassembly[d].indices where reassembly[d][i].lastUse < reassembly[d][pick].lastUse { pick = i }
@@ -273,6 +307,14 @@ final class DNP3Session: DissectorSession {
             reassembly[d][i].buffer.removeAll(keepingCapacity: true)
             return
         }
+        guard room(d, i, payload) else {
+            // The memory budget refused the fragment's bytes (the engine reports it once per
+            // flow): dropped like an overlong one, without its anomaly.
+            reassembly[d][i].active = false
+            reassembly[d][i].discarding = !fin
+            reassembly[d][i].buffer.removeAll(keepingCapacity: true)
+            return
+        }
         var off = DNP3LinkHeader.Field.size
         var left = n
         var first = true
@@ -292,6 +334,20 @@ final class DNP3Session: DissectorSession {
             fragment(ByteView(raw), source: source, destination: destination, control: control, dir, &context)
         }
         reassembly[d][i].buffer.removeAll(keepingCapacity: true)
+    }
+
+    /// Makes room for `n` more bytes in reassembly buffer `i` of direction `d`, charged to the
+    /// memory budget (the buffer doubles, up to the fragment cap); false when refused.
+    func room(_ d: Int, _ i: Int, _ n: Int) -> Bool {
+        let need = reassembly[d][i].buffer.count + n
+        let capacity = reassembly[d][i].buffer.capacity
+        if need <= capacity { return true }
+        let want = max(need, min(limits.maxFragmentBytes, capacity * 2))
+        guard memory.charge(.pdus, want - capacity) else { return false }
+        reassembly[d][i].buffer.reserveCapacity(want)
+        let got = reassembly[d][i].buffer.capacity
+        if got > want { memory.chargeUnchecked(.pdus, got - want) }
+        return true
     }
 
     /// A fragment in one frame (FIR and FIN: nearly all DNP3 traffic). A reassembly open for
@@ -453,9 +509,17 @@ final class DNP3Session: DissectorSession {
             i = free
         } else if let added = pending.append(DNP3PendingRequest()) {
             i = added
-        } else {
-            i = oldestPending() ?? 0
+        } else if let oldest = oldestPending() {
+            // Every slot taken (or the memory budget refused another): the oldest goes
+            // unanswered to make room.
+            i = oldest
             emitUnanswered(i, &context)
+        } else {
+            // No slot at all (the budget refused the first): logged unanswered at once.
+            if context.eventsEnabled {
+                emitMessage("request", m, txID: txID, dir, status: "unanswered", &context)
+            }
+            return
         }
         clock &+= 1
         let r = pending.record(i)

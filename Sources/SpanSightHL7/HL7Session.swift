@@ -32,6 +32,7 @@ public final class HL7Session: DissectorSession {
     public override func receive(_ bytes: ByteView, direction: Direction, context: inout DissectContext) { feed(bytes, direction, &context) }
     public override func gap(_ length: Int, direction: Direction, context: inout DissectContext) { lost(direction) }
     public override func finish(context: inout DissectContext) { end(&context) }
+    public override func shed(context: inout DissectContext) -> Int { shed(&context) }
 
     // Stored properties in the order a delivery reads them (the object's first bytes share
     // the cache line of its header, which the call reads anyway); cold ones last.
@@ -60,6 +61,11 @@ public final class HL7Session: DissectorSession {
         toClient = MLLPFramer(maxMessage: config.maxMessageBytes)
         table = HL7Table(capacity: config.maxOpenMessages)
         scratch.reserveCapacity(2 * HL7Pseudonymizer.length)
+        super.init()
+        table.attach(memory)
+        toServer.account = memory
+        toClient.account = memory
+        memory.chargeUnchecked(.sessions, scratch.capacity)
     }
 
     // MARK: stream entry points (generic over the sink: the tests' hook)
@@ -75,6 +81,21 @@ public final class HL7Session: DissectorSession {
     /// Bytes of `direction` were lost: its partial frame is dropped.
     func lost(_ direction: Direction) {
         if direction == .toServer { toServer.gap() } else { toClient.gap() }
+    }
+
+    /// Sheds the messages awaiting an acknowledgment (logged unanswered) and the partial
+    /// frames (skipped up to their end block), freeing their storage; the items dropped.
+    func shed<S: HL7EventSink>(_ sink: inout S) -> Int {
+        var items = 0
+        if toServer.releaseStorage() { items += 1 }
+        if toClient.releaseStorage() { items += 1 }
+        let unanswered = table.open
+        while let slot = table.oldest() { emitUnanswered(slot, &sink) }
+        if unanswered > 0 {
+            sink.anomaly("hl7.unanswered_message") { w in w.field("count", unanswered) }
+        }
+        table.removeAll()
+        return items + unanswered
     }
 
     /// The flow ended: unterminated frames, then every message still waiting, oldest first.
@@ -106,6 +127,8 @@ public final class HL7Session: DissectorSession {
             sink.anomaly("hl7.message_too_large") { w in w.field("limit", limit) }
         case .badEndBlock(let b):
             sink.anomaly("hl7.bad_end_block") { w in w.field("byte", Int(b)) }
+        case .refused:
+            break
         }
     }
 

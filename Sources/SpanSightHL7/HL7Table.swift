@@ -126,7 +126,31 @@ struct HL7Table: ~Copyable {
     init(capacity: Int) { block = SlotBlock(capacity: capacity, bytesPerSlot: HL7Table.textBytes) }
 
     /// The slot to give up before the next insertion (the oldest), when the table is full.
-    var evictionCandidate: Int? { open >= capacity ? oldest() : nil }
+    /// The message to drop before the next insertion: the oldest, when the table is full or
+    /// the memory budget refuses it room to grow.
+    var evictionCandidate: Int? {
+        mutating get { open >= capacity || !hasRoom() ? oldest() : nil }
+    }
+
+    /// Charges the table's block to a session's memory account.
+    mutating func attach(_ account: MemoryAccount) {
+        block.account = account
+        block.kind = .transactions
+    }
+
+    /// A free slot exists, or the block may grow (growing now if the budget allows).
+    mutating func hasRoom() -> Bool {
+        if keys.contains(where: { $0.tag == 0 }) { return true }
+        if keys.count == 1 { return block.reserve(capacity) || block.makeRoom() }
+        return block.makeRoom()
+    }
+
+    /// Drops every open message and frees the block (state shed for the memory budget).
+    mutating func removeAll() {
+        block.removeAll()
+        keys = []
+        open = 0
+    }
 
     static func hash(_ v: ByteView) -> UInt64 {
         v.withBytes { b in
@@ -199,8 +223,7 @@ struct HL7Table: ~Copyable {
         if slot == keys.count {
             // A second slot means more to come (acknowledgments not seen): room for all, once.
             if slot == 1 {
-                block.reserve(capacity)
-                keys.reserveCapacity(capacity)
+                if block.reserve(capacity) { keys.reserveCapacity(capacity) }
             }
             guard block.append(e) != nil else { return }   // the caller made room when full
             keys.append(key)

@@ -15,6 +15,9 @@ enum MLLPEvent {
     case tooLarge(limit: Int)
     /// The end block FS was followed by this byte instead of CR.
     case badEndBlock(UInt8)
+    /// The memory budget refused to hold a frame's bytes: they are dropped up to the next end
+    /// or start block (the engine reports the refusal, once per flow).
+    case refused
 }
 
 /// Cuts one direction of a reassembled TCP stream into MLLP frames:
@@ -46,6 +49,10 @@ struct MLLPFramer {
     private var junk = 0
     /// Content bytes of the current frame received in earlier deliveries.
     private(set) var pending: [UInt8] = []
+    /// Where `pending`'s capacity is charged (kind `.pdus`), once set by the session.
+    var account: MemoryAccount?
+    /// Capacity of `pending` charged so far.
+    private var charged = 0
 
     init(maxMessage: Int) {
         // At most 1 GiB: spans into a frame are 32-bit offsets (`Span`).
@@ -107,8 +114,11 @@ struct MLLPFramer {
                     if buffered == 0 {
                         on(.message(input._slice(start, p - start)))
                     } else {
-                        append(input, start, p)
-                        pending.withUnsafeBytes { on(.message(ByteView($0))) }
+                        if append(input, start, p) {
+                            pending.withUnsafeBytes { on(.message(ByteView($0))) }
+                        } else {
+                            on(.refused)
+                        }
                         clearPending()
                     }
                     phase = .afterEnd
@@ -131,7 +141,11 @@ struct MLLPFramer {
                 i = p + 1
             }
         }
-        if phase == .frame { append(input, start, n) }
+        if phase == .frame && !append(input, start, n) {
+            on(.refused)
+            clearPending()
+            phase = .skipping
+        }
     }
 
     /// Bytes were lost: forget the partial frame and look for the next start block.
@@ -156,8 +170,27 @@ struct MLLPFramer {
     /// (a flow that once carried a 1 MiB message does not hold 1 MiB until it ends).
     private mutating func clearPending() {
         guard buffered > 0 else { return }
-        if pending.capacity > 64 * 1024 { pending = [] } else { pending.removeAll(keepingCapacity: true) }
+        if pending.capacity > 64 * 1024 {
+            pending = []
+            account?.release(.pdus, charged)
+            charged = 0
+        } else {
+            pending.removeAll(keepingCapacity: true)
+        }
         buffered = 0
+    }
+
+    /// Frees the partial frame and its storage (state shed for the memory budget); the frame
+    /// is then skipped up to its end block. True when a partial frame was dropped.
+    @discardableResult
+    mutating func releaseStorage() -> Bool {
+        let had = phase == .frame && length > 0
+        pending = []
+        buffered = 0
+        account?.release(.pdus, charged)
+        charged = 0
+        if phase == .frame { phase = .skipping }
+        return had
     }
 
     private mutating func begin() {
@@ -166,10 +199,21 @@ struct MLLPFramer {
         lead = 0
     }
 
-    private mutating func append(_ input: ByteView, _ from: Int, _ to: Int) {
-        guard to > from else { return }
+    /// Keeps bytes of a frame that straddles deliveries; false when the memory budget refused
+    /// the room (nothing kept).
+    private mutating func append(_ input: ByteView, _ from: Int, _ to: Int) -> Bool {
+        guard to > from else { return true }
+        let need = buffered + (to - from)
+        if need > pending.capacity {
+            let want = max(need, min(maxMessage, max(pending.capacity * 2, 256)))
+            if let account, !account.charge(.pdus, want - charged) { return false }
+            pending.reserveCapacity(want)
+            if pending.capacity > want { account?.chargeUnchecked(.pdus, pending.capacity - want) }
+            charged = pending.capacity
+        }
         input.withBytes { pending.append(contentsOf: UnsafeBufferPointer(rebasing: $0[from..<to])) }
         buffered = pending.count
+        return true
     }
 
     /// Index of the next start or end block at or after `from`, or `input.count`.

@@ -73,6 +73,25 @@ struct RequestTable: ~Copyable {
         block = SlotBlock(capacity: capacity, bytesPerSlot: RequestTable.stride)
     }
 
+    /// Charges the table's block to a session's memory account.
+    mutating func attach(_ account: MemoryAccount) {
+        block.account = account
+        block.kind = .transactions
+    }
+
+    /// True when a request can be stored without dropping one: a free slot, or room to grow
+    /// (the block's capacity and the memory budget allow it).
+    mutating func hasRoom() -> Bool {
+        if openCount < block.count { return true }
+        return !isFull && block.makeRoom()
+    }
+
+    /// Drops every open request and frees the block (state shed for the memory budget).
+    mutating func removeAll() {
+        block.removeAll()
+        openCount = 0
+    }
+
     var capacity: Int { block.capacity }
     var isFull: Bool { openCount >= block.capacity }
 
@@ -97,7 +116,7 @@ struct RequestTable: ~Copyable {
 
     func oldest() -> Int? { openCount > 0 ? block.minimum(where: \.inUse, by: \.sequence) : nil }
 
-    /// Stores a request (the caller made room when `isFull`) with its PDU bytes, which only its
+    /// Stores a request (the caller made room: `hasRoom()`) with its PDU bytes, which only its
     /// event reads: `storeBytes` false keeps none.
     mutating func insert(_ p: ModbusPDU, bytes: ByteView, timestamp: Int64, stamp: PacketStamp, txID: Int64 = -1,
                          storeBytes: Bool = true) {
@@ -166,6 +185,11 @@ public final class ModbusSession: DissectorSession {
         self.requestDirection = requestDirection
         table = RequestTable(capacity: maxOpenRequests)
         scratch = [UInt8](repeating: 0, count: 2 * ModbusJSON.maxDataBytes)
+        super.init()
+        table.attach(memory)
+        framerToServer.attach(memory)
+        framerToClient.attach(memory)
+        memory.chargeUnchecked(.sessions, scratch.capacity)
     }
 
     // MARK: DissectorSession
@@ -180,6 +204,10 @@ public final class ModbusSession: DissectorSession {
 
     public override func finish(context: inout DissectContext) {
         finish(sink: &context)
+    }
+
+    public override func shed(context: inout DissectContext) -> Int {
+        shed(sink: &context)
     }
 
     // MARK: generic entry points (also the test hook)
@@ -203,6 +231,28 @@ public final class ModbusSession: DissectorSession {
             framerToClient.reset()
             syncToClient = ModbusSync(inSync: false)
         }
+    }
+
+    /// Sheds the open requests (logged unanswered, as at the flow's end) and the partial ADUs
+    /// (reported incomplete; both directions then resynchronise, as after a gap); the
+    /// number of requests and partial ADUs dropped.
+    public func shed<S: ModbusEventSink>(sink: inout S) -> Int {
+        var items = 0
+        if !isUDP {
+            for dir in [Direction.toServer, .toClient] {
+                let partial = dir == .toServer ? framerToServer.hasPending : framerToClient.hasPending
+                gap(0, direction: dir, sink: &sink)
+                if partial { items += 1 }
+            }
+            framerToServer.releaseStorage()
+            framerToClient.releaseStorage()
+        }
+        while let slot = table.oldest() {
+            emitUnanswered(slot, &sink)
+            items += 1
+        }
+        table.removeAll()
+        return items
     }
 
     public func finish<S: ModbusEventSink>(sink: inout S) {
@@ -355,6 +405,10 @@ public final class ModbusSession: DissectorSession {
                 let cap = table.capacity
                 sink.anomaly("modbus.too_many_transactions") { w in w.field("limit", cap) }
             }
+            emitUnanswered(oldest, &sink)
+        } else if !table.hasRoom(), let oldest = table.oldest() {
+            // The memory budget refused the table's growth (the engine reports why, once per
+            // flow): the oldest request goes unanswered to make room, as at the cap.
             emitUnanswered(oldest, &sink)
         }
         table.insert(p, bytes: pdu, timestamp: sink.timestampNanos, stamp: sink.stamp, txID: tx, storeBytes: sink.eventsEnabled)

@@ -97,7 +97,13 @@ public struct FlowInfo: Sendable {
 /// an unretained reference (it owns one retain from the session's start to the flow's end)
 /// and calls it through the class's vtable, so a delivery costs no reference counting.
 open class DissectorSession {
+    /// What the session holds, charged to the engine's memory budget (its components charge
+    /// before they grow; everything left is given back when the session ends).
+    public let memory = MemoryAccount()
+
     public init() {}
+
+    deinit { memory.releaseAll() }
 
     open func receive(_ bytes: ByteView, direction: Direction, context: inout DissectContext) {
         preconditionFailure("\(type(of: self)) does not override DissectorSession.receive")
@@ -107,6 +113,12 @@ open class DissectorSession {
 
     /// The flow ended (FIN/RST, timeout, eviction or end of input): report what is pending.
     open func finish(context: inout DissectContext) {}
+
+    /// The memory budget needs room: drop the session's open transactions (reported as their
+    /// flow's end would report them) and partial PDUs, freeing their storage, and go on as
+    /// after a gap in both directions. Returns the number of items dropped. The engine calls
+    /// it on the least recently active flows and reports what was freed.
+    open func shed(context: inout DissectContext) -> Int { 0 }
 }
 
 /// The packet an event names: its own time (packet time, what the envelope's `timestamp`

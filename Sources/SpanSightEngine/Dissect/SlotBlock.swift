@@ -20,6 +20,10 @@ public struct SlotBlock<Record: BitwiseCopyable>: ~Copyable {
     private var base: UnsafeMutableRawPointer?
     /// Slots allocated so far (each holds an initialised record).
     public private(set) var count = 0
+    /// Where the block charges its bytes (a session's `memory`), and the kind it charges:
+    /// growing asks first, and a refusal makes `append` return nil as if the block were full.
+    public var account: MemoryAccount?
+    public var kind = MemoryKind.transactions
 
     public init(capacity: Int, bytesPerSlot: Int) {
         self.capacity = max(1, capacity)
@@ -29,15 +33,33 @@ public struct SlotBlock<Record: BitwiseCopyable>: ~Copyable {
         stride = recordBytes + ((self.bytesPerSlot + align - 1) & ~(align - 1))
     }
 
-    deinit { base?.deallocate() }
+    deinit {
+        base?.deallocate()
+        account?.release(kind, allocatedBytes)
+    }
+
+    /// Bytes of the block (what it has charged).
+    public var allocatedBytes: Int { allocated * stride }
+
+    /// Frees every slot and the block itself (state shed to stay within the memory budget).
+    public mutating func removeAll() {
+        base?.deallocate()
+        base = nil
+        account?.release(kind, allocatedBytes)
+        allocated = 0
+        count = 0
+    }
 
     /// True when every slot is allocated.
     public var isFull: Bool { count >= capacity }
 
-    /// Adds a slot holding `record`; its index, or nil when `capacity` slots exist.
+    /// Adds a slot holding `record`; its index, or nil when `capacity` slots exist or the
+    /// memory budget refused the block's growth.
     public mutating func append(_ record: Record) -> Int? {
         guard count < capacity else { return nil }
-        if count == allocated { grow() }
+        if count == allocated {
+            guard grow() else { return nil }
+        }
         (base.unsafelyUnwrapped + count * stride).bindMemory(to: Record.self, capacity: 1).initialize(to: record)
         count += 1
         return count - 1
@@ -47,13 +69,24 @@ public struct SlotBlock<Record: BitwiseCopyable>: ~Copyable {
 
     /// Makes room for `n` slots (at most `capacity`) at once: for a table that, once past its
     /// first slot, is likely to fill (growing by doubling would copy it five times).
-    public mutating func reserve(_ n: Int) {
-        if min(n, capacity) > allocated { grow(to: min(n, capacity)) }
+    /// False when the memory budget refused it.
+    @discardableResult
+    public mutating func reserve(_ n: Int) -> Bool {
+        if min(n, capacity) > allocated { return grow(to: min(n, capacity)) }
+        return true
     }
 
-    private mutating func grow() { grow(to: allocated == 0 ? 1 : min(allocated * 2, capacity)) }
+    /// True when `append` will succeed: a slot is allocated but unused, or the block may
+    /// grow (it grows now, by doubling, if the memory budget allows).
+    public mutating func makeRoom() -> Bool {
+        guard count < capacity else { return false }
+        return count < allocated || grow()
+    }
 
-    private mutating func grow(to n: Int) {
+    private mutating func grow() -> Bool { grow(to: allocated == 0 ? 1 : min(allocated * 2, capacity)) }
+
+    private mutating func grow(to n: Int) -> Bool {
+        if let account, !account.charge(kind, (n - allocated) * stride) { return false }
         let bigger = UnsafeMutableRawPointer.allocate(byteCount: n * stride, alignment: max(16, MemoryLayout<Record>.alignment))
         if let base {
             bigger.copyMemory(from: base, byteCount: count * stride)
@@ -62,6 +95,7 @@ public struct SlotBlock<Record: BitwiseCopyable>: ~Copyable {
         }
         base = bigger
         allocated = n
+        return true
     }
 
     /// The record of slot `i`, in place.

@@ -24,10 +24,46 @@ public struct StreamFramer {
     public private(set) var pending: [UInt8] = []
     /// Bytes dropped because a PDU claimed to be larger than `maxPDU`.
     public private(set) var oversizeDrops = 0
+    /// Bytes of a partial PDU dropped because the memory budget refused to hold them.
+    public private(set) var budgetDrops = 0
+    /// Where the pending buffer's capacity is charged (kind `.pdus`), once set by the session.
+    public private(set) var account: MemoryAccount?
+    /// Capacity of `pending` charged so far.
+    private var charged = 0
 
     public init(maxPDU: Int) {
         self.maxPDU = maxPDU
-        pending.reserveCapacity(min(maxPDU, 4096))
+    }
+
+    /// Charges the pending buffer to `account` from now on.
+    public mutating func attach(_ account: MemoryAccount) {
+        self.account = account
+        charged = pending.capacity
+        account.chargeUnchecked(.pdus, charged)
+    }
+
+    /// Frees the pending buffer (a partial PDU is lost: state shed to stay within the budget);
+    /// the bytes it held.
+    @discardableResult
+    public mutating func releaseStorage() -> Int {
+        let held = pendingCount
+        pending = []
+        pendingCount = 0
+        account?.release(.pdus, charged)
+        charged = 0
+        return held
+    }
+
+    /// Makes room for `n` more pending bytes, charged to the account; false when refused.
+    private mutating func room(_ n: Int) -> Bool {
+        let need = pendingCount + n
+        if need <= pending.capacity { return true }
+        let want = max(need, min(maxPDU, max(pending.capacity * 2, 64)))
+        if let account, !account.charge(.pdus, want - charged) { return false }
+        pending.reserveCapacity(want)
+        if pending.capacity > want { account?.chargeUnchecked(.pdus, pending.capacity - want) }
+        charged = pending.capacity
+        return true
     }
 
     public var hasPending: Bool { pendingCount != 0 }
@@ -43,9 +79,17 @@ public struct StreamFramer {
         pendingCount = pending.count
     }
 
-    private mutating func appendPending(_ bytes: ByteView, _ n: Int) {
+    /// False when the budget refused the room: the partial PDU is dropped (counted).
+    @discardableResult
+    private mutating func appendPending(_ bytes: ByteView, _ n: Int) -> Bool {
+        guard room(n) else {
+            budgetDrops += pendingCount + n
+            reset()
+            return false
+        }
         bytes.withBytes { pending.append(contentsOf: UnsafeBufferPointer(rebasing: $0[0..<n])) }
         pendingCount = pending.count
+        return true
     }
 
     /// Feeds bytes; `parse` is called with a view starting at each PDU boundary candidate.
@@ -99,7 +143,11 @@ public struct StreamFramer {
                         reset()
                         break
                     }
-                    appendPending(input, want)
+                    guard appendPending(input, want) else {
+                        ok = false
+                        input = input.suffix(from: want)
+                        break
+                    }
                     input = input.suffix(from: want)
                     continue
                 }
@@ -125,8 +173,7 @@ public struct StreamFramer {
         let keep = min(view.count, maxPDU)
         var ok = true
         if keep < view.count { ok = false; oversizeDrops += view.count - keep }
-        appendPending(view, keep)
-        return ok
+        return appendPending(view, keep) && ok
     }
 
     private mutating func drainPending(_ parse: (ByteView) -> FrameStep) {

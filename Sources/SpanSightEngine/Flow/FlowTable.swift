@@ -321,6 +321,15 @@ public final class FlowTable {
     /// True when a new flow needs an eviction first.
     public var isFull: Bool { count >= maxFlows }
 
+    /// Bytes a flow costs the table at most: its record, and its share of the index (at most
+    /// four 4-byte entries per flow, as the index doubles past half full) and of the free list.
+    public static let bytesPerFlow = MemoryLayout<FlowRecord>.stride + 4 * 4 + 4
+
+    /// Bytes the table holds now: records, index and free list (what it charges the budget).
+    public var allocatedBytes: Int {
+        recordCapacity * MemoryLayout<FlowRecord>.stride + index.capacity * 4 + freeSlots.capacity * 4
+    }
+
     /// Inserts a new record with its flow hash (the caller made room when `isFull`). Returns its slot.
     public func insert(_ record: FlowRecord, hash: UInt64) -> Int32 {
         let k = record.key

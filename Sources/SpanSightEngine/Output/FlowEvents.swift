@@ -87,6 +87,7 @@ extension Engine {
         let activeFlows = table.count
         let memory = pool.bytesInUse
         let peak = pool.peakPagesInUse * pool.pageSize
+        syncMemory()
         func sortedObject(_ j: inout JSONWriter, _ d: [String: UInt64]) {
             j.beginObject()
             for k in d.keys.sorted() { j.key(k); j.value(d[k] ?? 0) }
@@ -127,6 +128,7 @@ extension Engine {
             j.field("timeout", c.flowsTimedOut)
             j.field("evicted", c.flowsEvicted)
             j.field("shutdown", c.flowsEnded)
+            j.field("memuse", UInt64(self.budget.used[MemoryKind.flows.rawValue]))
             j.key("by_app_proto"); sortedObject(&j, c.flowsByApp)
             j.endObject()
             j.beginObject("tcp")
@@ -157,9 +159,39 @@ extension Engine {
             j.beginObject("detect")
             j.field("alert", self.output.alertsWritten)
             j.endObject()
+            self.writeMemory(&j)
             j.endObject()
         }
         body(&output.writer)
         output.end()
+    }
+}
+
+extension Engine {
+    /// The `stats.memory` object: the budget, its shares and, per kind, what is held, the peak,
+    /// what was shed to stay within it and the charges refused (docs/events.md#stats).
+    func writeMemory(_ j: inout JSONWriter) {
+        let b = budget
+        j.beginObject("memory")
+        j.field("budget", b.total)
+        j.field("used", b.totalUsed)
+        j.field("peak", b.totalPeak)
+        j.field("app_layer_limit", b.shares.appLayer)
+        j.field("app_layer_used", b.appLayerUsed)
+        j.field("app_layer_peak", b.appLayerPeak)
+        j.field("flow_cap", b.shares.perFlow)
+        j.field("flow_cap_hits", b.perFlowCapHits)
+        for kind in MemoryKind.allCases {
+            let k = kind.rawValue
+            j.beginObject(kind.name)
+            if !kind.isAppLayer { j.field("limit", b.limit(kind)) }
+            j.field("used", b.used[k])
+            j.field("peak", b.peak[k])
+            j.field("shed", b.shedItems[k])
+            j.field("shed_bytes", b.shedBytes[k])
+            j.field("refused", b.refused[k])
+            j.endObject()
+        }
+        j.endObject()
     }
 }

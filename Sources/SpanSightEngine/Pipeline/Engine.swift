@@ -6,8 +6,12 @@ import SpanSightWire
 
 /// Limits and timeouts of the engine. Every cap here is enforced.
 public struct EngineConfig: Sendable {
-    /// Most flows tracked at once; the oldest idle flow is evicted to make room.
-    public var maxFlows = 262_144
+    /// Everything the pipeline holds (flows, reassembly, dissector state, inventory,
+    /// detection), cut into shares (`MemoryBudget.shares`).
+    public var memoryBudget = MemoryBudget.defaultTotal
+    /// Most flows tracked at once; the oldest idle flow is evicted to make room. nil: as many
+    /// as the budget's flow share holds, at most 262,144.
+    public var maxFlows: Int? = nil
     public var tcpNewTimeoutNanos: Int64 = 60 * 1_000_000_000
     public var tcpEstablishedTimeoutNanos: Int64 = 600 * 1_000_000_000
     public var tcpClosedTimeoutNanos: Int64 = 60 * 1_000_000_000
@@ -15,8 +19,9 @@ public struct EngineConfig: Sendable {
     /// Memory that out-of-order segments may hold per flow direction (whole pool pages: a
     /// segment takes at least one) before a gap is declared.
     public var reassemblyPerFlowBytes = 256 * 1024
-    /// Out-of-order and probe bytes queued over all flows (page pool size).
-    public var reassemblyTotalBytes = 256 * 1024 * 1024
+    /// Out-of-order and probe bytes queued over all flows (page pool size). nil: a quarter of
+    /// the memory budget.
+    public var reassemblyTotalBytes: Int? = nil
     public var pageSize = 2048
     /// Bytes of a direction buffered while probing for its protocol (at most one page).
     public var probeBytes = 1024
@@ -27,6 +32,20 @@ public struct EngineConfig: Sendable {
     public var dissectors: [DissectorEntry] = []
 
     public init() {}
+
+    /// The budget's shares for this configuration: nil when an explicit flow count or
+    /// reassembly size leaves the dissectors less than an eighth of the budget.
+    public var memoryShares: MemoryBudget.Shares? {
+        MemoryBudget.shares(total: memoryBudget, reassembly: reassemblyTotalBytes,
+                            flows: maxFlows.map { $0 * FlowTable.bytesPerFlow })
+    }
+
+    /// Flows tracked at most: the explicit `maxFlows`, or what the flow share holds.
+    public var effectiveMaxFlows: Int {
+        if let maxFlows { return maxFlows }
+        let share = memoryShares?.flows ?? memoryBudget / 8
+        return max(1, min(262_144, share / FlowTable.bytesPerFlow))
+    }
 }
 
 /// Why a flow ended.
@@ -63,6 +82,11 @@ public final class Engine {
     private(set) var inSession = false
     @usableFromInline let table: FlowTable
     let pool: PagePool
+    /// The memory budget every component charges (dissector sessions through their account).
+    public let budget: MemoryBudget
+    /// `budget.refusalCount` when last looked at: a session's delivery that changed it had a
+    /// charge refused (reported once per flow).
+    var refusalsSeen: UInt64 = 0
     var segments = SegmentPool()
     var decoder = PacketDecoder(link: .ethernet)
     var packet = DecodedPacket()
@@ -94,11 +118,19 @@ public final class Engine {
         self.output = output
         self.eventsEnabled = output.isEnabled
         self.outputRef = Unmanaged.passUnretained(output)
-        self.table = FlowTable(maxFlows: config.maxFlows)
-        self.pool = PagePool(pageSize: config.pageSize, maxBytes: config.reassemblyTotalBytes)
+        let shares = config.memoryShares ?? MemoryBudget.Shares(
+            flows: config.effectiveMaxFlows * FlowTable.bytesPerFlow,
+            reassembly: config.reassemblyTotalBytes ?? config.memoryBudget / 4,
+            appLayer: config.memoryBudget / 8, inventory: config.memoryBudget / 16, detection: config.memoryBudget / 16,
+            perFlow: max(256 << 10, config.memoryBudget / 512))
+        self.budget = MemoryBudget(total: config.memoryBudget, shares: shares)
+        self.table = FlowTable(maxFlows: config.effectiveMaxFlows)
+        self.pool = PagePool(pageSize: config.pageSize, maxBytes: shares.reassembly)
         self.appNames = config.dissectors.map(\.name)
         self.timeouts = [config.tcpNewTimeoutNanos, config.tcpEstablishedTimeoutNanos,
                          config.tcpClosedTimeoutNanos, config.udpTimeoutNanos]
+        budget.chargeUnchecked(.flows, table.allocatedBytes)
+        budget.reclaim = { [unowned self] bytes, account in self.reclaim(bytes, for: account) }
     }
 
     /// Flows never ended (no `finish`): their sessions' retains are given back.
@@ -310,6 +342,8 @@ public final class Engine {
         rec.timeoutClass = p.ipProto == 6 ? .tcpNew : .udp
         rec.queuedNanos = nowNanos
         let slot = table.insert(rec, hash: hash)
+        let tableBytes = table.allocatedBytes
+        if tableBytes != budget.used[MemoryKind.flows.rawValue] { budget.chargeUnchecked(.flows, tableBytes - budget.used[MemoryKind.flows.rawValue]) }
         noteQueued(rec.timeoutClass, at: nowNanos)
         counters.flowsCreated &+= 1
         if p.ipProto == 6 { counters.tcpFlows &+= 1 } else { counters.udpFlows &+= 1 }
@@ -536,6 +570,7 @@ public final class Engine {
             inSession = true
             session._withUnsafeGuaranteedRef { $0.receive(bytes, direction: dir, context: &ctx) }
             inSession = false
+            if budget.refusalCount != refusalsSeen { reportMemoryRefusal(slot) }
             return
         }
         if app == -1 { probeAndDeliver(slot, dir, bytes) }
@@ -650,7 +685,10 @@ public final class Engine {
 
     func startSession(_ slot: Int32, _ entry: Int, _ info: FlowInfo) {
         table[slot].app = Int16(entry)
-        table[slot].session = Unmanaged.passRetained(config.dissectors[entry].makeSession(info))
+        let session = config.dissectors[entry].makeSession(info)
+        session.memory.chargeUnchecked(.sessions, heapSize(of: session))
+        session.memory.attach(budget, slot: slot)
+        table[slot].session = Unmanaged.passRetained(session)
     }
 
     /// Hands a direction's probe buffer (if any) to the new session and frees it.
@@ -714,6 +752,93 @@ public final class Engine {
 
     func datagram(_ slot: Int32, _ dir: Direction, _ payload: ByteView) {
         deliver(slot, dir, payload)
+    }
+
+    // MARK: memory budget
+
+    /// Brings the sampled kinds (flow table, reassembly pool) up to date in the budget.
+    public func syncMemory() {
+        budget.set(.flows, table.allocatedBytes)
+        budget.set(.reassembly, pool.bytesInUse, peak: pool.peakPagesInUse * pool.pageSize)
+        for (kind, sample) in budget.samplers {
+            let s = sample()
+            budget.set(kind, s.used, peak: s.peak)
+        }
+    }
+
+    /// Makes room in the app-layer share for `account`: sheds the open transactions and partial
+    /// PDUs of other flows, least recently active first, until `bytes` are freed. It looks at
+    /// 512 flows at most per call, from the heads of the idle lists (the least recently
+    /// queued); flows found holding nothing, and flows shed, go to the tail of their list, so
+    /// the next call looks further (an idle flow moved this way times out at most one timeout
+    /// later). Each flow shed gets one `applayer.memcap` anomaly; its state is counted in
+    /// `stats.memory.<kind>.shed`. Returns the bytes freed.
+    func reclaim(_ bytes: Int, for account: MemoryAccount) -> Int {
+        var candidates: [(active: Int64, slot: Int32)] = []
+        var empty: [Int32] = []
+        var cursors = TimeoutClass.all.map { table.head($0) }
+        for _ in 0..<512 {
+            var pick = -1
+            for (i, c) in cursors.enumerated() where c >= 0 {
+                if pick < 0 || table[c].queuedNanos < table[cursors[pick]].queuedNanos { pick = i }
+            }
+            guard pick >= 0 else { break }
+            let slot = cursors[pick]
+            cursors[pick] = table[slot].lruNext
+            guard slot != account.slot else { continue }
+            if let retained = table[slot].session {
+                let m = retained.takeUnretainedValue().memory
+                if m.held.transactions + m.held.pdus > 0 && !m.closed {
+                    candidates.append((table[slot].activeNanos, slot))
+                    continue
+                }
+            }
+            empty.append(slot)
+        }
+        for slot in empty { table.requeue(slot, table[slot].timeoutClass, now: nowNanos) }
+        candidates.sort { $0.active < $1.active || ($0.active == $1.active && $0.slot < $1.slot) }
+        var freed = 0
+        for (_, slot) in candidates where freed < bytes {
+            guard let retained = table[slot].session else { continue }
+            let victim = retained.takeUnretainedValue().memory
+            let before = (victim.held.transactions, victim.held.pdus)
+            victim.closed = true
+            var ctx = context(slot)
+            let items = retained._withUnsafeGuaranteedRef { $0.shed(context: &ctx) }
+            victim.closed = false
+            table.requeue(slot, table[slot].timeoutClass, now: nowNanos)
+            let after = (victim.held.transactions, victim.held.pdus)
+            let freedTx = before.0 - after.0, freedPDU = before.1 - after.1
+            budget.countShed(.transactions, items: freedTx > 0 ? max(1, items) : 0, bytes: freedTx)
+            budget.countShed(.pdus, items: freedPDU > 0 ? 1 : 0, bytes: freedPDU)
+            freed += freedTx + freedPDU
+            ctx.anomaly("applayer.memcap") { w in
+                w.field("cause", "budget")
+                w.field("items", items)
+                w.field("bytes", freedTx + freedPDU)
+                w.field("memory_budget", self.budget.total)
+            }
+        }
+        return freed
+    }
+
+    /// A charge of the current flow's session was refused (its per-flow cap, or the app-layer
+    /// share with nothing left to shed): the session did without (dropped its oldest
+    /// transaction or a partial PDU, itself reported); one anomaly per flow says why.
+    func reportMemoryRefusal(_ slot: Int32) {
+        refusalsSeen = budget.refusalCount
+        guard let retained = table[slot].session else { return }
+        let account = retained.takeUnretainedValue().memory
+        guard !account.capReported, account.refusals > 0 else { return }
+        account.capReported = true
+        let atCap = account.lastRefusalAtCap
+        let cap = account.cap, held = account.total
+        context(slot).anomaly("applayer.memcap") { w in
+            w.field("cause", atCap ? "flow_cap" : "budget")
+            w.field("held", held)
+            w.field("flow_cap", cap)
+            w.field("memory_budget", self.budget.total)
+        }
     }
 }
 
