@@ -90,6 +90,9 @@ final class AlertBook {
     private var alertedFlows: Set<UInt64> = []
     private(set) var evidence: [EvidenceFlow] = []
     private(set) var evidenceDropped: UInt64 = 0
+    /// Open aggregates and per-pair alert counts (what `DetectCost` charges for).
+    var openAggregates: Int { open.count }
+    var pairCounts: Int { stats.byPair.count }
 
     init(output: EventOutput, config: DetectConfig) {
         self.output = output

@@ -32,4 +32,43 @@ public struct DetectConfig: Sendable {
     public var maxEvidenceFlows = 10_000
 
     public init() {}
+
+    /// Values a sliding-window key keeps: enough for the highest threshold to be reached.
+    public var windowValues: Int {
+        min(256, max(unitSweepThreshold, functionSweepThreshold, addressSweepThreshold, aeProbeThreshold,
+                     rejectThreshold, nackThreshold) + 1)
+    }
+
+    /// The most bytes detection can hold with these caps, every table full (`DetectCost`).
+    public var worstCaseBytes: Int {
+        maxTrackedKeys * (DetectCost.windowKey + windowValues * DetectCost.windowValue + DetectCost.rateKey)
+            + maxFlows * DetectCost.flow + maxAggregates * DetectCost.aggregate
+            + maxRiskAssets * DetectCost.riskAsset + maxEvidenceFlows * DetectCost.evidenceFlow
+            + maxTrackedKeys * DetectCost.pairCount
+    }
+
+    /// Lowers the caps so that `worstCaseBytes` fits `bytes` (detection's share of the memory
+    /// budget): half for the sliding windows and rates, a quarter for per-flow state, a quarter
+    /// for aggregates, risk accounts and evidence. Caps already lower stay.
+    public mutating func fit(bytes: Int) {
+        let keyCost = DetectCost.windowKey + windowValues * DetectCost.windowValue + DetectCost.rateKey + DetectCost.pairCount
+        maxTrackedKeys = max(16, min(maxTrackedKeys, bytes / 2 / keyCost))
+        maxFlows = max(16, min(maxFlows, bytes / 4 / DetectCost.flow))
+        maxAggregates = max(16, min(maxAggregates, bytes / 12 / DetectCost.aggregate))
+        maxRiskAssets = max(16, min(maxRiskAssets, bytes / 12 / DetectCost.riskAsset))
+        maxEvidenceFlows = max(16, min(maxEvidenceFlows, bytes / 12 / DetectCost.evidenceFlow))
+    }
+}
+
+/// Heap bytes a detection entry costs at most (its record and its share of the table that
+/// holds it), measured with the allocator's counters (DetectMemoryTests) and rounded up.
+public enum DetectCost {
+    public static let windowKey = 384
+    public static let windowValue = 80
+    public static let rateKey = 256
+    public static let flow = 640
+    public static let aggregate = 1_024
+    public static let riskAsset = 640
+    public static let evidenceFlow = 384
+    public static let pairCount = 160
 }

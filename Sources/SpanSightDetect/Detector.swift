@@ -26,7 +26,7 @@ public final class Detector: EngineObserver, AssetChangeListener {
         self.baseline = baseline
         book = AlertBook(output: output, config: config)
         facts = FlowFactsTable(cap: config.maxFlows)
-        windows = SlidingWindows(maxKeys: config.maxTrackedKeys, maxValues: 256, window: config.windowNanos)
+        windows = SlidingWindows(maxKeys: config.maxTrackedKeys, maxValues: config.windowValues, window: config.windowNanos)
         rate = RateCounter(windowNanos: baseline?.rateWindowNanos ?? 60_000_000_000, cap: config.maxTrackedKeys)
         var known: Set<String> = []
         for k in baseline?.dicom.keys ?? [:].keys { known.insert(k.calling); known.insert(k.called) }
@@ -51,6 +51,15 @@ public final class Detector: EngineObserver, AssetChangeListener {
     }
     /// Keys currently held by the sliding windows (memory caps test).
     public var trackedWindowKeys: Int { windows.count }
+
+    /// Bytes detection holds now, by the costs of `DetectCost` (within `config.worstCaseBytes`).
+    public var estimatedBytes: Int {
+        windows.count * DetectCost.windowKey + windows.valueCount * DetectCost.windowValue
+            + rate.count * DetectCost.rateKey + facts.count * DetectCost.flow
+            + book.openAggregates * DetectCost.aggregate + book.pairCounts * DetectCost.pairCount
+            + book.ledger.accounts.count * DetectCost.riskAsset
+            + book.evidence.count * DetectCost.evidenceFlow
+    }
 
     /// End of the run: repeated alerts still open are reported with their counts.
     public func finish() { book.finish() }

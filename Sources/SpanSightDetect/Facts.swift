@@ -106,6 +106,7 @@ struct FlowFactsTable {
     private(set) var dropped: UInt64 = 0
 
     init(cap: Int) { self.cap = cap }
+    var count: Int { flows.count }
 
     /// The facts of flow `id`, created on first use (nil when the table is full).
     mutating func with<R>(_ id: UInt64, _ body: (inout FlowFacts) -> R) -> R? {

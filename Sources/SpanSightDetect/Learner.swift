@@ -9,6 +9,7 @@ struct RateCounter {
     let windowNanos: Int64
     let cap: Int
     private(set) var dropped: UInt64 = 0
+    var count: Int { current.count }
 
     /// Counts one command; returns the count in the current window and the window that was
     /// closed by this command, if any (its count).

@@ -46,6 +46,8 @@ struct SlidingWindows {
     }
 
     var count: Int { entries.count }
+    /// Values held over all keys.
+    var valueCount: Int { entries.values.reduce(0) { $0 + $1.values.count } }
 
     /// Adds `value` under `key` at `now`; returns the number of distinct values within the
     /// window, or nil when the key could not be tracked.

@@ -17,7 +17,27 @@ public struct InventoryConfig: Sendable {
     public var gatewayThreshold = 4
     /// Emit `asset` events (on first sight and on change).
     public var events = true
+    /// Most bytes the inventory may hold (its share of the memory budget), counted with the
+    /// per-entry costs of `InventoryCost`; an entry past it is dropped and counted.
+    public var maxBytes = Int.max
     public init() {}
+}
+
+/// Heap bytes an inventory entry costs at most (the record, its share of the dictionary or
+/// array that holds it, and the strings it keeps), measured with the allocator's counters
+/// (InventoryMemoryTests) and rounded up. The inventory charges them as entries are added.
+public enum InventoryCost {
+    public static let host = 1_536
+    public static let service = 192
+    public static let role = 160
+    public static let peer = 320
+    public static let peerApp = 64
+    public static let identity = 256
+    public static let child = 192
+    public static let change = 320
+    public static let mac = 64
+    public static let macAddress = 128
+    public static let edge = 192
 }
 
 /// An edge of the communication map: a client talking to a server over one protocol.
@@ -51,6 +71,22 @@ public final class Inventory: EngineObserver, AssetLookup {
     public private(set) var edges: [EdgeKey: EdgeStats] = [:]
     public private(set) var hostsDropped: UInt64 = 0
     public private(set) var edgesDropped: UInt64 = 0
+    /// Bytes charged for what the inventory holds (`InventoryCost`), its peak, and entries
+    /// dropped because `config.maxBytes` had no room for them.
+    public private(set) var chargedBytes = 0
+    public private(set) var peakBytes = 0
+    public private(set) var memoryDropped: UInt64 = 0
+
+    /// Charges an entry's cost; false (and counted) when the inventory's share has no room.
+    func charge(_ bytes: Int) -> Bool {
+        guard chargedBytes + bytes <= config.maxBytes else {
+            memoryDropped &+= 1
+            return false
+        }
+        chargedBytes += bytes
+        if chargedBytes > peakBytes { peakBytes = chargedBytes }
+        return true
+    }
     public private(set) var changesRecorded: UInt64 = 0
     /// The alert risk of an address, from the detection engine when it runs: the highest alert
     /// risk and the number of alerts; folded into each asset's risk.
@@ -86,7 +122,7 @@ public final class Inventory: EngineObserver, AssetLookup {
             if t > hosts[i].lastSeen { hosts[i].lastSeen = t }
             return i
         }
-        guard hosts.count < config.maxHosts else { hostsDropped &+= 1; return nil }
+        guard hosts.count < config.maxHosts, charge(InventoryCost.host) else { hostsDropped &+= 1; return nil }
         hosts.append(HostRecord(address: ip, at: t))
         let i = hosts.count - 1
         index[ip] = i
@@ -134,7 +170,7 @@ public final class Inventory: EngineObserver, AssetLookup {
                 st.lastSeen = t
                 if st.app.isEmpty, let a = appName { st.app = a }
                 hosts[s].services[sk] = st
-            } else {
+            } else if charge(InventoryCost.service) {
                 hosts[s].services[sk] = ServiceStats(app: appName ?? "", flows: 1, firstSeen: flow.firstNanos, lastSeen: t)
                 if hosts[s].services.count == 1 || appName != nil { emit(s, "service", t: t, flowID: flow.id, key: service) }
             }
@@ -150,7 +186,7 @@ public final class Inventory: EngineObserver, AssetLookup {
             e.operations |= operations
             e.lastSeen = max(e.lastSeen, t)
             edges[ek] = e
-        } else if edges.count < config.maxEdges {
+        } else if edges.count < config.maxEdges, charge(InventoryCost.edge) {
             edges[ek] = EdgeStats(flows: 1, packets: flow.packetsToServer &+ flow.packetsToClient, bytes: bytes,
                                   operations: operations, firstSeen: flow.firstNanos, lastSeen: t)
         } else {
@@ -192,7 +228,7 @@ public final class Inventory: EngineObserver, AssetLookup {
         case .role(let side, let name):
             guard let i = slot(ip(side), at: t, flowID: flowID) else { return }
             let role = name.description
-            if hosts[i].roles[role] == nil {
+            if hosts[i].roles[role] == nil, charge(InventoryCost.role) {
                 hosts[i].roles[role] = Evidence(flowID: flowID, timestampNanos: t, source: app?.description ?? "")
                 emit(i, "role", t: t, flowID: flowID, key: role)
             }
@@ -221,7 +257,7 @@ public final class Inventory: EngineObserver, AssetLookup {
         guard mac != 0, !MAC.isMulticast(mac) else { return }
         let ip = hosts[i].address
         var ips = macIPs[mac] ?? []
-        if !ips.contains(ip) && ips.count <= config.gatewayThreshold {
+        if !ips.contains(ip) && ips.count <= config.gatewayThreshold, charge(InventoryCost.macAddress) {
             // The MAC was with one other address, no longer in use: it moved (DHCP renewal,
             // re-addressing, spoofing). A router's MAC (more addresses, or hosts seen hops
             // away behind it) is not a move.
@@ -239,17 +275,19 @@ public final class Inventory: EngineObserver, AssetLookup {
         if !isGatewayMAC(mac), let current = hosts[i].currentMAC, !isGatewayMAC(current) {
             recordChange(i, kind: "ip_moved", key: "ip " + ip.text, old: MAC.text(current), new: MAC.text(mac), t: t, flowID: flowID, mac: mac)
         }
-        if hosts[i].macs.count < 16 { hosts[i].macs.append(MACSighting(mac: mac, firstSeen: t, lastSeen: t)) }
+        if hosts[i].macs.count < 16, charge(InventoryCost.mac) { hosts[i].macs.append(MACSighting(mac: mac, firstSeen: t, lastSeen: t)) }
     }
 
     func addPeer(_ i: Int, _ peer: IPAddress, bytes: UInt64, app: String) {
-        if hosts[i].peers[peer] == nil && hosts[i].peers.count >= config.maxPeersPerHost {
+        if hosts[i].peers[peer] == nil && (hosts[i].peers.count >= config.maxPeersPerHost || !charge(InventoryCost.peer)) {
             hosts[i].peersDropped &+= 1
             return
         }
         hosts[i].peers[peer, default: PeerStats()].flows &+= 1
         hosts[i].peers[peer]!.bytes &+= bytes
-        if hosts[i].peers[peer]!.apps.count < 16 { hosts[i].peers[peer]!.apps.insert(app) }
+        if hosts[i].peers[peer]!.apps.count < 16, !hosts[i].peers[peer]!.apps.contains(app), charge(InventoryCost.peerApp) {
+            hosts[i].peers[peer]!.apps.insert(app)
+        }
     }
 
     /// Identities a device legitimately has several of (a PACS answers to several AE titles; an
@@ -271,7 +309,7 @@ public final class Inventory: EngineObserver, AssetLookup {
             recordChange(i, kind: "device_id_changed", key: key, old: old, new: value, t: t, flowID: flowID)
             return
         }
-        guard hosts[i].identities.count < config.maxIdentitiesPerHost else { return }
+        guard hosts[i].identities.count < config.maxIdentitiesPerHost, charge(InventoryCost.identity) else { return }
         hosts[i].identities.append(IdentityValue(key: key, value: value, firstSeen: t, lastSeen: t,
                                                  evidence: Evidence(flowID: flowID, timestampNanos: t, source: source)))
         emit(i, "identity", t: t, flowID: flowID, key: key, value: value)
@@ -282,7 +320,7 @@ public final class Inventory: EngineObserver, AssetLookup {
             hosts[i].children[c].lastSeen = max(hosts[i].children[c].lastSeen, t)
             return c
         }
-        guard hosts[i].children.count < config.maxChildrenPerHost else { return nil }
+        guard hosts[i].children.count < config.maxChildrenPerHost, charge(InventoryCost.child) else { return nil }
         hosts[i].children.append(ChildDevice(kind: kind, id: id, firstSeen: t, lastSeen: t))
         emit(i, "child", t: t, flowID: flowID, key: kind, value: String(id))
         return hosts[i].children.count - 1
@@ -300,7 +338,7 @@ public final class Inventory: EngineObserver, AssetLookup {
             recordChange(i, kind: "device_id_changed", key: who, old: old, new: value, t: t, flowID: flowID)
             return
         }
-        guard hosts[i].children[c].identities.count < config.maxIdentitiesPerHost else { return }
+        guard hosts[i].children[c].identities.count < config.maxIdentitiesPerHost, charge(InventoryCost.identity) else { return }
         hosts[i].children[c].identities.append(IdentityValue(key: key, value: value, firstSeen: t, lastSeen: t, evidence: ev))
         emit(i, "identity", t: t, flowID: flowID, key: key, value: value,
              child: (hosts[i].children[c].kind, hosts[i].children[c].id))
@@ -308,7 +346,7 @@ public final class Inventory: EngineObserver, AssetLookup {
 
     func recordChange(_ i: Int, kind: StaticString, key: String, old: String, new: String, t: Int64, flowID: UInt64, mac: UInt64 = 0) {
         changesRecorded &+= 1
-        if hosts[i].changes.count < config.maxChangesPerHost {
+        if hosts[i].changes.count < config.maxChangesPerHost, charge(InventoryCost.change) {
             hosts[i].changes.append(ChangeRecord(kind: kind.description, timestampNanos: t, key: key, oldValue: old, newValue: new, flowID: flowID))
         }
         emit(i, kind, t: t, flowID: flowID, key: key, value: new, old: old)
@@ -350,19 +388,43 @@ extension Inventory {
     // MARK: restoring from the store (before any traffic)
 
     func restore(_ h: HostRecord) {
-        guard index[h.address] == nil, hosts.count < config.maxHosts else { return }
+        guard index[h.address] == nil, hosts.count < config.maxHosts, charge(Inventory.cost(of: h)) else { return }
         hosts.append(h)
         index[h.address] = hosts.count - 1
     }
 
     func restoreMAC(_ k: Int, _ m: MACSighting) {
+        guard charge(InventoryCost.mac) else { return }
         hosts[k].macs.append(m)
         var ips = macIPs[m.mac] ?? []
-        if !ips.contains(hosts[k].address) && ips.count <= config.gatewayThreshold { ips.append(hosts[k].address) }
+        if !ips.contains(hosts[k].address) && ips.count <= config.gatewayThreshold, charge(InventoryCost.macAddress) {
+            ips.append(hosts[k].address)
+        }
         macIPs[m.mac] = ips
     }
 
     func restoreEdge(_ k: EdgeKey, _ e: EdgeStats) {
-        if edges.count < config.maxEdges { edges[k] = e }
+        if edges[k] == nil, edges.count < config.maxEdges, charge(InventoryCost.edge) { edges[k] = e }
+    }
+
+    /// Charges what was restored (entries filled in by the store after `restore`): the
+    /// inventory's charge is then what it holds, over its share or not (new entries are refused
+    /// while it is over).
+    func recharge() {
+        var n = hosts.reduce(0) { $0 + Inventory.cost(of: $1) + $1.macs.count * InventoryCost.mac }
+        n += macIPs.values.reduce(0) { $0 + $1.count * InventoryCost.macAddress } + edges.count * InventoryCost.edge
+        chargedBytes = n
+        peakBytes = max(peakBytes, n)
+    }
+
+    /// What a restored host costs (its record and the entries it carries, but its MACs,
+    /// restored and charged one by one).
+    static func cost(of h: HostRecord) -> Int {
+        var n = InventoryCost.host
+        n += h.services.count * InventoryCost.service + h.roles.count * InventoryCost.role
+        n += h.peers.count * InventoryCost.peer + h.peers.values.reduce(0) { $0 + $1.apps.count } * InventoryCost.peerApp
+        n += h.identities.count * InventoryCost.identity + h.changes.count * InventoryCost.change
+        n += h.children.reduce(0) { $0 + InventoryCost.child + $1.identities.count * InventoryCost.identity }
+        return n
     }
 }

@@ -211,6 +211,7 @@ public enum InventoryStore {
                             EdgeStats(flows: UInt64(bitPattern: es.int(3)), packets: UInt64(bitPattern: es.int(4)), bytes: UInt64(bitPattern: es.int(5)),
                                       operations: UInt16(truncatingIfNeeded: es.int(6)), firstSeen: es.int(7), lastSeen: es.int(8)))
         }
+        inv.recharge()
     }
 
     /// Writes the inventory's whole state (replacing what the store held) in one transaction.
