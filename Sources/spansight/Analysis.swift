@@ -1,5 +1,7 @@
 import SpanSightCapture
+import SpanSightDetect
 import SpanSightEngine
+import SpanSightInventory
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -32,6 +34,12 @@ final class Analysis {
     var summaryLines: [() -> [String]] = []
 
     func attach(_ observer: any EngineObserver) {
+        // What the observer holds is part of the memory budget (sampled for stats and summary).
+        if let inventory = observer as? Inventory {
+            engine.budget.addSampler(.inventory) { [unowned inventory] in (inventory.chargedBytes, inventory.peakBytes) }
+        } else if let detector = observer as? Detector {
+            engine.budget.addSampler(.detection) { [unowned detector] in (detector.estimatedBytes, nil) }
+        }
         observers.append(observer)
         engine.observer = observers.count == 1 ? observer : ObserverGroup(observers)
     }
@@ -205,6 +213,24 @@ final class Analysis {
         engine.counters.captureInterfaceDropped = s.interfaceDropped
     }
 
+    /// The summary's `memory:` line: the peak against the budget, by share, and what was shed
+    /// or refused to stay within it.
+    static func memoryLine(_ engine: Engine) -> String {
+        engine.syncMemory()
+        let b = engine.budget
+        func mib(_ n: Int) -> String { Format.mebibytes(n) }
+        func peak(_ k: MemoryKind) -> Int { b.peak[k.rawValue] }
+        var line = "memory: peak \(mib(b.totalPeak)) of \(mib(b.total)) budget (flows \(mib(peak(.flows))), reassembly \(mib(peak(.reassembly))), dissectors \(mib(b.appLayerPeak)) of \(mib(b.shares.appLayer)), inventory \(mib(peak(.inventory))), detection \(mib(peak(.detection))))"
+        var shed: [String] = []
+        for k in MemoryKind.allCases where b.shedItems[k.rawValue] > 0 || b.shedBytes[k.rawValue] > 0 {
+            shed.append("\(b.shedItems[k.rawValue]) \(k.name) (\(mib(Int(b.shedBytes[k.rawValue]))))")
+        }
+        if !shed.isEmpty { line += "; shed " + shed.joined(separator: ", ") }
+        let refused = b.refused.reduce(0, +)
+        if refused > 0 { line += "; refused \(refused) (flow cap \(b.perFlowCapHits))" }
+        return line
+    }
+
     private func warn(_ s: String) {
         warnings.append(s)
         Stderr.line("spansight: warning: \(s)")
@@ -226,6 +252,7 @@ final class Analysis {
         if c.captureReceived > 0 || c.captureDropped > 0 {
             lines.append("  capture: received \(c.captureReceived), dropped \(c.captureDropped), interface dropped \(c.captureInterfaceDropped)")
         }
+        lines.append("  " + Self.memoryLine(engine))
         for extra in summaryLines { lines += extra() }
         lines.append("  events: \(output.eventCount)")
         for l in lines { Stderr.line(l) }
@@ -266,6 +293,11 @@ enum Format {
         if r >= 1e6 { return "\(Double(Int(r / 1e4)) / 100)M" }
         if r >= 1e3 { return "\(Double(Int(r / 10)) / 100)k" }
         return "\(Int(r))"
+    }
+    /// Bytes as MiB with one decimal ("12.5 MiB").
+    static func mebibytes(_ n: Int) -> String {
+        let tenths = (max(0, n) * 10 + (1 << 19)) >> 20
+        return "\(tenths / 10).\(tenths % 10) MiB"
     }
 }
 

@@ -83,7 +83,9 @@ struct DetectOptions: ParsableArguments {
         guard enabled else { return nil }
         let index: BaselineIndex?
         do { index = try baseline.map { try BaselineIndex.load(path: $0) } } catch { throw fail("\(error)") }
-        let detector = Detector(config: thresholds.config, baseline: index, output: analysis.output)
+        var config = thresholds.config
+        config.fit(bytes: analysis.engine.budget.shares.detection)
+        let detector = Detector(config: config, baseline: index, output: analysis.output)
         analysis.attach(detector)
         let pcap = alertPcap
         var written = 0
@@ -195,7 +197,11 @@ struct Learn: ParsableCommand, ChecksRunFiles {
     func run() throws {
         try runFiles.checkWritable()
         let analysis = Analysis(config: quietEngineConfig(), output: EventOutput.disabled())
-        let learner = Learner(rateWindowSeconds: rateWindow)
+        // Learning is detection state: its tables fit detection's share of the memory budget.
+        let share = analysis.engine.budget.shares.detection
+        let learner = Learner(rateWindowSeconds: rateWindow,
+                              maxEntries: max(16, min(100_000, share / 2 / (DetectCost.windowKey + DetectCost.rateKey))),
+                              maxFlows: max(16, min(65_536, share / 4 / DetectCost.flow)))
         analysis.attach(learner)
         let target = baseline
         let sources = files.map { URL(fileURLWithPath: $0).lastPathComponent }
@@ -245,9 +251,12 @@ struct Simulate: ParsableCommand, ChecksRunFiles {
         // classes for risk) before the detector.
         var inventoryConfig = InventoryConfig()
         inventoryConfig.events = false
+        inventoryConfig.maxBytes = analysis.engine.budget.shares.inventory
         let inventory = Inventory(config: inventoryConfig, oui: OUIRegistry(), output: nil)
         analysis.attach(inventory)
-        let detector = Detector(config: thresholds.config, baseline: index, output: analysis.output)
+        var config = thresholds.config
+        config.fit(bytes: analysis.engine.budget.shares.detection)
+        let detector = Detector(config: config, baseline: index, output: analysis.output)
         analysis.attach(detector)
         Wiring.connect(inventory: inventory, detector: detector)
         analysis.onFinish.append { detector.finish() }

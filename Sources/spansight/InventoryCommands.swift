@@ -47,6 +47,7 @@ struct InventoryOptions: ParsableArguments {
         guard !noInventory else { return nil }
         var config = InventoryConfig()
         config.maxHosts = maxAssets
+        config.maxBytes = analysis.engine.budget.shares.inventory
         config.events = events
         let inventory = Inventory(config: config, oui: OUIRegistry(directory: ouiDir), output: analysis.output)
         if let db {

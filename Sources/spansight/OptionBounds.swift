@@ -15,6 +15,8 @@ enum OptionBounds {
     static let maxReassemblyFlowBytes = 1 << 30
     /// Over all flows (page numbers are 32-bit): 1 TiB.
     static let maxReassemblyTotalBytes = 1 << 40
+    /// `--memory-budget`: at most 4 TiB.
+    static let maxMemoryBudget = 1 << 42
     /// libpcap's largest snapshot length.
     static let maxSnaplen = 262_144
     /// Distinct values the sweep rules keep per pair and window (`Detector`): a higher

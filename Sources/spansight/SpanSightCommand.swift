@@ -32,14 +32,17 @@ struct AnalysisOptions: ParsableArguments {
     @Option(name: [.short, .long], help: "Write events here instead of standard output.")
     var output: String?
 
-    @Option(help: "Most flows tracked at once (oldest idle flows are evicted beyond it).")
-    var maxFlows: Int = 262_144
+    @Option(help: ArgumentHelp("Memory for everything the analysis holds: flows, reassembly, dissector state, inventory and detection (bytes, or with K, M, G: 512M, 2G). Shared out as documented in docs/architecture.md; state past a share is shed, counted and reported. Default: 512M.", valueName: "bytes"))
+    var memoryBudget: String?
+
+    @Option(help: "Most flows tracked at once (oldest idle flows are evicted beyond it). Default: what an eighth of --memory-budget holds (at most 262144).")
+    var maxFlows: Int?
 
     @Option(help: "Memory out-of-order segments may hold per flow direction before a gap is declared (whole 2 KiB pages; 0: no reordering).")
     var reassemblyFlowBytes: Int = 256 * 1024
 
-    @Option(help: "Memory for out-of-order segments and probe buffers over all flows.")
-    var reassemblyTotalBytes: Int = 256 * 1024 * 1024
+    @Option(help: "Memory for out-of-order segments and probe buffers over all flows. Default: a quarter of --memory-budget.")
+    var reassemblyTotalBytes: Int?
 
     @Option(help: "Idle timeout of established TCP flows, in seconds (packet time).")
     var tcpTimeout: Int = 600
@@ -105,14 +108,24 @@ struct AnalysisOptions: ParsableArguments {
             guard let key = Self.readKey(path) else { throw ValidationError("--hl7-pseudonym-key: cannot read \(path)") }
             guard key.count >= 16 else { throw ValidationError("--hl7-pseudonym-key: the key in \(path) is shorter than 16 bytes") }
         }
-        try OptionBounds.check("max-flows", maxFlows, 1...OptionBounds.maxFlows)
+        let budget = try memoryBudgetBytes()
+        if let maxFlows { try OptionBounds.check("max-flows", maxFlows, 1...OptionBounds.maxFlows) }
         try OptionBounds.check("reassembly-flow-bytes", reassemblyFlowBytes, 0...OptionBounds.maxReassemblyFlowBytes, "bytes")
         let page = EngineConfig().pageSize
         if reassemblyFlowBytes > 0 && reassemblyFlowBytes < page {
             // A queued segment takes at least a page: a smaller cap could queue nothing.
             throw ValidationError("--reassembly-flow-bytes must be 0 (no reordering) or at least one \(page)-byte page, got \(reassemblyFlowBytes)")
         }
-        try OptionBounds.check("reassembly-total-bytes", reassemblyTotalBytes, 1...OptionBounds.maxReassemblyTotalBytes, "bytes")
+        if let reassemblyTotalBytes {
+            try OptionBounds.check("reassembly-total-bytes", reassemblyTotalBytes, 1...OptionBounds.maxReassemblyTotalBytes, "bytes")
+        }
+        var c = EngineConfig()
+        c.memoryBudget = budget
+        c.maxFlows = maxFlows
+        c.reassemblyTotalBytes = reassemblyTotalBytes
+        if c.memoryShares == nil {
+            throw ValidationError("--max-flows and --reassembly-total-bytes take \(((maxFlows ?? 0) * FlowTable.bytesPerFlow + (reassemblyTotalBytes ?? budget / 4)) >> 20) MiB of the \(budget >> 20) MiB --memory-budget, leaving the dissectors less than an eighth: raise --memory-budget or lower them")
+        }
         try OptionBounds.seconds("tcp-timeout", tcpTimeout)
         try OptionBounds.seconds("udp-timeout", udpTimeout)
     }
@@ -124,8 +137,19 @@ struct AnalysisOptions: ParsableArguments {
         files.input("--hl7-pseudonym-key", hl7PseudonymKey)
     }
 
+    /// `--memory-budget` in bytes (the default when absent), or a usage error.
+    func memoryBudgetBytes() throws -> Int {
+        guard let text = memoryBudget else { return MemoryBudget.defaultTotal }
+        guard let bytes = MemoryBudget.parseSize(text) else {
+            throw ValidationError("--memory-budget: '\(text)' is not a size (bytes, or a number with K, M or G, e.g. 512M)")
+        }
+        try OptionBounds.check("memory-budget", bytes, MemoryBudget.minimumTotal...OptionBounds.maxMemoryBudget, "bytes")
+        return bytes
+    }
+
     func engineConfig() -> EngineConfig {
         var c = EngineConfig()
+        c.memoryBudget = (try? memoryBudgetBytes()) ?? MemoryBudget.defaultTotal
         c.maxFlows = maxFlows
         c.reassemblyPerFlowBytes = reassemblyFlowBytes
         c.reassemblyTotalBytes = reassemblyTotalBytes

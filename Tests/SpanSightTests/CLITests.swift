@@ -403,6 +403,31 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(try run(["--version"]).status, 0)
     }
 
+    /// `--memory-budget` (issue 16): sizes with units, one-line usage errors, the budget in the
+    /// `stats` event and the summary's `memory:` line.
+    func testMemoryBudgetOption() throws {
+        for bad in ["12X", "1K", "-5M", ""] {
+            let r = try run(["read", fixture.path, "--memory-budget", bad])
+            XCTAssertEqual(r.status, 64, "--memory-budget \(bad): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains("--memory-budget"), r.stderr)
+            XCTAssertFalse(r.stderr.contains("Fatal error"))
+        }
+        let tooMany = try run(["read", fixture.path, "--memory-budget", "16M", "--max-flows", "100000"])
+        XCTAssertEqual(tooMany.status, 64, tooMany.stderr)
+        XCTAssertTrue(tooMany.stderr.contains("raise --memory-budget"), tooMany.stderr)
+        let r = try run(["read", fixture.path, "--memory-budget", "64M"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let stats = try XCTUnwrap(r.stdout.split(separator: "\n").last { $0.contains("\"event_type\":\"stats\"") })
+        let o = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(stats.utf8)) as? [String: Any])
+        let memory = try XCTUnwrap((o["stats"] as? [String: Any])?["memory"] as? [String: Any])
+        XCTAssertEqual(memory["budget"] as? Int, 64 << 20)
+        XCTAssertEqual((memory["reassembly"] as? [String: Any])?["limit"] as? Int, 16 << 20, "a quarter for reassembly")
+        XCTAssertGreaterThan((memory["sessions"] as? [String: Any])?["peak"] as? Int ?? 0, 0, "the Modbus sessions were charged")
+        XCTAssertEqual(memory["app_layer_used"] as? Int, 0, "everything given back at the end")
+        XCTAssertTrue(r.stderr.contains("  memory: peak "), r.stderr)
+        XCTAssertTrue(r.stderr.contains("of 64.0 MiB budget"), r.stderr)
+    }
+
     func testSynthThenBench() throws {
         let u = tmp("synth.pcap")
         defer { try? FileManager.default.removeItem(at: u) }
