@@ -138,10 +138,12 @@ struct HL7Table: ~Copyable {
         block.kind = .transactions
     }
 
+    static func secondReservation(_ capacity: Int) -> Int { min(capacity, 4) }
+
     /// A free slot exists, or the block may grow (growing now if the budget allows).
     mutating func hasRoom() -> Bool {
         if keys.contains(where: { $0.tag == 0 }) { return true }
-        if keys.count == 1 { return block.reserve(capacity) || block.makeRoom() }
+        if keys.count == 1 { return block.reserve(Self.secondReservation(capacity)) || block.makeRoom() }
         return block.makeRoom()
     }
 
@@ -221,9 +223,12 @@ struct HL7Table: ~Copyable {
         let key = SlotKey(tag: Self.tag(e.idHash, e.idLength, e.direction), sequence: e.sequence)
         let slot = keys.firstIndex { $0.tag == 0 } ?? keys.count
         if slot == keys.count {
-            // A second slot means more to come (acknowledgments not seen): room for all, once.
+            // A second slot means more to come (acknowledgments not seen, or pipelined
+            // messages): room for four at once, then doubling (each slot holds 2 KiB of text,
+            // charged to the memory budget: a table is not reserved whole for two messages).
             if slot == 1 {
-                if block.reserve(capacity) { keys.reserveCapacity(capacity) }
+                let n = Self.secondReservation(capacity)
+                if block.reserve(n) { keys.reserveCapacity(n) }
             }
             guard block.append(e) != nil else { return }   // the caller made room when full
             keys.append(key)
