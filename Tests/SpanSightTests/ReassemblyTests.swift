@@ -126,6 +126,110 @@ final class ReassemblyTests: XCTestCase {
         XCTAssertEqual(r.stream(.toServer), [UInt8](repeating: UInt8(ascii: "x"), count: 1500 * 10))
     }
 
+    /// After a forced gap (the per-flow cap), segments that fall in the hole given up are late,
+    /// not retransmissions: a retransmission's bytes were delivered, a late segment's never were.
+    func testLateSegmentsAfterAForcedGapAreNotRetransmissions() {
+        let r = StreamRecorder()
+        let h = EngineHarness(dissectors: [r.entry()]) { $0.reassemblyPerFlowBytes = 8192; $0.pageSize = 2048 }
+        handshake(h, isn: 1000)
+        h.feed(seg(1001, "abcd"))
+        h.feed(seg(1001, "abcd"))                   // a retransmission
+        // "efgh" (1005..1008) is lost; four segments behind it take the cap's four pages.
+        for (i, t) in ["ijkl", "mnop", "qrst", "uvwx"].enumerated() { h.feed(seg(1009 &+ UInt32(4 * i), t)) }
+        XCTAssertEqual(h.engine.counters.reassemblyCapHits, 0)
+        h.feed(seg(1025, "yz"))                     // the cap: the hole is given up
+        XCTAssertEqual(h.engine.counters.reassemblyCapHits, 1)
+        XCTAssertEqual(text(r), "abcd****ijklmnopqrstuvwxyz")
+        h.feed(seg(1005, "efgh"))                   // late: the hole's bytes
+        h.feed(seg(1007, "gh"))                     // late: part of the hole
+        h.feed(seg(1003, "cdef"))                   // late: delivered bytes and the hole's
+        h.feed(seg(1001, "abcd"))                   // retransmissions: delivered before the hole,
+        h.feed(seg(1009, "ijkl"))                   // and after it (from the queue)
+        h.feed(seg(1025, "yz"))                     // and the segment that hit the cap
+        _ = h.finish()
+        XCTAssertEqual(text(r), "abcd****ijklmnopqrstuvwxyz", "nothing late is delivered")
+        XCTAssertEqual(h.engine.counters.tcpSegmentsLate, 3)
+        XCTAssertEqual(h.engine.counters.tcpRetransmissions, 4)
+        XCTAssertEqual(h.engine.counters.reassemblyGapBytes, 4)
+    }
+
+    /// A stream sent backwards (the reassembly bomb's worst order): the cap gives up the hole
+    /// before the segment that hit it, which is delivered in its place with what was queued;
+    /// every segment after that is late. Before: 1,871 "retransmissions" of 2,000 segments,
+    /// the segment that hit the cap dropped uncounted and made part of the gap.
+    func testBackwardsStreamCountsLateSegments() {
+        let r = StreamRecorder()
+        let h = EngineHarness(dissectors: [r.entry()])
+        handshake(h, isn: 1000)
+        let n = 2000, size = 100
+        for i in (0..<n).reversed() {
+            h.feed(PacketBuilder.tcp(src: c, sport: cp, dst: s, dport: sp, seq: 1001 &+ UInt32(i * size), ack: 0, flags: 0x18,
+                                     payload: [UInt8](repeating: UInt8(i % 256), count: size)))
+        }
+        _ = h.finish()
+        let k = h.engine.counters
+        // The per-flow cap's pages, one a segment, less the page kept for the probe buffer (the
+        // direction is not classified before its first bytes are delivered).
+        let queued = 256 * 1024 / 2048 - 1
+        XCTAssertEqual(k.reassemblyCapHits, 1)
+        XCTAssertEqual(k.tcpSegmentsLate, UInt64(n - queued - 1))
+        XCTAssertEqual(k.tcpRetransmissions, 0)
+        XCTAssertEqual(k.reassemblyGapBytes, UInt64((n - queued - 1) * size))
+        let first = n - queued - 1
+        let delivered = r.stream(.toServer)
+        // The gap came before the flow was classified (no session hears of it).
+        XCTAssertEqual(delivered.count, (queued + 1) * size, "every segment from the one that hit the cap")
+        XCTAssertTrue(delivered.suffix((queued + 1) * size).elementsEqual((first..<n).flatMap { [UInt8](repeating: UInt8($0 % 256), count: size) }))
+    }
+
+    /// A probe that wants 8 bytes: the first bytes past a hole are buffered for it in a page.
+    func probingRecorder(_ r: StreamRecorder) -> DissectorEntry {
+        let e = r.entry()
+        return DissectorEntry(name: "probing", transports: [.tcp], hintPorts: [],
+                              probe: { b, _, _ in b.count >= 8 ? .match : .needMore }, makeSession: e.makeSession)
+    }
+
+    /// The pool's peak never passes either cap, also when the first bytes after a forced gap
+    /// need a probe buffer (that page took the direction one page over its cap; under the
+    /// total cap it could not be had, and the flow was never classified).
+    func testPeakStaysWithinThePerFlowAndTotalCaps() {
+        for total in [false, true] {
+            let r = StreamRecorder()
+            let cap = 8192
+            let h = EngineHarness(dissectors: [probingRecorder(r)]) {
+                if total { $0.reassemblyTotalBytes = cap } else { $0.reassemblyPerFlowBytes = cap }
+                $0.pageSize = 2048
+            }
+            handshake(h, isn: 1000)
+            var peak = 0
+            for i in 1...12 {                       // bytes 1001..1004 never come
+                h.feed(seg(1001 &+ UInt32(4 * i), "\(i % 10)\(i % 10)\(i % 10)\(i % 10)"))
+                peak = max(peak, h.engine.reassemblyBytesInUse)
+            }
+            _ = h.finish()
+            let k = h.engine.counters
+            XCTAssertGreaterThan(k.reassemblyCapHits, 0, "total \(total)")
+            XCTAssertLessThanOrEqual(peak, cap, "total \(total)")
+            XCTAssertLessThanOrEqual(Int(k.reassemblyMemoryPeak), cap, "total \(total)")
+            XCTAssertEqual(r.sessions, 1, "the flow is classified (total \(total))")
+            XCTAssertEqual(r.stream(.toServer), Array("111122223333444455556666777788889999000011112222".utf8),
+                           "every byte after the hole, once (total \(total))")
+        }
+    }
+
+    /// A total cap that is not a whole number of pages holds the whole pages in it, and none
+    /// when it is smaller than one page (it held one page).
+    func testPoolHoldsOnlyWholePagesWithinItsCap() {
+        XCTAssertEqual(PagePool(pageSize: 2048, maxBytes: 1000).maxPages, 0)
+        XCTAssertNil(PagePool(pageSize: 2048, maxBytes: 1000).take(1))
+        let pool = PagePool(pageSize: 2048, maxBytes: 5 * 2048 + 100)
+        XCTAssertEqual(pool.maxPages, 5)
+        XCTAssertNotNil(pool.take(5))
+        XCTAssertNil(pool.take(1))
+        XCTAssertEqual(pool.pagesAllocated, 5, "the memory allocated stays within the cap too")
+        XCTAssertLessThanOrEqual(pool.peakPagesInUse * pool.pageSize, 5 * 2048 + 100)
+    }
+
     func testMidStreamPickupWithoutSYN() {
         let r = StreamRecorder()
         let h = EngineHarness(dissectors: [r.entry()])

@@ -151,9 +151,14 @@ public struct FlowRecord {
     /// Transactions the flow's dissector numbered (Suricata's `flow.tx_cnt`): the highest
     /// `tx_id` written plus one.
     public var txCount: UInt32 = 0
+    /// The holes reassembly gave up last, per direction (to the server `.0`/`.1`, to the
+    /// client `.2`/`.3`): from the first hole's start to the last one's end, in sequence
+    /// space; empty (equal) until a hole is given up. A segment behind the stream that falls
+    /// in them is late, not a retransmission (read only on that path).
+    var givenUp: (UInt32, UInt32, UInt32, UInt32) = (0, 0, 0, 0)
     /// To 320 bytes (five whole lines).
     private var padding0: UInt32 = 0
-    private var padding: (UInt64, UInt64, UInt64) = (0, 0, 0)
+    private var padding: UInt64 = 0
 
     init(key: FlowKey, id: UInt64, firstNanos: Int64, activeNanos: Int64, firstPacket: UInt64) {
         self.key = key

@@ -139,6 +139,7 @@ extension Engine {
             j.field("segments_in_order", c.tcpSegmentsInOrder)
             j.field("segments_out_of_order", c.tcpSegmentsOutOfOrder)
             j.field("retransmissions", c.tcpRetransmissions)
+            j.field("segments_late", c.tcpSegmentsLate)
             j.field("reassembly_gap_bytes", c.reassemblyGapBytes)
             j.field("reassembly_cap_hits", c.reassemblyCapHits)
             j.field("reassembly_memuse_peak", UInt64(peak))

@@ -43,7 +43,11 @@ public final class EngineCounters {
 
     public var tcpSegmentsInOrder: UInt64 = 0
     public var tcpSegmentsOutOfOrder: UInt64 = 0
+    /// Segments entirely behind the stream whose bytes were all delivered already.
     public var tcpRetransmissions: UInt64 = 0
+    /// Segments entirely behind the stream that fall in holes given up as gaps (their bytes
+    /// were never delivered): late, not retransmitted (`stats.tcp.segments_late`).
+    public var tcpSegmentsLate: UInt64 = 0
     public var tcpOverlaps: UInt64 = 0
     public var reassemblyGaps: UInt64 = 0
     public var reassemblyGapBytes: UInt64 = 0

@@ -2,7 +2,8 @@
 // allocated in chunks up to a hard cap and recycled through a free list, never returned to
 // malloc while the pool lives, so steady-state reassembly does not allocate.
 
-/// Fixed-size pages of raw memory, bounded by `maxPages`.
+/// Fixed-size pages of raw memory, bounded by `maxPages`: the whole pages that fit in
+/// `maxBytes` (none when it is smaller than a page), so the pool never holds more than that.
 public final class PagePool {
     public let pageSize: Int
     public let maxPages: Int
@@ -17,7 +18,7 @@ public final class PagePool {
 
     public init(pageSize: Int = 2048, maxBytes: Int) {
         self.pageSize = max(256, pageSize)
-        self.maxPages = max(1, maxBytes / self.pageSize)
+        self.maxPages = max(0, maxBytes / self.pageSize)
         self.pagesPerChunk = max(1, min(self.maxPages, (256 * 1024) / self.pageSize))
     }
 
@@ -25,9 +26,10 @@ public final class PagePool {
 
     public var bytesInUse: Int { pagesInUse * pageSize }
 
-    /// Takes `n` pages chained together; nil when that would pass the cap.
-    public func take(_ n: Int) -> Int32? {
-        guard n > 0, pagesInUse + n <= maxPages else { return nil }
+    /// Takes `n` pages chained together; nil when that would pass the cap, or leave fewer
+    /// than `keepFree` pages free under it.
+    public func take(_ n: Int, keepFree: Int = 0) -> Int32? {
+        guard n > 0, pagesInUse + n + keepFree <= maxPages else { return nil }
         var first: Int32 = -1
         var prev: Int32 = -1
         for _ in 0..<n {
@@ -79,16 +81,21 @@ public final class PagePool {
         }
     }
 
+    /// Adds a chunk of pages to the free list; the last chunk is cut at `maxPages`, so that
+    /// the memory allocated stays within the cap too. Called only while pages in use are
+    /// below the cap and none is free (so at least one page is added).
     private func growChunk() {
-        let chunk = UnsafeMutableRawPointer.allocate(byteCount: pagesPerChunk * pageSize, alignment: 16)
+        let n = min(pagesPerChunk, maxPages - pagesAllocated)
+        precondition(n > 0, "page pool grown past its cap")
+        let chunk = UnsafeMutableRawPointer.allocate(byteCount: n * pageSize, alignment: 16)
         chunks.append(chunk)
         let base = Int32(pagesAllocated)
-        nextPage.reserveCapacity(pagesAllocated + pagesPerChunk)
-        for i in 0..<pagesPerChunk {
-            nextPage.append(i + 1 < pagesPerChunk ? base + Int32(i + 1) : freeHead)
+        nextPage.reserveCapacity(pagesAllocated + n)
+        for i in 0..<n {
+            nextPage.append(i + 1 < n ? base + Int32(i + 1) : freeHead)
         }
         freeHead = base
-        pagesAllocated += pagesPerChunk
+        pagesAllocated += n
     }
 }
 

@@ -39,6 +39,32 @@ struct SegmentPool {
 /// Sequence-space comparisons modulo 2^32 (RFC 9293 section 3.4).
 func seqDiff(_ a: UInt32, _ b: UInt32) -> Int32 { Int32(bitPattern: a &- b) }
 
+/// The holes a direction gives up in one go (a cap hit, an ACK past them, a cut segment, the
+/// flow's end): from the first one's start to the last one's end. Kept in the flow record
+/// (`FlowRecord.givenUp`), it tells a late segment (one that falls in them: its bytes were
+/// never delivered) from a retransmission (its bytes were).
+struct GivenUpHoles {
+    var lo: UInt32 = 0
+    var hi: UInt32 = 0
+    var any = false
+
+    mutating func add(from start: UInt32, length: Int) {
+        guard length > 0 else { return }
+        if !any { lo = start; any = true }
+        hi = start &+ UInt32(truncatingIfNeeded: length)
+    }
+}
+
+extension FlowRecord {
+    func givenUp(_ d: Direction) -> (lo: UInt32, hi: UInt32) {
+        d == .toServer ? (givenUp.0, givenUp.1) : (givenUp.2, givenUp.3)
+    }
+    mutating func setGivenUp(_ d: Direction, _ h: GivenUpHoles) {
+        guard h.any else { return }
+        if d == .toServer { givenUp.0 = h.lo; givenUp.1 = h.hi } else { givenUp.2 = h.lo; givenUp.3 = h.hi }
+    }
+}
+
 extension Engine {
     /// Reassembles one TCP segment of a direction: in-order data goes straight to the
     /// dissector (no copy), future data is queued in pooled pages under the per-flow and
@@ -85,7 +111,7 @@ extension Engine {
         if rel <= 0 {
             let overlap = Int(-Int64(rel))
             if overlap >= payload.count {
-                counters.tcpRetransmissions &+= 1
+                countBehind(slot, dir, seq, seq &+ UInt32(payload.count))
                 table[slot].setStream(dir, st)
                 return
             }
@@ -99,6 +125,9 @@ extension Engine {
             // A snaplen-cut segment: the bytes past the cut are lost to us, a gap.
             let missing = isCut ? packetMissingBytes : 0
             if missing > 0 {
+                var holes = GivenUpHoles()
+                holes.add(from: st.nextSeq, length: missing)
+                table[slot].setGivenUp(dir, holes)
                 st.nextSeq = st.nextSeq &+ UInt32(truncatingIfNeeded: missing)
                 st.gapBytes &+= UInt64(missing)
             }
@@ -110,37 +139,71 @@ extension Engine {
         }
         // Future data: a hole before it.
         counters.tcpSegmentsOutOfOrder &+= 1
-        if !enqueue(&st, seq: seq, data: payload) {
-            // A cap was reached: give up on the hole. Deliver what is queued with its gaps,
-            // then this segment after a gap.
+        // While the direction is being probed, its probe buffer takes a page of the caps too
+        // (the first bytes delivered past the hole may need one): one page is left for it.
+        let probing = table[slot].app == -1 && !table[slot].probeRejected(dir)
+        let probeReserve = probing ? (table[slot].probePage(dir) >= 0 ? 1 : 2) : 0
+        if !enqueue(&st, seq: seq, data: payload, probeReserve: probeReserve) {
+            // A cap was reached: give up on the holes. Deliver in order what is queued before
+            // this segment (with its gaps), this segment after a gap, then the rest queued.
             counters.reassemblyCapHits &+= 1
             table[slot].setStream(dir, st)
-            flushQueued(slot, dir)
+            var holes = GivenUpHoles()
+            while true {
+                let head = table[slot].stream(dir).oooHead
+                guard head >= 0, seqDiff(segments.seq[Int(head)], seq) <= 0 else { break }
+                gapToFirstQueued(slot, dir, &holes)
+                drain(slot, dir, afterGap: true)
+            }
             st = table[slot].stream(dir)
             let hole = seqDiff(seq, st.nextSeq)
             if hole > 0 {
+                holes.add(from: st.nextSeq, length: Int(hole))
                 st.gapBytes &+= UInt64(hole)
                 st.nextSeq = seq
                 table[slot].setStream(dir, st)
                 deliverGap(slot, dir, Int(hole))
                 st = table[slot].stream(dir)
             } else if hole < 0 {
+                // Queued copies of its first bytes were delivered just now (a cap hit means
+                // some of its bytes were not queued, so something is left).
                 let skip = Int(-Int64(hole))
-                if skip >= payload.count { return }
+                if skip >= payload.count {
+                    countBehind(slot, dir, seq, seq &+ UInt32(payload.count))
+                    flushQueued(slot, dir, &holes)
+                    table[slot].setGivenUp(dir, holes)
+                    return
+                }
                 payload = payload.suffix(from: skip)
             }
             st.nextSeq = st.nextSeq &+ UInt32(payload.count)
             st.deliveredBytes &+= UInt64(payload.count)
             table[slot].setStream(dir, st)
             deliver(slot, dir, payload)
+            flushQueued(slot, dir, &holes)
+            table[slot].setGivenUp(dir, holes)
             return
         }
         table[slot].setStream(dir, st)
     }
 
+    /// A segment (`seq..<end`) entirely behind the stream: late when it falls in the holes
+    /// given up last (its bytes were never delivered), else a retransmission.
+    func countBehind(_ slot: Int32, _ dir: Direction, _ seq: UInt32, _ end: UInt32) {
+        let g = table[slot].givenUp(dir)
+        if g.lo != g.hi && seqDiff(end, g.lo) > 0 && seqDiff(seq, g.hi) < 0 {
+            counters.tcpSegmentsLate &+= 1
+        } else {
+            counters.tcpRetransmissions &+= 1
+        }
+    }
+
     /// Queues the parts of a future segment not already queued (first copy wins). Returns
     /// false, queuing nothing more, when the per-flow or global cap would be passed.
-    func enqueue(_ st: inout StreamState, seq: UInt32, data: ByteView) -> Bool {
+    /// `probeReserve`: 0 when the direction is not being probed; else 1 when its probe buffer
+    /// holds a page (counted in the per-flow cap), 2 when it has none yet (a page of both
+    /// caps is kept for it).
+    func enqueue(_ st: inout StreamState, seq: UInt32, data: ByteView, probeReserve: Int = 0) -> Bool {
         var cur = seq
         var rest = data
         var prev: Int32 = -1
@@ -164,8 +227,9 @@ extension Engine {
             // The cap bounds memory, so a segment counts the whole pages it takes (a flood of
             // one-byte segments takes a page each).
             let pages = (n + pool.pageSize - 1) / pool.pageSize
-            guard Int(st.oooHeld) + pages * pool.pageSize <= config.reassemblyPerFlowBytes else { return false }
-            guard let first = pool.take(pages), let base = rest.buffer.baseAddress else { return false }
+            let probePages = probeReserve > 0 ? 1 : 0
+            guard Int(st.oooHeld) + (pages + probePages) * pool.pageSize <= config.reassemblyPerFlowBytes else { return false }
+            guard let first = pool.take(pages, keepFree: probeReserve > 1 ? 1 : 0), let base = rest.buffer.baseAddress else { return false }
             pool.write(ByteViewLike(base: base, count: n), into: first, at: 0)
             let s = segments.take()
             segments.seq[Int(s)] = cur
@@ -210,8 +274,8 @@ extension Engine {
                     deliverPages(slot, dir, first: segments.page[Int(head)], skip: skip, length: len)
                 }
             } else {
-                counters.tcpRetransmissions &+= 1
                 table[slot].setStream(dir, st)
+                countBehind(slot, dir, segments.seq[Int(head)], segEnd)
             }
             pool.release(segments.page[Int(head)])
             segments.release(head)
@@ -239,18 +303,21 @@ extension Engine {
     func ackedHole(_ slot: Int32, _ dir: Direction, ack: UInt32) {
         let head = table[slot].stream(dir).oooHead
         guard head >= 0, seqDiff(ack, segments.seq[Int(head)]) >= 0 else { return }
-        gapToFirstQueued(slot, dir)
+        var holes = GivenUpHoles()
+        gapToFirstQueued(slot, dir, &holes)
+        table[slot].setGivenUp(dir, holes)
         drain(slot, dir, afterGap: true)
     }
 
-    /// Gives up on the hole before the first queued segment: reports it as a gap and moves
-    /// the stream to that segment.
-    func gapToFirstQueued(_ slot: Int32, _ dir: Direction) {
+    /// Gives up on the hole before the first queued segment: reports it as a gap, adds it to
+    /// `holes` and moves the stream to that segment.
+    func gapToFirstQueued(_ slot: Int32, _ dir: Direction, _ holes: inout GivenUpHoles) {
         var st = table[slot].stream(dir)
         let head = st.oooHead
         guard head >= 0 else { return }
         let hole = seqDiff(segments.seq[Int(head)], st.nextSeq)
         guard hole > 0 else { return }
+        holes.add(from: st.nextSeq, length: Int(hole))
         st.gapBytes &+= UInt64(hole)
         st.nextSeq = segments.seq[Int(head)]
         table[slot].setStream(dir, st)
@@ -259,8 +326,14 @@ extension Engine {
 
     /// Delivers everything queued in a direction, reporting each hole as a gap.
     func flushQueued(_ slot: Int32, _ dir: Direction) {
+        var holes = GivenUpHoles()
+        flushQueued(slot, dir, &holes)
+        table[slot].setGivenUp(dir, holes)
+    }
+
+    func flushQueued(_ slot: Int32, _ dir: Direction, _ holes: inout GivenUpHoles) {
         while table[slot].stream(dir).oooHead >= 0 {
-            gapToFirstQueued(slot, dir)
+            gapToFirstQueued(slot, dir, &holes)
             drain(slot, dir, afterGap: true)
         }
     }
