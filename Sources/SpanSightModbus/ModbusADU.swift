@@ -53,6 +53,19 @@ struct MBAPHeader {
 
     /// Test used to find an ADU start in unknown bytes (probe and resynchronisation): protocol
     /// id 0, a valid length and a plausible function code. Needs 8 bytes.
+    /// The first offset after 0 at which a header could start (its protocol id, bytes 2-3,
+    /// is 0x0000), among those with a whole minimal ADU after them; past them, the offset that
+    /// keeps the last `minADU - 1` bytes (they may begin a header the next bytes complete).
+    static func nextCandidate(_ b: ByteView) -> Int {
+        let last = b.count - minADU
+        var p = b.firstIndex(of: 0, from: 3)
+        while let z = p, z - 2 <= last {
+            if b.u8(at: z + 1) == 0 { return z - 2 }
+            p = b.firstIndex(of: 0, from: z + 1)
+        }
+        return max(1, last + 1)
+    }
+
     static func isPlausibleStart(_ b: ByteView, lenient: Bool = false, anyException: Bool = false) -> Bool {
         guard let h = MBAPHeader(b), let fc = b.u8(at: Field.pdu) else { return false }
         return h.protocolID == 0 && h.hasValidLength

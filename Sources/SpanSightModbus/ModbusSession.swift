@@ -339,8 +339,11 @@ public final class ModbusSession: DissectorSession {
         }
         guard view.count >= MBAPHeader.minADU else { return .needMore(total: MBAPHeader.minADU) }
         guard MBAPHeader.isPlausibleStart(view, anyException: true), let h = MBAPHeader(view) else {
-            if sync.skipped < Int32.max { sync.skipped += 1 }
-            return .skip(1)
+            // Every offset before the next whose protocol id is 0 fails the same test: skip to
+            // it at once (what skipping byte by byte would do, without a call per byte).
+            let k = MBAPHeader.nextCandidate(view)
+            sync.skipped = Int32(clamping: Int(sync.skipped) + k)
+            return .skip(k)
         }
         guard view.count >= h.aduSize else { return .needMore(total: h.aduSize) }
         if sync.skipped > 0 {
