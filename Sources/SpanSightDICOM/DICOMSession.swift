@@ -113,8 +113,8 @@ public final class DICOMSession: DissectorSession {
         super.init()
         framers[0].attach(memory)
         framers[1].attach(memory)
-        memory.chargeUnchecked(.sessions, streams[0].command.capacity + streams[1].command.capacity)
-        openCharged = open.capacity * MemoryLayout<OpenOperation>.stride
+        memory.chargeUnchecked(.sessions, 2 * 1024)
+        openCharged = 8 * MemoryLayout<OpenOperation>.stride
         memory.chargeUnchecked(.transactions, openCharged)
     }
 
@@ -124,11 +124,12 @@ public final class DICOMSession: DissectorSession {
     var commandCharged = 0
 
     /// Charges growth of the open-operation list and the command buffers (bounded by their
-    /// caps: charged as they grow, never refused).
+    /// caps: charged as they grow, never refused), by their logical sizes (`reservedSize`).
     func chargeGrowth() {
-        let o = open.capacity * MemoryLayout<OpenOperation>.stride
+        let o = reservedSize(for: open.count, floor: 8) * MemoryLayout<OpenOperation>.stride
         if o > openCharged { memory.chargeUnchecked(.transactions, o - openCharged); openCharged = o }
-        let c = max(0, streams[0].command.capacity - 1024) + max(0, streams[1].command.capacity - 1024)
+        let c = reservedSize(for: streams[0].command.count, floor: 1024) - 1024
+            + reservedSize(for: streams[1].command.count, floor: 1024) - 1024
         if c > commandCharged { memory.chargeUnchecked(.pdus, c - commandCharged); commandCharged = c }
     }
 
@@ -139,7 +140,7 @@ public final class DICOMSession: DissectorSession {
             if framers[i].hasPending || streams[i].phase != .header { items += 1 }
             gap(Int.max, direction: dir, sink: &context)
             framers[i].releaseStorage()
-            if streams[i].command.capacity > 1024 {
+            if commandCharged > 0 {
                 streams[i].command = []
                 streams[i].command.reserveCapacity(1024)
             }
@@ -272,7 +273,7 @@ public final class DICOMSession: DissectorSession {
                     }
                     if streams[i].command.count + k <= limits.maxCommandBytes {
                         view.prefix(k).withBytes { streams[i].command.append(contentsOf: $0) }
-                        if streams[i].command.capacity > 1024 { chargeGrowth() }
+                        if streams[i].command.count > 1024 { chargeGrowth() }
                     } else {
                         streams[i].commandOverflow = true
                     }

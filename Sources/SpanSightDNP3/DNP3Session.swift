@@ -13,6 +13,9 @@ struct DNP3Reassembly {
     var lastSequence: UInt8 = 0
     var lastUse: UInt64 = 0
     var buffer: [UInt8] = []
+    /// Bytes reserved for `buffer` and charged (its logical size, not its `capacity`: see
+    /// `reservedSize` in SpanSightEngine).
+    var reserved = 0
 }
 
 /// A request awaiting its response; a bounded copy of its fragment sits beside it in the
@@ -114,7 +117,7 @@ final class DNP3Session: DissectorSession {
         reportIncomplete(.toClient, &context)
         for d in 0..<2 {
             items += reassembly[d].filter { $0.active && !$0.buffer.isEmpty }.count
-            for r in reassembly[d] { memory.release(.pdus, r.buffer.capacity) }
+            for r in reassembly[d] { memory.release(.pdus, r.reserved) }
             reassembly[d] = []
         }
         if !udp {
@@ -340,13 +343,12 @@ final class DNP3Session: DissectorSession {
     /// memory budget (the buffer doubles, up to the fragment cap); false when refused.
     func room(_ d: Int, _ i: Int, _ n: Int) -> Bool {
         let need = reassembly[d][i].buffer.count + n
-        let capacity = reassembly[d][i].buffer.capacity
-        if need <= capacity { return true }
-        let want = max(need, min(limits.maxFragmentBytes, capacity * 2))
-        guard memory.charge(.pdus, want - capacity) else { return false }
+        let reserved = reassembly[d][i].reserved
+        if need <= reserved { return true }
+        let want = max(need, min(limits.maxFragmentBytes, reserved * 2))
+        guard memory.charge(.pdus, want - reserved) else { return false }
         reassembly[d][i].buffer.reserveCapacity(want)
-        let got = reassembly[d][i].buffer.capacity
-        if got > want { memory.chargeUnchecked(.pdus, got - want) }
+        reassembly[d][i].reserved = want
         return true
     }
 

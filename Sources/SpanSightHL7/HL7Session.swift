@@ -65,7 +65,7 @@ public final class HL7Session: DissectorSession {
         table.attach(memory)
         toServer.account = memory
         toClient.account = memory
-        memory.chargeUnchecked(.sessions, scratch.capacity)
+        memory.chargeUnchecked(.sessions, 2 * HL7Pseudonymizer.length)
     }
 
     // MARK: stream entry points (generic over the sink: the tests' hook)

@@ -51,7 +51,8 @@ struct MLLPFramer {
     private(set) var pending: [UInt8] = []
     /// Where `pending`'s capacity is charged (kind `.pdus`), once set by the session.
     var account: MemoryAccount?
-    /// Capacity of `pending` charged so far.
+    /// Bytes reserved for `pending` and charged (its logical size, not its `capacity`: see
+    /// `reservedSize` in SpanSightEngine).
     private var charged = 0
 
     init(maxMessage: Int) {
@@ -170,7 +171,7 @@ struct MLLPFramer {
     /// (a flow that once carried a 1 MiB message does not hold 1 MiB until it ends).
     private mutating func clearPending() {
         guard buffered > 0 else { return }
-        if pending.capacity > 64 * 1024 {
+        if charged > 64 * 1024 {
             pending = []
             account?.release(.pdus, charged)
             charged = 0
@@ -204,12 +205,11 @@ struct MLLPFramer {
     private mutating func append(_ input: ByteView, _ from: Int, _ to: Int) -> Bool {
         guard to > from else { return true }
         let need = buffered + (to - from)
-        if need > pending.capacity {
-            let want = max(need, min(maxMessage, max(pending.capacity * 2, 256)))
+        if need > charged {
+            let want = max(need, min(maxMessage, max(charged * 2, 256)))
             if let account, !account.charge(.pdus, want - charged) { return false }
             pending.reserveCapacity(want)
-            if pending.capacity > want { account?.chargeUnchecked(.pdus, pending.capacity - want) }
-            charged = pending.capacity
+            charged = want
         }
         input.withBytes { pending.append(contentsOf: UnsafeBufferPointer(rebasing: $0[from..<to])) }
         buffered = pending.count

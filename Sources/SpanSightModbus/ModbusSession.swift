@@ -189,7 +189,7 @@ public final class ModbusSession: DissectorSession {
         table.attach(memory)
         framerToServer.attach(memory)
         framerToClient.attach(memory)
-        memory.chargeUnchecked(.sessions, scratch.capacity)
+        memory.chargeUnchecked(.sessions, scratch.count)
     }
 
     // MARK: DissectorSession

@@ -132,6 +132,42 @@ final class MemoryBudgetTests: XCTestCase {
                                  "\(name): \(Self.mean(freed, charged)) for \(flows) flows", file: file, line: line)
     }
 
+    /// What is charged depends on the traffic, never on the heap's history: a golden `stats`
+    /// event once differed in CI because charges came from malloc_usable_size. A session
+    /// object costs its class's instance size as glibc rounds a request (16 bytes of class
+    /// header + 8 of `Int` = 24; + 7 more words and a byte = 81, rounded to 88), the same
+    /// after the heap was churned; buffers charge their reserved size.
+    func testChargesDoNotDependOnHeapHistory() {
+        final class OneWord { var a = 1 }
+        final class Odd { var a = 1; var b = (1, 2, 3, 4, 5, 6, 7); var c: UInt8 = 0 }
+        XCTAssertEqual(heapSize(of: OneWord()), 24)
+        XCTAssertEqual(heapSize(of: Odd()), 88)
+        var churn: [[UInt8]] = []
+        for i in 0..<2000 { churn.append([UInt8](repeating: 0, count: 40 + (i * 37) % 300)) }
+        for i in stride(from: 0, to: churn.count, by: 3) { churn[i] = [] }
+        let sizes = (0..<200).map { _ in heapSize(of: Odd()) }
+        XCTAssertEqual(Set(sizes), [88])
+        XCTAssertEqual(reservedSize(for: 0, floor: 64), 64)
+        XCTAssertEqual(reservedSize(for: 65, floor: 64), 128)
+        XCTAssertEqual(reservedSize(for: 1025, floor: 1024), 2048)
+        // Each dissector's session, fed the same bytes, charges the same on every run.
+        let starts: [(DissectorEntry, UInt16, [UInt8])] = [
+            (Modbus.entry, 502, Self.modbusRequest(1)), (HL7.entry, 2575, Self.hl7Start),
+            (DNP3.entry, 20000, DNP3Frames.segment(sequence: 0, first: true)),
+            (DICOM.entry, 104, DICOMFrames.associateStart(length: 60_000)),
+        ]
+        for (entry, port, bytes) in starts {
+            let charges = (0..<3).map { _ -> Int in
+                let t = Traffic([entry], budget: 512 << 20, events: false)
+                t.open(0, port: port)
+                t.send(0, port: port, bytes)
+                return t.engine.budget.appLayerUsed
+            }
+            XCTAssertGreaterThan(charges[0], 0, "\(entry.name)")
+            XCTAssertEqual(Set(charges).count, 1, "\(entry.name): \(charges)")
+        }
+    }
+
     func testChargedBytesAreHeldBytes() {
         checkAccounting("modbus", Modbus.entry, port: 502, flows: 200) { t, f in
             for r in 0..<300 { t.send(f, port: 502, Self.modbusRequest(r)) }

@@ -1,3 +1,6 @@
+// UNSAFE: heapSize(of:) reads class metadata and an object's address (Unmanaged, toOpaque) to
+// charge what a session object costs; nothing else here touches raw memory.
+
 import CSpanSightHints
 
 /// What a byte of SpanSight's state is for: the kinds the memory budget accounts for and
@@ -298,10 +301,35 @@ public final class MemoryAccount {
     }
 }
 
-/// Bytes the allocator reserved for a heap object (its instance size rounded up by malloc):
-/// what a session object itself costs.
+/// Bytes a heap object costs, as a function of its class alone: the instance size Swift's
+/// runtime asks malloc for (read from the class metadata), rounded up as glibc rounds a
+/// request (16-byte chunks with an 8-byte header, 24 usable at least).
+///
+/// Not `malloc_usable_size`: a chunk split from a larger free one can carry up to 16 bytes of
+/// slack, so the same capture charged different totals on two machines and a golden `stats`
+/// event failed in CI. Every charge must be a function of the traffic, never of the heap's
+/// history (`reservedSize` says the same for growing buffers). Falls back to the usable size
+/// if the metadata field is implausible (a runtime whose class layout differs).
 public func heapSize(of object: AnyObject) -> Int {
-    CSpanSightHints_usableSize(Unmanaged.passUnretained(object).toOpaque())
+    let usable = CSpanSightHints_usableSize(Unmanaged.passUnretained(object).toOpaque())
+    // Class metadata without Objective-C interop: kind/isa, superclass, flags (4),
+    // instance address point (4), then the instance size (4) at byte 24.
+    let metadata = unsafeBitCast(type(of: object), to: UnsafeRawPointer.self)
+    let size = Int(metadata.load(fromByteOffset: 24, as: UInt32.self))
+    guard size >= 16, size <= usable else { return usable }
+    return max(24, ((size + 8 + 15) & ~15) - 8)
+}
+
+/// The logical size a growing buffer reserves to hold `count` elements: `floor` doubled until
+/// it is enough. Components charge this, never an Array's `capacity`: on Linux that comes from
+/// `malloc_usable_size` and depends on the heap's history (see `heapSize(of:)`), and an
+/// append past it doubles the slack too. The allocator's slack above the reserved size (under
+/// 32 bytes a block) is not counted.
+@inlinable
+public func reservedSize(for count: Int, floor: Int) -> Int {
+    var n = max(1, floor)
+    while n < count { n &*= 2 }
+    return n
 }
 
 /// Bytes the process has allocated from the heap now (for tests of the accounting).

@@ -28,7 +28,7 @@ public struct StreamFramer {
     public private(set) var budgetDrops = 0
     /// Where the pending buffer's capacity is charged (kind `.pdus`), once set by the session.
     public private(set) var account: MemoryAccount?
-    /// Capacity of `pending` charged so far.
+    /// Bytes reserved for `pending` and charged (its logical size; see `reservedSize`).
     private var charged = 0
 
     public init(maxPDU: Int) {
@@ -38,7 +38,6 @@ public struct StreamFramer {
     /// Charges the pending buffer to `account` from now on.
     public mutating func attach(_ account: MemoryAccount) {
         self.account = account
-        charged = pending.capacity
         account.chargeUnchecked(.pdus, charged)
     }
 
@@ -57,12 +56,11 @@ public struct StreamFramer {
     /// Makes room for `n` more pending bytes, charged to the account; false when refused.
     private mutating func room(_ n: Int) -> Bool {
         let need = pendingCount + n
-        if need <= pending.capacity { return true }
-        let want = max(need, min(maxPDU, max(pending.capacity * 2, 64)))
+        if need <= charged { return true }
+        let want = max(need, min(maxPDU, max(charged * 2, 64)))
         if let account, !account.charge(.pdus, want - charged) { return false }
         pending.reserveCapacity(want)
-        if pending.capacity > want { account?.chargeUnchecked(.pdus, pending.capacity - want) }
-        charged = pending.capacity
+        charged = want
         return true
     }
 

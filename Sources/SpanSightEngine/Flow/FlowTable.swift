@@ -245,6 +245,8 @@ public final class FlowTable {
     var index: [UInt32]
     var mask: Int
     var freeSlots: [Int32] = []
+    /// Entries reserved for `freeSlots` (its logical size, charged; see `reservedSize`).
+    var freeSlotsReserved = 0
     public private(set) var count = 0
     public let maxFlows: Int
     /// Bits of an index entry that hold slot + 1 (enough for `maxFlows`); the rest is the tag.
@@ -332,7 +334,7 @@ public final class FlowTable {
 
     /// Bytes the table holds now: records, index and free list (what it charges the budget).
     public var allocatedBytes: Int {
-        recordCapacity * MemoryLayout<FlowRecord>.stride + index.capacity * 4 + freeSlots.capacity * 4
+        recordCapacity * MemoryLayout<FlowRecord>.stride + index.count * 4 + freeSlotsReserved * 4
     }
 
     /// Inserts a new record with its flow hash (the caller made room when `isFull`). Returns its slot.
@@ -387,6 +389,10 @@ public final class FlowTable {
         index[hole] = 0
         lruUnlink(slot)
         self[slot].live = false
+        if freeSlots.count == freeSlotsReserved {
+            freeSlotsReserved = reservedSize(for: freeSlots.count + 1, floor: 64)
+            freeSlots.reserveCapacity(freeSlotsReserved)
+        }
         freeSlots.append(slot)
         count -= 1
     }
