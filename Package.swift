@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "SpanSightDNP3", targets: ["SpanSightDNP3"]),
         .library(name: "SpanSightDICOM", targets: ["SpanSightDICOM"]),
         .library(name: "SpanSightHL7", targets: ["SpanSightHL7"]),
+        .library(name: "SpanSightProtocols", targets: ["SpanSightProtocols"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -49,6 +50,9 @@ let package = Package(
         // Detection: rules, learned baselines, risk (an observer of the engine).
         .target(name: "SpanSightDetect", dependencies: ["SpanSightEngine", "SpanSightWire"], swiftSettings: fastPath),
         .target(name: "SpanSightHL7", dependencies: ["SpanSightEngine", "SpanSightWire", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: fastPath),
+        // The registered protocols (one list for the tool, tests, benchmarks and fuzz targets).
+        .target(name: "SpanSightProtocols", dependencies: ["SpanSightEngine", "SpanSightModbus", "SpanSightDNP3",
+                                                           "SpanSightDICOM", "SpanSightHL7"]),
         // Counts heap allocations for `spansight bench` (linked into the tool only).
         .target(name: "CSpanSightAlloc"),
         .executableTarget(
@@ -56,6 +60,7 @@ let package = Package(
             dependencies: [
                 "SpanSightCapture", "SpanSightEngine", "SpanSightWire", "CSpanSightAlloc",
                 "SpanSightModbus", "SpanSightDNP3", "SpanSightDICOM", "SpanSightHL7", "SpanSightInventory", "SpanSightDetect",
+                "SpanSightProtocols",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -75,7 +80,7 @@ let package = Package(
         .testTarget(
             name: "InventoryTests",
             dependencies: ["SpanSightInventory", "SpanSightModbus", "SpanSightDNP3", "SpanSightDICOM", "SpanSightHL7",
-                           "SpanSightEngine", "SpanSightWire",
+                           "SpanSightEngine", "SpanSightWire", "SpanSightProtocols",
                            "SpanSightTestSupport"]
         ),
         .testTarget(
@@ -89,11 +94,11 @@ let package = Package(
         .testTarget(
             name: "DetectTests",
             dependencies: ["SpanSightDetect", "SpanSightModbus", "SpanSightDNP3", "SpanSightEngine", "SpanSightWire",
-                           "SpanSightCapture", "SpanSightTestSupport"]
+                           "SpanSightCapture", "SpanSightTestSupport", "SpanSightProtocols"]
         ),
         .testTarget(name: "HL7Tests", dependencies: ["SpanSightHL7", "SpanSightEngine", "SpanSightWire", "SpanSightTestSupport"]),
         .testTarget(name: "MemoryTests", dependencies: ["SpanSightModbus", "SpanSightDNP3", "SpanSightHL7", "SpanSightDICOM",
                                                         "SpanSightInventory", "SpanSightDetect", "SpanSightEngine", "SpanSightWire",
-                                                        "SpanSightTestSupport"]),
+                                                        "SpanSightTestSupport", "SpanSightProtocols"]),
     ]
 )

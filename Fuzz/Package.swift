@@ -37,10 +37,7 @@ let package = Package(
             name: "FuzzPipeline",
             dependencies: [
                 "FuzzSupport",
-                .product(name: "SpanSightModbus", package: "SpanSight"),
-                .product(name: "SpanSightDNP3", package: "SpanSight"),
-                .product(name: "SpanSightHL7", package: "SpanSight"),
-                .product(name: "SpanSightDICOM", package: "SpanSight"),
+                .product(name: "SpanSightProtocols", package: "SpanSight"),
             ]
         ),
     ]

@@ -11,7 +11,7 @@ public enum DICOM {
     public static let hintPorts: [UInt16] = [104, 11112]
 
     public static let entry = DissectorEntry(
-        name: "dicom", transports: [.tcp], hintPorts: hintPorts,
+        name: "dicom", transports: [.tcp], hintPorts: hintPorts, module: module,
         probe: { bytes, _, info in
             probe(bytes, onHintPort: hintPorts.contains(info.serverPort) || hintPorts.contains(info.clientPort))
         },
@@ -57,7 +57,7 @@ public enum DICOM {
                 return .noMatch
             }
             let end = PDUHeader.Field.size + Int(len)
-            let why = ProbeRejection("dicom.probe_rejected_pdu_type", field: "pdu_type", value: Int(t))
+            let why = ProbeRejection(DICOM.Anomalies.probeRejectedPduType.name, field: "pdu_type", value: Int(t))
             if v.count == end { return .rejected(why) }
             guard v.count > end else { return .needMore }
             switch plausibleStart(v.suffix(from: end)).result {
@@ -73,7 +73,7 @@ public enum DICOM {
         let body = v.suffix(from: PDUHeader.Field.size)
         let version = body._u16(AssociateField.protocolVersion)
         guard version & 1 == 0, titlesFit(body, type: t) else { return .noMatch }
-        return .rejected(ProbeRejection("dicom.probe_rejected_protocol_version", field: "protocol_version", value: Int(version)))
+        return .rejected(ProbeRejection(DICOM.Anomalies.probeRejectedProtocolVersion.name, field: "protocol_version", value: Int(version)))
     }
 
     /// Whether the AE titles of an A-ASSOCIATE-RQ/AC body (as far as visible) are printable

@@ -206,7 +206,7 @@ public final class DICOMSession: DissectorSession {
     public func finish<S: DICOMEventSink>(sink: inout S) {
         for i in 0..<2 where framers[i].hasPending || streams[i].phase != .header {
             let pending = framers[i].pendingCount
-            sink.anomaly("dicom.truncated_pdu") { w in
+            sink.anomaly(DICOM.Anomalies.truncatedPdu.name) { w in
                 w.field("direction", i == 0 ? "to_server" : "to_client")
                 w.field("pending_bytes", pending)
             }
@@ -235,14 +235,14 @@ public final class DICOMSession: DissectorSession {
                 let left = streams[i].pduLeft
                 if left == 0 { streams[i].phase = .header; continue }
                 if left < 6 {
-                    sink.anomaly("dicom.invalid_pdv_length") { w in w.field("pdu_bytes_left", left) }
+                    sink.anomaly(DICOM.Anomalies.invalidPdvLength.name) { w in w.field("pdu_bytes_left", left) }
                     streams[i].phase = .skip(left)
                     continue
                 }
                 guard view.count >= 6 else { return .needMore(total: 6) }
                 let len = view._u32(0), ctx = view._u8(4), mch = view._u8(5)
                 guard len >= 2, len <= UInt32(left - 4) else {
-                    sink.anomaly("dicom.invalid_pdv_length") { w in
+                    sink.anomaly(DICOM.Anomalies.invalidPdvLength.name) { w in
                         w.field("pdv_length", UInt64(len))
                         w.field("pdu_bytes_left", left)
                     }
@@ -250,7 +250,7 @@ public final class DICOMSession: DissectorSession {
                     continue
                 }
                 if mch & 0xFC != 0 {
-                    sink.anomaly("dicom.invalid_pdv_flags") { w in w.field("flags", Int(mch)) }
+                    sink.anomaly(DICOM.Anomalies.invalidPdvFlags.name) { w in w.field("flags", Int(mch)) }
                 }
                 checkContext(ctx, &sink)
                 streams[i].pduLeft = left - 6
@@ -301,7 +301,7 @@ public final class DICOMSession: DissectorSession {
                 return .needMore(total: p.need)
             case .match:
                 let skipped = streams[i].skipped
-                if skipped > 0 { sink.anomaly("dicom.resync") { w in w.field("skipped_bytes", skipped) } }
+                if skipped > 0 { sink.anomaly(DICOM.Anomalies.resync.name) { w in w.field("skipped_bytes", skipped) } }
                 streams[i].inSync = true
                 streams[i].skipped = 0
             }
@@ -320,11 +320,11 @@ public final class DICOMSession: DissectorSession {
         if ended && type != 1 && type <= 7 && DICOMSession.lengthFits(type, len) { return stray(type, len, dir, &sink) }
         switch type {
         case 1, 2:
-            guard len >= PDUHeader.associateFixed else { return lose("dicom.invalid_pdu_length") }
+            guard len >= PDUHeader.associateFixed else { return lose(DICOM.Anomalies.invalidPduLength.name) }
             guard len <= limits.maxAssociatePDU else {
                 sink.countPDU()
                 let cap = limits.maxAssociatePDU
-                sink.anomaly("dicom.pdu_too_large") { w in
+                sink.anomaly(DICOM.Anomalies.pduTooLarge.name) { w in
                     w.field("pdu_type", Int(type))
                     w.field("pdu_length", len)
                     w.field("limit", cap)
@@ -338,20 +338,20 @@ public final class DICOMSession: DissectorSession {
             associate(view._slice(6, len), isRequest: type == 1, dir, &sink)
             return .consumed(6 + len)
         case 3, 5, 6, 7:
-            guard len == PDUHeader.shortBody else { return lose("dicom.invalid_pdu_length") }
+            guard len == PDUHeader.shortBody else { return lose(DICOM.Anomalies.invalidPduLength.name) }
             guard view.count >= 10 else { return .needMore(total: 10) }
             sink.countPDU()
             short(type, view._slice(6, 4), dir, &sink)
             return .consumed(10)
         case 4:
-            guard len >= PDUHeader.minPData else { return lose("dicom.invalid_pdu_length") }
+            guard len >= PDUHeader.minPData else { return lose(DICOM.Anomalies.invalidPduLength.name) }
             sink.countPDU()
             pdata(len, dir, &sink)
             streams[i].pduLeft = len
             streams[i].phase = .pdvHeader
             return .consumed(PDUHeader.Field.size)
         default:
-            return lose("dicom.invalid_pdu_type")
+            return lose(DICOM.Anomalies.invalidPduType.name)
         }
     }
 
@@ -375,7 +375,7 @@ public final class DICOMSession: DissectorSession {
             endedAbortSeen = true
         } else if !endedReported {
             endedReported = true
-            sink.anomaly("dicom.unexpected_pdu") { w in
+            sink.anomaly(DICOM.Anomalies.unexpectedPdu.name) { w in
                 w.field("pdu_type", Int(type))
                 w.field("pdu", DICOMNames.pduType(type))
                 w.field("state", "ended")
@@ -397,7 +397,7 @@ public final class DICOMSession: DissectorSession {
         if streams[i].isCommand {
             if streams[i].commandOverflow {
                 let cap = limits.maxCommandBytes
-                sink.anomaly("dicom.command_too_large") { w in w.field("limit", cap) }
+                sink.anomaly(DICOM.Anomalies.commandTooLarge.name) { w in w.field("limit", cap) }
             } else {
                 streams[i].command.withUnsafeBytes { command(ByteView($0), dir, &sink) }
             }
@@ -437,7 +437,7 @@ public final class DICOMSession: DissectorSession {
     func associate<S: DICOMEventSink>(_ body: ByteView, isRequest: Bool, _ dir: Direction, _ sink: inout S) {
         if isRequest && assoc.pdus > 0 {
             // A new association on the same connection before the previous one ended.
-            sink.anomaly("dicom.unexpected_pdu") { w in w.field("pdu_type", 1) }
+            sink.anomaly(DICOM.Anomalies.unexpectedPdu.name) { w in w.field("pdu_type", 1) }
             endAssociation(.superseded, &sink)
         } else if !isRequest && (assoc.acceptSeen || (assoc.requestSeen && assoc.state != .requested)) {
             unexpected(2, &sink)
@@ -524,7 +524,7 @@ public final class DICOMSession: DissectorSession {
             let reported = dir == .toServer ? assoc.reportedOversize.0 : assoc.reportedOversize.1
             if !reported {
                 if dir == .toServer { assoc.reportedOversize.0 = true } else { assoc.reportedOversize.1 = true }
-                sink.anomaly("dicom.pdu_exceeds_max_length") { w in
+                sink.anomaly(DICOM.Anomalies.pduExceedsMaxLength.name) { w in
                     w.field("pdu_length", len)
                     w.field("max_pdu_length", UInt64(max))
                 }
@@ -535,7 +535,7 @@ public final class DICOMSession: DissectorSession {
     func checkContext<S: DICOMEventSink>(_ ctx: UInt8, _ sink: inout S) {
         guard assoc.acceptSeen, !assoc.usableContexts.contains(ctx), !assoc.reportedUnknownContext else { return }
         assoc.reportedUnknownContext = true
-        sink.anomaly("dicom.unknown_presentation_context") { w in w.field("context_id", Int(ctx)) }
+        sink.anomaly(DICOM.Anomalies.unknownPresentationContext.name) { w in w.field("context_id", Int(ctx)) }
     }
 
     func unexpected<S: DICOMEventSink>(_ type: UInt8, _ sink: inout S) {
@@ -547,7 +547,7 @@ public final class DICOMSession: DissectorSession {
         case .accepted: "accepted"
         case .releasing: "releasing"
         }
-        sink.anomaly("dicom.unexpected_pdu") { w in
+        sink.anomaly(DICOM.Anomalies.unexpectedPdu.name) { w in
             w.field("pdu_type", Int(type))
             w.field("pdu", DICOMNames.pduType(type))
             w.field("state", state)
@@ -558,12 +558,12 @@ public final class DICOMSession: DissectorSession {
         guard !flaws.isEmpty else { return }
         // A local function, not a closure value: passed non-escaping, its context stays on the stack.
         func details(_ w: inout JSONWriter) { w.field("pdu_type", pduType) }
-        if flaws.contains(.itemLength) { sink.anomaly("dicom.invalid_item_length", details) }
-        if flaws.contains(.invalidItem) { sink.anomaly("dicom.invalid_item", details) }
-        if flaws.contains(.unknownItem) { sink.anomaly("dicom.unknown_item", details) }
-        if flaws.contains(.protocolVersion) { sink.anomaly("dicom.unsupported_protocol_version", details) }
-        if flaws.contains(.aeTitle) { sink.anomaly("dicom.invalid_ae_title", details) }
-        if flaws.contains(.tooManyContexts) { sink.anomaly("dicom.too_many_presentation_contexts", details) }
+        if flaws.contains(.itemLength) { sink.anomaly(DICOM.Anomalies.invalidItemLength.name, details) }
+        if flaws.contains(.invalidItem) { sink.anomaly(DICOM.Anomalies.invalidItem.name, details) }
+        if flaws.contains(.unknownItem) { sink.anomaly(DICOM.Anomalies.unknownItem.name, details) }
+        if flaws.contains(.protocolVersion) { sink.anomaly(DICOM.Anomalies.unsupportedProtocolVersion.name, details) }
+        if flaws.contains(.aeTitle) { sink.anomaly(DICOM.Anomalies.invalidAeTitle.name, details) }
+        if flaws.contains(.tooManyContexts) { sink.anomaly(DICOM.Anomalies.tooManyPresentationContexts.name, details) }
     }
 
     /// Emits the association's event (when it saw anything) and starts a new record.
@@ -573,7 +573,7 @@ public final class DICOMSession: DissectorSession {
             closeUnanswered(k)
             unanswered += 1
         }
-        if unanswered > 0 { sink.anomaly("dicom.unanswered_request") { w in w.field("count", unanswered) } }
+        if unanswered > 0 { sink.anomaly(DICOM.Anomalies.unansweredRequest.name) { w in w.field("count", unanswered) } }
         if assoc.pdus > 0 {
             let now = sink.timestampNanos
             let tx = nextTxID
@@ -603,7 +603,7 @@ public final class DICOMSession: DissectorSession {
         let cs = CommandSet(v)
         let ctx = streams[dir.index].pdvContext
         if cs.malformed {
-            sink.anomaly("dicom.invalid_command_set") { w in w.field("context_id", Int(ctx)) }
+            sink.anomaly(DICOM.Anomalies.invalidCommandSet.name) { w in w.field("context_id", Int(ctx)) }
         }
         guard let field = cs.command else { return }
         assoc.commands += 1
@@ -625,14 +625,14 @@ public final class DICOMSession: DissectorSession {
     func request<S: DICOMEventSink>(_ cs: CommandSet, _ field: UInt16, _ v: ByteView, _ dir: Direction, _ sink: inout S) {
         let side = Self.side(dir), id = cs.messageID ?? 0
         if let k = findOpen(id, issuer: side) {
-            sink.anomaly("dicom.duplicate_message_id") { w in w.field("message_id", Int(id)) }
+            sink.anomaly(DICOM.Anomalies.duplicateMessageId.name) { w in w.field("message_id", Int(id)) }
             closeUnanswered(k)
         }
         if open.count >= limits.maxOpenOperations, let k = oldestOpen() {
             if !openFullReported {
                 openFullReported = true
                 let cap = limits.maxOpenOperations
-                sink.anomaly("dicom.too_many_operations") { w in w.field("limit", cap) }
+                sink.anomaly(DICOM.Anomalies.tooManyOperations.name) { w in w.field("limit", cap) }
             }
             closeUnanswered(k)
         }
@@ -683,7 +683,7 @@ public final class DICOMSession: DissectorSession {
             let final = statusClass != .pending
             if open[k].command & 0x7FFF != field & 0x7FFF {
                 let (a, b) = (Int(open[k].command), Int(field))
-                sink.anomaly("dicom.command_mismatch") { w in
+                sink.anomaly(DICOM.Anomalies.commandMismatch.name) { w in
                     w.field("message_id", Int(id))
                     w.field("request_command_raw", a)
                     w.field("response_command_raw", b)
@@ -699,7 +699,7 @@ public final class DICOMSession: DissectorSession {
             if final { open.remove(at: k) }
         } else {
             let (mid, f) = (Int(id), Int(field))
-            sink.anomaly("dicom.unsolicited_response") { w in
+            sink.anomaly(DICOM.Anomalies.unsolicitedResponse.name) { w in
                 w.field("message_id_being_responded_to", mid)
                 w.field("command_raw", f)
             }

@@ -10,7 +10,7 @@ public enum DNP3 {
     /// An entry with other limits (tests, tuning).
     public static func makeEntry(limits: DNP3Limits) -> DissectorEntry {
         DissectorEntry(
-            name: "dnp3", transports: [.tcp, .udp], hintPorts: [20000],
+            name: "dnp3", transports: [.tcp, .udp], hintPorts: [20000], module: module,
             probe: { bytes, _, info in probe(bytes, info) },
             makeSession: { info in DNP3Session(limits: limits, udp: info.proto == 17) })
     }

@@ -160,7 +160,7 @@ final class DNP3Session: DissectorSession {
             let frameBytes = framer.pending.withUnsafeBytes { raw -> Int in
                 DNP3LinkHeader(ByteView(raw)).map { DNP3LinkHeader.frameSize(length: $0.length) } ?? -1
             }
-            context.anomaly("dnp3.incomplete_frame") { w in
+            context.anomaly(DNP3.Anomalies.incompleteFrame.name) { w in
                 w.field("direction", side)
                 w.field("pending_bytes", held)
                 if frameBytes >= 0 { w.field("frame_bytes", frameBytes) }
@@ -168,7 +168,7 @@ final class DNP3Session: DissectorSession {
         }
         for r in reassembly[dir.index] where r.inUse && r.active {
             let (src, dst, n, seq) = (Int(r.source), Int(r.destination), r.buffer.count, Int(r.lastSequence))
-            context.anomaly("dnp3.incomplete_fragment") { w in
+            context.anomaly(DNP3.Anomalies.incompleteFragment.name) { w in
                 w.field("direction", side)
                 w.field("src", src)
                 w.field("dst", dst)
@@ -192,16 +192,16 @@ final class DNP3Session: DissectorSession {
             return .needMore(total: total)
         case .noStart(let skip):
             if !inGarbage[dir.index] {
-                context.anomaly("dnp3.header_lacks_magic")
+                context.anomaly(DNP3.Anomalies.headerLacksMagic.name)
                 inGarbage[dir.index] = true
             }
             return .skip(skip)
         case .badHeaderCRC:
-            context.anomaly("dnp3.bad_link_crc")
+            context.anomaly(DNP3.Anomalies.badLinkCrc.name)
             inGarbage[dir.index] = true
             return .skip(1)
         case .lengthTooSmall:
-            context.anomaly("dnp3.len_too_small")
+            context.anomaly(DNP3.Anomalies.lenTooSmall.name)
             inGarbage[dir.index] = true
             return .skip(DNP3LinkHeader.Field.size)
         }
@@ -215,9 +215,9 @@ final class DNP3Session: DissectorSession {
             let v = bytes.suffix(from: off)
             if case .needMore = DNP3LinkScan.scan(v, tables: crcTables) {
                 if v.count >= 2 && v._u8(0) == 0x05 && v._u8(1) == 0x64 {
-                    context.anomaly("dnp3.truncated_frame")
+                    context.anomaly(DNP3.Anomalies.truncatedFrame.name)
                 } else if !inGarbage[dir.index] {
-                    context.anomaly("dnp3.header_lacks_magic")
+                    context.anomaly(DNP3.Anomalies.headerLacksMagic.name)
                 }
                 return
             }
@@ -233,7 +233,7 @@ final class DNP3Session: DissectorSession {
         guard let h = DNP3LinkHeader(f) else { return }
         let n = h.userDataCount
         guard DNP3CRC.checkBlocks(f, userData: n, tables: crcTables) else {
-            context.anomaly("dnp3.bad_transport_crc")
+            context.anomaly(DNP3.Anomalies.badTransportCrc.name)
             return
         }
         let control = h.control
@@ -292,10 +292,10 @@ final class DNP3Session: DissectorSession {
         } else if reassembly[d][i].discarding {
             return
         } else if !reassembly[d][i].active {
-            context.anomaly("dnp3.transport_missing_fir")
+            context.anomaly(DNP3.Anomalies.transportMissingFir.name)
             return
         } else if seq != (reassembly[d][i].lastSequence &+ 1) & 0x3F {
-            context.anomaly("dnp3.transport_out_of_sequence")
+            context.anomaly(DNP3.Anomalies.transportOutOfSequence.name)
             reassembly[d][i].active = false
             reassembly[d][i].buffer.removeAll(keepingCapacity: true)
             return
@@ -304,7 +304,7 @@ final class DNP3Session: DissectorSession {
         // Append the user data after the transport octet, block by block, skipping the CRCs.
         let payload = n - 1
         if reassembly[d][i].buffer.count + payload > limits.maxFragmentBytes {
-            context.anomaly("dnp3.too_long_reassembly")
+            context.anomaly(DNP3.Anomalies.tooLongReassembly.name)
             reassembly[d][i].active = false
             reassembly[d][i].discarding = !fin
             reassembly[d][i].buffer.removeAll(keepingCapacity: true)
@@ -365,7 +365,7 @@ final class DNP3Session: DissectorSession {
             reassembly[d][i].buffer.removeAll(keepingCapacity: true)
         }
         if n - 1 > limits.maxFragmentBytes {
-            context.anomaly("dnp3.too_long_reassembly")
+            context.anomaly(DNP3.Anomalies.tooLongReassembly.name)
             return
         }
         let header = DNP3LinkHeader.Field.size
@@ -398,12 +398,12 @@ final class DNP3Session: DissectorSession {
     func fragment(_ a: ByteView, source: UInt16, destination: UInt16, control: UInt8,
                   _ dir: Direction, _ context: inout DissectContext) {
         guard let ac = a.u8(at: 0), let fc = a.u8(at: 1) else {
-            context.anomaly("dnp3.malformed")
+            context.anomaly(DNP3.Anomalies.malformed.name)
             return
         }
         let isResponse = DNP3Names.isResponse(fc)
         if isResponse && a.count < 4 {
-            context.anomaly("dnp3.malformed")
+            context.anomaly(DNP3.Anomalies.malformed.name)
             return
         }
         let known = DNP3Names.isKnownFunction(fc)
@@ -411,18 +411,18 @@ final class DNP3Session: DissectorSession {
             let s = DNP3Objects.validate(a, fc: fc, limits: limits)
             if let e = s.error {
                 switch e {
-                case .unknownObject: context.anomaly("dnp3.unknown_object")
-                case .malformed, .truncated: context.anomaly("dnp3.malformed")
+                case .unknownObject: context.anomaly(DNP3.Anomalies.unknownObject.name)
+                case .malformed, .truncated: context.anomaly(DNP3.Anomalies.malformed.name)
                 }
             }
-            if s.tooManyObjects { context.anomaly("dnp3.too_many_objects") }
-            if s.tooManyPoints { context.anomaly("dnp3.too_many_points") }
+            if s.tooManyObjects { context.anomaly(DNP3.Anomalies.tooManyObjects.name) }
+            if s.tooManyPoints { context.anomaly(DNP3.Anomalies.tooManyPoints.name) }
         } else {
-            context.anomaly("dnp3.unknown_function_code")
+            context.anomaly(DNP3.Anomalies.unknownFunctionCode.name)
         }
         // The link DIR bit says who sent the frame: 1 from the master (requests), 0 from the
         // outstation (responses); a mismatch means a confused or spoofing station.
-        if (control & 0x80 != 0) == isResponse { context.anomaly("dnp3.direction_bit_mismatch") }
+        if (control & 0x80 != 0) == isResponse { context.anomaly(DNP3.Anomalies.directionBitMismatch.name) }
         if !isResponse && fc != 0 {
             context.markOperation(DNP3Observations.operation(fc, firstGroup: DNP3Observations.firstGroup(a, fc: fc)))
         }
@@ -501,7 +501,7 @@ final class DNP3Session: DissectorSession {
         unreplied += 1
         if unreplied > limits.floodThreshold && !flooded {
             flooded = true
-            context.anomaly("dnp3.flooded")
+            context.anomaly(DNP3.Anomalies.flooded.name)
         }
         var i: Int
         if let same = findPending(dir, requester: m.source, responder: m.destination, sequence: sequence) {

@@ -4,18 +4,13 @@ import SpanSightEngine
 public struct DetectConfig: Sendable {
     /// Sliding window of the reconnaissance rules, in nanoseconds of packet time.
     public var windowNanos: Int64 = 60_000_000_000
-    /// Distinct Modbus unit ids from one client to one server within the window.
-    public var unitSweepThreshold = 8
-    /// Distinct Modbus function codes from one client to one server within the window.
-    public var functionSweepThreshold = 12
-    /// Distinct DNP3 destination addresses from one master to one outstation IP within the window.
-    public var addressSweepThreshold = 8
-    /// Distinct called AE titles from one DICOM client to one server within the window.
-    public var aeProbeThreshold = 5
-    /// Rejected DICOM associations between one client and one server within the window.
-    public var rejectThreshold = 5
-    /// Negative HL7 acknowledgments (AE/AR/CE/CR) on one pair within the window.
-    public var nackThreshold = 10
+    /// Thresholds of the protocols' sweep and outcome rules set by the user, by the rule's
+    /// threshold name ("unit-sweep": `SweepRule.thresholdName`); a rule not named here uses
+    /// its module's default.
+    public var thresholds: [String: Int] = [:]
+    /// The highest default threshold a module may declare (the sliding windows hold one value
+    /// more than the highest threshold in use).
+    public static let maxDefaultThreshold = 12
     /// A rate alert fires when a pair's commands in one rate window exceed
     /// max(learned max x rateFactor, learned max + rateSlack).
     public var rateFactor = 3.0
@@ -35,9 +30,11 @@ public struct DetectConfig: Sendable {
 
     /// Values a sliding-window key keeps: enough for the highest threshold to be reached.
     public var windowValues: Int {
-        min(256, max(unitSweepThreshold, functionSweepThreshold, addressSweepThreshold, aeProbeThreshold,
-                     rejectThreshold, nackThreshold) + 1)
+        min(256, max(DetectConfig.maxDefaultThreshold, thresholds.values.max() ?? 0) + 1)
     }
+
+    /// The threshold of a rule: the user's, else the module's default.
+    public func threshold(_ name: StaticString, default value: Int) -> Int { thresholds[name.description] ?? value }
 
     /// The most bytes detection can hold with these caps, every table full (`DetectCost`).
     public var worstCaseBytes: Int {

@@ -66,7 +66,7 @@ public final class Detector: EngineObserver, AssetChangeListener {
 
     // MARK: engine observer
 
-    public func observe(_ observation: Observation, flow: borrowing FlowRecord, timestampNanos: Int64, app: StaticString?,
+    public func observe(_ observation: Observation, flow: borrowing FlowRecord, timestampNanos: Int64, app: ProtocolModule?,
                         origin: ObservationOrigin, appObject: (inout JSONWriter) -> Void) {
         book.currentOrigin = origin
         defer { book.currentOrigin = ObservationOrigin() }
@@ -84,19 +84,21 @@ public final class Detector: EngineObserver, AssetChangeListener {
         }
     }
 
-    public func observe(_ observation: Observation, flow: borrowing FlowRecord, timestampNanos: Int64, app: StaticString?) {
+    public func observe(_ observation: Observation, flow: borrowing FlowRecord, timestampNanos: Int64, app: ProtocolModule?) {
         let env = EventEnvelope(flow: flow, timestampNanos: timestampNanos, app: app)
         book.currentFlow = FlowSnapshot(flow)
         defer { book.currentFlow = nil }
         if baseline != nil { checkPair(flow, app: app, env) }
         switch observation {
         case .anomaly(let name):
-            book.raise(Signatures.anomaly(name), env, detail: name.description, target: flow.key.server,
-                       hint: RoleHint.of(app: app, side: .server), cause: Detector.hash(name.description))
+            book.raise(app?.signature(ofAnomaly: name) ?? Signatures.otherAnomaly, env, detail: name.description, target: flow.key.server,
+                       hint: RoleHint.of(app, .server), cause: Detector.hash(name.description))
         case .identity(let side, let key, let value):
-            _ = facts.with(flow.id) { $0.note(side, key: key, value: value) }
+            if let app, app.flowIdentityKeys.contains(where: { $0.description == key.description }) {
+                _ = facts.with(flow.id) { $0.identities.set(side, key, value) }
+            }
         case .outcome(_, let name, let success, _):
-            outcome(name.description, success: success, flow: flow, app: app, env)
+            outcome(name, success: success, flow: flow, app: app, env)
         case .command(let c):
             command(c, flow: flow, app: app, env)
         case .role, .child, .childIdentity:
@@ -104,16 +106,15 @@ public final class Detector: EngineObserver, AssetChangeListener {
         }
     }
 
-    public func flowEnded(_ flow: borrowing FlowRecord, app: StaticString?, operations: UInt16) {
+    public func flowEnded(_ flow: borrowing FlowRecord, app: ProtocolModule?, operations: UInt16) {
         let env = EventEnvelope(flow: flow, timestampNanos: flow.lastNanos, app: app)
         book.currentFlow = FlowSnapshot(flow)
         defer { book.currentFlow = nil }
         if baseline != nil { checkPair(flow, app: app, env) }
-        let name = app?.description ?? ""
         let gap = flow.toServer.gapBytes &+ flow.toClient.gapBytes
-        if gap > 0 && (name == "modbus" || name == "dnp3") {
-            book.raise(Signatures.controlGap, env, detail: "\(gap) bytes of \(name) traffic lost to reassembly gaps",
-                       target: flow.key.server, hint: RoleHint.of(app: app, side: .server))
+        if gap > 0, let app, app.isFieldProtocol {
+            book.raise(Signatures.controlGap, env, detail: "\(gap) bytes of \(app.name) traffic lost to reassembly gaps",
+                       target: flow.key.server, hint: RoleHint.of(app, .server))
         }
         book.flowEnded(flow)
         facts.remove(flow.id)
@@ -133,41 +134,36 @@ public final class Detector: EngineObserver, AssetChangeListener {
         var detail = change.kind.description
         if !change.key.isEmpty { detail += " \(change.key)" }
         if !change.oldValue.isEmpty || !change.newValue.isEmpty { detail += ": \(change.oldValue) -> \(change.newValue)" }
-        book.raise(sig, env, detail: detail, target: change.address, hint: RoleHint.of(app: nil, side: .server),
+        book.raise(sig, env, detail: detail, target: change.address, hint: RoleHint.unclassified,
                    cause: Detector.hash(change.key + "\u{0}" + change.newValue),
                    pair: PairKey(a: change.address, b: .zero, rule: sig.id))
     }
 
     // MARK: rules
 
-    private func outcome(_ name: String, success: Bool, flow: borrowing FlowRecord, app: StaticString?, _ env: EventEnvelope) {
-        let sig: Signature, threshold: Int
-        if name == "dicom.association_rejected" {
-            (sig, threshold) = (Signatures.dicomRejections, config.rejectThreshold)
-        } else if name.hasPrefix("hl7.ack_") && !success {
-            (sig, threshold) = (Signatures.hl7NackStorm, config.nackThreshold)
-        } else {
-            return
+    private func outcome(_ name: StaticString, success: Bool, flow: borrowing FlowRecord, app: ProtocolModule?, _ env: EventEnvelope) {
+        guard let app else { return }
+        for rule in app.outcomes where rule.matches(name, success) {
+            eventSequence &+= 1
+            let key = PairKey(a: flow.key.client, b: flow.key.server, rule: rule.signature.id)
+            sweep(key, value: eventSequence, threshold: config.threshold(rule.thresholdName, default: rule.defaultThreshold),
+                  rule.signature, env, flow: flow, app: app, what: rule.what.description)
         }
-        eventSequence &+= 1
-        let key = PairKey(a: flow.key.client, b: flow.key.server, rule: sig.id)
-        sweep(key, value: eventSequence, threshold: threshold, sig, env, flow: flow, app: app,
-              what: name == "dicom.association_rejected" ? "rejected associations" : "negative acknowledgments")
     }
 
     /// Counts `value` in the window of `key`; alerts (once per window) when the distinct count reaches `threshold`.
     private func sweep(_ key: PairKey, value: UInt64, threshold: Int, _ sig: Signature, _ env: EventEnvelope,
-                       flow: borrowing FlowRecord, app: StaticString?, what: String) {
+                       flow: borrowing FlowRecord, app: ProtocolModule?, what: String) {
         guard let n = windows.add(key, value: value, now: env.timestampNanos), n >= threshold,
               windows.shouldAlert(key, now: env.timestampNanos) else { return }
         let seconds = config.windowNanos / 1_000_000_000
         book.raise(sig, env, detail: "\(n) \(what) from \(key.a.text) to \(key.b.text) within \(seconds) s",
-                   target: key.b, hint: RoleHint.of(app: app, side: .server), pair: key)
+                   target: key.b, hint: RoleHint.of(app, .server), pair: key)
     }
 
-    private func command(_ c: Command, flow: borrowing FlowRecord, app: StaticString?, _ env: EventEnvelope) {
+    private func command(_ c: Command, flow: borrowing FlowRecord, app: ProtocolModule?, _ env: EventEnvelope) {
         let issuer = Facts.address(flow, c.issuer), target = Facts.address(flow, c.issuer.other)
-        let hint = RoleHint.of(app: app, side: c.issuer.other)
+        let hint = RoleHint.of(app, c.issuer.other)
         let flowFacts = facts.get(flow.id)
         let fact = Facts.command(c, flow: flow, app: app, facts: flowFacts)
         let allowed = fact.map { baselineAllows($0) } ?? false
@@ -176,90 +172,20 @@ public final class Detector: EngineObserver, AssetChangeListener {
             if allowed && !sig.critical { return }
             book.raise(sig, env, detail: Detector.describe(c, app: app), target: target, hint: hint, cause: cause)
         }
-        switch app?.description ?? "" {
-        case "modbus":
-            if let sig = Detector.modbusRule(c) { raise(sig) }
-            sweep(PairKey(a: issuer, b: target, rule: Signatures.modbusUnitSweep.id), value: UInt64(c.unit),
-                  threshold: config.unitSweepThreshold, Signatures.modbusUnitSweep, env, flow: flow, app: app, what: "unit ids")
-            sweep(PairKey(a: issuer, b: target, rule: Signatures.modbusFunctionSweep.id), value: UInt64(c.function),
-                  threshold: config.functionSweepThreshold, Signatures.modbusFunctionSweep, env, flow: flow, app: app, what: "function codes")
-        case "dnp3":
-            if let sig = Detector.dnp3Rule(c) { raise(sig) }
-            sweep(PairKey(a: issuer, b: target, rule: Signatures.dnp3AddressSweep.id), value: UInt64(c.unit),
-                  threshold: config.addressSweepThreshold, Signatures.dnp3AddressSweep, env, flow: flow, app: app, what: "DNP3 destination addresses")
-        case "dicom":
-            if c.function == 1, let called = c.target {
-                sweep(PairKey(a: issuer, b: target, rule: Signatures.dicomAEProbe.id), value: Detector.hash(called),
-                      threshold: config.aeProbeThreshold, Signatures.dicomAEProbe, env, flow: flow, app: app, what: "called AE titles")
+        if let app {
+            if let sig = app.commandRule(c, flowFacts?.identities ?? FlowIdentities()) { raise(sig) }
+            for rule in app.sweeps {
+                guard let value = rule.value(c, flowFacts?.identities ?? FlowIdentities()) else { continue }
+                sweep(PairKey(a: issuer, b: target, rule: rule.signature.id), value: value,
+                      threshold: config.threshold(rule.thresholdName, default: rule.defaultThreshold), rule.signature, env,
+                      flow: flow, app: app, what: rule.what.description)
             }
-            if c.function == 0x0150 { raise(Signatures.dicomDelete) }
-            if c.function == 0x0021, let dest = c.target, !dest.isEmpty, dest != flowFacts?.ae(c.issuer) {
-                raise(Signatures.dicomMoveElsewhere)
-            }
-        case "hl7":
-            if let type = c.detail, Detector.isMerge(type) { raise(Signatures.hl7RecordMerge) }
-        default:
-            break
         }
         if baseline != nil, let fact { checkCommand(fact, c, env, target: target, hint: hint, flow: flow, app: app) }
     }
 
-    static func modbusRule(_ c: Command) -> Signature? {
-        switch c.function {
-        case 5, 15: return Signatures.modbusWriteCoils
-        case 6, 16, 22, 23: return Signatures.modbusWriteRegisters
-        case 21: return Signatures.modbusWriteFile
-        case 8:
-            switch c.subfunction {
-            case 4: return Signatures.modbusListenOnly
-            case 1: return Signatures.modbusRestart
-            case 0x0A, 0x14: return Signatures.modbusClearCounters
-            default: return nil
-            }
-        case 17: return Signatures.modbusReportServerID
-        case 43: return Signatures.modbusDeviceID
-        case 90, 125, 126: return Signatures.modbusProgramming
-        case 65...72, 100...110: return Signatures.modbusUserDefined
-        default: return nil
-        }
-    }
-
-    static func dnp3Rule(_ c: Command) -> Signature? {
-        switch c.function {
-        case 13: return Signatures.dnp3ColdRestart
-        case 14: return Signatures.dnp3WarmRestart
-        case 15...18: return Signatures.dnp3ApplicationControl
-        case 21: return Signatures.dnp3DisableUnsolicited
-        case 2: return c.operation == .time ? Signatures.dnp3TimeChange : Signatures.dnp3Write
-        case 3...6: return Signatures.dnp3Operate
-        case 25...30: return Signatures.dnp3FileOperation
-        default: return nil
-        }
-    }
-
-    /// ADT events that merge, link or move patient records (HL7 v2.5 chapter 3).
-    static func isMerge(_ type: String) -> Bool {
-        guard type.hasPrefix("ADT^") else { return false }
-        let event = type.dropFirst(4).prefix(3)
-        return ["A18", "A30", "A34", "A35", "A36", "A39", "A40", "A41", "A42", "A24", "A37"].contains(String(event))
-    }
-
-    static func describe(_ c: Command, app: StaticString?) -> String {
-        var s = "\(c.name)"
-        switch app?.description ?? "" {
-        case "modbus":
-            s += " fc \(c.function)"
-            if c.function == 8 || c.function == 43 { s += "/\(c.subfunction)" }
-            s += " unit \(c.unit)"
-            if c.addressCount > 0 { s += " address \(c.addressStart) count \(c.addressCount)" }
-        case "dnp3":
-            s += " fc \(c.function) to address \(c.unit)"
-            if let d = c.detail { s += " objects \(d)" }
-        default:
-            if let d = c.detail { s += " \(d)" }
-            if let t = c.target, !t.isEmpty { s += " -> \(t)" }
-        }
-        return s
+    static func describe(_ c: Command, app: ProtocolModule?) -> String {
+        app?.describe(c) ?? ProtocolModule.describeGeneric(c)
     }
 
     static func hash(_ s: String) -> UInt64 {
@@ -291,7 +217,7 @@ public final class Detector: EngineObserver, AssetChangeListener {
     }
 
     private func checkCommand(_ fact: CommandFact, _ c: Command, _ env: EventEnvelope, target: IPAddress, hint: RoleHint,
-                              flow: borrowing FlowRecord, app: StaticString?) {
+                              flow: borrowing FlowRecord, app: ProtocolModule?) {
         guard let b = baseline else { return }
         let cause = UInt64(c.function) | UInt64(c.subfunction) << 16 | UInt64(c.unit) << 32
         var sig: Signature? = nil
@@ -311,7 +237,7 @@ public final class Detector: EngineObserver, AssetChangeListener {
         }
         if let sig { book.raise(sig, env, detail: Detector.describe(c, app: app), target: target, hint: hint, cause: cause) }
         // Rate envelope of the pair.
-        let key = RateKey(client: flow.key.client, server: flow.key.server, app: app?.description ?? "")
+        let key = RateKey(client: flow.key.client, server: flow.key.server, app: app.map { "\($0.name)" } ?? "")
         let (count, _) = rate.tick(key, now: env.timestampNanos)
         guard let e = b.rates[key] else { return }
         // Saturating: the learned counts come from a file.
@@ -321,13 +247,13 @@ public final class Detector: EngineObserver, AssetChangeListener {
         if count == limit &+ 1 {
             book.raise(Signatures.rateAboveEnvelope, env,
                        detail: "more than \(limit) \(key.app) commands in \(b.rateWindowSeconds) s (learned max \(e.maxPerWindow), mean \(e.windows == 0 ? 0 : e.total / e.windows))",
-                       target: flow.key.server, hint: RoleHint.of(app: app, side: .server),
+                       target: flow.key.server, hint: RoleHint.of(app, .server),
                        pair: PairKey(a: flow.key.client, b: flow.key.server, rule: Signatures.rateAboveEnvelope.id))
         }
     }
 
     /// New talkers and pairs, checked once per flow (at its first observation or its end).
-    private func checkPair(_ flow: borrowing FlowRecord, app: StaticString?, _ env: EventEnvelope) {
+    private func checkPair(_ flow: borrowing FlowRecord, app: ProtocolModule?, _ env: EventEnvelope) {
         guard let b = baseline else { return }
         let id = flow.id
         if facts.get(id)?.pairChecked == true { return }
@@ -338,14 +264,14 @@ public final class Detector: EngineObserver, AssetChangeListener {
         }) == true else { return }
         for (side, address) in [(Side.client, flow.key.client), (Side.server, flow.key.server)] where !b.knows(address) {
             book.raise(Signatures.newTalker, env, detail: "\(address.text) was never seen while learning",
-                       target: address, hint: RoleHint.of(app: app, side: side),
+                       target: address, hint: RoleHint.of(app, side),
                        pair: PairKey(a: address, b: .zero, rule: Signatures.newTalker.id))
         }
         let pair = TalkerPair(client: flow.key.client, server: flow.key.server, proto: flow.key.proto, port: flow.key.serverPort)
         if b.pairs[pair] == nil {
             book.raise(Signatures.newPair, env,
-                       detail: "\(pair.client.text) -> \(pair.server.text) \(pair.proto == 6 ? "tcp" : pair.proto == 17 ? "udp" : String(pair.proto))/\(pair.port) (\(app?.description ?? "no app")) was never seen while learning",
-                       target: pair.server, hint: RoleHint.of(app: app, side: .server), cause: UInt64(pair.port) | UInt64(pair.proto) << 16,
+                       detail: "\(pair.client.text) -> \(pair.server.text) \(pair.proto == 6 ? "tcp" : pair.proto == 17 ? "udp" : String(pair.proto))/\(pair.port) (\(app.map { "\($0.name)" } ?? "no app")) was never seen while learning",
+                       target: pair.server, hint: RoleHint.of(app, .server), cause: UInt64(pair.port) | UInt64(pair.proto) << 16,
                        pair: PairKey(a: pair.client, b: pair.server, rule: Signatures.newPair.id))
         }
     }

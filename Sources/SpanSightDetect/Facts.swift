@@ -71,31 +71,17 @@ enum CommandFact {
     case hl7(HL7Key, messageType: String)
 }
 
-/// What a flow's observations said about its endpoints' application identities (DICOM AE
-/// titles, HL7 application^facility), per side.
+/// What a flow's observations said about its endpoints' application identities (the keys its
+/// module keeps, `ProtocolModule.flowIdentityKeys`), per side.
 struct FlowFacts {
-    var aeTitle: (String?, String?) = (nil, nil)
-    var hl7Application: (String?, String?) = (nil, nil)
-    var hl7Facility: (String?, String?) = (nil, nil)
+    var identities = FlowIdentities()
     /// The flow's pair and talkers were checked (baseline mode).
     var pairChecked = false
 
-    func ae(_ side: Side) -> String { (side == .client ? aeTitle.0 : aeTitle.1) ?? "" }
+    func ae(_ side: Side) -> String { identities.value(side, "dicom.ae_title") ?? "" }
 
     func hl7Identity(_ side: Side) -> String {
-        let app = side == .client ? hl7Application.0 : hl7Application.1
-        let fac = side == .client ? hl7Facility.0 : hl7Facility.1
-        return (app ?? "") + "^" + (fac ?? "")
-    }
-
-    mutating func note(_ side: Side, key: StaticString, value: String) {
-        func set(_ t: inout (String?, String?)) { if side == .client { t.0 = value } else { t.1 = value } }
-        switch key.description {
-        case "dicom.ae_title": set(&aeTitle)
-        case "hl7.application": set(&hl7Application)
-        case "hl7.facility": set(&hl7Facility)
-        default: break
-        }
+        (identities.value(side, "hl7.application") ?? "") + "^" + (identities.value(side, "hl7.facility") ?? "")
     }
 }
 
@@ -127,9 +113,9 @@ enum Facts {
     }
 
     /// The fact of a command, or nil for protocols without command-level learning.
-    static func command(_ c: Command, flow: borrowing FlowRecord, app: StaticString?, facts: FlowFacts?) -> CommandFact? {
+    static func command(_ c: Command, flow: borrowing FlowRecord, app: ProtocolModule?, facts: FlowFacts?) -> CommandFact? {
         let issuer = address(flow, c.issuer), other = address(flow, c.issuer.other)
-        switch app?.description ?? "" {
+        switch app.map({ "\($0.name)" }) ?? "" {
         case "modbus":
             let sub: UInt16 = (c.function == 8 || c.function == 43) ? c.subfunction : 0
             let key = ModbusKey(client: issuer, server: other, unit: c.unit, function: c.function, sub: sub)

@@ -53,16 +53,18 @@ public final class Learner: EngineObserver {
         body(&table[key]!)
     }
 
-    public func observe(_ observation: Observation, flow: borrowing FlowRecord, timestampNanos: Int64, app: StaticString?) {
+    public func observe(_ observation: Observation, flow: borrowing FlowRecord, timestampNanos: Int64, app: ProtocolModule?) {
         switch observation {
         case .role(let side, let name):
             upsert(&index.talkers, Facts.address(flow, side), []) { $0.insert(name.description) }
         case .identity(let side, let key, let value):
-            _ = facts.with(flow.id) { $0.note(side, key: key, value: value) }
+            if let app, app.flowIdentityKeys.contains(where: { $0.description == key.description }) {
+                _ = facts.with(flow.id) { $0.identities.set(side, key, value) }
+            }
         case .command(let c):
             guard let fact = Facts.command(c, flow: flow, app: app, facts: facts.get(flow.id)) else { return }
             learn(fact, name: c.name.description, operation: c.operation.name.description)
-            let key = RateKey(client: flow.key.client, server: flow.key.server, app: app?.description ?? "")
+            let key = RateKey(client: flow.key.client, server: flow.key.server, app: app.map { "\($0.name)" } ?? "")
             let (_, closed) = rate.tick(key, now: timestampNanos)
             if let n = closed { closeWindow(key, n) }
         default:
@@ -105,14 +107,14 @@ public final class Learner: EngineObserver {
         }
     }
 
-    public func flowEnded(_ flow: borrowing FlowRecord, app: StaticString?, operations: UInt16) {
+    public func flowEnded(_ flow: borrowing FlowRecord, app: ProtocolModule?, operations: UInt16) {
         let client = flow.key.client, server = flow.key.server
         upsert(&index.talkers, client, []) { _ in }
         upsert(&index.talkers, server, []) { _ in }
         let pair = TalkerPair(client: client, server: server, proto: flow.key.proto, port: flow.key.serverPort)
-        upsert(&index.pairs, pair, BaselineIndex.PairInfo(app: app?.description ?? "none", flows: 0)) { p in
+        upsert(&index.pairs, pair, BaselineIndex.PairInfo(app: app.map { "\($0.name)" } ?? "none", flows: 0)) { p in
             p.flows += 1
-            if p.app == "none", let a = app { p.app = a.description }
+            if p.app == "none", let a = app { p.app = "\(a.name)" }
         }
         facts.remove(flow.id)
     }

@@ -37,22 +37,20 @@ public struct SegmentationPolicy: Codable, Equatable {
         case baselineSources = "baseline_sources", defaultAction = "default_action"
     }
 
-    /// The device class of a talker: the inventory's when the baseline has one, else its roles.
-    static func deviceClass(_ roles: [String]) -> String {
-        let order: [(String, String)] = [
-            ("modbus.server", "ot_controller"), ("dnp3.outstation", "ot_controller"),
-            ("modbus.client", "ot_master_hmi"), ("dnp3.master", "ot_master_hmi"),
-            ("dicom.scp", "iomt_dicom_scp"), ("dicom.scu", "iomt_dicom_scu"),
-            ("hl7.receiver", "clinical_hl7_receiver"), ("hl7.sender", "clinical_hl7_sender"),
-        ]
-        for (role, cls) in order where roles.contains(role) { return cls }
+    /// The device group of a talker from its roles: the first role it plays, field devices'
+    /// servers first, then their masters, then the other protocols' roles in their order.
+    static func deviceClass(_ roles: [String], _ protocols: [ProtocolModule]) -> String {
+        let field = protocols.filter(\.isFieldProtocol)
+        let order = field.flatMap { $0.roles.filter { $0.side == .server } } + field.flatMap { $0.roles.filter { $0.side == .client } }
+            + protocols.filter { !$0.isFieldProtocol }.flatMap(\.roles)
+        for r in order where roles.contains("\(r.name)") { return "\(r.policyGroup)" }
         return "unclassified"
     }
 
-    public init(_ b: BaselineFile) {
+    public init(_ b: BaselineFile, protocols: [ProtocolModule]) {
         baselineSources = b.sources
         var cls: [String: String] = [:]
-        for t in b.talkers { cls[t.ip] = SegmentationPolicy.deviceClass(t.roles) }
+        for t in b.talkers { cls[t.ip] = SegmentationPolicy.deviceClass(t.roles, protocols) }
         var groups: [String: [String]] = [:]
         for t in b.talkers { groups[cls[t.ip]!, default: []].append(t.ip) }
         classes = groups.keys.sorted().map { DeviceGroup(deviceClass: $0, members: groups[$0]!) }

@@ -9,25 +9,10 @@ public struct RiskScore: Sendable {
     public var reasons: [String]
 }
 
-/// What the detection engine knows of a target without an inventory: the role it plays.
-struct RoleHint {
-    var criticality: Int
-    var label: String
-
-    /// The hint for `side` of a flow of `app` (the server of a control protocol is OT control
-    /// equipment; DICOM and HL7 peers are IoMT/clinical systems).
-    static func of(app: StaticString?, side: Side) -> RoleHint {
-        switch (app?.description ?? "", side) {
-        case ("modbus", .server): RoleHint(criticality: 95, label: "OT control equipment (Modbus server)")
-        case ("dnp3", .server): RoleHint(criticality: 95, label: "OT control equipment (DNP3 outstation)")
-        case ("modbus", .client): RoleHint(criticality: 70, label: "OT master/HMI (Modbus client)")
-        case ("dnp3", .client): RoleHint(criticality: 70, label: "OT master (DNP3 master)")
-        case ("dicom", .server): RoleHint(criticality: 85, label: "IoMT imaging system (DICOM SCP)")
-        case ("dicom", .client): RoleHint(criticality: 85, label: "IoMT imaging system (DICOM SCU)")
-        case ("hl7", _): RoleHint(criticality: 80, label: "clinical interface (HL7 peer)")
-        default: RoleHint(criticality: 50, label: "unclassified host")
-        }
-    }
+extension RoleHint {
+    /// What detection knows of one side of a flow without an inventory: the role it plays
+    /// in the flow's protocol (the module's hint), else nothing.
+    static func of(_ app: ProtocolModule?, _ side: Side) -> RoleHint { app?.hint(side) ?? .unclassified }
 }
 
 enum Risk {

@@ -30,7 +30,7 @@ public enum HL7 {
     public static func entry(_ config: HL7Configuration) -> DissectorEntry {
         let pseudonymizer = config.pseudonymKey.map { HL7Pseudonymizer(key: $0) }
         return DissectorEntry(
-            name: "hl7", transports: [.tcp], hintPorts: [port],
+            name: "hl7", transports: [.tcp], hintPorts: [port], module: module,
             probe: { bytes, _, info in probe(bytes, onHintPort: info.serverPort == port || info.clientPort == port) },
             makeSession: { _ in HL7Session(config: config, pseudonymizer: pseudonymizer) })
     }
@@ -66,7 +66,7 @@ public enum HL7 {
         guard let first = b.u8(at: 0) else { return .needMore }
         if first != MLLPFramer.startBlock { return bareHeader(b) }
         guard let content = b.u8(at: 1) else { return .needMore }
-        let why = ProbeRejection("hl7.probe_rejected_not_hl7", field: "first_content_byte", value: Int(content))
+        let why = ProbeRejection(HL7.Anomalies.probeRejectedNotHl7.name, field: "first_content_byte", value: Int(content))
         if onHintPort { return .rejected(why) }
         var i = 1
         while i + 1 < min(b.count, refusalMaxBytes) {
@@ -96,7 +96,7 @@ public enum HL7 {
             guard let c = b.u8(at: k) else { return .needMore }
             if c == fs {
                 guard k == 8 || k == 9 else { return .noMatch }
-                return .rejected(ProbeRejection("hl7.probe_rejected_missing_start_block", field: "first_byte", value: Int(b._u8(0))))
+                return .rejected(ProbeRejection(HL7.Anomalies.probeRejectedMissingStartBlock.name, field: "first_byte", value: Int(b._u8(0))))
             }
             guard HL7Separators.isPlausible(c) else { return .noMatch }
             for j in 4..<k where b._u8(j) == c { return .noMatch }

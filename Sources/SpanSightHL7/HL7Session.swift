@@ -92,7 +92,7 @@ public final class HL7Session: DissectorSession {
         let unanswered = table.open
         while let slot = table.oldest() { emitUnanswered(slot, &sink) }
         if unanswered > 0 {
-            sink.anomaly("hl7.unanswered_message") { w in w.field("count", unanswered) }
+            sink.anomaly(HL7.Anomalies.unansweredMessage.name) { w in w.field("count", unanswered) }
         }
         table.removeAll()
         return items + unanswered
@@ -105,7 +105,7 @@ public final class HL7Session: DissectorSession {
         let unanswered = table.open
         while let slot = table.oldest() { emitUnanswered(slot, &sink) }
         if unanswered > 0 {
-            sink.anomaly("hl7.unanswered_message") { w in w.field("count", unanswered) }
+            sink.anomaly(HL7.Anomalies.unansweredMessage.name) { w in w.field("count", unanswered) }
         }
     }
 
@@ -117,16 +117,16 @@ public final class HL7Session: DissectorSession {
             sink.countPDU()
             handle(frame, dir, &sink)
         case .junk(let n, let afterGap):
-            sink.anomaly("hl7.junk_between_frames") { w in
+            sink.anomaly(HL7.Anomalies.junkBetweenFrames.name) { w in
                 w.field("skipped_bytes", n)
                 if afterGap { w.field("after_gap", true) }
             }
         case .missingEndBlock(let n):
-            sink.anomaly("hl7.missing_end_block") { w in w.field("bytes", n) }
+            sink.anomaly(HL7.Anomalies.missingEndBlock.name) { w in w.field("bytes", n) }
         case .tooLarge(let limit):
-            sink.anomaly("hl7.message_too_large") { w in w.field("limit", limit) }
+            sink.anomaly(HL7.Anomalies.messageTooLarge.name) { w in w.field("limit", limit) }
         case .badEndBlock(let b):
-            sink.anomaly("hl7.bad_end_block") { w in w.field("byte", Int(b)) }
+            sink.anomaly(HL7.Anomalies.badEndBlock.name) { w in w.field("byte", Int(b)) }
         case .refused:
             break
         }
@@ -182,11 +182,11 @@ public final class HL7Session: DissectorSession {
             if open { done() }
         }
         if batch.inBatch && batch.messages == 0 {
-            sink.anomaly("hl7.empty_batch") { _ in }
+            sink.anomaly(HL7.Anomalies.emptyBatch.name) { _ in }
         }
         if batch.inBatch && batch.declared >= 0 && batch.declared != batch.messages {
             let (d, n) = (batch.declared, batch.messages)
-            sink.anomaly("hl7.batch_count_mismatch") { w in
+            sink.anomaly(HL7.Anomalies.batchCountMismatch.name) { w in
                 w.field("declared_messages", d)
                 w.field("messages", n)
             }
@@ -251,7 +251,7 @@ public final class HL7Session: DissectorSession {
         let cid = m.controlID.view(frame)
         if let retried = table.find(cid, direction: dir) {
             // The same control id again while the first is open: a retry; the first went unanswered.
-            sink.anomaly("hl7.duplicate_control_id") { w in HL7JSON.controlID(&w, m, frame) }
+            sink.anomaly(HL7.Anomalies.duplicateControlId.name) { w in HL7JSON.controlID(&w, m, frame) }
             emitUnanswered(retried, &sink)
         }
         if let evicted = table.evictionCandidate {
@@ -278,7 +278,7 @@ public final class HL7Session: DissectorSession {
         let code = HL7AckCode(codeView)
         if code == .unknown {
             // Not a code of table 0008: its length only.
-            sink.anomaly("hl7.unknown_ack_code") { w in HL7JSON.checked(&w, "code", codeView, withheld: true) }
+            sink.anomaly(HL7.Anomalies.unknownAckCode.name) { w in HL7JSON.checked(&w, "code", codeView, withheld: true) }
         }
         if sink.observing {
             observeRole(side, receiver: true, &sink)
@@ -288,7 +288,7 @@ public final class HL7Session: DissectorSession {
         let acked = m.ackControlID.view(frame)
         guard let slot = table.find(acked, direction: dir.reversed) else {
             let withheld = m.withheld & HL7Field.ackControlID.bit != 0
-            sink.anomaly("hl7.unexpected_ack") { w in HL7JSON.checked(&w, "control_id", acked, withheld: withheld) }
+            sink.anomaly(HL7.Anomalies.unexpectedAck.name) { w in HL7JSON.checked(&w, "control_id", acked, withheld: withheld) }
             let tx = nextTxID
             nextTxID += 1
             sink.emit("hl7", txID: tx, direction: dir) { w in
@@ -326,7 +326,7 @@ public final class HL7Session: DissectorSession {
         guard !tableFullReported else { return }
         tableFullReported = true
         let limit = table.capacity
-        sink.anomaly("hl7.too_many_transactions") { w in w.field("limit", limit) }
+        sink.anomaly(HL7.Anomalies.tooManyTransactions.name) { w in w.field("limit", limit) }
     }
 
     func emitUnanswered<S: HL7EventSink>(_ slot: Int, _ sink: inout S) {
@@ -346,11 +346,11 @@ public final class HL7Session: DissectorSession {
     /// One anomaly per flaw of a decoded message.
     func report<S: HL7EventSink>(_ m: HL7Message, _ frame: ByteView, _ sink: inout S) {
         if !m.separators.valid {
-            sink.anomaly("hl7.invalid_encoding_characters") { w in HL7JSON.controlID(&w, m, frame) }
+            sink.anomaly(HL7.Anomalies.invalidEncodingCharacters.name) { w in HL7JSON.controlID(&w, m, frame) }
         }
         if m.missing != 0 {
             let missing = m.missing
-            sink.anomaly("hl7.missing_required_field") { w in
+            sink.anomaly(HL7.Anomalies.missingRequiredField.name) { w in
                 HL7JSON.controlID(&w, m, frame)
                 w.beginArray("fields")
                 if missing & 1 << 9 != 0 { w.value("MSH-9") }
@@ -362,20 +362,20 @@ public final class HL7Session: DissectorSession {
         }
         if m.invalidSegments > m.unknownSegments {
             let n = m.invalidSegments - m.unknownSegments
-            sink.anomaly("hl7.invalid_segment_id") { w in
+            sink.anomaly(HL7.Anomalies.invalidSegmentId.name) { w in
                 HL7JSON.controlID(&w, m, frame)
                 w.field("count", n)
             }
         }
         if m.unknownSegments > 0 {
             let n = m.unknownSegments
-            sink.anomaly("hl7.unknown_segment_id") { w in
+            sink.anomaly(HL7.Anomalies.unknownSegmentId.name) { w in
                 HL7JSON.controlID(&w, m, frame)
                 w.field("count", n)
             }
         }
         if m.isAck && m.ackControlID.isEmpty {
-            sink.anomaly("hl7.missing_required_field") { w in
+            sink.anomaly(HL7.Anomalies.missingRequiredField.name) { w in
                 HL7JSON.controlID(&w, m, frame)
                 w.beginArray("fields")
                 w.value("MSA-2")
@@ -385,7 +385,7 @@ public final class HL7Session: DissectorSession {
         // An unknown MSA-1 has its own anomaly (`hl7.unknown_ack_code`).
         let invalid = m.invalid & ~HL7Field.ackCode.bit
         if invalid != 0 {
-            sink.anomaly("hl7.invalid_field_value") { w in
+            sink.anomaly(HL7.Anomalies.invalidFieldValue.name) { w in
                 HL7JSON.controlID(&w, m, frame)
                 w.beginArray("fields")
                 for f in HL7Field.all where invalid & f.bit != 0 { w.value(f.position) }
@@ -393,7 +393,7 @@ public final class HL7Session: DissectorSession {
             }
         }
         if m.runInSegment != 0 {
-            sink.anomaly("hl7.missing_segment_terminator") { w in
+            sink.anomaly(HL7.Anomalies.missingSegmentTerminator.name) { w in
                 HL7JSON.controlID(&w, m, frame)
                 w.field("segment", HL7Segment.name(m.runInSegment))
                 w.field("field", m.runInField)

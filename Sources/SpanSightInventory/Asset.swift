@@ -32,39 +32,38 @@ public struct Asset: Sendable {
 }
 
 extension Inventory {
-    /// The classification of one host from its roles, services, identities and edges.
+    /// The classification of one host from its roles, services, identities and edges: each
+    /// registered protocol adds its evidence, then the generic rules (IT services, stack).
     func classify(_ i: Int) -> Classification {
         let h = hosts[i]
-        var facts = Classifier.Facts(roles: Set(h.roles.keys), services: h.services,
-                                     identities: Dictionary(h.identities.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a }))
-        for c in h.children { for id in c.identities where facts.identities[id.key] == nil { facts.identities[id.key] = id.value } }
-        facts.flowsAsClient = h.flowsAsClient
-        facts.flowsAsServer = h.flowsAsServer
-        facts.stackFamily = h.stack?.family
-        var modbusServers = Set<IPAddress>()
-        var dnp3 = Set<IPAddress>()
+        var ids = Dictionary(h.identities.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
+        for c in h.children { for id in c.identities where ids[id.key] == nil { ids[id.key] = id.value } }
+        var e = HostEvidence(roles: Set(h.roles.keys), identities: ids)
+        let field = Set(config.protocols.filter(\.isFieldProtocol).map { "\($0.name)" })
         let writeBits = OperationClass.write.bit | OperationClass.control.bit
-        for peer in h.peers.keys {
-            for (asClient, key) in [(true, EdgeKey(client: h.address, server: peer, service: "modbus")),
-                                    (true, EdgeKey(client: h.address, server: peer, service: "dnp3")),
-                                    (true, EdgeKey(client: h.address, server: peer, service: "dicom")),
-                                    (false, EdgeKey(client: peer, server: h.address, service: "dicom"))] {
-                guard let e = edges[key] else { continue }
-                switch key.service {
-                case "modbus": modbusServers.insert(peer); if e.operations & writeBits != 0 { facts.wrote = true }
-                case "dnp3": dnp3.insert(peer); if e.operations & writeBits != 0 { facts.wrote = true }
-                default:
-                    if asClient {
-                        if e.operations & OperationClass.write.bit != 0 { facts.dicomStores = true }
-                        if e.operations & OperationClass.read.bit != 0 { facts.dicomQueriesOrMoves = true }
-                    } else if e.operations & OperationClass.write.bit != 0 {
-                        facts.receivedStores = true
+        var polled = Set<IPAddress>()
+        for module in config.protocols {
+            let app = "\(module.name)"
+            for peer in h.peers.keys {
+                if let edge = edges[EdgeKey(client: h.address, server: peer, service: app)] {
+                    e.issued[app, default: 0] |= edge.operations
+                    if field.contains(app) {
+                        polled.insert(peer)
+                        if edge.operations & writeBits != 0 { e.wroteToFieldDevices = true }
                     }
+                }
+                if let edge = edges[EdgeKey(client: peer, server: h.address, service: app)] {
+                    e.received[app, default: 0] |= edge.operations
                 }
             }
         }
-        facts.modbusServers = modbusServers.count
-        facts.dnp3Outstations = dnp3.count
+        e.fieldServersPolled = polled.count
+        var evidence = ClassEvidence()
+        for module in config.protocols { module.classify(e, &evidence) }
+        var facts = Classifier.Facts(services: h.services, evidence: evidence)
+        facts.flowsAsClient = h.flowsAsClient
+        facts.flowsAsServer = h.flowsAsServer
+        facts.stackFamily = h.stack?.family
         return Classifier.classify(facts)
     }
 
@@ -117,21 +116,11 @@ extension Inventory {
             if c.confidence > best.confidence { best = c }
         }
         var software: [String] = []
-        let uid = identities.first { $0.key == "dicom.implementation_class_uid" }?.value
-        let ver = identities.first { $0.key == "dicom.implementation_version_name" }?.value
-        if let t = Toolkits.dicom(uid: uid, version: ver) { software.append("\(t)\(ver.map { " (\($0))" } ?? "")") }
+        let assetIDs = Dictionary(identities.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
+        for module in config.protocols { software += module.software(assetIDs) }
         for c in children {
-            let v = c.identities.first { $0.key == "modbus.vendor_name" }?.value
-            let p = c.identities.first { $0.key == "modbus.product_code" }?.value
-            let r = c.identities.first { $0.key == "modbus.revision" }?.value
-            if let v { software.append([v, p, r].compactMap { $0 }.joined(separator: " ")) }
-            let dm = c.identities.first { $0.key == "dnp3.manufacturer_name" }?.value
-            let dp = c.identities.first { $0.key == "dnp3.product_name" }?.value
-            if dm != nil || dp != nil { software.append([dm, dp].compactMap { $0 }.joined(separator: " ")) }
-        }
-        if let app = identities.first(where: { $0.key == "hl7.application" })?.value {
-            let fac = identities.first { $0.key == "hl7.facility" }?.value
-            software.append("HL7 application \(app)\(fac.map { "^\($0)" } ?? "")")
+            let childIDs = Dictionary(c.identities.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
+            for module in config.protocols { software += module.software(childIDs) }
         }
         var asset = Asset(id: id, mac: mac, vendor: mac.flatMap { vendorName($0) }, addresses: hs.map { $0.address }, hosts: hs,
                      firstSeen: hs.map { $0.firstSeen }.min() ?? 0, lastSeen: hs.map { $0.lastSeen }.max() ?? 0,

@@ -20,58 +20,18 @@ enum Classifier {
                                             1433, 1521, 3306, 3389, 5432, 5985, 8080, 8443]
 
     struct Facts {
-        var roles: Set<String>
         var services: [ServiceKey: ServiceStats]
-        var identities: [String: String]
-        /// Distinct servers this host polled per protocol, and whether it wrote.
-        var modbusServers = 0
-        var dnp3Outstations = 0
-        var wrote = false
-        var dicomStores = false
-        var dicomQueriesOrMoves = false
-        var receivedStores = false
+        /// What the protocols' rules found (`ProtocolModule.classify`).
+        var evidence: ClassEvidence
         var flowsAsClient: UInt64 = 0
         var flowsAsServer: UInt64 = 0
         var stackFamily: String?
     }
 
     static func classify(_ f: Facts) -> Classification {
-        var score: [DeviceClass: Int] = [:]
-        var reasons: [DeviceClass: [String]] = [:]
-        func add(_ c: DeviceClass, _ w: Int, _ why: String) {
-            score[c, default: 0] += w
-            reasons[c, default: []].append(why)
-        }
-        if f.roles.contains("modbus.server") {
-            add(.plc, 70, "answers Modbus requests (Modbus server)")
-            if f.identities["modbus.vendor_name"] != nil { add(.plc, 15, "reports Modbus device identification") }
-        }
-        if f.roles.contains("dnp3.outstation") {
-            add(.rtu, 75, "answers as a DNP3 outstation")
-            if f.identities.keys.contains(where: { $0.hasPrefix("dnp3.") }) { add(.rtu, 10, "reports DNP3 device attributes") }
-        }
-        if f.roles.contains("modbus.client") || f.roles.contains("dnp3.master") {
-            let polled = f.modbusServers + f.dnp3Outstations
-            if !f.wrote && polled >= 3 {
-                add(.historian, 55, "reads from \(polled) field devices and never writes")
-            } else {
-                add(.hmi, 60, f.roles.contains("dnp3.master") ? "acts as DNP3 master" : "issues Modbus requests")
-                if f.wrote { add(.hmi, 15, "writes to field devices") }
-            }
-        }
-        if f.roles.contains("dicom.scp") {
-            if f.receivedStores { add(.pacs, 70, "accepts DICOM C-STORE (storage SCP)") }
-            else { add(.pacs, 55, "accepts DICOM associations (SCP)") }
-        }
-        if f.roles.contains("dicom.scu") {
-            if f.dicomStores { add(.modality, 70, "sends images with DICOM C-STORE (storage SCU)") }
-            else if f.dicomQueriesOrMoves { add(.workstation, 45, "queries or retrieves over DICOM (viewing workstation)") }
-            else { add(.modality, 40, "opens DICOM associations (SCU)") }
-        }
-        if f.roles.contains("hl7.sender") || f.roles.contains("hl7.receiver") {
-            add(.interfaceEngine, 65, "exchanges HL7 v2 messages over MLLP")
-            if f.roles.contains("hl7.sender") && f.roles.contains("hl7.receiver") { add(.interfaceEngine, 10, "both sends and receives HL7") }
-        }
+        var ev = f.evidence
+        func add(_ c: DeviceClass, _ w: Int, _ why: String) { ev.add(c, w, why) }
+        var score: [DeviceClass: Int] { ev.score }
         let itPorts = f.services.keys.filter { itServerPorts.contains($0.port) }
         if !itPorts.isEmpty {
             add(.itServer, 30 + 10 * min(itPorts.count, 4), "listens on IT service ports \(itPorts.sorted().map { String($0.port) }.joined(separator: ","))")
@@ -100,7 +60,7 @@ enum Classifier {
         case .itServer, .workstation: domain = .it; level = nil
         case .unknown: domain = .unknown; level = nil
         }
-        var why = reasons[c] ?? []
+        var why = ev.reasons[c] ?? []
         if let level { why.append("Purdue level \(level) by device class") }
         return Classification(deviceClass: c, domain: domain, confidence: min(95, best.value), purdueLevel: level, reasons: why)
     }

@@ -20,6 +20,8 @@ public struct InventoryConfig: Sendable {
     /// Most bytes the inventory may hold (its share of the memory budget), counted with the
     /// per-entry costs of `InventoryCost`; an entry past it is dropped and counted.
     public var maxBytes = Int.max
+    /// The registered protocols: their roles, identities and classification rules.
+    public var protocols: [ProtocolModule] = []
     public init() {}
 }
 
@@ -98,6 +100,7 @@ public final class Inventory: EngineObserver, AssetLookup {
         self.config = config
         self.oui = oui
         self.output = output
+        multiValued = Set(config.protocols.flatMap { $0.identities.filter(\.multiValued).map { "\($0.key)" } })
     }
 
     // MARK: lookup
@@ -133,7 +136,7 @@ public final class Inventory: EngineObserver, AssetLookup {
 
     // MARK: EngineObserver
 
-    public func flowEnded(_ flow: borrowing FlowRecord, app: StaticString?, operations: UInt16) {
+    public func flowEnded(_ flow: borrowing FlowRecord, app: ProtocolModule?, operations: UInt16) {
         let key = flow.key
         let t = flow.lastNanos
         guard let c = slot(key.client, at: t, flowID: flow.id) else { return }
@@ -154,7 +157,7 @@ public final class Inventory: EngineObserver, AssetLookup {
             sawMAC(c, flow.clientMAC, t: t, flowID: flow.id)
             sawMAC(s, flow.serverMAC, t: t, flowID: flow.id)
         }
-        let appName = app.map { $0.description }
+        let appName = app.map { "\($0.name)" }
         let service = appName ?? "\(key.proto == 6 ? "tcp" : key.proto == 17 ? "udp" : "ip")/\(key.serverPort)"
         // A listening service: the server answered (TCP: its SYN+ACK was seen, or the
         // application was recognised on both directions).
@@ -221,7 +224,7 @@ public final class Inventory: EngineObserver, AssetLookup {
                      new: "\(obs.label) [\(obs.signature)]", t: syn.timestampNanos, flowID: syn.flowID)
     }
 
-    public func observe(_ o: Observation, flow: borrowing FlowRecord, timestampNanos t: Int64, app: StaticString?) {
+    public func observe(_ o: Observation, flow: borrowing FlowRecord, timestampNanos t: Int64, app: ProtocolModule?) {
         func ip(_ side: Side) -> IPAddress { side == .client ? flow.key.client : flow.key.server }
         let flowID = flow.id
         switch o {
@@ -229,19 +232,19 @@ public final class Inventory: EngineObserver, AssetLookup {
             guard let i = slot(ip(side), at: t, flowID: flowID) else { return }
             let role = name.description
             if hosts[i].roles[role] == nil, charge(InventoryCost.role) {
-                hosts[i].roles[role] = Evidence(flowID: flowID, timestampNanos: t, source: app?.description ?? "")
+                hosts[i].roles[role] = Evidence(flowID: flowID, timestampNanos: t, source: app.map { "\($0.name)" } ?? "")
                 emit(i, "role", t: t, flowID: flowID, key: role)
             }
         case .identity(let side, let key, let value):
             guard let i = slot(ip(side), at: t, flowID: flowID) else { return }
-            setIdentity(i, key: key.description, value: value, t: t, flowID: flowID, source: app?.description ?? "")
+            setIdentity(i, key: key.description, value: value, t: t, flowID: flowID, source: app.map { "\($0.name)" } ?? "")
         case .child(let side, let kind, let id):
             guard let i = slot(ip(side), at: t, flowID: flowID) else { return }
             _ = child(i, kind.description, id, t: t, flowID: flowID)
         case .childIdentity(let side, let kind, let id, let key, let value):
             guard let i = slot(ip(side), at: t, flowID: flowID),
                   let c = child(i, kind.description, id, t: t, flowID: flowID) else { return }
-            setChildIdentity(i, c, key: key.description, value: value, t: t, flowID: flowID, source: app?.description ?? "")
+            setChildIdentity(i, c, key: key.description, value: value, t: t, flowID: flowID, source: app.map { "\($0.name)" } ?? "")
         case .command(let cmd):
             // Commands reach the map through the flow's operation classes; here only the
             // child device they address is noted (Modbus unit ids are reported as children).
@@ -292,10 +295,11 @@ public final class Inventory: EngineObserver, AssetLookup {
 
     /// Identities a device legitimately has several of (a PACS answers to several AE titles; an
     /// interface engine hosts several HL7 applications): each value is kept, none is a change.
-    static let multiValued: Set<String> = ["dicom.ae_title", "hl7.application", "hl7.facility"]
+    /// (From the modules' `IdentitySpec.multiValued`.)
+    let multiValued: Set<String>
 
     func setIdentity(_ i: Int, key: String, value: String, t: Int64, flowID: UInt64, source: String) {
-        if Inventory.multiValued.contains(key) {
+        if multiValued.contains(key) {
             if let k = hosts[i].identities.firstIndex(where: { $0.key == key && $0.value == value }) {
                 hosts[i].identities[k].lastSeen = t
                 return

@@ -9,7 +9,7 @@ public enum Modbus {
     public static let modbusPort: UInt16 = 502
 
     public static let entry = DissectorEntry(
-        name: "modbus", transports: [.tcp, .udp], hintPorts: [502],
+        name: "modbus", transports: [.tcp, .udp], hintPorts: [502], module: module,
         probe: { bytes, _, info in
             probe(bytes, onModbusPort: info.serverPort == modbusPort || info.clientPort == modbusPort)
         },

@@ -135,7 +135,7 @@ extension Modbus {
             guard lenient, !validLength else { return .noMatch }
             guard let fc = b.u8(at: MBAPHeader.Field.pdu) else { return .needMore }
             guard MBAPHeader.isPlausibleFunction(fc, length: len, lenient: false) else { return .noMatch }
-            return .rejected(ProbeRejection("modbus.probe_rejected_length", field: "length", value: Int(len)))
+            return .rejected(ProbeRejection(Modbus.Anomalies.probeRejectedLength.name, field: "length", value: Int(len)))
         }
         // A public code (or its exception) whose length fits it; on the Modbus port also the
         // exception reply of any code, which servers send back to whatever they were sent.
@@ -147,7 +147,7 @@ extension Modbus {
         guard let first = fits(b, len) else { return .needMore }
         guard first else { return .noMatch }
         let end = 6 + Int(len)
-        let why = ProbeRejection("modbus.probe_rejected_protocol_id", field: "protocol_id", value: Int(pid))
+        let why = ProbeRejection(Modbus.Anomalies.probeRejectedProtocolId.name, field: "protocol_id", value: Int(pid))
         if b.count == end { return .rejected(why) }
         guard b.count >= end + MBAPHeader.minADU else { return .needMore }
         let next = b.suffix(from: end)

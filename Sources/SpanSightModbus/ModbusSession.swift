@@ -266,7 +266,7 @@ public final class ModbusSession: DissectorSession {
             unanswered += 1
         }
         if unanswered > 0 {
-            sink.anomaly("modbus.unanswered_request") { w in w.field("count", unanswered) }
+            sink.anomaly(Modbus.Anomalies.unansweredRequest.name) { w in w.field("count", unanswered) }
         }
     }
 
@@ -288,7 +288,7 @@ public final class ModbusSession: DissectorSession {
         }
         let side: StaticString = dir == requestDirection ? "request" : "response"
         if skipped > 0 {
-            sink.anomaly("modbus.skipped_bytes") { w in
+            sink.anomaly(Modbus.Anomalies.skippedBytes.name) { w in
                 w.field("direction", side)
                 w.field("skipped_bytes", skipped)
             }
@@ -298,7 +298,7 @@ public final class ModbusSession: DissectorSession {
                 let v = ByteView(raw)
                 return (MBAPHeader(v), v.u8(at: MBAPHeader.Field.pdu).map(Int.init) ?? -1)
             }
-            sink.anomaly("modbus.incomplete_message") { w in
+            sink.anomaly(Modbus.Anomalies.incompleteMessage.name) { w in
                 w.field("direction", side)
                 w.field("pending_bytes", held)
                 if let header {
@@ -325,7 +325,7 @@ public final class ModbusSession: DissectorSession {
         if sync.inSync {
             guard let h = MBAPHeader(view) else { return .needMore(total: MBAPHeader.minADU) }
             guard h.hasValidLength else {
-                sink.anomaly("modbus.invalid_length") { w in
+                sink.anomaly(Modbus.Anomalies.invalidLength.name) { w in
                     w.field("transaction_id", Int(h.transactionID))
                     w.field("length", Int(h.length))
                 }
@@ -348,7 +348,7 @@ public final class ModbusSession: DissectorSession {
         guard view.count >= h.aduSize else { return .needMore(total: h.aduSize) }
         if sync.skipped > 0 {
             let skipped = Int(sync.skipped)
-            sink.anomaly("modbus.resync") { w in w.field("skipped_bytes", skipped) }
+            sink.anomaly(Modbus.Anomalies.resync.name) { w in w.field("skipped_bytes", skipped) }
         }
         sync = ModbusSync()
         sink.countPDU()
@@ -364,7 +364,7 @@ public final class ModbusSession: DissectorSession {
             guard let h = MBAPHeader(view), h.hasValidLength, view.count >= h.aduSize else {
                 let length = MBAPHeader(view).map { Int($0.length) } ?? -1
                 let have = view.count
-                sink.anomaly("modbus.invalid_length") { w in
+                sink.anomaly(Modbus.Anomalies.invalidLength.name) { w in
                     if length >= 0 { w.field("length", length) }
                     w.field("datagram_bytes_left", have)
                 }
@@ -399,14 +399,14 @@ public final class ModbusSession: DissectorSession {
         if let old = table.find(p.transactionID, p.unitID) {
             // Same transaction id again while the first is open: the first went unanswered.
             let tid = Int(p.transactionID)
-            sink.anomaly("modbus.unanswered_request") { w in w.field("transaction_id", tid) }
+            sink.anomaly(Modbus.Anomalies.unansweredRequest.name) { w in w.field("transaction_id", tid) }
             emitUnanswered(old, &sink)
         }
         if table.isFull, let oldest = table.oldest() {
             if !tableFullReported {
                 tableFullReported = true
                 let cap = table.capacity
-                sink.anomaly("modbus.too_many_transactions") { w in w.field("limit", cap) }
+                sink.anomaly(Modbus.Anomalies.tooManyTransactions.name) { w in w.field("limit", cap) }
             }
             emitUnanswered(oldest, &sink)
         } else if !table.hasRoom(), let oldest = table.oldest() {
@@ -421,7 +421,7 @@ public final class ModbusSession: DissectorSession {
         var slot = table.find(p.transactionID, p.unitID)
         if slot == nil, let other = table.find(p.transactionID, p.unitID, anyUnit: true) {
             let (tid, ru, au) = (Int(p.transactionID), Int(table.request(other).pdu.unitID), Int(p.unitID))
-            sink.anomaly("modbus.unit_id_mismatch") { w in
+            sink.anomaly(Modbus.Anomalies.unitIdMismatch.name) { w in
                 w.field("transaction_id", tid)
                 w.field("request_unit_id", ru)
                 w.field("response_unit_id", au)
@@ -430,7 +430,7 @@ public final class ModbusSession: DissectorSession {
         }
         guard let s = slot else {
             let (tid, fc) = (Int(p.transactionID), Int(p.function))
-            sink.anomaly("modbus.unsolicited_response") { w in
+            sink.anomaly(Modbus.Anomalies.unsolicitedResponse.name) { w in
                 w.field("transaction_id", tid)
                 w.field("function_raw", fc)
             }
@@ -480,7 +480,7 @@ public final class ModbusSession: DissectorSession {
     func checkPair<S: ModbusEventSink>(_ req: ModbusPDU, _ rsp: ModbusPDU, _ sink: inout S) -> Bool {
         if rsp.baseFunction != req.function {
             let (tid, a, b) = (Int(rsp.transactionID), Int(req.function), Int(rsp.function))
-            sink.anomaly("modbus.function_mismatch") { w in
+            sink.anomaly(Modbus.Anomalies.functionMismatch.name) { w in
                 w.field("transaction_id", tid)
                 w.field("request_function_raw", a)
                 w.field("response_function_raw", b)
@@ -497,7 +497,7 @@ public final class ModbusSession: DissectorSession {
         }
         if rsp.byteCount != implied {
             let (tid, fc, bc) = (Int(rsp.transactionID), Int(rsp.function), rsp.byteCount)
-            sink.anomaly("modbus.invalid_byte_count") { w in
+            sink.anomaly(Modbus.Anomalies.invalidByteCount.name) { w in
                 w.field("transaction_id", tid)
                 w.field("function_raw", fc)
                 w.field("byte_count", bc)
@@ -541,16 +541,16 @@ public final class ModbusSession: DissectorSession {
         }
         if flaws.contains(.invalidProtocolID) {
             let pid = Int(p.protocolID)
-            sink.anomaly("modbus.invalid_protocol_id") { w in details(&w); w.field("protocol_id", pid) }
+            sink.anomaly(Modbus.Anomalies.invalidProtocolId.name) { w in details(&w); w.field("protocol_id", pid) }
         }
         if flaws.contains(.invalidLength) {
-            sink.anomaly("modbus.invalid_length") { w in details(&w); w.field("length", Int(p.length)) }
+            sink.anomaly(Modbus.Anomalies.invalidLength.name) { w in details(&w); w.field("length", Int(p.length)) }
         }
-        if flaws.contains(.invalidQuantity) { sink.anomaly("modbus.invalid_quantity", details) }
-        if flaws.contains(.invalidByteCount) { sink.anomaly("modbus.invalid_byte_count", details) }
+        if flaws.contains(.invalidQuantity) { sink.anomaly(Modbus.Anomalies.invalidQuantity.name, details) }
+        if flaws.contains(.invalidByteCount) { sink.anomaly(Modbus.Anomalies.invalidByteCount.name, details) }
         if flaws.contains(.invalidCoilValue) {
-            sink.anomaly("modbus.invalid_coil_value") { w in details(&w); w.field("value", Int(p.value)) }
+            sink.anomaly(Modbus.Anomalies.invalidCoilValue.name) { w in details(&w); w.field("value", Int(p.value)) }
         }
-        if flaws.contains(.malformed) { sink.anomaly("modbus.malformed_pdu", details) }
+        if flaws.contains(.malformed) { sink.anomaly(Modbus.Anomalies.malformedPdu.name, details) }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CSpanSightAlloc
+import SpanSightProtocols
 import SpanSightCapture
 import SpanSightEngine
 #if canImport(Glibc)

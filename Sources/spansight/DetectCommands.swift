@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SpanSightProtocols
 import SpanSightCapture
 import SpanSightDetect
 import SpanSightInventory
@@ -10,18 +11,51 @@ import SpanSightWire
 struct DetectThresholds: ParsableArguments {
     @Option(help: "Sliding window of the reconnaissance rules, in seconds of packet time.")
     var sweepWindow: Int = 60
-    @Option(help: "Distinct Modbus unit ids from one client to one server in the window that make a sweep.")
-    var unitSweepThreshold: Int = 8
-    @Option(help: "Distinct Modbus function codes from one client to one server in the window that make a sweep.")
-    var functionSweepThreshold: Int = 12
-    @Option(help: "Distinct DNP3 destination addresses from one master to one outstation IP in the window.")
-    var addressSweepThreshold: Int = 8
-    @Option(help: "Distinct called AE titles from one DICOM client to one server in the window.")
-    var aeProbeThreshold: Int = 5
-    @Option(help: "Rejected DICOM associations on one pair in the window.")
-    var rejectThreshold: Int = 5
-    @Option(help: "Negative HL7 acknowledgments on one pair in the window.")
-    var nackThreshold: Int = 10
+    @Option(name: .customLong("threshold"),
+            help: ArgumentHelp("A rule's threshold within the window, NAME=N (repeatable).",
+                               discussion: "Names: " + DetectThresholds.names.joined(separator: ", ") + "."))
+    var thresholds: [String] = []
+    // The threshold options of earlier versions, kept: --unit-sweep-threshold N is --threshold unit-sweep=N.
+    @Option(help: .hidden) var unitSweepThreshold: Int?
+    @Option(help: .hidden) var functionSweepThreshold: Int?
+    @Option(help: .hidden) var addressSweepThreshold: Int?
+    @Option(help: .hidden) var aeProbeThreshold: Int?
+    @Option(help: .hidden) var rejectThreshold: Int?
+    @Option(help: .hidden) var nackThreshold: Int?
+
+    /// The threshold names of the registered protocols' rules, with their defaults.
+    static var names: [String] {
+        Registry.modules.flatMap { m in
+            m.sweeps.map { "\($0.thresholdName) (\($0.defaultThreshold))" } + m.outcomes.map { "\($0.thresholdName) (\($0.defaultThreshold))" }
+        }
+    }
+    static var known: Set<String> {
+        Set(Registry.modules.flatMap { m in m.sweeps.map { "\($0.thresholdName)" } + m.outcomes.map { "\($0.thresholdName)" } })
+    }
+
+    /// The user's thresholds by name (the legacy options, then --threshold).
+    func parsedThresholds() throws -> [String: Int] {
+        var t: [String: Int] = [:]
+        for (name, v) in [("unit-sweep", unitSweepThreshold), ("function-sweep", functionSweepThreshold),
+                          ("address-sweep", addressSweepThreshold), ("ae-probe", aeProbeThreshold),
+                          ("reject", rejectThreshold), ("nack", nackThreshold)] {
+            if let v { t[name] = v }
+        }
+        for item in thresholds {
+            let kv = item.split(separator: "=", maxSplits: 1).map(String.init)
+            guard kv.count == 2, let v = Int(kv[1]) else {
+                throw ValidationError("--threshold wants NAME=N, got \(PrintableText.escaped(item, keepingUnicode: true))")
+            }
+            t[kv[0]] = v
+        }
+        for (name, v) in t {
+            guard DetectThresholds.known.contains(name) else {
+                throw ValidationError("--threshold: no rule named \(PrintableText.escaped(name, keepingUnicode: true)) (known: \(DetectThresholds.known.sorted().joined(separator: ", ")))")
+            }
+            try OptionBounds.check("\(name)-threshold", v, 2...OptionBounds.maxSweepThreshold)
+        }
+        return t
+    }
     @Option(help: "Rate alert when a pair's commands in a window exceed max(learned max x factor, learned max + slack).")
     var rateFactor: Double = 3
     @Option(help: "See --rate-factor.")
@@ -29,11 +63,7 @@ struct DetectThresholds: ParsableArguments {
 
     func validate() throws {
         try OptionBounds.seconds("sweep-window", sweepWindow)
-        for (name, v) in [("unit-sweep", unitSweepThreshold), ("function-sweep", functionSweepThreshold),
-                          ("address-sweep", addressSweepThreshold), ("ae-probe", aeProbeThreshold),
-                          ("reject", rejectThreshold), ("nack", nackThreshold)] {
-            try OptionBounds.check("\(name)-threshold", v, 2...OptionBounds.maxSweepThreshold)
-        }
+        _ = try parsedThresholds()
         guard rateFactor.isFinite, rateFactor >= 1, rateFactor <= 1000 else {
             throw ValidationError("--rate-factor must be from 1 to 1000, got \(rateFactor)")
         }
@@ -43,12 +73,7 @@ struct DetectThresholds: ParsableArguments {
     var config: DetectConfig {
         var c = DetectConfig()
         c.windowNanos = Int64(sweepWindow) * 1_000_000_000
-        c.unitSweepThreshold = unitSweepThreshold
-        c.functionSweepThreshold = functionSweepThreshold
-        c.addressSweepThreshold = addressSweepThreshold
-        c.aeProbeThreshold = aeProbeThreshold
-        c.rejectThreshold = rejectThreshold
-        c.nackThreshold = nackThreshold
+        c.thresholds = (try? parsedThresholds()) ?? [:]
         c.rateFactor = rateFactor
         c.rateSlack = rateSlack
         return c
@@ -108,7 +133,7 @@ enum DetectSummary {
         var lines = ["  alerts: \(s.totalAlerts) (\(s.occurrences.values.reduce(0, +)) occurrences)"]
         let top = s.alerts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(5)
         if !top.isEmpty {
-            lines.append("    top: " + top.map { "\(Signatures.byID($0.key).map { "\($0.name)" } ?? "\($0.key)") \($0.value)" }.joined(separator: ", "))
+            lines.append("    top: " + top.map { "\(Signatures.byID($0.key, in: Registry.modules).map { "\($0.name)" } ?? "\($0.key)") \($0.value)" }.joined(separator: ", "))
         }
         let drops = d.drops.filter { $0.1 > 0 }
         if !drops.isEmpty { lines.append("    detection caps dropped: " + drops.map { "\($0.0) \($0.1)" }.joined(separator: ", ")) }
@@ -250,6 +275,7 @@ struct Simulate: ParsableCommand, ChecksRunFiles {
         // The same observers as `read --baseline`: the inventory (identity changes, target
         // classes for risk) before the detector.
         var inventoryConfig = InventoryConfig()
+        inventoryConfig.protocols = Registry.modules
         inventoryConfig.events = false
         inventoryConfig.maxBytes = analysis.engine.budget.shares.inventory
         let inventory = Inventory(config: inventoryConfig, oui: OUIRegistry(), output: nil)
@@ -274,14 +300,14 @@ enum SimulationReport {
         var out = "simulate: baseline \(baseline) (learned from \(sources.joined(separator: ", "))) on \(packets) packets\n"
         out += pad("id", 6) + pad("signature", 40) + pad("severity", 10) + pad("alerts", 8) + "occurrences\n"
         for id in s.alerts.keys.sorted() {
-            let sig = Signatures.byID(id)
+            let sig = Signatures.byID(id, in: Registry.modules)
             out += pad(String(id), 6) + pad(sig.map { "\($0.name)" } ?? "?", 40) + pad(sig.map { "\($0.severityName)" } ?? "?", 10)
                 + pad(String(s.alerts[id] ?? 0), 8) + String(s.occurrences[id] ?? 0) + "\n"
         }
         out += "per pair:\n"
         let pairs = s.byPair.keys.sorted { ($0.source, $0.destination, $0.signature) < ($1.source, $1.destination, $1.signature) }
         for p in pairs {
-            let name = Signatures.byID(p.signature).map { "\($0.name)" } ?? "?"
+            let name = Signatures.byID(p.signature, in: Registry.modules).map { "\($0.name)" } ?? "?"
             out += "  " + pad("\(p.source.text) -> \(p.destination.text)", 38) + pad(name, 40) + String(s.byPair[p] ?? 0) + "\n"
         }
         out += "total: \(s.totalAlerts) alerts"
@@ -313,7 +339,7 @@ struct Policy: ParsableCommand, ChecksRunFiles {
     func run() throws {
         let index: BaselineIndex
         do { index = try BaselineIndex.load(path: baseline) } catch { throw fail("\(error)") }
-        let policy = SegmentationPolicy(index.file)
+        let policy = SegmentationPolicy(index.file, protocols: Registry.modules)
         // A value that no rule may carry rejects the baseline: nothing is printed.
         let text: String
         do {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import SpanSightProtocols
 import SpanSightEngine
 import SpanSightInventory
 
@@ -46,6 +47,7 @@ struct InventoryOptions: ParsableArguments {
     func attach(to analysis: Analysis, events: Bool = true, source: String) throws -> Inventory? {
         guard !noInventory else { return nil }
         var config = InventoryConfig()
+        config.protocols = Registry.modules
         config.maxHosts = maxAssets
         config.maxBytes = analysis.engine.budget.shares.inventory
         config.events = events

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SpanSightProtocols
 import SpanSightCapture
 import SpanSightEngine
 import SpanSightHL7
@@ -156,11 +157,7 @@ struct AnalysisOptions: ParsableArguments {
         c.tcpEstablishedTimeoutNanos = Int64(tcpTimeout) * 1_000_000_000
         c.udpTimeoutNanos = Int64(udpTimeout) * 1_000_000_000
         c.flowEvents = !noFlowEvents
-        c.dissectors = Registry.all
-        if let path = hl7PseudonymKey, let key = Self.readKey(path) {
-            let hl7 = HL7.entry(HL7Configuration(pseudonymKey: key))
-            c.dissectors = c.dissectors.map { $0.name.description == "hl7" ? hl7 : $0 }
-        }
+        c.dissectors = Registry.entries(DissectorOptions(pseudonymKey: hl7PseudonymKey.flatMap { Self.readKey($0) }))
         return c
     }
 

@@ -36,10 +36,10 @@ final class DNP3StreamTests: XCTestCase {
     func testCommandObservationListsTheObjectHeaders() {
         final class Commands: EngineObserver {
             var details: [String?] = []
-            func observe(_ o: Observation, flow: borrowing FlowRecord, timestampNanos: Int64, app: StaticString?) {
+            func observe(_ o: Observation, flow: borrowing FlowRecord, timestampNanos: Int64, app: ProtocolModule?) {
                 if case .command(let c) = o { details.append(c.detail) }
             }
-            func flowEnded(_ flow: borrowing FlowRecord, app: StaticString?, operations: UInt16) {}
+            func flowEnded(_ flow: borrowing FlowRecord, app: ProtocolModule?, operations: UInt16) {}
         }
         let h = EngineHarness(dissectors: [DNP3.entry])
         let commands = Commands()

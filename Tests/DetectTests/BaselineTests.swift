@@ -4,6 +4,7 @@ import SpanSightEngine
 import SpanSightTestSupport
 import SpanSightWire
 import XCTest
+import SpanSightProtocols
 
 /// Learned behaviour, measured: a baseline learned on the first half of the normal capture is
 /// silent on the second half; it flags what it never saw; it is deterministic; `simulate`
@@ -109,13 +110,13 @@ final class BaselineTests: XCTestCase {
 
     func testPolicyExport() throws {
         let (learnPart, _) = try normalHalves()
-        let policy = SegmentationPolicy(learn(learnPart, sources: ["detect-modbus-normal.pcap"]).file)
+        let policy = SegmentationPolicy(learn(learnPart, sources: ["detect-modbus-normal.pcap"]).file, protocols: Registry.modules)
         XCTAssertEqual(policy.allow.map { "\($0.client)>\($0.server):\($0.port)" }.sorted(),
                        ["10.77.0.10>10.77.0.20:502", "10.77.0.11>10.77.0.20:502"])
         XCTAssertEqual(policy.allow.first?.serverClass, "ot_controller")
         let nft = try policy.nft()
         XCTAssertTrue(nft.contains("ip saddr 10.77.0.11 ip daddr 10.77.0.20 tcp dport 502 ct state new accept"), nft)
         XCTAssertTrue(nft.contains("policy drop;"))
-        XCTAssertEqual(try policy.json(), try SegmentationPolicy(learn(learnPart, sources: ["detect-modbus-normal.pcap"]).file).json())
+        XCTAssertEqual(try policy.json(), try SegmentationPolicy(learn(learnPart, sources: ["detect-modbus-normal.pcap"]).file, protocols: Registry.modules).json())
     }
 }

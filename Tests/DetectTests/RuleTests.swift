@@ -4,6 +4,7 @@ import SpanSightEngine
 import SpanSightTestSupport
 import SpanSightWire
 import XCTest
+import SpanSightProtocols
 
 /// Rules that need no learning, on the captures made from real stacks (fixtures/README.md):
 /// each fixture raises exactly the alerts docs/detection.md says it does.
@@ -107,9 +108,22 @@ final class RuleTests: XCTestCase {
     }
 
     func testSignatureCatalogueIsConsistent() {
-        let ids = Signatures.all.map(\.id)
+        let all = Signatures.catalogue(Registry.modules)
+        let ids = all.map(\.id)
         XCTAssertEqual(ids.count, Set(ids).count)
-        XCTAssertEqual(Set(Signatures.all.map { "\($0.name)" }).count, ids.count)
-        for s in Signatures.all { XCTAssertTrue((1...3).contains(s.severity)) }
+        XCTAssertEqual(Set(all.map { "\($0.name)" }).count, ids.count)
+        for s in all { XCTAssertTrue((1...3).contains(s.severity)) }
+        // Each protocol's anomalies in its own hundred, named after it; every threshold fits
+        // the sliding windows.
+        for m in Registry.modules {
+            for a in m.anomalies {
+                XCTAssertTrue("\(a.name)".hasPrefix("\(m.name)."), "\(a.name)")
+                XCTAssertEqual(m.signature(ofAnomaly: a.name)?.id, m.anomalyBase + a.number)
+            }
+            XCTAssertEqual(m.anomalyBase % 100, 0)
+            for r in m.sweeps { XCTAssertLessThanOrEqual(r.defaultThreshold, DetectConfig.maxDefaultThreshold, "\(r.thresholdName)") }
+            for r in m.outcomes { XCTAssertLessThanOrEqual(r.defaultThreshold, DetectConfig.maxDefaultThreshold, "\(r.thresholdName)") }
+        }
+        XCTAssertEqual(Set(Registry.modules.map(\.anomalyBase)).count, Registry.modules.count, "one hundred per protocol")
     }
 }

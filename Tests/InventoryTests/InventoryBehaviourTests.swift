@@ -5,6 +5,7 @@ import SpanSightWire
 import SpanSightTestSupport
 import SpanSightModbus
 import SpanSightDNP3
+import SpanSightProtocols
 @testable import SpanSightInventory
 
 final class InventoryBehaviourTests: XCTestCase {
@@ -13,7 +14,7 @@ final class InventoryBehaviourTests: XCTestCase {
         func assetChanged(_ change: AssetChange) { seen.append(change) }
     }
 
-    func harness(_ config: InventoryConfig = InventoryConfig()) -> (EngineHarness, Inventory, Changes) {
+    func harness(_ config: InventoryConfig = InventoryConfig.registered) -> (EngineHarness, Inventory, Changes) {
         let h = EngineHarness(dissectors: [Modbus.entry, DNP3.entry])
         let inv = Inventory(config: config, oui: OUIRegistry(entries: [("00800F", "Standard Microsystems Corp."), ("001B1B", "Siemens AG")]), output: h.output)
         let ch = Changes()
@@ -150,7 +151,7 @@ final class InventoryBehaviourTests: XCTestCase {
 
     /// Memory bounded: 100k distinct hosts against a cap of 1000; what was dropped is counted.
     func testHundredThousandHostsKeepTheCap() throws {
-        var config = InventoryConfig()
+        var config = InventoryConfig.registered
         config.maxHosts = 1000
         config.events = false
         let (h, inv, _) = harness(config)

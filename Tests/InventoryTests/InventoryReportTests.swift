@@ -3,6 +3,7 @@ import XCTest
 import SpanSightEngine
 import SpanSightWire
 import SpanSightTestSupport
+import SpanSightProtocols
 @testable import SpanSightInventory
 
 final class InventoryReportTests: XCTestCase {
@@ -83,7 +84,7 @@ final class InventoryReportTests: XCTestCase {
     func testStoreRejectsAFileThatIsNotADatabase() throws {
         let path = tempPath("junk.sqlite")
         try Data("this is not sqlite".utf8).write(to: URL(fileURLWithPath: path))
-        let inv = Inventory(oui: OUIRegistry(entries: []), output: nil)
+        let inv = Inventory(config: .registered, oui: OUIRegistry(entries: []), output: nil)
         XCTAssertThrowsError(try InventoryStore.load(path, into: inv)) { e in
             XCTAssertTrue("\(e)".contains(path))
         }

@@ -7,18 +7,19 @@ import SpanSightModbus
 import SpanSightDNP3
 import SpanSightDICOM
 import SpanSightHL7
+import SpanSightProtocols
 @testable import SpanSightInventory
 
 /// Runs captures through an engine with an inventory attached.
 enum InventoryRun {
     static let oui = OUIRegistry()
 
-    static func run(_ urls: [URL], config: InventoryConfig = InventoryConfig(), store: String? = nil) throws -> (Inventory, CaptureRun) {
+    static func run(_ urls: [URL], config: InventoryConfig = InventoryConfig.registered, store: String? = nil) throws -> (Inventory, CaptureRun) {
         var inv: Inventory? = nil
         var last: CaptureRun? = nil
         // One engine per file is enough for these tests; the inventory carries over.
         for url in urls {
-            last = try CaptureRunner.run(url, dissectors: [Modbus.entry, DNP3.entry, DICOM.entry, HL7.entry], prepare: { engine, out in
+            last = try CaptureRunner.run(url, dissectors: Registry.all, prepare: { engine, out in
                 if inv == nil {
                     inv = Inventory(config: config, oui: oui, output: out)
                     if let store { try? InventoryStore.load(store, into: inv!) }
@@ -107,4 +108,13 @@ struct Conversation {
 
 extension Inventory {
     func hostAt(_ ip: String) -> HostRecord? { host(IPAddress(ip)!) }
+}
+
+extension InventoryConfig {
+    /// The default configuration with the registered protocols (as the tool runs it).
+    static var registered: InventoryConfig {
+        var c = InventoryConfig()
+        c.protocols = Registry.modules
+        return c
+    }
 }

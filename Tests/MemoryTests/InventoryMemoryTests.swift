@@ -5,6 +5,7 @@ import SpanSightInventory
 import SpanSightModbus
 import SpanSightTestSupport
 import SpanSightWire
+import SpanSightProtocols
 
 /// The inventory's and detection's shares of the memory budget: the per-entry costs they
 /// charge are upper bounds of what the allocator really gives them, and a share is never
@@ -24,7 +25,7 @@ final class InventoryMemoryTests: XCTestCase {
 
     func testInventoryCostsBoundTheHeap() {
         let t = MemoryBudgetTests.Traffic([Modbus.entry], budget: 512 << 20, events: false)
-        let inventory = Inventory(config: InventoryConfig(), oui: OUIRegistry(entries: []), output: nil)
+        let inventory = Inventory(config: InventoryConfig.registered, oui: OUIRegistry(entries: []), output: nil)
         t.engine.observer = inventory
         // Warm up: the engine's and the inventory's first allocations are not per host.
         drive(t, clients: 50)
@@ -46,7 +47,7 @@ final class InventoryMemoryTests: XCTestCase {
 
     func testInventoryShareIsNeverPassed() {
         let t = MemoryBudgetTests.Traffic([Modbus.entry], budget: 512 << 20, events: false)
-        var config = InventoryConfig()
+        var config = InventoryConfig.registered
         config.maxBytes = 200_000
         let inventory = Inventory(config: config, oui: OUIRegistry(entries: []), output: nil)
         t.engine.observer = inventory
@@ -94,5 +95,14 @@ final class InventoryMemoryTests: XCTestCase {
         let held = heapBytesInUse() - heap0 - (engineBytes() - engine0), est = detector.estimatedBytes - est0
         XCTAssertGreaterThan(held, 0)
         XCTAssertGreaterThanOrEqual(est, held, "detection's estimate (\(est) B) covers what the allocator gave it (\(held) B)")
+    }
+}
+
+extension InventoryConfig {
+    /// The default configuration with the registered protocols (as the tool runs it).
+    static var registered: InventoryConfig {
+        var c = InventoryConfig()
+        c.protocols = Registry.modules
+        return c
     }
 }

@@ -1,12 +1,9 @@
 // libFuzzer target: the whole pipeline, frames of any link type with every dissector registered
 // (PipelineFuzz's input format), in the tool's registry order.
 import FuzzSupport
-import SpanSightDICOM
-import SpanSightDNP3
-import SpanSightHL7
-import SpanSightModbus
+import SpanSightProtocols
 
-let dissectors = [Modbus.entry, DNP3.entry, DICOM.entry, HL7.entry]
+let dissectors = Registry.all
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzPipeline(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {

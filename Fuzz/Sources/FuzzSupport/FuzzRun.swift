@@ -78,7 +78,7 @@ final class CountingObserver: EngineObserver {
     var flowEnds = 0
     var handshakes = 0
 
-    func observe(_ observation: Observation, flow: borrowing FlowRecord, timestampNanos: Int64, app: StaticString?) {
+    func observe(_ observation: Observation, flow: borrowing FlowRecord, timestampNanos: Int64, app: ProtocolModule?) {
         observations += 1
         switch observation {
         case .identity(_, _, let value), .childIdentity(_, _, _, _, let value):
@@ -92,5 +92,5 @@ final class CountingObserver: EngineObserver {
 
     func handshake(_ syn: HandshakeSample) { handshakes += 1 }
 
-    func flowEnded(_ flow: borrowing FlowRecord, app: StaticString?, operations: UInt16) { flowEnds += 1 }
+    func flowEnded(_ flow: borrowing FlowRecord, app: ProtocolModule?, operations: UInt16) { flowEnds += 1 }
 }

@@ -144,10 +144,13 @@ public struct DissectorEntry: Sendable {
     public let probe: @Sendable (ByteView, Direction, FlowInfo) -> ProbeResult
     /// Create the session for a flow once a probe matched.
     public let makeSession: @Sendable (FlowInfo) -> DissectorSession
+    /// What the rest of SpanSight knows of the protocol (anomalies, rules, roles, identities).
+    public let module: ProtocolModule
 
-    public init(name: StaticString, transports: TransportSet, hintPorts: [UInt16],
+    public init(name: StaticString, transports: TransportSet, hintPorts: [UInt16], module: ProtocolModule? = nil,
                 probe: @escaping @Sendable (ByteView, Direction, FlowInfo) -> ProbeResult,
                 makeSession: @escaping @Sendable (FlowInfo) -> DissectorSession) {
+        self.module = module ?? ProtocolModule(name: name, title: name)
         self.name = name
         self.transports = transports
         self.hintPorts = hintPorts
@@ -214,11 +217,15 @@ public struct DissectContext {
     var appProto: StaticString? {
         dissector >= 0 ? engineRef._withUnsafeGuaranteedRef { $0.appNames[Int(dissector)] } : nil
     }
+    /// The session's protocol module.
+    var appModule: ProtocolModule? {
+        dissector >= 0 ? engineRef._withUnsafeGuaranteedRef { $0.config.dissectors[Int(dissector)].module } : nil
+    }
 
     /// Hands one observation to the observer (a no-op when none is installed).
     public func observe(_ observation: Observation) {
         guard observing, let observer = engine.observer else { return }
-        observer.observe(observation, flow: engine.table[slot], timestampNanos: timestampNanos, app: appProto,
+        observer.observe(observation, flow: engine.table[slot], timestampNanos: timestampNanos, app: appModule,
                          origin: ObservationOrigin(pcapCount: pcapCount), appObject: { _ in })
     }
 
@@ -228,7 +235,7 @@ public struct DissectContext {
     public func observe(_ observation: Observation, txID: Int64, direction: Direction?,
                         appObject: (inout JSONWriter) -> Void) {
         guard observing, let observer = engine.observer else { return }
-        observer.observe(observation, flow: engine.table[slot], timestampNanos: timestampNanos, app: appProto,
+        observer.observe(observation, flow: engine.table[slot], timestampNanos: timestampNanos, app: appModule,
                          origin: ObservationOrigin(pcapCount: pcapCount, txID: txID, direction: direction, hasAppObject: true),
                          appObject: appObject)
     }

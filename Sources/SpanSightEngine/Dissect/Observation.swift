@@ -128,21 +128,21 @@ public struct ObservationOrigin: Sendable {
 
 public protocol EngineObserver: AnyObject {
     /// A dissector's observation about the flow in `flow` (its current record).
-    func observe(_ observation: Observation, flow: borrowing FlowRecord, timestampNanos: Int64, app: StaticString?)
+    func observe(_ observation: Observation, flow: borrowing FlowRecord, timestampNanos: Int64, app: ProtocolModule?)
     /// The same, with where it came from and, when `origin.hasAppObject`, a writer of the
     /// members of its transaction's app-layer object (`{"request": {...}}`), valid for the
     /// call only. Observers that need neither get the call above.
-    func observe(_ observation: Observation, flow: borrowing FlowRecord, timestampNanos: Int64, app: StaticString?,
+    func observe(_ observation: Observation, flow: borrowing FlowRecord, timestampNanos: Int64, app: ProtocolModule?,
                  origin: ObservationOrigin, appObject: (inout JSONWriter) -> Void)
     /// A TCP SYN or SYN+ACK: the stack fingerprint inputs of its sender.
     func handshake(_ syn: HandshakeSample)
     /// A flow ended (timeout, FIN/RST, eviction, end of input) with its final record.
-    func flowEnded(_ flow: borrowing FlowRecord, app: StaticString?, operations: UInt16)
+    func flowEnded(_ flow: borrowing FlowRecord, app: ProtocolModule?, operations: UInt16)
 }
 
 extension EngineObserver {
     public func handshake(_ syn: HandshakeSample) {}
-    public func observe(_ observation: Observation, flow: borrowing FlowRecord, timestampNanos: Int64, app: StaticString?,
+    public func observe(_ observation: Observation, flow: borrowing FlowRecord, timestampNanos: Int64, app: ProtocolModule?,
                         origin: ObservationOrigin, appObject: (inout JSONWriter) -> Void) {
         observe(observation, flow: flow, timestampNanos: timestampNanos, app: app)
     }
@@ -177,10 +177,10 @@ public final class ObserverGroup: EngineObserver {
     public private(set) var members: [any EngineObserver]
     public init(_ members: [any EngineObserver]) { self.members = members }
 
-    public func observe(_ observation: Observation, flow: borrowing FlowRecord, timestampNanos: Int64, app: StaticString?) {
+    public func observe(_ observation: Observation, flow: borrowing FlowRecord, timestampNanos: Int64, app: ProtocolModule?) {
         for m in members { m.observe(observation, flow: flow, timestampNanos: timestampNanos, app: app) }
     }
-    public func observe(_ observation: Observation, flow: borrowing FlowRecord, timestampNanos: Int64, app: StaticString?,
+    public func observe(_ observation: Observation, flow: borrowing FlowRecord, timestampNanos: Int64, app: ProtocolModule?,
                         origin: ObservationOrigin, appObject: (inout JSONWriter) -> Void) {
         for m in members {
             m.observe(observation, flow: flow, timestampNanos: timestampNanos, app: app, origin: origin, appObject: appObject)
@@ -189,7 +189,7 @@ public final class ObserverGroup: EngineObserver {
     public func handshake(_ syn: HandshakeSample) {
         for m in members { m.handshake(syn) }
     }
-    public func flowEnded(_ flow: borrowing FlowRecord, app: StaticString?, operations: UInt16) {
+    public func flowEnded(_ flow: borrowing FlowRecord, app: ProtocolModule?, operations: UInt16) {
         for m in members { m.flowEnded(flow, app: app, operations: operations) }
     }
 }
@@ -197,7 +197,7 @@ public final class ObserverGroup: EngineObserver {
 extension EventEnvelope {
     /// The envelope of an event about `flow` (oriented client -> server) at `timestampNanos`,
     /// for observers that write events of their own (assets, alerts).
-    public init(flow: borrowing FlowRecord, timestampNanos: Int64, app: StaticString?) {
+    public init(flow: borrowing FlowRecord, timestampNanos: Int64, app: ProtocolModule?) {
         self.init()
         self.timestampNanos = timestampNanos
         flowID = flow.id
@@ -206,7 +206,7 @@ extension EventEnvelope {
         destinationIP = flow.key.server
         destinationPort = flow.key.serverPort
         proto = flow.key.proto
-        appProto = app
+        appProto = app?.name
         vlanCount = flow.vlanCount
         vlanOuter = flow.key.vlanOuter
         vlanInner = flow.key.vlanInner

@@ -503,7 +503,7 @@ public final class Engine {
         // Observers first: what they raise as the flow ends (alert aggregates) precedes its
         // `flow` event, which then says whether the flow alerted.
         if let observer {
-            observer.flowEnded(table[slot], app: app >= 0 ? config.dissectors[Int(app)].name : nil,
+            observer.flowEnded(table[slot], app: app >= 0 ? config.dissectors[Int(app)].module : nil,
                                operations: table[slot].operations)
         }
         if config.flowEvents && output.isEnabled && output.wants("flow") { emitFlowEvent(slot, reason: reason) }

@@ -1,5 +1,5 @@
 /// Known software behind identities read from the wire.
-enum Toolkits {
+enum DICOMToolkits {
     /// DICOM implementation class UID roots (the organisation root each toolkit registered and
     /// uses for its implementation class UID) and implementation version name prefixes.
     static let dicomRoots: [(root: String, versionPrefix: String, name: String)] = [
