@@ -61,5 +61,35 @@ extension DICOM {
             guard let t = DICOMToolkits.dicom(uid: ids["dicom.implementation_class_uid"], version: ver) else { return [] }
             return ["\(t)\(ver.map { " (\($0))" } ?? "")"]
         },
-        color: "#2ca02c")
+        color: "#2ca02c",
+        baselineFact: { c, ids in
+            // An association is keyed by its AE titles; its commands carry SOP classes and
+            // move destinations (an A-ASSOCIATE-RQ, function 1, has neither).
+            let ae = { (s: Side) in ids.value(s, "dicom.ae_title") ?? "" }
+            let own = c.function != 1
+            return BaselineFact(scope: [ae(c.issuer), ae(c.issuer.other)], name: "\(c.name)",
+                                attributes: [("sop_classes", own ? [c.detail ?? ""] : []),
+                                             ("move_destinations", own ? [c.target ?? ""] : [])])
+        },
+        synthetic: SyntheticTraffic(serverPort: 104, defaultWeight: 5) { _, _ in
+            // An association for Verification, accepted, then released.
+            [(true, synthAssociate(0x01)), (false, synthAssociate(0x02)),
+             (true, [0x05, 0x00, 0, 0, 0, 4, 0, 0, 0, 0]), (false, [0x06, 0x00, 0, 0, 0, 4, 0, 0, 0, 0])]
+        })
+
+    /// A-ASSOCIATE-RQ (type 1) or -AC (type 2) for synthetic traffic: MODALITY1 -> PACS, Verification.
+    static func synthAssociate(_ type: UInt8) -> [UInt8] {
+        func item(_ type: UInt8, _ body: [UInt8]) -> [UInt8] { [type, 0, UInt8(body.count >> 8), UInt8(body.count & 0xFF)] + body }
+        func ae(_ s: String) -> [UInt8] { Array((s + String(repeating: " ", count: 16 - s.count)).utf8) }
+        var body: [UInt8] = [0x00, 0x01, 0x00, 0x00] + ae("PACS") + ae("MODALITY1") + [UInt8](repeating: 0, count: 32)
+        body += item(0x10, Array("1.2.840.10008.3.1.1.1".utf8))
+        if type == 0x01 {
+            body += item(0x20, [0x01, 0, 0, 0] + item(0x30, Array("1.2.840.10008.1.1".utf8)) + item(0x40, Array("1.2.840.10008.1.2".utf8)))
+            body += item(0x50, item(0x51, [0, 0, 0x40, 0]) + item(0x52, Array("1.2.826.0.1.3680043.9.3811.2.0".utf8)))
+        } else {
+            body += item(0x21, [0x01, 0, 0, 0] + item(0x40, Array("1.2.840.10008.1.2".utf8)))
+            body += item(0x50, item(0x51, [0, 0, 0x40, 0]))
+        }
+        return [type, 0x00, 0, 0, UInt8(body.count >> 8), UInt8(body.count & 0xFF)] + body
+    }
 }

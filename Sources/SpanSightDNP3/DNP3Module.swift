@@ -60,5 +60,35 @@ extension DNP3 {
             let m = ids["dnp3.manufacturer_name"], p = ids["dnp3.product_name"]
             return m == nil && p == nil ? [] : [[m, p].compactMap { $0 }.joined(separator: " ")]
         },
-        color: "#9467bd")
+        color: "#9467bd",
+        baselineFact: { c, _ in
+            BaselineFact(unit: c.unit, function: c.function, name: "\(c.name)",
+                         attributes: [("objects", (c.detail ?? "").split(separator: " ").map(String.init))])
+        },
+        synthetic: SyntheticTraffic(serverPort: 20000, defaultWeight: 20) { counter, random in
+            // A class 1/2/3/0 poll; ten binary inputs with random values back.
+            let seq = UInt8(counter & 0x0F)
+            let req = DNP3.synthFrame(dst: 10, src: 1, control: 0xC4,
+                                      userData: [0xC0 | (seq & 0x3F), 0xC0 | seq, 0x01, 0x3C, 0x02, 0x06, 0x3C, 0x03, 0x06, 0x3C, 0x04, 0x06, 0x3C, 0x01, 0x06])
+            var body: [UInt8] = [0xC0 | (seq & 0x3F), 0xC0 | seq, 0x81, 0x00, 0x00, 0x1E, 0x01, 0x00, 0x00, 0x09]
+            for _ in 0..<10 { body += [0x01, UInt8(truncatingIfNeeded: random.next()), 0x00, 0x00, 0x00] }
+            return [(true, req), (false, DNP3.synthFrame(dst: 1, src: 10, control: 0x44, userData: body))]
+        })
+
+    /// A whole link frame for synthetic traffic: header + CRC, then 16-byte blocks each with a CRC.
+    static func synthFrame(dst: UInt16, src: UInt16, control: UInt8, userData: [UInt8]) -> [UInt8] {
+        var h: [UInt8] = [0x05, 0x64, UInt8(5 + userData.count), control,
+                          UInt8(dst & 0xFF), UInt8(dst >> 8), UInt8(src & 0xFF), UInt8(src >> 8)]
+        let c = DNP3CRC.crc(h)
+        h += [UInt8(c & 0xFF), UInt8(c >> 8)]
+        var i = 0
+        while i < userData.count {
+            let block = userData[i..<min(i + 16, userData.count)]
+            h += block
+            let bc = DNP3CRC.crc(Array(block))
+            h += [UInt8(bc & 0xFF), UInt8(bc >> 8)]
+            i += 16
+        }
+        return h
+    }
 }

@@ -5,20 +5,14 @@ import SpanSightWire
 /// What was learned: the in-memory index the learner fills and the detector checks.
 public final class BaselineIndex {
     struct PairInfo { var app: String; var flows: Int }
-    struct ModbusEntry { var name: String; var operation: String; var ranges = RangeSet(); var count = 0 }
-    struct DNP3Entry { var name: String; var groups: Set<String> = []; var count = 0 }
-    struct DICOMEntry { var commands: Set<String> = []; var sopClasses: Set<String> = []; var destinations: Set<String> = []; var count = 0 }
-    struct HL7Entry { var messageTypes: Set<String> = []; var count = 0 }
+    struct CommandEntry { var operation: String; var ranges = RangeSet(); var attributes: [String: Set<String>] = [:]; var count = 0 }
     struct RateEnvelope { var windows = 0; var maxPerWindow = 0; var total = 0 }
 
     var rateWindowSeconds: Int
     public internal(set) var sources: [String] = []
     var talkers: [IPAddress: Set<String>] = [:]
     var pairs: [TalkerPair: PairInfo] = [:]
-    var modbus: [ModbusKey: ModbusEntry] = [:]
-    var dnp3: [DNP3Key: DNP3Entry] = [:]
-    var dicom: [DICOMKey: DICOMEntry] = [:]
-    var hl7: [HL7Key: HL7Entry] = [:]
+    var commands: [CommandKey: CommandEntry] = [:]
     var rates: [RateKey: RateEnvelope] = [:]
     /// Entries the learner could not keep (its caps); a baseline with drops is incomplete.
     var dropped = 0
@@ -34,10 +28,11 @@ public final class BaselineIndex {
 // MARK: - the reviewable file
 
 /// The baseline file: pretty JSON with sorted keys and sorted lists, so the same input gives the
-/// same bytes and a re-learned baseline diffs line by line.
+/// same bytes and a re-learned baseline diffs line by line. Version 2 files every protocol's
+/// commands in one list (version 1 had a list per protocol; it is still read).
 public struct BaselineFile: Codable, Equatable {
     public var format = "spansight-baseline"
-    public var version = 1
+    public var version = 2
     public var sources: [String]
     public var rateWindowSeconds: Int
     /// The longest rate window (30 days, as `learn --rate-window` allows).
@@ -45,10 +40,7 @@ public struct BaselineFile: Codable, Equatable {
     public var droppedEntries: Int
     public var talkers: [Talker]
     public var pairs: [Pair]
-    public var modbus: [Modbus]
-    public var dnp3: [DNP3]
-    public var dicom: [DICOM]
-    public var hl7: [HL7]
+    public var commands: [Command]
     public var rates: [Rate]
 
     public struct Talker: Codable, Equatable {
@@ -63,9 +55,14 @@ public struct BaselineFile: Codable, Equatable {
         public var app: String
         public var flows: Int
     }
-    public struct Modbus: Codable, Equatable {
+    /// One learned command of a pair (`BaselineFact`).
+    public struct Command: Codable, Equatable {
+        public var app: String
         public var client: String
         public var server: String
+        /// The identities the entry is scoped by (DICOM calling and called AE titles, HL7
+        /// sending and receiving application^facility); empty for field protocols.
+        public var scope: [String]
         public var unit: Int
         public var function: Int
         public var subfunction: Int
@@ -73,34 +70,8 @@ public struct BaselineFile: Codable, Equatable {
         public var access: String
         /// Merged [first, last] address ranges.
         public var ranges: [[Int]]
-        public var count: Int
-    }
-    public struct DNP3: Codable, Equatable {
-        public var master: String
-        public var outstation: String
-        public var outstationAddress: Int
-        public var function: Int
-        public var name: String
-        public var objects: [String]
-        public var count: Int
-    }
-    public struct DICOM: Codable, Equatable {
-        public var scu: String
-        public var scp: String
-        public var callingAE: String
-        public var calledAE: String
-        public var commands: [String]
-        public var sopClasses: [String]
-        public var moveDestinations: [String]
-        public var count: Int
-    }
-    public struct HL7: Codable, Equatable {
-        public var sender: String
-        public var receiver: String
-        /// application^facility
-        public var sending: String
-        public var receiving: String
-        public var messageTypes: [String]
+        /// Learned value sets by name (`objects`, `sop_classes`, `move_destinations`).
+        public var attributes: [String: [String]]
         public var count: Int
     }
     public struct Rate: Codable, Equatable {
@@ -114,24 +85,68 @@ public struct BaselineFile: Codable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case format, version, sources, talkers, pairs, modbus, dnp3, dicom, hl7, rates
+        case format, version, sources, talkers, pairs, commands, rates
         case rateWindowSeconds = "rate_window_seconds", droppedEntries = "dropped_entries"
     }
 }
 
 extension BaselineFile.Pair { enum CodingKeys: String, CodingKey { case client, server, proto, app, flows, serverPort = "server_port" } }
-extension BaselineFile.DNP3 {
-    enum CodingKeys: String, CodingKey { case master, outstation, function, name, objects, count, outstationAddress = "outstation_address" }
-}
-extension BaselineFile.DICOM {
-    enum CodingKeys: String, CodingKey {
-        case scu, scp, commands, count
-        case callingAE = "calling_ae", calledAE = "called_ae", sopClasses = "sop_classes", moveDestinations = "move_destinations"
-    }
-}
-extension BaselineFile.HL7 { enum CodingKeys: String, CodingKey { case sender, receiver, sending, receiving, count, messageTypes = "message_types" } }
 extension BaselineFile.Rate {
     enum CodingKeys: String, CodingKey { case client, server, app, windows, maxPerWindow = "max_per_window", meanPerWindow = "mean_per_window" }
+}
+
+/// A version 1 file's per-protocol command lists, read and converted to version 2's. Its keys
+/// name the four protocols version 1 knew (the one place outside their folders that does: a
+/// frozen file format); protocols added since exist only in version 2.
+struct BaselineFileV1: Decodable {
+    struct Modbus: Decodable { var client, server: String; var unit, function, subfunction: Int; var name, access: String; var ranges: [[Int]]; var count: Int }
+    struct DNP3: Decodable {
+        var master, outstation: String; var outstationAddress, function: Int; var name: String; var objects: [String]; var count: Int
+        enum CodingKeys: String, CodingKey { case master, outstation, function, name, objects, count, outstationAddress = "outstation_address" }
+    }
+    struct DICOM: Decodable {
+        var scu, scp, callingAE, calledAE: String; var commands, sopClasses, moveDestinations: [String]; var count: Int
+        enum CodingKeys: String, CodingKey {
+            case scu, scp, commands, count
+            case callingAE = "calling_ae", calledAE = "called_ae", sopClasses = "sop_classes", moveDestinations = "move_destinations"
+        }
+    }
+    struct HL7: Decodable {
+        var sender, receiver, sending, receiving: String; var messageTypes: [String]; var count: Int
+        enum CodingKeys: String, CodingKey { case sender, receiver, sending, receiving, count, messageTypes = "message_types" }
+    }
+    var modbus: [Modbus]
+    var dnp3: [DNP3]
+    var dicom: [DICOM]
+    var hl7: [HL7]
+
+    /// The same entries as version 2 commands (a DICOM or HL7 entry becomes one per command or
+    /// message type, each with the entry's value sets).
+    var commands: [BaselineFile.Command] {
+        var out: [BaselineFile.Command] = []
+        for m in modbus {
+            out.append(.init(app: "modbus", client: m.client, server: m.server, scope: [], unit: m.unit, function: m.function,
+                             subfunction: m.subfunction, name: m.name, access: m.access, ranges: m.ranges, attributes: [:], count: m.count))
+        }
+        for d in dnp3 {
+            out.append(.init(app: "dnp3", client: d.master, server: d.outstation, scope: [], unit: d.outstationAddress, function: d.function,
+                             subfunction: 0, name: d.name, access: "", ranges: [], attributes: ["objects": d.objects], count: d.count))
+        }
+        for d in dicom {
+            for c in d.commands {
+                out.append(.init(app: "dicom", client: d.scu, server: d.scp, scope: [d.callingAE, d.calledAE], unit: 0, function: 0,
+                                 subfunction: 0, name: c, access: "", ranges: [],
+                                 attributes: ["sop_classes": d.sopClasses, "move_destinations": d.moveDestinations], count: d.count))
+            }
+        }
+        for h in hl7 {
+            for t in h.messageTypes {
+                out.append(.init(app: "hl7", client: h.sender, server: h.receiver, scope: [h.sending, h.receiving], unit: 0, function: 0,
+                                 subfunction: 0, name: t, access: "", ranges: [], attributes: [:], count: h.count))
+            }
+        }
+        return out
+    }
 }
 
 public struct BaselineError: Error, CustomStringConvertible {
@@ -152,27 +167,12 @@ extension BaselineIndex {
                 return BaselineFile.Pair(client: ip(k.client), server: ip(k.server), proto: proto(k.proto),
                                          serverPort: Int(k.port), app: v.app, flows: v.flows)
             },
-            modbus: modbus.keys.sorted().map { k in
-                let v = modbus[k]!
-                return BaselineFile.Modbus(client: ip(k.client), server: ip(k.server), unit: Int(k.unit), function: Int(k.function),
-                                           subfunction: Int(k.sub), name: v.name, access: v.operation,
-                                           ranges: v.ranges.ranges.map { [Int($0.lowerBound), Int($0.upperBound)] }, count: v.count)
-            },
-            dnp3: dnp3.keys.sorted().map { k in
-                let v = dnp3[k]!
-                return BaselineFile.DNP3(master: ip(k.master), outstation: ip(k.outstation), outstationAddress: Int(k.address),
-                                         function: Int(k.function), name: v.name, objects: v.groups.sorted(), count: v.count)
-            },
-            dicom: dicom.keys.sorted().map { k in
-                let v = dicom[k]!
-                return BaselineFile.DICOM(scu: ip(k.scu), scp: ip(k.scp), callingAE: k.calling, calledAE: k.called,
-                                          commands: v.commands.sorted(), sopClasses: v.sopClasses.sorted(),
-                                          moveDestinations: v.destinations.sorted(), count: v.count)
-            },
-            hl7: hl7.keys.sorted().map { k in
-                let v = hl7[k]!
-                return BaselineFile.HL7(sender: ip(k.sender), receiver: ip(k.receiver), sending: k.sending, receiving: k.receiving,
-                                        messageTypes: v.messageTypes.sorted(), count: v.count)
+            commands: commands.keys.sorted().map { k in
+                let v = commands[k]!
+                return BaselineFile.Command(app: k.app, client: ip(k.client), server: ip(k.server), scope: k.scope, unit: Int(k.unit),
+                                            function: Int(k.function), subfunction: Int(k.subfunction), name: k.name, access: v.operation,
+                                            ranges: v.ranges.ranges.map { [Int($0.lowerBound), Int($0.upperBound)] },
+                                            attributes: v.attributes.mapValues { $0.sorted() }, count: v.count)
             },
             rates: rates.keys.sorted().map { k in
                 let v = rates[k]!
@@ -196,12 +196,34 @@ extension BaselineIndex {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw BaselineError(description: "cannot read baseline \(path)")
         }
+        struct Header: Decodable { var format: String; var version: Int }
         let f: BaselineFile
-        do { f = try JSONDecoder().decode(BaselineFile.self, from: data) } catch {
+        do {
+            let h = try JSONDecoder().decode(Header.self, from: data)
+            guard h.format == "spansight-baseline", h.version == 1 || h.version == 2 else {
+                throw BaselineError(description: "\(path): unsupported baseline format \(h.format) version \(h.version)")
+            }
+            if h.version == 1 {
+                // Version 1: the same file with a command list per protocol.
+                struct Common: Decodable {
+                    var sources: [String]; var rateWindowSeconds: Int; var droppedEntries: Int
+                    var talkers: [BaselineFile.Talker]; var pairs: [BaselineFile.Pair]; var rates: [BaselineFile.Rate]
+                    enum CodingKeys: String, CodingKey {
+                        case sources, talkers, pairs, rates
+                        case rateWindowSeconds = "rate_window_seconds", droppedEntries = "dropped_entries"
+                    }
+                }
+                let c = try JSONDecoder().decode(Common.self, from: data)
+                let v1 = try JSONDecoder().decode(BaselineFileV1.self, from: data)
+                f = BaselineFile(sources: c.sources, rateWindowSeconds: c.rateWindowSeconds, droppedEntries: c.droppedEntries,
+                                 talkers: c.talkers, pairs: c.pairs, commands: v1.commands, rates: c.rates)
+            } else {
+                f = try JSONDecoder().decode(BaselineFile.self, from: data)
+            }
+        } catch let e as BaselineError {
+            throw e
+        } catch {
             throw BaselineError(description: "\(path): not a SpanSight baseline (\(error))")
-        }
-        guard f.format == "spansight-baseline", f.version == 1 else {
-            throw BaselineError(description: "\(path): unsupported baseline format \(f.format) version \(f.version)")
         }
         return try BaselineIndex(file: f, path: path)
     }
@@ -233,22 +255,12 @@ extension BaselineIndex {
             pairs[TalkerPair(client: try ip(p.client), server: try ip(p.server), proto: proto, port: u16(p.serverPort))] =
                 PairInfo(app: p.app, flows: p.flows)
         }
-        for m in f.modbus {
-            var e = ModbusEntry(name: m.name, operation: m.access, count: m.count)
-            for r in m.ranges where r.count == 2 && r[0] <= r[1] { e.ranges.insert(u32(r[0])...u32(r[1])) }
-            modbus[ModbusKey(client: try ip(m.client), server: try ip(m.server), unit: u32(m.unit), function: u16(m.function), sub: u16(m.subfunction))] = e
-        }
-        for d in f.dnp3 {
-            dnp3[DNP3Key(master: try ip(d.master), outstation: try ip(d.outstation), address: u32(d.outstationAddress), function: u16(d.function))] =
-                DNP3Entry(name: d.name, groups: Set(d.objects), count: d.count)
-        }
-        for d in f.dicom {
-            dicom[DICOMKey(scu: try ip(d.scu), scp: try ip(d.scp), calling: d.callingAE, called: d.calledAE)] =
-                DICOMEntry(commands: Set(d.commands), sopClasses: Set(d.sopClasses), destinations: Set(d.moveDestinations), count: d.count)
-        }
-        for h in f.hl7 {
-            hl7[HL7Key(sender: try ip(h.sender), receiver: try ip(h.receiver), sending: h.sending, receiving: h.receiving)] =
-                HL7Entry(messageTypes: Set(h.messageTypes), count: h.count)
+        for c in f.commands {
+            var e = CommandEntry(operation: c.access, count: c.count)
+            for r in c.ranges where r.count == 2 && r[0] <= r[1] { e.ranges.insert(u32(r[0])...u32(r[1])) }
+            e.attributes = c.attributes.mapValues { Set($0) }
+            commands[CommandKey(app: c.app, client: try ip(c.client), server: try ip(c.server), scope: c.scope, unit: u32(c.unit),
+                                function: u16(c.function), subfunction: u16(c.subfunction), name: c.name)] = e
         }
         for r in f.rates {
             rates[RateKey(client: try ip(r.client), server: try ip(r.server), app: r.app)] =

@@ -13,7 +13,7 @@ public final class Detector: EngineObserver, AssetChangeListener {
     private var windows: SlidingWindows
     private var rate: RateCounter
     private var eventSequence: UInt64 = 0
-    /// AE titles and HL7 application^facility identities the baseline knows.
+    /// The scope identities the baseline knows (AE titles, application^facility names).
     private let knownIdentities: Set<String>
 
     /// The inventory, when one is attached: risk uses its device profiles.
@@ -28,10 +28,7 @@ public final class Detector: EngineObserver, AssetChangeListener {
         facts = FlowFactsTable(cap: config.maxFlows)
         windows = SlidingWindows(maxKeys: config.maxTrackedKeys, maxValues: config.windowValues, window: config.windowNanos)
         rate = RateCounter(windowNanos: baseline?.rateWindowNanos ?? 60_000_000_000, cap: config.maxTrackedKeys)
-        var known: Set<String> = []
-        for k in baseline?.dicom.keys ?? [:].keys { known.insert(k.calling); known.insert(k.called) }
-        for k in baseline?.hl7.keys ?? [:].keys { known.insert(k.sending); known.insert(k.receiving) }
-        knownIdentities = known
+        knownIdentities = Set((baseline?.commands.keys).map { $0.flatMap(\.scope) } ?? [])
     }
 
     // MARK: results
@@ -198,22 +195,14 @@ public final class Detector: EngineObserver, AssetChangeListener {
 
     /// True when the baseline holds this exact command (and, for writes, its address range).
     func baselineAllows(_ fact: CommandFact) -> Bool {
-        guard let b = baseline else { return false }
-        switch fact {
-        case .modbus(let k, let range, _):
-            guard let e = b.modbus[k] else { return false }
-            return range.map { e.ranges.contains($0) } ?? true
-        case .dnp3(let k, let groups):
-            guard let e = b.dnp3[k] else { return false }
-            return groups.allSatisfy { e.groups.contains($0) }
-        case .dicom(let k, let command, let sop, let destination):
-            guard let e = b.dicom[k], e.commands.contains(command) else { return false }
-            if let s = sop, !s.isEmpty, !e.sopClasses.contains(s) { return false }
-            if let d = destination, !d.isEmpty, !e.destinations.contains(d) { return false }
-            return true
-        case .hl7(let k, let type):
-            return b.hl7[k]?.messageTypes.contains(type) ?? false
-        }
+        guard let b = baseline, let e = b.commands[fact.key] else { return false }
+        if let r = fact.range, !e.ranges.contains(r) { return false }
+        return Detector.within(fact, e)
+    }
+
+    /// The fact's named values are all among the entry's.
+    static func within(_ fact: CommandFact, _ e: BaselineIndex.CommandEntry) -> Bool {
+        fact.attributes.allSatisfy { a in a.values.allSatisfy { e.attributes[a.name]?.contains($0) ?? false } }
     }
 
     private func checkCommand(_ fact: CommandFact, _ c: Command, _ env: EventEnvelope, target: IPAddress, hint: RoleHint,
@@ -221,19 +210,13 @@ public final class Detector: EngineObserver, AssetChangeListener {
         guard let b = baseline else { return }
         let cause = UInt64(c.function) | UInt64(c.subfunction) << 16 | UInt64(c.unit) << 32
         var sig: Signature? = nil
-        switch fact {
-        case .modbus(let k, let range, let write):
-            if let e = b.modbus[k] {
-                if write, let r = range, !e.ranges.contains(r) { sig = Signatures.writeOutsideRange }
-            } else {
-                sig = Signatures.newCommand
-            }
-        case .dicom(let k, _, _, _) where b.dicom[k] == nil:
-            sig = knownIdentities.contains(k.calling) && knownIdentities.contains(k.called) ? Signatures.newCommand : Signatures.newApplication
-        case .hl7(let k, _) where b.hl7[k] == nil:
-            sig = knownIdentities.contains(k.sending) && knownIdentities.contains(k.receiving) ? Signatures.newCommand : Signatures.newApplication
-        default:
-            if !baselineAllows(fact) { sig = Signatures.newCommand }
+        if let e = b.commands[fact.key] {
+            if fact.checkRange, let r = fact.range, !e.ranges.contains(r) { sig = Signatures.writeOutsideRange }
+            else if !Detector.within(fact, e) { sig = Signatures.newCommand }
+        } else if !fact.key.scope.allSatisfy({ knownIdentities.contains($0) }) {
+            sig = Signatures.newApplication
+        } else {
+            sig = Signatures.newCommand
         }
         if let sig { book.raise(sig, env, detail: Detector.describe(c, app: app), target: target, hint: hint, cause: cause) }
         // Rate envelope of the pair.

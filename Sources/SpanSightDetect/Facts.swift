@@ -14,45 +14,20 @@ struct TalkerPair: Hashable, Comparable {
     }
 }
 
-struct ModbusKey: Hashable, Comparable {
+/// A learned command's key: the pair, the protocol, the scope identities and the command.
+struct CommandKey: Hashable, Comparable {
+    var app: String
     var client: IPAddress
     var server: IPAddress
+    var scope: [String]
     var unit: UInt32
     var function: UInt16
-    /// Sub-function of FC 8 and MEI type of FC 43 (0 otherwise).
-    var sub: UInt16
-    static func < (a: ModbusKey, b: ModbusKey) -> Bool {
-        (a.client, a.server, a.unit, a.function, a.sub) < (b.client, b.server, b.unit, b.function, b.sub)
-    }
-}
-
-struct DNP3Key: Hashable, Comparable {
-    var master: IPAddress
-    var outstation: IPAddress
-    var address: UInt32
-    var function: UInt16
-    static func < (a: DNP3Key, b: DNP3Key) -> Bool {
-        (a.master, a.outstation, a.address, a.function) < (b.master, b.outstation, b.address, b.function)
-    }
-}
-
-struct DICOMKey: Hashable, Comparable {
-    var scu: IPAddress
-    var scp: IPAddress
-    var calling: String
-    var called: String
-    static func < (a: DICOMKey, b: DICOMKey) -> Bool {
-        (a.scu, a.scp, a.calling, a.called) < (b.scu, b.scp, b.calling, b.called)
-    }
-}
-
-struct HL7Key: Hashable, Comparable {
-    var sender: IPAddress
-    var receiver: IPAddress
-    var sending: String
-    var receiving: String
-    static func < (a: HL7Key, b: HL7Key) -> Bool {
-        (a.sender, a.receiver, a.sending, a.receiving) < (b.sender, b.receiver, b.sending, b.receiving)
+    var subfunction: UInt16
+    var name: String
+    static func < (a: CommandKey, b: CommandKey) -> Bool {
+        if (a.client, a.server, a.app) != (b.client, b.server, b.app) { return (a.client, a.server, a.app) < (b.client, b.server, b.app) }
+        if a.scope != b.scope { return a.scope.lexicographicallyPrecedes(b.scope) }
+        return (a.unit, a.function, a.subfunction, a.name) < (b.unit, b.function, b.subfunction, b.name)
     }
 }
 
@@ -63,12 +38,14 @@ struct RateKey: Hashable, Comparable {
     static func < (a: RateKey, b: RateKey) -> Bool { (a.client, a.server, a.app) < (b.client, b.server, b.app) }
 }
 
-/// One command as a fact.
-enum CommandFact {
-    case modbus(ModbusKey, range: ClosedRange<UInt32>?, write: Bool)
-    case dnp3(DNP3Key, groups: [String])
-    case dicom(DICOMKey, command: String, sopClass: String?, destination: String?)
-    case hl7(HL7Key, messageType: String)
+/// One command as a fact (from its module's `BaselineFact`).
+struct CommandFact {
+    var key: CommandKey
+    var range: ClosedRange<UInt32>? = nil
+    /// A write: its range must be within the learned ranges.
+    var checkRange = false
+    /// Named values (empty ones dropped).
+    var attributes: [(name: String, values: [String])] = []
 }
 
 /// What a flow's observations said about its endpoints' application identities (the keys its
@@ -77,12 +54,6 @@ struct FlowFacts {
     var identities = FlowIdentities()
     /// The flow's pair and talkers were checked (baseline mode).
     var pairChecked = false
-
-    func ae(_ side: Side) -> String { identities.value(side, "dicom.ae_title") ?? "" }
-
-    func hl7Identity(_ side: Side) -> String {
-        (identities.value(side, "hl7.application") ?? "") + "^" + (identities.value(side, "hl7.facility") ?? "")
-    }
 }
 
 /// Per-flow facts, bounded (flows beyond the cap get none; counted).
@@ -114,29 +85,11 @@ enum Facts {
 
     /// The fact of a command, or nil for protocols without command-level learning.
     static func command(_ c: Command, flow: borrowing FlowRecord, app: ProtocolModule?, facts: FlowFacts?) -> CommandFact? {
-        let issuer = address(flow, c.issuer), other = address(flow, c.issuer.other)
-        switch app.map({ "\($0.name)" }) ?? "" {
-        case "modbus":
-            let sub: UInt16 = (c.function == 8 || c.function == 43) ? c.subfunction : 0
-            let key = ModbusKey(client: issuer, server: other, unit: c.unit, function: c.function, sub: sub)
-            let range: ClosedRange<UInt32>? = c.addressCount > 0
-                ? c.addressStart...(c.addressStart &+ min(c.addressCount, 0xFFFF) &- 1) : nil
-            return .modbus(key, range: range, write: c.operation == .write)
-        case "dnp3":
-            let groups = (c.detail ?? "").split(separator: " ").map(String.init)
-            return .dnp3(DNP3Key(master: issuer, outstation: other, address: c.unit, function: c.function), groups: groups)
-        case "dicom":
-            let f = facts ?? FlowFacts()
-            let key = DICOMKey(scu: issuer, scp: other, calling: f.ae(c.issuer), called: f.ae(c.issuer.other))
-            return .dicom(key, command: c.name.description, sopClass: c.function == 1 ? nil : c.detail, destination: c.function == 1 ? nil : c.target)
-        case "hl7":
-            let f = facts ?? FlowFacts()
-            let key = HL7Key(sender: issuer, receiver: other, sending: c.target ?? f.hl7Identity(c.issuer),
-                             receiving: f.hl7Identity(c.issuer.other))
-            return .hl7(key, messageType: c.detail ?? "")
-        default:
-            return nil
-        }
+        guard let app, let f = app.baselineFact(c, facts?.identities ?? FlowIdentities()) else { return nil }
+        let key = CommandKey(app: "\(app.name)", client: address(flow, c.issuer), server: address(flow, c.issuer.other),
+                             scope: f.scope, unit: f.unit, function: f.function, subfunction: f.subfunction, name: f.name)
+        return CommandFact(key: key, range: f.range, checkRange: f.checkRange,
+                           attributes: f.attributes.map { ("\($0.name)", $0.values.filter { !$0.isEmpty }) })
     }
 }
 

@@ -73,29 +73,10 @@ public final class Learner: EngineObserver {
     }
 
     private func learn(_ fact: CommandFact, name: String, operation: String) {
-        switch fact {
-        case .modbus(let k, let range, _):
-            upsert(&index.modbus, k, BaselineIndex.ModbusEntry(name: name, operation: operation)) { e in
-                if let r = range { e.ranges.insert(r) }
-                e.count += 1
-            }
-        case .dnp3(let k, let groups):
-            upsert(&index.dnp3, k, BaselineIndex.DNP3Entry(name: name)) { e in
-                e.groups.formUnion(groups)
-                e.count += 1
-            }
-        case .dicom(let k, let command, let sop, let destination):
-            upsert(&index.dicom, k, BaselineIndex.DICOMEntry()) { e in
-                e.commands.insert(command)
-                if let s = sop, !s.isEmpty { e.sopClasses.insert(s) }
-                if let d = destination, !d.isEmpty { e.destinations.insert(d) }
-                e.count += 1
-            }
-        case .hl7(let k, let type):
-            upsert(&index.hl7, k, BaselineIndex.HL7Entry()) { e in
-                e.messageTypes.insert(type)
-                e.count += 1
-            }
+        upsert(&index.commands, fact.key, BaselineIndex.CommandEntry(operation: operation)) { e in
+            if let r = fact.range { e.ranges.insert(r) }
+            for a in fact.attributes { e.attributes[a.name, default: []].formUnion(a.values) }
+            e.count += 1
         }
     }
 

@@ -55,15 +55,7 @@ public struct SegmentationPolicy: Codable, Equatable {
         for t in b.talkers { groups[cls[t.ip]!, default: []].append(t.ip) }
         classes = groups.keys.sorted().map { DeviceGroup(deviceClass: $0, members: groups[$0]!) }
         func commands(_ p: BaselineFile.Pair) -> [String] {
-            var s: Set<String> = []
-            switch p.app {
-            case "modbus": for m in b.modbus where m.client == p.client && m.server == p.server { s.insert(m.name) }
-            case "dnp3": for d in b.dnp3 where d.master == p.client && d.outstation == p.server { s.insert(d.name) }
-            case "dicom": for d in b.dicom where d.scu == p.client && d.scp == p.server { s.formUnion(d.commands) }
-            case "hl7": for h in b.hl7 where h.sender == p.client && h.receiver == p.server { s.formUnion(h.messageTypes) }
-            default: break
-            }
-            return s.sorted()
+            Set(b.commands.filter { $0.app == p.app && $0.client == p.client && $0.server == p.server }.map(\.name)).sorted()
         }
         allow = b.pairs.map { p in
             Rule(client: p.client, clientClass: cls[p.client] ?? "unclassified", server: p.server,

@@ -41,5 +41,18 @@ extension HL7 {
             guard let app = ids["hl7.application"] else { return [] }
             return ["HL7 application \(app)\(ids["hl7.facility"].map { "^\($0)" } ?? "")"]
         },
-        color: "#ff7f0e")
+        color: "#ff7f0e",
+        baselineFact: { c, ids in
+            // Keyed by the sending and receiving application^facility; the command is the
+            // message type ("ADT^A01").
+            let id = { (s: Side) in (ids.value(s, "hl7.application") ?? "") + "^" + (ids.value(s, "hl7.facility") ?? "") }
+            return BaselineFact(scope: [c.target ?? id(c.issuer), id(c.issuer.other)], name: c.detail ?? "")
+        },
+        synthetic: SyntheticTraffic(serverPort: port, defaultWeight: 10) { counter, _ in
+            // An ADT^A01 with made-up demographics (no real patient) and its AA acknowledgment.
+            let id = String(counter)
+            let msg = "\u{0B}MSH|^~\\&|EPIC|HOSP|LAB|HOSP|20261126120000||ADT^A01|MSG\(id)|P|2.5\rEVN|A01|20261126120000\rPID|1||123456^^^HOSP^MR||DOE^JANE||19700101|F\rPV1|1|I|ICU^1^1\r\u{1C}\r"
+            let ack = "\u{0B}MSH|^~\\&|LAB|HOSP|EPIC|HOSP|20261126120001||ACK^A01|ACK\(id)|P|2.5\rMSA|AA|MSG\(id)\r\u{1C}\r"
+            return [(true, Array(msg.utf8)), (false, Array(ack.utf8))]
+        })
 }

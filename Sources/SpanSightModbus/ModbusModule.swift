@@ -75,5 +75,20 @@ extension Modbus {
             guard let v = ids["modbus.vendor_name"] else { return [] }
             return [[v, ids["modbus.product_code"], ids["modbus.revision"]].compactMap { $0 }.joined(separator: " ")]
         },
-        color: "#1f77b4")
+        color: "#1f77b4",
+        baselineFact: { c, _ in
+            BaselineFact(unit: c.unit, function: c.function, subfunction: c.function == 8 || c.function == 43 ? c.subfunction : 0,
+                         name: "\(c.name)",
+                         range: c.addressCount > 0 ? c.addressStart...(c.addressStart &+ min(c.addressCount, 0xFFFF) &- 1) : nil,
+                         checkRange: c.operation == .write)
+        },
+        synthetic: SyntheticTraffic(serverPort: modbusPort, defaultWeight: 60) { counter, random in
+            // Read 10 holding registers at a random address; 20 random bytes back.
+            let tid = counter
+            let addr = UInt16(random.next() % 1000)
+            let req: [UInt8] = [UInt8(tid >> 8), UInt8(tid & 0xFF), 0, 0, 0, 6, 1, 3, UInt8(addr >> 8), UInt8(addr & 0xFF), 0, 10]
+            var rsp: [UInt8] = [UInt8(tid >> 8), UInt8(tid & 0xFF), 0, 0, 0, 23, 1, 3, 20]
+            for _ in 0..<20 { rsp.append(UInt8(truncatingIfNeeded: random.next())) }
+            return [(true, req), (false, rsp)]
+        })
 }

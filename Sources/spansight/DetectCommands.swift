@@ -236,7 +236,8 @@ struct Learn: ParsableCommand, ChecksRunFiles {
         }
         analysis.summaryLines.append {
             let f = learner.index.file
-            var l = ["  baseline: \(f.talkers.count) talkers, \(f.pairs.count) pairs, \(f.modbus.count) modbus, \(f.dnp3.count) dnp3, \(f.dicom.count) dicom, \(f.hl7.count) hl7 entries, \(f.rates.count) rate envelopes -> \(target)"]
+            let perApp = Registry.modules.map { m in "\(f.commands.filter { $0.app == "\(m.name)" }.count) \(m.name)" }.joined(separator: ", ")
+            var l = ["  baseline: \(f.talkers.count) talkers, \(f.pairs.count) pairs, \(perApp) entries, \(f.rates.count) rate envelopes -> \(target)"]
             if f.droppedEntries > 0 { l.append("  baseline incomplete: \(f.droppedEntries) entries dropped by caps") }
             return l
         }

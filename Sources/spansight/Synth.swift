@@ -1,6 +1,6 @@
 import ArgumentParser
-import SpanSightDNP3
 import SpanSightEngine
+import SpanSightProtocols
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -19,8 +19,17 @@ struct Synth: ParsableCommand, ChecksRunFiles {
     @Option(help: "Number of packets to write.")
     var packets: Int = 1_000_000
 
-    @Option(help: "Protocol mix as weights, e.g. modbus=60,dnp3=20,hl7=10,dicom=5,other=5.")
-    var mix: String = "modbus=60,dnp3=20,hl7=10,dicom=5,other=5"
+    @Option(help: "Protocol mix as weights, NAME=WEIGHT,... (NAME a registered protocol or other).")
+    var mix: String = Synth.defaultMix
+
+    /// The registered protocols with synthetic traffic, by name (their order in captures).
+    static var protocols: [ProtocolModule] {
+        Registry.modules.filter { $0.synthetic != nil }.sorted { "\($0.name)" < "\($1.name)" }
+    }
+    /// Each protocol at its default weight, then other traffic (HTTP) at 5.
+    static var defaultMix: String {
+        (Registry.modules.compactMap { m in m.synthetic.map { "\(m.name)=\($0.defaultWeight)" } } + ["other=5"]).joined(separator: ",")
+    }
 
     @Option(help: "TCP connections per protocol.")
     var connections: Int = 32
@@ -45,11 +54,11 @@ struct Synth: ParsableCommand, ChecksRunFiles {
 
     func parseMix() throws -> [(String, Int)] {
         var out: [(String, Int)] = []
+        let names = Synth.protocols.map { "\($0.name)" } + ["other"]
         for part in mix.split(separator: ",") {
             let kv = part.split(separator: "=")
-            guard kv.count == 2, let w = Int(kv[1]), w >= 0,
-                  ["modbus", "dnp3", "hl7", "dicom", "other"].contains(String(kv[0])) else {
-                throw ValidationError("bad --mix entry '\(part)': use NAME=WEIGHT with NAME in modbus, dnp3, hl7, dicom, other")
+            guard kv.count == 2, let w = Int(kv[1]), w >= 0, names.contains(String(kv[0])) else {
+                throw ValidationError("bad --mix entry '\(PrintableText.escaped(String(part), keepingUnicode: true))': use NAME=WEIGHT with NAME in \(names.joined(separator: ", "))")
             }
             out.append((String(kv[0]), w))
         }
@@ -107,26 +116,6 @@ struct PcapWriter {
     private mutating func le16(_ v: UInt16) { buffer.append(UInt8(v & 0xFF)); buffer.append(UInt8(v >> 8)) }
 }
 
-/// DNP3 link frames for synthetic traffic (CRCs from the dissector's own DNP3CRC).
-enum SynthDNP3 {
-    /// A whole link frame: header + CRC, then 16-byte blocks each with a CRC.
-    static func frame(dst: UInt16, src: UInt16, control: UInt8, userData: [UInt8]) -> [UInt8] {
-        var h: [UInt8] = [0x05, 0x64, UInt8(5 + userData.count), control,
-                          UInt8(dst & 0xFF), UInt8(dst >> 8), UInt8(src & 0xFF), UInt8(src >> 8)]
-        let c = DNP3CRC.crc(h)
-        h += [UInt8(c & 0xFF), UInt8(c >> 8)]
-        var i = 0
-        while i < userData.count {
-            let block = userData[i..<min(i + 16, userData.count)]
-            h += block
-            let bc = DNP3CRC.crc(Array(block))
-            h += [UInt8(bc & 0xFF), UInt8(bc >> 8)]
-            i += 16
-        }
-        return h
-    }
-}
-
 struct SynthGenerator {
     struct Conn {
         var proto: String
@@ -140,7 +129,7 @@ struct SynthGenerator {
         var counter: UInt16 = 0
     }
 
-    var rng: UInt64
+    var rng: SynthRandom
     var conns: [Conn] = []
     var byProto: [String: [Int]] = [:]
     var weights: [(String, Int)]
@@ -148,10 +137,10 @@ struct SynthGenerator {
     var timeMicros: Int64 = 1_764_158_400_000_000
 
     init(seed: UInt64, connections: Int, weights: [(String, Int)]) {
-        rng = seed == 0 ? 0x9E37_79B9 : seed
+        rng = SynthRandom(seed: seed)
         self.weights = weights.filter { $0.1 > 0 }
         totalWeight = self.weights.reduce(0) { $0 + $1.1 }
-        let ports: [(String, UInt16)] = [("dicom", 104), ("dnp3", 20000), ("hl7", 2575), ("modbus", 502), ("other", 8080)]
+        let ports: [(String, UInt16)] = Synth.protocols.map { ("\($0.name)", $0.synthetic!.serverPort) } + [("other", 8080)]
         for (name, _) in self.weights {
             guard let index = ports.firstIndex(where: { $0.0 == name }) else { continue }
             let port = ports[index].1
@@ -167,10 +156,7 @@ struct SynthGenerator {
         }
     }
 
-    mutating func random() -> UInt64 {
-        rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17
-        return rng
-    }
+    mutating func random() -> UInt64 { rng.next() }
 
     /// Writes one exchange (at most `limit` packets); returns the packets written.
     mutating func next(into w: inout PcapWriter, limit: Int) -> Int {
@@ -190,36 +176,9 @@ struct SynthGenerator {
             pkts.append((true, 0x10, []))
         }
         c.counter &+= 1
-        switch proto {
-        case "modbus":
-            let tid = c.counter
-            let addr = UInt16(random() % 1000)
-            let req: [UInt8] = [UInt8(tid >> 8), UInt8(tid & 0xFF), 0, 0, 0, 6, 1, 3, UInt8(addr >> 8), UInt8(addr & 0xFF), 0, 10]
-            var rsp: [UInt8] = [UInt8(tid >> 8), UInt8(tid & 0xFF), 0, 0, 0, 23, 1, 3, 20]
-            for _ in 0..<20 { rsp.append(UInt8(truncatingIfNeeded: random())) }
-            pkts.append((true, 0x18, req))
-            pkts.append((false, 0x18, rsp))
-        case "dnp3":
-            let seq = UInt8(c.counter & 0x0F)
-            let req = SynthDNP3.frame(dst: 10, src: 1, control: 0xC4,
-                                    userData: [0xC0 | (seq & 0x3F), 0xC0 | seq, 0x01, 0x3C, 0x02, 0x06, 0x3C, 0x03, 0x06, 0x3C, 0x04, 0x06, 0x3C, 0x01, 0x06])
-            var body: [UInt8] = [0xC0 | (seq & 0x3F), 0xC0 | seq, 0x81, 0x00, 0x00, 0x1E, 0x01, 0x00, 0x00, 0x09]
-            for _ in 0..<10 { body += [0x01, UInt8(truncatingIfNeeded: random()), 0x00, 0x00, 0x00] }
-            let rsp = SynthDNP3.frame(dst: 1, src: 10, control: 0x44, userData: body)
-            pkts.append((true, 0x18, req))
-            pkts.append((false, 0x18, rsp))
-        case "hl7":
-            let id = String(c.counter)
-            let msg = "\u{0B}MSH|^~\\&|EPIC|HOSP|LAB|HOSP|20261126120000||ADT^A01|MSG\(id)|P|2.5\rEVN|A01|20261126120000\rPID|1||123456^^^HOSP^MR||DOE^JANE||19700101|F\rPV1|1|I|ICU^1^1\r\u{1C}\r"
-            let ack = "\u{0B}MSH|^~\\&|LAB|HOSP|EPIC|HOSP|20261126120001||ACK^A01|ACK\(id)|P|2.5\rMSA|AA|MSG\(id)\r\u{1C}\r"
-            pkts.append((true, 0x18, Array(msg.utf8)))
-            pkts.append((false, 0x18, Array(ack.utf8)))
-        case "dicom":
-            pkts.append((true, 0x18, Self.associateRQ()))
-            pkts.append((false, 0x18, Self.associateAC()))
-            pkts.append((true, 0x18, [0x05, 0x00, 0, 0, 0, 4, 0, 0, 0, 0]))
-            pkts.append((false, 0x18, [0x06, 0x00, 0, 0, 0, 4, 0, 0, 0, 0]))
-        default:
+        if let traffic = Synth.protocols.first(where: { "\($0.name)" == proto })?.synthetic {
+            for (fromClient, payload) in traffic.exchange(c.counter, &rng) { pkts.append((fromClient, 0x18, payload)) }
+        } else {
             var body = Array("GET /status HTTP/1.1\r\nHost: historian\r\n\r\n".utf8)
             pkts.append((true, 0x18, body))
             body = Array("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".utf8)
@@ -263,29 +222,5 @@ struct SynthGenerator {
         f += [0x50, flags == 0x02 || flags == 0x12 ? flags : flags | 0x10, 0x20, 0x00, 0, 0, 0, 0]
         f += payload
         return f
-    }
-
-    static func item(_ type: UInt8, _ body: [UInt8]) -> [UInt8] {
-        [type, 0, UInt8(body.count >> 8), UInt8(body.count & 0xFF)] + body
-    }
-
-    static func ae(_ s: String) -> [UInt8] {
-        Array((s + String(repeating: " ", count: 16 - s.count)).utf8)
-    }
-
-    static func associateRQ() -> [UInt8] {
-        var body: [UInt8] = [0x00, 0x01, 0x00, 0x00] + ae("PACS") + ae("MODALITY1") + [UInt8](repeating: 0, count: 32)
-        body += item(0x10, Array("1.2.840.10008.3.1.1.1".utf8))
-        body += item(0x20, [0x01, 0, 0, 0] + item(0x30, Array("1.2.840.10008.1.1".utf8)) + item(0x40, Array("1.2.840.10008.1.2".utf8)))
-        body += item(0x50, item(0x51, [0, 0, 0x40, 0]) + item(0x52, Array("1.2.826.0.1.3680043.9.3811.2.0".utf8)))
-        return [0x01, 0x00, 0, 0, UInt8(body.count >> 8), UInt8(body.count & 0xFF)] + body
-    }
-
-    static func associateAC() -> [UInt8] {
-        var body: [UInt8] = [0x00, 0x01, 0x00, 0x00] + ae("PACS") + ae("MODALITY1") + [UInt8](repeating: 0, count: 32)
-        body += item(0x10, Array("1.2.840.10008.3.1.1.1".utf8))
-        body += item(0x21, [0x01, 0, 0, 0] + item(0x40, Array("1.2.840.10008.1.2".utf8)))
-        body += item(0x50, item(0x51, [0, 0, 0x40, 0]))
-        return [0x02, 0x00, 0, 0, UInt8(body.count >> 8), UInt8(body.count & 0xFF)] + body
     }
 }

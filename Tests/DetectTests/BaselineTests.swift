@@ -22,7 +22,7 @@ final class BaselineTests: XCTestCase {
     func testHeldOutNormalTrafficRaisesNoAlert() throws {
         let (learnPart, testPart) = try normalHalves()
         let baseline = learn(learnPart)
-        XCTAssertEqual(baseline.modbus.count, 4, "poller FC3+FC1, HMI FC6+FC3")
+        XCTAssertEqual(baseline.commands.count, 4, "poller FC3+FC1, HMI FC6+FC3")
         let run = detect(testPart, baseline: baseline)
         XCTAssertEqual(run.events.count, 0, "false positives: \(run.events.map { $0.alert["signature"] ?? "" })")
         // Without the baseline the HMI's setpoint writes are dangerous operations.
@@ -42,12 +42,13 @@ final class BaselineTests: XCTestCase {
         let (learnPart, testPart) = try normalHalves()
         let baseline = learn(learnPart)
         // The HMI's write to register 40 is learned; the same key writing 41..44 is not.
-        let key = try XCTUnwrap(baseline.modbus.keys.first { $0.function == 6 })
-        XCTAssertEqual(baseline.modbus[key]?.ranges.ranges, [40...40])
+        let key = try XCTUnwrap(baseline.commands.keys.first { $0.function == 6 })
+        XCTAssertEqual(key.app, "modbus")
+        XCTAssertEqual(baseline.commands[key]?.ranges.ranges, [40...40])
         XCTAssertTrue(Detector(baseline: baseline, output: EventOutput.disabled())
-            .baselineAllows(.modbus(key, range: 40...40, write: true)))
+            .baselineAllows(CommandFact(key: key, range: 40...40, checkRange: true)))
         XCTAssertFalse(Detector(baseline: baseline, output: EventOutput.disabled())
-            .baselineAllows(.modbus(key, range: 41...44, write: true)))
+            .baselineAllows(CommandFact(key: key, range: 41...44, checkRange: true)))
         // A rate envelope far below the test half's rate: the burst is flagged once per pair.
         for k in baseline.rates.keys { baseline.rates[k]?.maxPerWindow = 1 }
         var config = DetectConfig()
@@ -70,6 +71,44 @@ final class BaselineTests: XCTestCase {
         let text = String(decoding: a, as: UTF8.self)
         XCTAssertTrue(text.contains("\"ranges\" : [\n        [\n          0,\n          15\n        ]"), "merged ranges are readable")
         XCTAssertTrue(text.contains("\"objects\" : ["), "DNP3 object groups")
+    }
+
+    /// A version 1 file (a command list per protocol) still loads: each entry becomes the
+    /// version 2 command(s) it stood for, and is written back as version 2.
+    func testVersion1BaselineLoads() throws {
+        let v1 = """
+        {"format": "spansight-baseline", "version": 1, "sources": ["old.pcap"], "rate_window_seconds": 60, "dropped_entries": 0,
+         "talkers": [{"ip": "10.0.0.1", "roles": ["modbus.client"]}], "pairs": [], "rates": [],
+         "modbus": [{"client": "10.0.0.1", "server": "10.0.0.2", "unit": 1, "function": 6, "subfunction": 0,
+                     "name": "write_single_register", "access": "write", "ranges": [[40, 40]], "count": 3}],
+         "dnp3": [{"master": "10.0.0.1", "outstation": "10.0.0.3", "outstation_address": 10, "function": 1,
+                   "name": "read", "objects": ["g60v2"], "count": 2}],
+         "dicom": [{"scu": "10.0.0.4", "scp": "10.0.0.5", "calling_ae": "MOD", "called_ae": "PACS",
+                    "commands": ["a_associate_rq", "c_store_rq"], "sop_classes": ["1.2.840.10008.5.1.4.1.1.2"],
+                    "move_destinations": [], "count": 4}],
+         "hl7": [{"sender": "10.0.0.6", "receiver": "10.0.0.7", "sending": "LAB^HOSP", "receiving": "HIS^HOSP",
+                  "message_types": ["ORU^R01"], "count": 1}]}
+        """
+        let path = temporary("v1.json")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try Data(v1.utf8).write(to: URL(fileURLWithPath: path))
+        let loaded = try BaselineIndex.load(path: path)
+        let f = loaded.file
+        XCTAssertEqual(f.version, 2)
+        XCTAssertEqual(f.commands.map { "\($0.app) \($0.name) \($0.scope)" }.sorted(), [
+            "dicom a_associate_rq [\"MOD\", \"PACS\"]", "dicom c_store_rq [\"MOD\", \"PACS\"]", "dnp3 read []",
+            "hl7 ORU^R01 [\"LAB^HOSP\", \"HIS^HOSP\"]", "modbus write_single_register []",
+        ])
+        let write = try XCTUnwrap(loaded.commands.keys.first { $0.app == "modbus" })
+        XCTAssertTrue(Detector(baseline: loaded, output: EventOutput.disabled())
+            .baselineAllows(CommandFact(key: write, range: 40...40, checkRange: true)))
+        XCTAssertEqual(f.commands.first { $0.app == "dnp3" }?.attributes["objects"], ["g60v2"])
+        XCTAssertEqual(f.commands.first { $0.name == "c_store_rq" }?.attributes["sop_classes"], ["1.2.840.10008.5.1.4.1.1.2"])
+        // A version this build does not know is refused with a one-line reason.
+        try Data(v1.replacingOccurrences(of: "\"version\": 1", with: "\"version\": 9").utf8).write(to: URL(fileURLWithPath: path))
+        XCTAssertThrowsError(try BaselineIndex.load(path: path)) { e in
+            XCTAssertTrue("\(e)".contains("unsupported baseline format spansight-baseline version 9"), "\(e)")
+        }
     }
 
     /// Learned on a capture, the same capture raises only what a baseline never suppresses:

@@ -299,10 +299,10 @@ final class OutputSafetyTests: XCTestCase {
         XCTAssertEqual(learned.status, 0, learned.stderr)
         // Command names reach comments too: make one hostile by hand, as an edited baseline would.
         var object = try XCTUnwrap(JSONSerialization.jsonObject(with: try XCTUnwrap(bytes(base))) as? [String: Any])
-        var modbus = try XCTUnwrap(object["modbus"] as? [[String: Any]])
-        XCTAssertFalse(modbus.isEmpty)
-        modbus[0]["name"] = "read\n\(injected)\r\n"
-        object["modbus"] = modbus
+        var commands = try XCTUnwrap(object["commands"] as? [[String: Any]])
+        XCTAssertFalse(commands.isEmpty)
+        commands[0]["name"] = "read\n\(injected)\r\n"
+        object["commands"] = commands
         try JSONSerialization.data(withJSONObject: object).write(to: URL(fileURLWithPath: base))
 
         let nft = try run(["policy", "--baseline", base, "--format", "nft"])

@@ -355,6 +355,10 @@ public final class ProtocolModule: Sendable {
     public let software: @Sendable ([String: String]) -> [String]
     /// Its colour in the communication map.
     public let color: StaticString
+    /// The baseline fact of a command (nil: the protocol's commands are not learned).
+    public let baselineFact: @Sendable (Command, FlowIdentities) -> BaselineFact?
+    /// Its traffic in synthetic benchmark captures (nil: none).
+    public let synthetic: SyntheticTraffic?
 
     /// Anomaly signatures by name.
     private let anomalySignatures: [String: Signature]
@@ -368,7 +372,9 @@ public final class ProtocolModule: Sendable {
                 classify: @escaping @Sendable (HostEvidence, inout ClassEvidence) -> Void = { _, _ in },
                 identities: [IdentitySpec] = [], flowIdentityKeys: [StaticString] = [],
                 software: @escaping @Sendable ([String: String]) -> [String] = { _ in [] },
-                color: StaticString = "#7f7f7f") {
+                color: StaticString = "#7f7f7f",
+                baselineFact: @escaping @Sendable (Command, FlowIdentities) -> BaselineFact? = { _, _ in nil },
+                synthetic: SyntheticTraffic? = nil) {
         self.name = name
         self.title = title
         self.isFieldProtocol = isFieldProtocol
@@ -387,6 +393,8 @@ public final class ProtocolModule: Sendable {
         self.flowIdentityKeys = flowIdentityKeys
         self.software = software
         self.color = color
+        self.baselineFact = baselineFact
+        self.synthetic = synthetic
         var table: [String: Signature] = [:]
         for a in anomalies {
             precondition((1...99).contains(a.number), "\(a.name): anomaly numbers are 1-99")
@@ -422,4 +430,68 @@ public struct DissectorOptions: Sendable {
     /// Secret for keyed pseudonyms of personal identifiers (patient ids); nil: none are written.
     public var pseudonymKey: [UInt8]?
     public init(pseudonymKey: [UInt8]? = nil) { self.pseudonymKey = pseudonymKey }
+}
+
+/// How a command is learned into a baseline and checked against it (`spansight learn`,
+/// `--baseline`): the key it is filed under within its client -> server pair, and what a later
+/// command must stay within.
+public struct BaselineFact: Sendable {
+    /// Identities the entry is scoped by beyond the two addresses (DICOM calling and called AE
+    /// titles, HL7 sending and receiving application^facility); empty for field protocols. A
+    /// command under a scope never learned raises `baseline.new_application_identity`.
+    public var scope: [String]
+    /// Unit or device address, function and sub-function where the protocol has them (0 otherwise).
+    public var unit: UInt32
+    public var function: UInt16
+    public var subfunction: UInt16
+    /// The command's stable name: its label in the baseline file and the policy.
+    public var name: String
+    /// Addresses it touches (learned as merged ranges).
+    public var range: ClosedRange<UInt32>?
+    /// A write: its range must be within the learned ranges (else `baseline.write_outside_range`).
+    public var checkRange: Bool
+    /// Named values it must stay within (DNP3 object groups, DICOM SOP classes): learned as sets.
+    public var attributes: [(name: StaticString, values: [String])]
+
+    public init(scope: [String] = [], unit: UInt32 = 0, function: UInt16 = 0, subfunction: UInt16 = 0, name: String,
+                range: ClosedRange<UInt32>? = nil, checkRange: Bool = false,
+                attributes: [(name: StaticString, values: [String])] = []) {
+        self.scope = scope
+        self.unit = unit
+        self.function = function
+        self.subfunction = subfunction
+        self.name = name
+        self.range = range
+        self.checkRange = checkRange
+        self.attributes = attributes
+    }
+}
+
+/// The random stream of `spansight synth` (xorshift64), shared by the protocols' exchanges so
+/// that one seed gives one capture.
+public struct SynthRandom: Sendable {
+    public var state: UInt64
+    public init(seed: UInt64) { state = seed == 0 ? 0x9E37_79B9 : seed }
+    public mutating func next() -> UInt64 {
+        state ^= state << 13; state ^= state >> 7; state ^= state << 17
+        return state
+    }
+}
+
+/// A protocol's traffic in `spansight synth` captures (benchmarks only, never fixtures: those
+/// come from real implementations): one exchange on a long-lived TCP connection.
+public struct SyntheticTraffic: Sendable {
+    /// The server's port.
+    public let serverPort: UInt16
+    /// Its weight in the default `--mix`.
+    public let defaultWeight: Int
+    /// The payloads of the connection's `counter`-th exchange, in order, each from the client or not.
+    public let exchange: @Sendable (_ counter: UInt16, _ random: inout SynthRandom) -> [(fromClient: Bool, payload: [UInt8])]
+
+    public init(serverPort: UInt16, defaultWeight: Int,
+                exchange: @escaping @Sendable (_ counter: UInt16, _ random: inout SynthRandom) -> [(fromClient: Bool, payload: [UInt8])]) {
+        self.serverPort = serverPort
+        self.defaultWeight = defaultWeight
+        self.exchange = exchange
+    }
 }
