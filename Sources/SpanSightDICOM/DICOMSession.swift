@@ -1,38 +1,6 @@
 import SpanSightEngine
 import SpanSightWire
 
-/// Where a DICOM session writes. `DissectContext` is one; tests drive a session with their
-/// own sink (the engine's context cannot be built outside it).
-public protocol DICOMEventSink {
-    /// Time of the packet being processed (ns since the epoch).
-    var timestampNanos: Int64 { get }
-    /// The packet being processed as an event names it (its own time and number).
-    var stamp: PacketStamp { get }
-    var eventsEnabled: Bool { get }
-    var observing: Bool { get }
-    func emit(_ type: StaticString, _ body: (inout JSONWriter) -> Void)
-    /// A transaction event: `tx_id` (the transaction's number in the flow) and the message's direction in the envelope.
-    func emit(_ type: StaticString, txID: Int64, direction: Direction?, _ body: (inout JSONWriter) -> Void)
-    /// A transaction event about an earlier packet, stamped with that packet.
-    func emit(_ type: StaticString, txID: Int64, direction: Direction?, stamp: PacketStamp?,
-              _ body: (inout JSONWriter) -> Void)
-    func anomaly(_ name: StaticString, _ details: (inout JSONWriter) -> Void)
-    func observe(_ observation: Observation)
-    func markOperation(_ operation: OperationClass)
-    /// One PDU parsed (benchmark counter).
-    func countPDU()
-}
-
-extension DICOMEventSink {
-    /// Test sinks without an envelope write the body alone.
-    public func emit(_ type: StaticString, txID: Int64, direction: Direction?, _ body: (inout JSONWriter) -> Void) { emit(type, body) }
-    public func emit(_ type: StaticString, txID: Int64, direction: Direction?, stamp: PacketStamp?,
-                     _ body: (inout JSONWriter) -> Void) { emit(type, txID: txID, direction: direction, body) }
-    public var stamp: PacketStamp { PacketStamp(packetNanos: timestampNanos, pcapCount: 0) }
-}
-
-extension DissectContext: DICOMEventSink {}
-
 /// Limits of one session (memory is bounded by these).
 public struct DICOMLimits: Sendable {
     /// Largest A-ASSOCIATE-RQ/AC PDU buffered whole; larger ones are skipped with an anomaly.
@@ -168,7 +136,7 @@ public final class DICOMSession: DissectorSession {
 
     // MARK: generic entry points (also the test hook)
 
-    public func receive<S: DICOMEventSink>(_ bytes: ByteView, direction: Direction, sink: inout S) {
+    public func receive<S: DissectorSink>(_ bytes: ByteView, direction: Direction, sink: inout S) {
         let i = direction.index
         let ok = framers[i].feed(bytes) { step($0, direction, &sink) }
         if !ok {
@@ -180,7 +148,7 @@ public final class DICOMSession: DissectorSession {
 
     /// Lost bytes: inside a data set fragment the position is still known (the bytes are
     /// counted as lost data set bytes); anywhere else the stream resynchronises.
-    public func gap<S: DICOMEventSink>(_ length: Int, direction: Direction, sink: inout S) {
+    public func gap<S: DissectorSink>(_ length: Int, direction: Direction, sink: inout S) {
         let i = direction.index
         if !framers[i].hasPending, streams[i].phase == .pdvData, !streams[i].isCommand, length <= streams[i].pdvLeft {
             streams[i].pdvLeft -= length
@@ -203,7 +171,7 @@ public final class DICOMSession: DissectorSession {
         streams[i].datasetTarget = -1
     }
 
-    public func finish<S: DICOMEventSink>(sink: inout S) {
+    public func finish<S: DissectorSink>(sink: inout S) {
         for i in 0..<2 where framers[i].hasPending || streams[i].phase != .header {
             let pending = framers[i].pendingCount
             sink.anomaly(DICOM.Anomalies.truncatedPdu.name) { w in
@@ -220,7 +188,7 @@ public final class DICOMSession: DissectorSession {
     /// header, a whole short/association PDU, a PDV header, or a piece of a PDV fragment.
     /// Side effects happen only when bytes are consumed or skipped (a resync anomaly is
     /// reported once, when the plausible start is found).
-    func step<S: DICOMEventSink>(_ view: ByteView, _ dir: Direction, _ sink: inout S) -> FrameStep {
+    func step<S: DissectorSink>(_ view: ByteView, _ dir: Direction, _ sink: inout S) -> FrameStep {
         let i = dir.index
         while true {
             switch streams[i].phase {
@@ -289,7 +257,7 @@ public final class DICOMSession: DissectorSession {
     }
 
     /// At a PDU boundary (or looking for one after garbage or a gap).
-    func header<S: DICOMEventSink>(_ view: ByteView, _ dir: Direction, _ sink: inout S) -> FrameStep {
+    func header<S: DissectorSink>(_ view: ByteView, _ dir: Direction, _ sink: inout S) -> FrameStep {
         let i = dir.index
         if !streams[i].inSync {
             let p = DICOM.plausibleStart(view)
@@ -369,7 +337,7 @@ public final class DICOMSession: DissectorSession {
     /// closed (PS3.8 9.2, state Sta13): one A-ABORT is a way to close it (action AA-2) and is
     /// passed over; anything else is `dicom.unexpected_pdu` (state `ended`, once until the next
     /// association). The PDU is skipped unread.
-    func stray<S: DICOMEventSink>(_ type: UInt8, _ len: Int, _ dir: Direction, _ sink: inout S) -> FrameStep {
+    func stray<S: DissectorSink>(_ type: UInt8, _ len: Int, _ dir: Direction, _ sink: inout S) -> FrameStep {
         sink.countPDU()
         if type == 7 && !endedAbortSeen {
             endedAbortSeen = true
@@ -390,7 +358,7 @@ public final class DICOMSession: DissectorSession {
     }
 
     /// The current PDV fragment is complete.
-    func fragmentDone<S: DICOMEventSink>(_ dir: Direction, _ sink: inout S) {
+    func fragmentDone<S: DissectorSink>(_ dir: Direction, _ sink: inout S) {
         let i = dir.index
         advanceAfterFragment(i)
         guard streams[i].isLast else { return }
@@ -424,7 +392,7 @@ public final class DICOMSession: DissectorSession {
 
     // MARK: association
 
-    func begin<S: DICOMEventSink>(_ type: UInt8, _ sink: inout S) {
+    func begin<S: DissectorSink>(_ type: UInt8, _ sink: inout S) {
         if assoc.pdus == 0 {
             assoc.startNanos = sink.timestampNanos
             (ended, endedAbortSeen, endedReported) = (false, false, false)
@@ -434,7 +402,7 @@ public final class DICOMSession: DissectorSession {
         assoc.pduTypes[Int(type & 7)] &+= 1
     }
 
-    func associate<S: DICOMEventSink>(_ body: ByteView, isRequest: Bool, _ dir: Direction, _ sink: inout S) {
+    func associate<S: DissectorSink>(_ body: ByteView, isRequest: Bool, _ dir: Direction, _ sink: inout S) {
         if isRequest && assoc.pdus > 0 {
             // A new association on the same connection before the previous one ended.
             sink.anomaly(DICOM.Anomalies.unexpectedPdu.name) { w in w.field("pdu_type", 1) }
@@ -484,7 +452,7 @@ public final class DICOMSession: DissectorSession {
         }
     }
 
-    func short<S: DICOMEventSink>(_ type: UInt8, _ body: ByteView, _ dir: Direction, _ sink: inout S) {
+    func short<S: DissectorSink>(_ type: UInt8, _ body: ByteView, _ dir: Direction, _ sink: inout S) {
         begin(type, &sink)
         let side = Self.side(dir)
         switch type {
@@ -517,7 +485,7 @@ public final class DICOMSession: DissectorSession {
         }
     }
 
-    func pdata<S: DICOMEventSink>(_ len: Int, _ dir: Direction, _ sink: inout S) {
+    func pdata<S: DissectorSink>(_ len: Int, _ dir: Direction, _ sink: inout S) {
         begin(4, &sink)
         if assoc.requestSeen && assoc.state == .requested { unexpected(4, &sink) }
         if let max = assoc.receiverMax(dir), len > Int(max) {
@@ -532,13 +500,13 @@ public final class DICOMSession: DissectorSession {
         }
     }
 
-    func checkContext<S: DICOMEventSink>(_ ctx: UInt8, _ sink: inout S) {
+    func checkContext<S: DissectorSink>(_ ctx: UInt8, _ sink: inout S) {
         guard assoc.acceptSeen, !assoc.usableContexts.contains(ctx), !assoc.reportedUnknownContext else { return }
         assoc.reportedUnknownContext = true
         sink.anomaly(DICOM.Anomalies.unknownPresentationContext.name) { w in w.field("context_id", Int(ctx)) }
     }
 
-    func unexpected<S: DICOMEventSink>(_ type: UInt8, _ sink: inout S) {
+    func unexpected<S: DissectorSink>(_ type: UInt8, _ sink: inout S) {
         guard !assoc.reportedUnexpected else { return }
         assoc.reportedUnexpected = true
         let state: StaticString = switch assoc.state {
@@ -554,7 +522,7 @@ public final class DICOMSession: DissectorSession {
         }
     }
 
-    func report<S: DICOMEventSink>(_ flaws: AssociateFlaws, pduType: Int, _ sink: inout S) {
+    func report<S: DissectorSink>(_ flaws: AssociateFlaws, pduType: Int, _ sink: inout S) {
         guard !flaws.isEmpty else { return }
         // A local function, not a closure value: passed non-escaping, its context stays on the stack.
         func details(_ w: inout JSONWriter) { w.field("pdu_type", pduType) }
@@ -567,7 +535,7 @@ public final class DICOMSession: DissectorSession {
     }
 
     /// Emits the association's event (when it saw anything) and starts a new record.
-    func endAssociation<S: DICOMEventSink>(_ end: AssociationEnd, _ sink: inout S) {
+    func endAssociation<S: DissectorSink>(_ end: AssociationEnd, _ sink: inout S) {
         var unanswered = 0
         while let k = oldestOpen() {
             closeUnanswered(k)
@@ -599,7 +567,7 @@ public final class DICOMSession: DissectorSession {
         }
     }
 
-    func command<S: DICOMEventSink>(_ v: ByteView, _ dir: Direction, _ sink: inout S) {
+    func command<S: DissectorSink>(_ v: ByteView, _ dir: Direction, _ sink: inout S) {
         let cs = CommandSet(v)
         let ctx = streams[dir.index].pdvContext
         if cs.malformed {
@@ -622,7 +590,7 @@ public final class DICOMSession: DissectorSession {
         }
     }
 
-    func request<S: DICOMEventSink>(_ cs: CommandSet, _ field: UInt16, _ v: ByteView, _ dir: Direction, _ sink: inout S) {
+    func request<S: DissectorSink>(_ cs: CommandSet, _ field: UInt16, _ v: ByteView, _ dir: Direction, _ sink: inout S) {
         let side = Self.side(dir), id = cs.messageID ?? 0
         if let k = findOpen(id, issuer: side) {
             sink.anomaly(DICOM.Anomalies.duplicateMessageId.name) { w in w.field("message_id", Int(id)) }
@@ -669,7 +637,7 @@ public final class DICOMSession: DissectorSession {
         }
     }
 
-    func response<S: DICOMEventSink>(_ cs: CommandSet, _ field: UInt16, _ v: ByteView, _ dir: Direction, _ sink: inout S) {
+    func response<S: DissectorSink>(_ cs: CommandSet, _ field: UInt16, _ v: ByteView, _ dir: Direction, _ sink: inout S) {
         let side = Self.side(dir), id = cs.respondedTo ?? 0
         let status = cs.status ?? 0
         let statusClass = DICOMNames.statusClass(status)

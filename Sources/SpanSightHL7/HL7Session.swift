@@ -1,29 +1,6 @@
 import SpanSightEngine
 import SpanSightWire
 
-/// Where an HL7 session writes events and observations. `DissectContext` is one; tests drive
-/// a session with their own sink (the engine's context cannot be built outside it).
-public protocol HL7EventSink {
-    /// Time of the packet being processed (ns since the epoch).
-    var timestampNanos: Int64 { get }
-    var eventsEnabled: Bool { get }
-    var observing: Bool { get }
-    func emit(_ type: StaticString, _ body: (inout JSONWriter) -> Void)
-    /// A transaction event: `tx_id` (the transaction's number in the flow) and the message's direction in the envelope.
-    func emit(_ type: StaticString, txID: Int64, direction: Direction?, _ body: (inout JSONWriter) -> Void)
-    func anomaly(_ name: StaticString, _ details: (inout JSONWriter) -> Void)
-    func countPDU()
-    func observe(_ observation: Observation)
-    func markOperation(_ operation: OperationClass)
-}
-
-extension HL7EventSink {
-    /// Test sinks without an envelope write the body alone.
-    public func emit(_ type: StaticString, txID: Int64, direction: Direction?, _ body: (inout JSONWriter) -> Void) { emit(type, body) }
-}
-
-extension DissectContext: HL7EventSink {}
-
 /// The HL7 v2 / MLLP session of one flow: frames each direction, decodes every message's
 /// MSH/MSA/ERR/EVN, pairs messages with their acknowledgments by control id (MSA-2 against
 /// MSH-10 of a message sent the other way), and emits one `hl7` event per message/ACK pair
@@ -70,7 +47,7 @@ public final class HL7Session: DissectorSession {
 
     // MARK: stream entry points (generic over the sink: the tests' hook)
 
-    func feed<S: HL7EventSink>(_ bytes: ByteView, _ direction: Direction, _ sink: inout S) {
+    func feed<S: DissectorSink>(_ bytes: ByteView, _ direction: Direction, _ sink: inout S) {
         if direction == .toServer {
             toServer.feed(bytes) { framed($0, direction, &sink) }
         } else {
@@ -85,7 +62,7 @@ public final class HL7Session: DissectorSession {
 
     /// Sheds the messages awaiting an acknowledgment (logged unanswered) and the partial
     /// frames (skipped up to their end block), freeing their storage; the items dropped.
-    func shed<S: HL7EventSink>(_ sink: inout S) -> Int {
+    func shed<S: DissectorSink>(_ sink: inout S) -> Int {
         var items = 0
         if toServer.releaseStorage() { items += 1 }
         if toClient.releaseStorage() { items += 1 }
@@ -99,7 +76,7 @@ public final class HL7Session: DissectorSession {
     }
 
     /// The flow ended: unterminated frames, then every message still waiting, oldest first.
-    func end<S: HL7EventSink>(_ sink: inout S) {
+    func end<S: DissectorSink>(_ sink: inout S) {
         toServer.finish { framed($0, .toServer, &sink) }
         toClient.finish { framed($0, .toClient, &sink) }
         let unanswered = table.open
@@ -111,7 +88,7 @@ public final class HL7Session: DissectorSession {
 
     // MARK: framing
 
-    func framed<S: HL7EventSink>(_ event: MLLPEvent, _ dir: Direction, _ sink: inout S) {
+    func framed<S: DissectorSink>(_ event: MLLPEvent, _ dir: Direction, _ sink: inout S) {
         switch event {
         case .message(let frame):
             sink.countPDU()
@@ -133,7 +110,7 @@ public final class HL7Session: DissectorSession {
     }
 
     /// One MLLP frame: one message, or a batch (FHS/BHS, messages, BTS/FTS).
-    func handle<S: HL7EventSink>(_ frame: ByteView, _ dir: Direction, _ sink: inout S) {
+    func handle<S: DissectorSink>(_ frame: ByteView, _ dir: Direction, _ sink: inout S) {
         var batch = HL7BatchInfo()
         let fieldSep = UInt16(frame.u8(at: 3) ?? 0)
         // A batch starts with its header (FHS or BHS): only then is the frame read twice.
@@ -221,7 +198,7 @@ public final class HL7Session: DissectorSession {
 
     // MARK: messages and transactions
 
-    func process<S: HL7EventSink>(_ m: HL7Message, _ frame: ByteView, _ dir: Direction, _ batch: HL7BatchInfo,
+    func process<S: DissectorSink>(_ m: HL7Message, _ frame: ByteView, _ dir: Direction, _ batch: HL7BatchInfo,
                                   _ segments: UnsafeBufferPointer<UInt32>, _ sink: inout S) {
         report(m, frame, &sink)
         let side: Side = dir == .toServer ? .client : .server
@@ -233,7 +210,7 @@ public final class HL7Session: DissectorSession {
         }
     }
 
-    func message<S: HL7EventSink>(_ m: HL7Message, _ frame: ByteView, _ dir: Direction, _ side: Side,
+    func message<S: DissectorSink>(_ m: HL7Message, _ frame: ByteView, _ dir: Direction, _ side: Side,
                                   _ batch: HL7BatchInfo, _ segments: UnsafeBufferPointer<UInt32>, _ sink: inout S) {
         let type = m.messageType.view(frame), trigger = m.triggerEvent.view(frame)
         let op = HL7Names.operation(type: type, trigger: trigger)
@@ -273,7 +250,7 @@ public final class HL7Session: DissectorSession {
         }
     }
 
-    func acknowledgment<S: HL7EventSink>(_ m: HL7Message, _ frame: ByteView, _ dir: Direction, _ side: Side, _ sink: inout S) {
+    func acknowledgment<S: DissectorSink>(_ m: HL7Message, _ frame: ByteView, _ dir: Direction, _ side: Side, _ sink: inout S) {
         let codeView = m.ackCode.view(frame)
         let code = HL7AckCode(codeView)
         if code == .unknown {
@@ -322,14 +299,14 @@ public final class HL7Session: DissectorSession {
     }
 
     /// The open-message table is full (reported once per flow).
-    func tableFull<S: HL7EventSink>(_ sink: inout S) {
+    func tableFull<S: DissectorSink>(_ sink: inout S) {
         guard !tableFullReported else { return }
         tableFullReported = true
         let limit = table.capacity
         sink.anomaly(HL7.Anomalies.tooManyTransactions.name) { w in w.field("limit", limit) }
     }
 
-    func emitUnanswered<S: HL7EventSink>(_ slot: Int, _ sink: inout S) {
+    func emitUnanswered<S: DissectorSink>(_ slot: Int, _ sink: inout S) {
         let e = table.entry(slot)
         let tx = nextTxID
         nextTxID += 1
@@ -344,7 +321,7 @@ public final class HL7Session: DissectorSession {
     }
 
     /// One anomaly per flaw of a decoded message.
-    func report<S: HL7EventSink>(_ m: HL7Message, _ frame: ByteView, _ sink: inout S) {
+    func report<S: DissectorSink>(_ m: HL7Message, _ frame: ByteView, _ sink: inout S) {
         if !m.separators.valid {
             sink.anomaly(HL7.Anomalies.invalidEncodingCharacters.name) { w in HL7JSON.controlID(&w, m, frame) }
         }
@@ -404,7 +381,7 @@ public final class HL7Session: DissectorSession {
 
     // MARK: observations (built only when observing)
 
-    func observeRole<S: HL7EventSink>(_ side: Side, receiver: Bool, _ sink: inout S) {
+    func observeRole<S: DissectorSink>(_ side: Side, receiver: Bool, _ sink: inout S) {
         let bit: UInt8 = 1 << (2 * side.rawValue + (receiver ? 1 : 0))
         guard rolesSeen & bit == 0 else { return }
         rolesSeen |= bit
@@ -413,7 +390,7 @@ public final class HL7Session: DissectorSession {
 
     /// MSH-3/4 and MSH-12 name the sending side, MSH-5/6 the receiving side; repeated
     /// identities are observed once.
-    func observeIdentities<S: HL7EventSink>(_ m: HL7Message, _ frame: ByteView, _ side: Side, _ sink: inout S) {
+    func observeIdentities<S: DissectorSink>(_ m: HL7Message, _ frame: ByteView, _ side: Side, _ sink: inout S) {
         let parts = [m.sendingApplication, m.sendingFacility, m.version, m.receivingApplication, m.receivingFacility]
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         for p in parts { h = (h ^ HL7Table.hash(p.view(frame))) &* 0x100_0000_01b3 }

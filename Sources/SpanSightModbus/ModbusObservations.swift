@@ -24,7 +24,7 @@ struct ModbusObservations {
         }
     }
 
-    mutating func note<S: ModbusEventSink>(_ p: ModbusPDU, _ pdu: ByteView, serverSide: Side, txID: Int64 = -1, _ sink: inout S) {
+    mutating func note<S: DissectorSink>(_ p: ModbusPDU, _ pdu: ByteView, serverSide: Side, txID: Int64 = -1, _ sink: inout S) {
         if !rolesReported {
             rolesReported = true
             sink.observe(.role(serverSide.other, "modbus.client"))

@@ -1,49 +1,6 @@
 import SpanSightEngine
 import SpanSightWire
 
-/// Where a Modbus session writes events. `DissectContext` is one; tests drive a session with
-/// their own sink (the engine's context cannot be built outside it).
-public protocol ModbusEventSink {
-    /// Time of the packet being processed (ns since the epoch).
-    var timestampNanos: Int64 { get }
-    /// The packet being processed as an event names it (its own time and number).
-    var stamp: PacketStamp { get }
-    func emit(_ type: StaticString, _ body: (inout JSONWriter) -> Void)
-    /// A transaction event: `tx_id` (the transaction's number in the flow) and the message's direction in the envelope.
-    func emit(_ type: StaticString, txID: Int64, direction: Direction?, _ body: (inout JSONWriter) -> Void)
-    /// A transaction event about a message of an earlier packet, stamped with that packet.
-    func emit(_ type: StaticString, txID: Int64, direction: Direction?, stamp: PacketStamp?,
-              _ body: (inout JSONWriter) -> Void)
-    func anomaly(_ name: StaticString, _ details: (inout JSONWriter) -> Void)
-    /// One ADU parsed (benchmark counter).
-    func countPDU()
-    /// An observer listens (inventory, detection): observations are built only then.
-    var observing: Bool { get }
-    func observe(_ observation: Observation)
-    /// An observation about one transaction, with a writer of its `modbus` object for alerts.
-    func observe(_ observation: Observation, txID: Int64, direction: Direction?, appObject: (inout JSONWriter) -> Void)
-    func markOperation(_ operation: OperationClass)
-    /// False when no events are built (work done only for an event is skipped).
-    var eventsEnabled: Bool { get }
-}
-
-extension ModbusEventSink {
-    /// Test sinks without an envelope write the body alone.
-    public func emit(_ type: StaticString, txID: Int64, direction: Direction?, _ body: (inout JSONWriter) -> Void) { emit(type, body) }
-    public func emit(_ type: StaticString, txID: Int64, direction: Direction?, stamp: PacketStamp?,
-                     _ body: (inout JSONWriter) -> Void) { emit(type, txID: txID, direction: direction, body) }
-    public var stamp: PacketStamp { PacketStamp(packetNanos: timestampNanos, pcapCount: 0) }
-    public var eventsEnabled: Bool { true }
-    public func countPDU() {}
-    public var observing: Bool { false }
-    public func observe(_ observation: Observation) {}
-    public func observe(_ observation: Observation, txID: Int64, direction: Direction?,
-                        appObject: (inout JSONWriter) -> Void) { observe(observation) }
-    public func markOperation(_ operation: OperationClass) {}
-}
-
-extension DissectContext: ModbusEventSink {}
-
 /// A request waiting for its response: the decoded record, its arrival time and a bounded copy
 /// of its PDU (at most 253 bytes, in the table's arena) from which its values are written.
 struct OpenRequest {
@@ -212,7 +169,7 @@ public final class ModbusSession: DissectorSession {
 
     // MARK: generic entry points (also the test hook)
 
-    public func receive<S: ModbusEventSink>(_ bytes: ByteView, direction: Direction, sink: inout S) {
+    public func receive<S: DissectorSink>(_ bytes: ByteView, direction: Direction, sink: inout S) {
         if isUDP {
             datagram(bytes, direction, &sink)
         } else if direction == .toServer {
@@ -222,7 +179,7 @@ public final class ModbusSession: DissectorSession {
         }
     }
 
-    public func gap<S: ModbusEventSink>(_ length: Int, direction: Direction, sink: inout S) {
+    public func gap<S: DissectorSink>(_ length: Int, direction: Direction, sink: inout S) {
         reportHeld(direction, &sink)
         if direction == .toServer {
             framerToServer.reset()
@@ -236,7 +193,7 @@ public final class ModbusSession: DissectorSession {
     /// Sheds the open requests (logged unanswered, as at the flow's end) and the partial ADUs
     /// (reported incomplete; both directions then resynchronise, as after a gap); the
     /// number of requests and partial ADUs dropped.
-    public func shed<S: ModbusEventSink>(sink: inout S) -> Int {
+    public func shed<S: DissectorSink>(sink: inout S) -> Int {
         var items = 0
         if !isUDP {
             for dir in [Direction.toServer, .toClient] {
@@ -255,7 +212,7 @@ public final class ModbusSession: DissectorSession {
         return items
     }
 
-    public func finish<S: ModbusEventSink>(sink: inout S) {
+    public func finish<S: DissectorSink>(sink: inout S) {
         if !isUDP {
             reportHeld(.toServer, &sink)
             reportHeld(.toClient, &sink)
@@ -274,7 +231,7 @@ public final class ModbusSession: DissectorSession {
     /// found after them (`modbus.skipped_bytes`), and an ADU still incomplete
     /// (`modbus.incomplete_message`, with the bytes held and, once its header is there, the
     /// size it declares).
-    func reportHeld<S: ModbusEventSink>(_ dir: Direction, _ sink: inout S) {
+    func reportHeld<S: DissectorSink>(_ dir: Direction, _ sink: inout S) {
         let sync = dir == .toServer ? syncToServer : syncToClient
         let framer = dir == .toServer ? framerToServer : framerToClient
         guard sync.skipped > 0 || framer.hasPending else { return }
@@ -319,7 +276,7 @@ public final class ModbusSession: DissectorSession {
     /// A short header asks for the 8 bytes of the smallest ADU, never for "unknown": the
     /// framer answers `needMore(total: nil)` on a pending tail by buffering the whole
     /// delivery, which would exceed `maxPDU` and be dropped.
-    func frame<S: ModbusEventSink>(_ view: ByteView, _ dir: Direction, _ sink: inout S) -> FrameStep {
+    func frame<S: DissectorSink>(_ view: ByteView, _ dir: Direction, _ sink: inout S) -> FrameStep {
         var sync = dir == .toServer ? syncToServer : syncToClient
         defer { if dir == .toServer { syncToServer = sync } else { syncToClient = sync } }
         if sync.inSync {
@@ -357,7 +314,7 @@ public final class ModbusSession: DissectorSession {
     }
 
     /// Modbus/UDP: one or more whole ADUs per datagram; nothing carries over.
-    func datagram<S: ModbusEventSink>(_ bytes: ByteView, _ dir: Direction, _ sink: inout S) {
+    func datagram<S: DissectorSink>(_ bytes: ByteView, _ dir: Direction, _ sink: inout S) {
         var off = 0
         while off < bytes.count {
             let view = bytes.suffix(from: off)
@@ -378,7 +335,7 @@ public final class ModbusSession: DissectorSession {
 
     // MARK: transactions
 
-    func handle<S: ModbusEventSink>(_ adu: ByteView, _ dir: Direction, _ sink: inout S) {
+    func handle<S: DissectorSink>(_ adu: ByteView, _ dir: Direction, _ sink: inout S) {
         guard let p = ModbusDecoder.decode(adu, isRequest: dir == requestDirection) else { return }
         let pdu = adu.suffix(from: MBAPHeader.Field.pdu)
         report(p.flaws, p, &sink)
@@ -395,7 +352,7 @@ public final class ModbusSession: DissectorSession {
         }
     }
 
-    func request<S: ModbusEventSink>(_ p: ModbusPDU, _ pdu: ByteView, _ tx: Int64, _ sink: inout S) {
+    func request<S: DissectorSink>(_ p: ModbusPDU, _ pdu: ByteView, _ tx: Int64, _ sink: inout S) {
         if let old = table.find(p.transactionID, p.unitID) {
             // Same transaction id again while the first is open: the first went unanswered.
             let tid = Int(p.transactionID)
@@ -417,7 +374,7 @@ public final class ModbusSession: DissectorSession {
         table.insert(p, bytes: pdu, timestamp: sink.timestampNanos, stamp: sink.stamp, txID: tx, storeBytes: sink.eventsEnabled)
     }
 
-    func response<S: ModbusEventSink>(_ p: ModbusPDU, _ pdu: ByteView, _ sink: inout S) {
+    func response<S: DissectorSink>(_ p: ModbusPDU, _ pdu: ByteView, _ sink: inout S) {
         var slot = table.find(p.transactionID, p.unitID)
         if slot == nil, let other = table.find(p.transactionID, p.unitID, anyUnit: true) {
             let (tid, ru, au) = (Int(p.transactionID), Int(table.request(other).pdu.unitID), Int(p.unitID))
@@ -477,7 +434,7 @@ public final class ModbusSession: DissectorSession {
 
     /// Checks a response against its request: same function, byte count as the request's
     /// quantity implies. False when the byte count is not what the request implies.
-    func checkPair<S: ModbusEventSink>(_ req: ModbusPDU, _ rsp: ModbusPDU, _ sink: inout S) -> Bool {
+    func checkPair<S: DissectorSink>(_ req: ModbusPDU, _ rsp: ModbusPDU, _ sink: inout S) -> Bool {
         if rsp.baseFunction != req.function {
             let (tid, a, b) = (Int(rsp.transactionID), Int(req.function), Int(rsp.function))
             sink.anomaly(Modbus.Anomalies.functionMismatch.name) { w in
@@ -509,7 +466,7 @@ public final class ModbusSession: DissectorSession {
     }
 
     /// A request that got no response, logged with its own packet's time and number.
-    func emitUnanswered<S: ModbusEventSink>(_ slot: Int, _ sink: inout S) {
+    func emitUnanswered<S: DissectorSink>(_ slot: Int, _ sink: inout S) {
         let open = table.request(slot)
         let req = open.pdu
         let id = open.txID >= 0 ? open.txID : takeTxID()
@@ -527,11 +484,11 @@ public final class ModbusSession: DissectorSession {
 
     /// One anomaly event per flaw of a decoded PDU (nearly every PDU has none: checked inline).
     @inline(__always)
-    func report<S: ModbusEventSink>(_ flaws: ModbusFlaws, _ p: ModbusPDU, _ sink: inout S) {
+    func report<S: DissectorSink>(_ flaws: ModbusFlaws, _ p: ModbusPDU, _ sink: inout S) {
         if !flaws.isEmpty { reportFlaws(flaws, p, &sink) }
     }
 
-    func reportFlaws<S: ModbusEventSink>(_ flaws: ModbusFlaws, _ p: ModbusPDU, _ sink: inout S) {
+    func reportFlaws<S: DissectorSink>(_ flaws: ModbusFlaws, _ p: ModbusPDU, _ sink: inout S) {
         // A local function, not a closure value: passed non-escaping, its context stays on the stack.
         func details(_ w: inout JSONWriter) {
             w.field("transaction_id", Int(p.transactionID))

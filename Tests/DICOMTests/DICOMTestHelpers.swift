@@ -8,7 +8,7 @@ import XCTest
 /// Records what a session emits, one JSON line per event: {"event_type":..., TYPE: {...}} for
 /// associations and {"event_type":"anomaly","anomaly":{"event":...}} for anomalies; and the
 /// observations as text.
-final class RecordingSink: DICOMEventSink {
+final class RecordingSink: DissectorSink {
     var timestampNanos: Int64 = 1_000_000_000
     var eventsEnabled = true
     var observing = false

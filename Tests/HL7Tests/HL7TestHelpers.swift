@@ -7,7 +7,7 @@ import XCTest
 /// Records what a session emits, one line per event: the event type, a space, and the JSON
 /// object the session wrote (for anomalies `{"event": name, ...details}`); plus the
 /// observations and operation classes it reports.
-final class HL7RecordingSink: HL7EventSink {
+final class HL7RecordingSink: DissectorSink {
     var timestampNanos: Int64 = 1_000_000_000
     var eventsEnabled = true
     var observing = false

@@ -7,7 +7,7 @@ import XCTest
 
 /// Records what a session emits, one JSON line per event: {"event_type":..., TYPE: {...}} for
 /// transactions and {"event_type":"anomaly","anomaly":{"event":...,"name":...}} for anomalies.
-final class RecordingSink: ModbusEventSink {
+final class RecordingSink: DissectorSink {
     var timestampNanos: Int64 = 1_000_000_000
     var recorded = EventLines()
     var lines: [String] { recorded.lines }
