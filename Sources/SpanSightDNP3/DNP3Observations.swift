@@ -39,7 +39,7 @@ struct DNP3Observations {
     /// A complete fragment from `sender` (the side whose bytes carried it).
     mutating func note(_ a: ByteView, fc: UInt8, source: UInt16, destination: UInt16, sender: Side,
                        txID: Int64 = -1, direction: Direction? = nil, appObject: (inout JSONWriter) -> Void = { _ in },
-                       _ context: inout DissectContext) {
+                       _ context: inout some DissectorSink) {
         let isResponse = DNP3Names.isResponse(fc)
         let master = isResponse ? sender.other : sender
         let outstation = master.other
@@ -101,7 +101,7 @@ struct DNP3Observations {
     }
 
     /// Device attributes (group 0) in a response: the identity strings among them.
-    func attributes(_ a: ByteView, fc: UInt8, outstation: Side, address: UInt16, _ context: inout DissectContext) {
+    func attributes(_ a: ByteView, fc: UInt8, outstation: Side, address: UInt16, _ context: inout some DissectorSink) {
         var off = DNP3Objects.objectsOffset(fc)
         var n = 0
         while n < 64, case .object(let h, let data, let next) = DNP3Objects.next(a, off, fc: fc) {

@@ -87,6 +87,13 @@ final class DNP3Session: DissectorSession {
     // MARK: DissectorSession
 
     override func receive(_ bytes: ByteView, direction: Direction, context: inout DissectContext) {
+        feed(bytes, direction, &context)
+    }
+
+    // MARK: entry points (generic over the sink: the tests' hook)
+
+    /// Bytes of one direction (a TCP delivery or a UDP datagram).
+    func feed(_ bytes: ByteView, _ direction: Direction, _ context: inout some DissectorSink) {
         if udp {
             receiveDatagram(bytes, direction, &context)
             return
@@ -138,7 +145,10 @@ final class DNP3Session: DissectorSession {
         return items
     }
 
-    override func finish(context: inout DissectContext) {
+    override func finish(context: inout DissectContext) { end(&context) }
+
+    /// The flow ended: what is incomplete is reported, unanswered requests are logged.
+    func end(_ context: inout some DissectorSink) {
         if !udp {
             reportIncomplete(.toServer, &context)
             reportIncomplete(.toClient, &context)
@@ -152,7 +162,7 @@ final class DNP3Session: DissectorSession {
     /// What a direction still holds as the flow ends: a link frame cut short
     /// (`dnp3.incomplete_frame`, the octets held) and fragments begun (FIR) whose FIN never
     /// came (`dnp3.incomplete_fragment`, per address pair, the octets rebuilt so far).
-    func reportIncomplete(_ dir: Direction, _ context: inout DissectContext) {
+    func reportIncomplete(_ dir: Direction, _ context: inout some DissectorSink) {
         let framer = dir == .toServer ? framerToServer : framerToClient
         let side: StaticString = dir == .toServer ? "to_server" : "to_client"
         if framer.hasPending {
@@ -181,7 +191,7 @@ final class DNP3Session: DissectorSession {
     // MARK: link layer
 
     /// One framing step over the head of a TCP stream.
-    func step(_ v: ByteView, _ dir: Direction, _ context: inout DissectContext) -> FrameStep {
+    func step(_ v: ByteView, _ dir: Direction, _ context: inout some DissectorSink) -> FrameStep {
         switch DNP3LinkScan.scan(v, tables: crcTables) {
         case .frame(let size):
             context.countPDU()
@@ -208,7 +218,7 @@ final class DNP3Session: DissectorSession {
     }
 
     /// A datagram holds whole frames; one cut by the end of the datagram is reported.
-    func receiveDatagram(_ bytes: ByteView, _ dir: Direction, _ context: inout DissectContext) {
+    func receiveDatagram(_ bytes: ByteView, _ dir: Direction, _ context: inout some DissectorSink) {
         var off = 0
         inGarbage[dir.index] = false
         while off < bytes.count {
@@ -229,7 +239,7 @@ final class DNP3Session: DissectorSession {
     }
 
     /// A frame whose header CRC is valid: check the block CRCs, then hand user data on.
-    func frame(_ f: ByteView, _ dir: Direction, _ context: inout DissectContext) {
+    func frame(_ f: ByteView, _ dir: Direction, _ context: inout some DissectorSink) {
         guard let h = DNP3LinkHeader(f) else { return }
         let n = h.userDataCount
         guard DNP3CRC.checkBlocks(f, userData: n, tables: crcTables) else {
@@ -277,7 +287,7 @@ final class DNP3Session: DissectorSession {
 
     /// One transport segment (IEEE 1815-2012 clause 8): FIN 0x80, FIR 0x40, sequence 0x3F.
     func transport(_ th: UInt8, _ f: ByteView, _ n: Int, source: UInt16, destination: UInt16,
-                   control: UInt8, _ dir: Direction, _ context: inout DissectContext) {
+                   control: UInt8, _ dir: Direction, _ context: inout some DissectorSink) {
         let fin = th & 0x80 != 0, fir = th & 0x40 != 0, seq = th & 0x3F
         let d = dir.index
         if fir && fin {
@@ -356,7 +366,7 @@ final class DNP3Session: DissectorSession {
     /// the pair is abandoned, as any FIR abandons it; nothing else is kept. User data within
     /// one block is parsed in place; longer data is gathered (CRCs skipped) into a stack buffer.
     func singleFrameFragment(_ f: ByteView, _ n: Int, source: UInt16, destination: UInt16,
-                             control: UInt8, _ dir: Direction, _ context: inout DissectContext) {
+                             control: UInt8, _ dir: Direction, _ context: inout some DissectorSink) {
         let d = dir.index
         if !reassembly[d].isEmpty,
            let i = reassembly[d].firstIndex(where: { $0.inUse && $0.source == source && $0.destination == destination }) {
@@ -396,7 +406,7 @@ final class DNP3Session: DissectorSession {
 
     /// A complete application fragment.
     func fragment(_ a: ByteView, source: UInt16, destination: UInt16, control: UInt8,
-                  _ dir: Direction, _ context: inout DissectContext) {
+                  _ dir: Direction, _ context: inout some DissectorSink) {
         guard let ac = a.u8(at: 0), let fc = a.u8(at: 1) else {
             context.anomaly(DNP3.Anomalies.malformed.name)
             return
@@ -497,7 +507,7 @@ final class DNP3Session: DissectorSession {
 
     /// Keeps a request until its response: a retry (same addresses and sequence) replaces the
     /// pending one, which is logged unanswered; so does the oldest when every slot is taken.
-    func store(_ m: Message, sequence: UInt8, _ dir: Direction, txID: Int64, _ context: inout DissectContext) {
+    func store(_ m: Message, sequence: UInt8, _ dir: Direction, txID: Int64, _ context: inout some DissectorSink) {
         unreplied += 1
         if unreplied > limits.floodThreshold && !flooded {
             flooded = true
@@ -542,7 +552,7 @@ final class DNP3Session: DissectorSession {
 
     // MARK: events
 
-    func emitUnanswered(_ i: Int, _ context: inout DissectContext) {
+    func emitUnanswered(_ i: Int, _ context: inout some DissectorSink) {
         pending[i].inUse = false
         guard context.eventsEnabled else { return }
         let p = pending[i]
@@ -553,7 +563,7 @@ final class DNP3Session: DissectorSession {
 
     /// A response to pending request `i`: the request's event, then the response's, with the
     /// same transaction number; the response's carries the latency.
-    func emitPair(_ i: Int, response: Message, _ dir: Direction, _ context: inout DissectContext) {
+    func emitPair(_ i: Int, response: Message, _ dir: Direction, _ context: inout some DissectorSink) {
         pending[i].inUse = false
         unreplied = max(0, unreplied - 1)
         if unreplied == 0 { flooded = false }
@@ -568,7 +578,7 @@ final class DNP3Session: DissectorSession {
 
     /// A frame with no user data (Suricata logs none): `{"type": "link", "control": {...},
     /// "src", "dst"}`, with Suricata's names and types for what it shares with messages.
-    func emitLink(_ h: DNP3LinkHeader, _ dir: Direction, _ context: inout DissectContext) {
+    func emitLink(_ h: DNP3LinkHeader, _ dir: Direction, _ context: inout some DissectorSink) {
         let (src, dst, lc) = (Int(h.source), Int(h.destination), h.control)
         context.emit("dnp3", txID: -1, direction: dir) { w in
             w.field("type", "link")
@@ -594,7 +604,7 @@ final class DNP3Session: DissectorSession {
     /// envelope's `tx_id`), `status`, and on a paired response `latency_ms`. A request written
     /// after its packet (with its response, or unanswered) is stamped with its own `stamp`.
     func emitMessage(_ type: StaticString, _ m: Message, txID: Int64, _ dir: Direction, status: StaticString,
-                     latencyNanos: Int64? = nil, stamp: PacketStamp? = nil, _ context: inout DissectContext) {
+                     latencyNanos: Int64? = nil, stamp: PacketStamp? = nil, _ context: inout some DissectorSink) {
         let limits = self.limits
         context.emit("dnp3", txID: txID, direction: dir, stamp: stamp) { w in
             w.field("type", type)

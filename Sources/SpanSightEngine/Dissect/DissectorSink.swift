@@ -42,6 +42,8 @@ extension DissectorSink {
     public func observe(_ observation: Observation, txID: Int64, direction: Direction?,
                         appObject: (inout JSONWriter) -> Void) { observe(observation) }
     public func markOperation(_ operation: OperationClass) {}
+    /// An anomaly without details.
+    public func anomaly(_ name: StaticString) { anomaly(name) { _ in } }
 }
 
 extension DissectContext: DissectorSink {}
