@@ -21,6 +21,9 @@ final class FlowTableTests: XCTestCase {
         XCTAssertEqual(MemoryLayout<FlowKey>.size, 41)
         XCTAssertEqual(MemoryLayout<StreamState>.size, 35)
         XCTAssertEqual(MemoryLayout<FlowRecord>.stride, 320)
+        XCTAssertEqual(MemoryLayout<FlowApp>.size, 2)
+        // The context a session gets on every call is passed down by value through generic code.
+        XCTAssertEqual(MemoryLayout<DissectContext>.size, 40)
         func line(_ k: PartialKeyPath<FlowRecord>) -> Int { MemoryLayout<FlowRecord>.offset(of: k)! / 64 }
         // Line 0: what every packet reads or writes, whichever way it travels.
         for k: PartialKeyPath<FlowRecord> in [\.key, \.app, \.tcpState, \.timeoutClass, \.queued, \.bits,

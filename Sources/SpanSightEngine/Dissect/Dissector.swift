@@ -160,8 +160,8 @@ public struct DissectorEntry: Sendable {
 }
 
 /// What a session sees of the engine during a call: the current packet and flow, and the
-/// event output. Small on purpose (32 bytes): sessions pass it down every call, and generic
-/// code copies it to call its methods.
+/// event output. Small on purpose (40 bytes, pinned by `FlowTableTests.testRecordLayout`):
+/// sessions pass it down every call, and generic code copies it to call its methods.
 public struct DissectContext {
     // The engine outlives every context (a context lives for one call): an unretained
     // reference, used through guaranteed borrows, so that the per-PDU calls below do no

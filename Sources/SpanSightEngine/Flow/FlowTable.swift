@@ -77,11 +77,27 @@ public struct StreamState {
 /// Two clocks: `activeNanos` and `queuedNanos` are engine time (packet time made monotonic,
 /// see `Engine.nowNanos`), which idle timeouts and eviction compare; every other time here
 /// is the packets' own, as events report it.
+/// Which dissector a flow is bound to (a registry index), or that none is yet or ever will be.
+/// Two bytes in the flow record's first line.
+public struct FlowApp: Equatable, Sendable, BitwiseCopyable {
+    public let rawValue: Int16
+    /// Still probing: no dissector has claimed the flow's bytes yet.
+    public static let probing = FlowApp(rawValue: -1)
+    /// Every probe refused it, or its UDP probe datagrams ran out: no dissector will
+    /// (Suricata's `app_proto: failed`).
+    public static let failed = FlowApp(rawValue: -2)
+    /// Bound to dissector `index` of the registry.
+    @inline(__always) public static func dissector(_ index: Int) -> FlowApp { FlowApp(rawValue: Int16(index)) }
+    /// The registry index, nil while probing or when failed.
+    @inline(__always) public var dissector: Int? { rawValue >= 0 ? Int(rawValue) : nil }
+    @inline(__always) init(rawValue: Int16) { self.rawValue = rawValue }
+}
+
 public struct FlowRecord {
     // Line 0: identity and the per-packet state of both directions.
     public var key: FlowKey
-    /// Registry index of the app dissector, -1 undecided, -2 none.
-    public var app: Int16 = -1
+    /// The flow's dissector.
+    public var app: FlowApp = .probing
     public var tcpState: TCPState = .none
     var timeoutClass: TimeoutClass = .tcpNew
     /// Directions with out-of-order segments queued (bit 0 to the server, bit 1 to the

@@ -9,7 +9,7 @@ extension Engine {
         env.timestampNanos = end
         env.pcapCount = 0
         // Suricata's app_proto "failed": every probe declined a flow that carried data.
-        if r.app == -2 { env.appProto = "failed" }
+        if r.app == .failed { env.appProto = "failed" }
         let alerted = output.alertedFlows.contains(r.id)
         output.begin("flow", env)
         let body = { (j: inout JSONWriter) in

@@ -495,15 +495,15 @@ public final class Engine {
         case .tcpReuse: counters.flowsReused &+= 1
         }
         let app = table[slot].app
-        let name = app >= 0 ? config.dissectors[Int(app)].name.description : "none"
+        let name = app.dissector.map { config.dissectors[$0].name.description } ?? "none"
         counters.flowsByApp[name, default: 0] += 1
-        if app == -2 {
+        if app == .failed {
             if table[slot].key.proto == 17 { counters.flowsFailedUDP &+= 1 } else { counters.flowsFailedTCP &+= 1 }
         }
         // Observers first: what they raise as the flow ends (alert aggregates) precedes its
         // `flow` event, which then says whether the flow alerted.
         if let observer {
-            observer.flowEnded(table[slot], app: app >= 0 ? config.dissectors[Int(app)].module : nil,
+            observer.flowEnded(table[slot], app: app.dissector.map { config.dissectors[$0].module },
                                operations: table[slot].operations)
         }
         if config.flowEvents && output.isEnabled && output.wants("flow") { emitFlowEvent(slot, reason: reason) }
@@ -530,7 +530,7 @@ public final class Engine {
     }
 
     func context(_ slot: Int32) -> DissectContext {
-        DissectContext(engine: self, slot: slot, dissector: Int(table[slot].app))
+        DissectContext(engine: self, slot: slot, dissector: Int(table[slot].app.rawValue))
     }
 
     /// The envelope of a flow's events, stamped with the current packet.
@@ -545,7 +545,7 @@ public final class Engine {
         env.destinationIP = r.key.server
         env.destinationPort = r.key.serverPort
         env.proto = r.key.proto
-        env.appProto = r.app >= 0 ? appNames[Int(r.app)] : nil
+        env.appProto = r.app.dissector.map { appNames[$0] }
         env.vlanCount = r.vlanCount
         env.vlanOuter = r.key.vlanOuter
         env.vlanInner = r.key.vlanInner
@@ -563,9 +563,9 @@ public final class Engine {
     func deliver(_ slot: Int32, _ dir: Direction, _ bytes: ByteView) {
         if bytes.isEmpty { return }
         let app = table[slot].app
-        if app >= 0 {
+        if let index = app.dissector {
             guard let session = table[slot].session else { return }
-            var ctx = DissectContext(engine: self, slot: slot, dissector: Int(app))
+            var ctx = DissectContext(engine: self, slot: slot, dissector: index)
             // The flow's retain keeps the session alive: no flow ends during a delivery.
             inSession = true
             session._withUnsafeGuaranteedRef { $0.receive(bytes, direction: dir, context: &ctx) }
@@ -573,7 +573,7 @@ public final class Engine {
             if budget.refusalCount != refusalsSeen { reportMemoryRefusal(slot) }
             return
         }
-        if app == -1 { probeAndDeliver(slot, dir, bytes) }
+        if app == .probing { probeAndDeliver(slot, dir, bytes) }
     }
 
     
@@ -677,14 +677,14 @@ public final class Engine {
     func concludeProbe(_ slot: Int32, _ dir: Direction) {
         let page = table[slot].probePage(dir)
         let have = Int(table[slot].probeLength(dir))
-        guard table[slot].app == -1, page >= 0, have > 0 else { return }
+        guard table[slot].app == .probing, page >= 0, have > 0 else { return }
         let view = ByteView(start: UnsafeRawPointer(pool.pointer(page)), count: have)
         let outcome = runProbes(view, dir, flowInfo(slot), udp: table[slot].key.proto == 17)
         if outcome.result != .match { reportRefusal(slot, dir, outcome) }
     }
 
     func startSession(_ slot: Int32, _ entry: Int, _ info: FlowInfo) {
-        table[slot].app = Int16(entry)
+        table[slot].app = .dissector(entry)
         let session = config.dissectors[entry].makeSession(info)
         session.memory.chargeUnchecked(.sessions, heapSize(of: session))
         session.memory.attach(budget, slot: slot)
@@ -704,11 +704,11 @@ public final class Engine {
     func rejectProbe(_ slot: Int32, _ dir: Direction, isUDP: Bool) {
         if isUDP {
             table[slot].datagramsProbed &+= 1
-            if Int(table[slot].datagramsProbed) >= config.udpProbeDatagrams { table[slot].app = -2 }
+            if Int(table[slot].datagramsProbed) >= config.udpProbeDatagrams { table[slot].app = .failed }
             return
         }
         table[slot].setProbeRejected(dir)
-        if table[slot].probeRejected(.toServer) && table[slot].probeRejected(.toClient) { table[slot].app = -2 }
+        if table[slot].probeRejected(.toServer) && table[slot].probeRejected(.toClient) { table[slot].app = .failed }
     }
 
     func appendProbe(_ slot: Int32, _ dir: Direction, _ bytes: ByteView) {
@@ -739,12 +739,12 @@ public final class Engine {
         counters.reassemblyGaps &+= 1
         counters.reassemblyGapBytes &+= UInt64(length)
         let app = table[slot].app
-        if app >= 0, let session = table[slot].session {
+        if app.dissector != nil, let session = table[slot].session {
             var ctx = context(slot)
             inSession = true
             session._withUnsafeGuaranteedRef { $0.gap(length, direction: dir, context: &ctx) }
             inSession = false
-        } else if app == -1 {
+        } else if app == .probing {
             releaseProbe(slot, dir)
         }
     }

@@ -141,7 +141,7 @@ extension Engine {
         counters.tcpSegmentsOutOfOrder &+= 1
         // While the direction is being probed, its probe buffer takes a page of the caps too
         // (the first bytes delivered past the hole may need one): one page is left for it.
-        let probing = table[slot].app == -1 && !table[slot].probeRejected(dir)
+        let probing = table[slot].app == .probing && !table[slot].probeRejected(dir)
         let probeReserve = probing ? (table[slot].probePage(dir) >= 0 ? 1 : 2) : 0
         if !enqueue(&st, seq: seq, data: payload, probeReserve: probeReserve) {
             // A cap was reached: give up on the holes. Deliver in order what is queued before
