@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "SpanSightDICOM", targets: ["SpanSightDICOM"]),
         .library(name: "SpanSightHL7", targets: ["SpanSightHL7"]),
         .library(name: "SpanSightProtocols", targets: ["SpanSightProtocols"]),
+        .library(name: "SpanSightS7comm", targets: ["SpanSightS7comm"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -43,6 +44,7 @@ let package = Package(
         .target(name: "SpanSightModbus", dependencies: ["SpanSightEngine", "SpanSightWire"], swiftSettings: fastPath),
         .target(name: "SpanSightDNP3", dependencies: ["SpanSightEngine", "SpanSightWire"], swiftSettings: fastPath),
         .target(name: "SpanSightDICOM", dependencies: ["SpanSightEngine", "SpanSightWire"], swiftSettings: fastPath),
+        .target(name: "SpanSightS7comm", dependencies: ["SpanSightEngine", "SpanSightWire"], swiftSettings: fastPath),
         // The embedded store of the inventory (assets accumulate across runs): system SQLite.
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         // Asset inventory: hosts, assets, fingerprints, classification, reports, the store.
@@ -97,6 +99,7 @@ let package = Package(
                            "SpanSightCapture", "SpanSightTestSupport", "SpanSightProtocols"]
         ),
         .testTarget(name: "HL7Tests", dependencies: ["SpanSightHL7", "SpanSightEngine", "SpanSightWire", "SpanSightTestSupport"]),
+        .testTarget(name: "S7commTests", dependencies: ["SpanSightS7comm", "SpanSightEngine", "SpanSightWire", "SpanSightTestSupport"]),
         .testTarget(name: "MemoryTests", dependencies: ["SpanSightModbus", "SpanSightDNP3", "SpanSightHL7", "SpanSightDICOM",
                                                         "SpanSightInventory", "SpanSightDetect", "SpanSightEngine", "SpanSightWire",
                                                         "SpanSightTestSupport", "SpanSightProtocols"]),
