@@ -73,15 +73,9 @@ enum S7commJSON {
     }
 
     static func jobItems(_ p: S7PDU, _ param: ByteView, _ data: ByteView, write: Bool, _ w: inout JSONWriter) {
-        // The data items of a write job, in order, beside the variable specifications.
-        var values: [ByteView] = []
-        var transport: [UInt8] = []
-        if write {
-            S7Walk.dataItems(data, count: min(Int(p.itemCount), maxItems)) { _, d in
-                values.append(d.value)
-                transport.append(d.transportSize)
-            }
-        }
+        // A write job's data items, in order, beside the variable specifications (walked along,
+        // nothing collected: an event allocates nothing).
+        var dataAt = 0
         w.beginArray("items")
         let walk = S7Walk.items(param, count: min(Int(p.itemCount), maxItems)) { i, item in
             w.beginObject()
@@ -91,27 +85,36 @@ enum S7commJSON {
                 w.field("area", S7commNames.area(item.area))
                 w.field("area_raw", Int(item.area))
                 if item.area == 0x84 || item.area == 0x85 || item.db != 0 { w.field("db", Int(item.db)) }
-                if S7commNames.isNumberedArea(item.area) {
-                    w.field("address", "\(item.address)")
-                } else {
-                    w.field("address", "\(item.address >> 3).\(item.address & 7)")
-                }
+                address(item.area, item.address, &w)
                 w.field("transport_size", S7commNames.itemTransportSize(item.transportSize))
                 w.field("transport_size_raw", Int(item.transportSize))
                 w.field("count", Int(item.count))
             } else {
                 w.field("spec_length", Int(item.specLength))
             }
-            if write && i < values.count {
-                w.field("data_transport_size", S7commNames.dataTransportSize(transport[i]))
-                w.field("data_length", values[i].count)
-                hex("data", values[i], &w)
+            if write, let (d, next) = S7Walk.dataItem(data, at: dataAt, last: i + 1 == Int(p.itemCount)) {
+                dataAt = next
+                w.field("data_transport_size", S7commNames.dataTransportSize(d.transportSize))
+                w.field("data_length", d.byteCount)
+                hex("data", d.value, &w)
+            } else if write {
+                dataAt = data.count
             }
             w.endObject()
         }
         w.endArray()
         if Int(p.itemCount) > walk.found && walk.found == maxItems {
             w.field("items_truncated", Int(p.itemCount) - maxItems)
+        }
+    }
+
+    /// "byte.bit", or the element number of a counter or timer. Small strings (at most 10
+    /// characters) are stored inline: no allocation.
+    static func address(_ area: UInt8, _ a: UInt32, _ w: inout JSONWriter) {
+        if S7commNames.isNumberedArea(area) {
+            w.field("address", String(a))
+        } else {
+            w.field("address", String(a >> 3) + "." + String(a & 7))
         }
     }
 
@@ -341,10 +344,20 @@ enum S7commJSON {
         }
         let year = yy >= 90 ? 1900 + yy : 2000 + yy
         let ms = m1 * 10 + Int(last >> 4)
-        func two(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
-        let msText = ms < 10 ? "00\(ms)" : ms < 100 ? "0\(ms)" : "\(ms)"
-        w.field("time", "\(year)-\(two(mo))-\(two(d))T\(two(h)):\(two(mi)):\(two(s)).\(msText)")
+        let seconds = daysFromCivil(year, mo, d) * 86_400 + Int64(h * 3600 + mi * 60 + s)
+        w.timestampField("time", nanos: seconds * 1_000_000_000 + Int64(ms) * 1_000_000)
         w.field("weekday", Int(last & 0x0F))
+    }
+
+    /// Days since 1970-01-01 of a proleptic Gregorian date (days-from-civil).
+    static func daysFromCivil(_ year: Int, _ month: Int, _ day: Int) -> Int64 {
+        let y = Int64(month <= 2 ? year - 1 : year)
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let m = Int64(month), d = Int64(day)
+        let doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
     }
 
     // MARK: COTP

@@ -175,16 +175,23 @@ enum S7Walk {
                           _ body: (Int, S7DataItem) -> Void = { _, _ in }) -> (found: Int, end: Int) {
         var at = 0
         var n = 0
-        while n < count {
-            guard let rc = data.u8(at: at), let ts = data.u8(at: at + 1), let len = data.u16(at: at + 2) else { return (n, at) }
-            let bytes = response && rc != 0xFF ? 0 : byteCount(transportSize: ts, length: len)
-            guard let value = data.slice(at + 4, bytes) else { return (n, at) }
-            body(n, S7DataItem(returnCode: rc, transportSize: ts, lengthField: len, byteCount: bytes, value: value))
+        while n < count, let (item, next) = dataItem(data, at: at, last: n + 1 == count, response: response) {
+            body(n, item)
             n += 1
-            at += 4 + bytes
-            if bytes & 1 == 1 && n < count { at += 1 }
+            at = next
         }
         return (n, min(at, data.count))
+    }
+
+    /// One data item at `at` (a write job's, or a response's when `response`), and where the
+    /// next begins (after the fill byte of an odd value that is not the `last`).
+    static func dataItem(_ data: ByteView, at: Int, last: Bool, response: Bool = false) -> (S7DataItem, Int)? {
+        guard let rc = data.u8(at: at), let ts = data.u8(at: at + 1), let len = data.u16(at: at + 2) else { return nil }
+        let bytes = response && rc != 0xFF ? 0 : byteCount(transportSize: ts, length: len)
+        guard let value = data.slice(at + 4, bytes) else { return nil }
+        var next = at + 4 + bytes
+        if bytes & 1 == 1 && !last { next += 1 }
+        return (S7DataItem(returnCode: rc, transportSize: ts, lengthField: len, byteCount: bytes, value: value), next)
     }
 
     /// Whether a data part ends where its items do (one fill byte after an odd last value is tolerated).

@@ -84,7 +84,10 @@ enum S7SZL {
     /// Whether a list's records carry identities.
     static func identifies(_ list: UInt16) -> Bool { list & 0x00FF == 0x11 || list & 0x00FF == 0x1C }
 
-    static func versionString(_ v: (UInt8, UInt8, UInt8)) -> String { "V\(v.0).\(v.1).\(v.2)" }
+    /// "V3.2.6" (a small string, stored inline).
+    static func versionString(_ v: (UInt8, UInt8, UInt8)) -> String {
+        "V" + String(v.0) + "." + String(v.1) + "." + String(v.2)
+    }
 }
 
 /// Assembles identification records across the answers of one SZL read (a record may be cut

@@ -54,6 +54,15 @@ final class RecordingSink: DissectorSink {
             return nil
         }
     }
+    var roles: [String] {
+        observations.compactMap { if case .role(let side, let name) = $0 { return "\(side) \(name)" } else { return nil } }
+    }
+    var outcomes: [String] {
+        observations.compactMap {
+            if case .outcome(let side, let name, let ok, let code) = $0 { return "\(side) \(name) \(ok) \(code)" }
+            return nil
+        }
+    }
     var commands: [Command] {
         observations.compactMap { if case .command(let c) = $0 { return c } else { return nil } }
     }
