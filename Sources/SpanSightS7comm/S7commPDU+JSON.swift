@@ -92,13 +92,14 @@ enum S7commJSON {
             } else {
                 w.field("spec_length", Int(item.specLength))
             }
-            if write, let (d, next) = S7Walk.dataItem(data, at: dataAt, last: i + 1 == Int(p.itemCount)) {
-                dataAt = next
-                w.field("data_transport_size", S7commNames.dataTransportSize(d.transportSize))
-                w.field("data_length", d.byteCount)
-                hex("data", d.value, &w)
-            } else if write {
-                dataAt = data.count
+            // A stored request may be cut within a value (its copy is bounded): the length is
+            // the item's, the hex what is there.
+            if write, let ts = data.u8(at: dataAt + 1), let len = data.u16(at: dataAt + 2) {
+                let n = S7Walk.byteCount(transportSize: ts, length: len)
+                w.field("data_transport_size", S7commNames.dataTransportSize(ts))
+                w.field("data_length", n)
+                hex("data", data.suffix(from: dataAt + 4).prefix(n), &w)
+                dataAt += 4 + n + (n & 1 == 1 && i + 1 < Int(p.itemCount) ? 1 : 0)
             }
             w.endObject()
         }
@@ -166,6 +167,7 @@ enum S7commJSON {
             for i in 0..<min(Int(n), maxItems) {
                 guard let id = block.slice(2 + 8 * i, 8), let b = S7BlockName(id) else { continue }
                 w.beginObject()
+                text("name", id, &w)
                 blockName(b, &w)
                 w.endObject()
             }

@@ -310,8 +310,10 @@ struct S7PDU {
     /// A combined header error (class << 8 | code); 0 when none.
     var headerError: UInt16 { UInt16(errorClass) << 8 | UInt16(errorCode) }
 
-    func parameter(_ pdu: ByteView) -> ByteView { pdu.slice(parameterStart, Int(parameterLength)) ?? .empty }
-    func data(_ pdu: ByteView) -> ByteView { pdu.slice(dataStart, Int(dataLength)) ?? .empty }
+    /// The parameter and data parts as the header declares them, cut to the bytes there (a
+    /// stored request keeps a bounded copy of its PDU).
+    func parameter(_ pdu: ByteView) -> ByteView { pdu.suffix(from: parameterStart).prefix(Int(parameterLength)) }
+    func data(_ pdu: ByteView) -> ByteView { pdu.suffix(from: dataStart).prefix(Int(dataLength)) }
     /// The userdata data part after its 4-byte header (return code, transport size, length).
     func userdataPayload(_ pdu: ByteView) -> ByteView {
         data(pdu).slice(4, Int(userdataDataLength)) ?? .empty
