@@ -31,8 +31,8 @@ public enum S7comm {
     /// * `s7comm.probe_rejected_tsap` (`tsap_parameters`: how many of the two were there): a
     ///   well-formed connect request without both TSAP parameters (RDP's X.224 request carries
     ///   a cookie and a negotiation request instead);
-    /// * `s7comm.probe_rejected_protocol_id` (`protocol_id`): a well-formed DT whose user data
-    ///   is another protocol (S7comm-plus 0x72, ISO session / MMS, RDP's MCS).
+    /// * `s7comm.probe_rejected_protocol_id` (`protocol_id`): a whole class 0 DT (02 F0 in its
+    ///   TPKT) whose user data is another protocol (S7comm-plus 0x72, ISO session / MMS, RDP's MCS).
     static func probe(_ b: ByteView) -> ProbeResult {
         var at = 0
         while true {
@@ -53,6 +53,10 @@ public enum S7comm {
                 }
                 guard let pid = v.u8(at: start) else { return .needMore }
                 guard pid == S7Header.protocolID else {
+                    // Refused only when the TPDU is a whole class 0 DT (02 F0): what RFC 1006
+                    // carries, in one packet, as RDP and MMS send it; anything less is no
+                    // resemblance.
+                    guard li == 2, type == COTP.dt, v.count >= h.length else { return .noMatch }
                     return .rejected(ProbeRejection(S7comm.Anomalies.probeRejectedProtocolID.name, field: "protocol_id", value: Int(pid)))
                 }
                 let eot = (v.u8(at: li >= 4 ? 4 + COTP.Field.dataNumberWithReference : 4 + COTP.Field.dataNumber) ?? 0) & 0x80 != 0
