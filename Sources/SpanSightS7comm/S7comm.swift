@@ -10,7 +10,7 @@ public enum S7comm {
     public static let isoTSAPPort: UInt16 = 102
 
     public static let entry = DissectorEntry(
-        name: "s7comm", transports: [.tcp], hintPorts: [isoTSAPPort],
+        name: "s7comm", transports: [.tcp], hintPorts: [isoTSAPPort], module: module,
         probe: { bytes, _, _ in probe(bytes) },
         makeSession: { info in
             // Port 102 marks the PLC: when the engine's client (the SYN sender) owns it and the
