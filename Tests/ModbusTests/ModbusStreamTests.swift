@@ -1,5 +1,6 @@
 import SpanSightEngine
 @testable import SpanSightModbus
+import SpanSightTestSupport
 import SpanSightWire
 import XCTest
 
@@ -17,28 +18,58 @@ final class ModbusStreamTests: XCTestCase {
         return [Delivery(direction: .toServer, bytes: reqs), Delivery(direction: .toClient, bytes: rsps)]
     }
 
-    /// NIO's ByteToMessageDecoderVerifier idea: whole, one byte at a time, and split at every
-    /// offset give the same events.
+    /// Same sink calls whole, a byte at a time, cut at every offset and in random pieces
+    /// (`SplitInvariance`), observing.
     func testSameEventsWholeByteAtATimeAndEverySplit() {
-        let conv = Self.conversation()
-        let whole = runSession(conv).lines
-        XCTAssertEqual(whole.filter { $0.contains("\"status\":\"complete\"") }.count, ModbusVectorTests.vectors.count)
-        XCTAssertEqual(whole.filter { $0.contains("\"status\":\"unanswered\"") }.count, 1)
-        XCTAssertEqual(runSession(conv, chunk: 1).lines, whole)
-        for d in 0..<2 {
-            let bytes = conv[d].bytes
-            for cut in 1..<bytes.count {
-                var split = conv
-                split[d] = Delivery(direction: conv[d].direction, bytes: Array(bytes[0..<cut]))
-                split.insert(Delivery(direction: conv[d].direction, bytes: Array(bytes[cut...])), at: d + 1)
-                // Timestamps advance per delivery: compare without latency.
-                XCTAssertEqual(runSession(split).lines.map(stripLatency), whole.map(stripLatency), "direction \(d) cut \(cut)")
-            }
-        }
+        let whole = SplitInvariance.verify(Self.conversation()) { ModbusSession(udp: false, maxOpenRequests: 1024) }
+        XCTAssertEqual(whole.lines.filter { $0.contains("\"status\":\"complete\"") }.count, ModbusVectorTests.vectors.count)
+        XCTAssertEqual(whole.lines.filter { $0.contains("\"status\":\"unanswered\"") }.count, 1)
+        XCTAssertFalse(whole.observations.isEmpty, "observations compared too")
     }
 
-    func stripLatency(_ s: String) -> String {
-        s.replacingOccurrences(of: #""latency_ms":[0-9.]+,"#, with: "", options: .regularExpression)
+    /// The same on the TCP flows of the pymodbus fixture, as the engine delivered them.
+    func testFixtureFlowsAtEverySplit() throws {
+        XCTAssertFalse(try SplitInvariance.verifyFixtureFlows(["modbus-pymodbus.pcap"], entry: Modbus.entry) { ModbusSession(udp: false) }.isEmpty)
+    }
+
+    /// Through the engine: the conversation in TCP segments cut every way gives the same events.
+    func testThroughTheEngineAtEverySplit() {
+        let lines = SplitInvariance.verifyThroughEngine(Modbus.entry, Self.conversation(), serverPort: Modbus.modbusPort,
+                                                        splits: .init(pieceSizes: [1, 7], everyOffset: false, randomRounds: 3))
+        XCTAssertEqual(lines.filter { $0.contains("\"status\":\"complete\"") }.count, ModbusVectorTests.vectors.count)
+    }
+
+    /// The verifier is no rubber stamp: a session that lets the cuts show (an anomaly when a
+    /// call brings `pieceLength` bytes) is caught at the first cut that shows, which the failure
+    /// names with the first record that differs; and deliveries that give nothing fail rather
+    /// than compare nothing.
+    func testVerifierCatchesASessionThatSeesTheCuts() {
+        final class SeesCuts: SinkDrivenSession {
+            let inner = ModbusSession(udp: false)
+            let pieceLength: Int
+            init(_ pieceLength: Int) { self.pieceLength = pieceLength }
+            func receive<S: DissectorSink>(_ bytes: ByteView, direction: Direction, sink: inout S) {
+                if bytes.count == pieceLength { sink.anomaly("modbus.sees_cut") }
+                inner.receive(bytes, direction: direction, sink: &sink)
+            }
+            func gap<S: DissectorSink>(_ length: Int, direction: Direction, sink: inout S) {
+                inner.gap(length, direction: direction, sink: &sink)
+            }
+            func finish<S: DissectorSink>(sink: inout S) { inner.finish(sink: &sink) }
+        }
+        let conv = Self.conversation()
+        let bytewise = SplitInvariance.check(conv) { SeesCuts(1) }.failure ?? ""
+        XCTAssertTrue(bytewise.hasPrefix("a byte at a time differs from the whole deliveries at record 0 "), bytewise)
+        XCTAssertTrue(bytewise.contains("\n  cut:   {\"event_type\":\"anomaly\",\"timestamp\":1000000000,\"pcap_cnt\":1,\"anomaly\":{"
+                                        + "\"event\":\"sees_cut\",\"layer\":\"proto_parser\",\"name\":\"modbus.sees_cut\"}}"), bytewise)
+        let cut = SplitInvariance.check(conv, splits: .init(pieceSizes: [], randomRounds: 0)) { SeesCuts(5) }.failure ?? ""
+        XCTAssertTrue(cut.hasPrefix("delivery 0 (toServer, \(conv[0].bytes.count) bytes) cut at 5 differs"), cut)
+        let random = SplitInvariance.check(conv, splits: .init(pieceSizes: [], everyOffset: false, maxRandomPiece: 5)) { SeesCuts(5) }
+        XCTAssertTrue(random.failure?.hasPrefix("random pieces of 1 to 5 bytes (seed 7, round 0) differs") ?? false,
+                      "\(String(describing: random.failure))")
+        XCTAssertEqual(SplitInvariance.check([Delivery(direction: .toServer, bytes: [])]) { SeesCuts(1) }.failure,
+                       "the whole deliveries gave nothing to compare")
+        XCTAssertNil(SplitInvariance.check(conv) { SeesCuts(1000) }.failure)
     }
 
     func testResyncAfterGarbageAndGap() {

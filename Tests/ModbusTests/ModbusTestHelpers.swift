@@ -53,32 +53,22 @@ func adu(_ tid: UInt16, unit: UInt8 = 1, _ pdu: [UInt8], protocolID: UInt16 = 0)
             UInt8(len >> 8), UInt8(len & 0xFF), unit] + pdu
 }
 
-/// A stream of one direction cut into deliveries.
-struct Delivery {
-    var direction: Direction
-    var bytes: [UInt8]
-    var gap = 0
-}
+/// A delivery to a session (the shared one, named here for the files that do not import the
+/// test support).
+typealias Delivery = SpanSightTestSupport.Delivery
 
-/// Runs deliveries through a fresh session (each delivery split into pieces of `chunk` bytes,
-/// or at `splits` offsets) and returns everything recorded, after `finish`.
+/// The session's generic entry points are those the split-invariance verifier drives.
+extension ModbusSession: SinkDrivenSession {}
+
+/// Runs deliveries through a fresh session (each delivery split into pieces of `chunk` bytes)
+/// and returns everything recorded, after `finish`.
 func runSession(_ deliveries: [Delivery], udp: Bool = false, chunk: Int? = nil, maxOpen: Int = 1024,
          finish: Bool = true) -> RecordingSink {
-    let session = ModbusSession(udp: udp, maxOpenRequests: maxOpen)
     let sink = RecordingSink()
     var s = sink
-    for (i, d) in deliveries.enumerated() {
-        sink.timestampNanos = 1_000_000_000 + Int64(i) * 1_000_000
-        if d.gap > 0 { session.gap(d.gap, direction: d.direction, sink: &s); continue }
-        let step = max(1, chunk ?? d.bytes.count)
-        var off = 0
-        while off < d.bytes.count {
-            let end = min(d.bytes.count, off + step)
-            ByteView.with(Array(d.bytes[off..<end])) { session.receive($0, direction: d.direction, sink: &s) }
-            off = end
-        }
+    ModbusSession(udp: udp, maxOpenRequests: maxOpen).drive(deliveries, chunk: chunk, finish: finish, sink: &s) {
+        sink.timestampNanos = 1_000_000_000 + Int64($0) * 1_000_000
     }
-    if finish { session.finish(sink: &s) }
     return sink
 }
 
