@@ -265,20 +265,26 @@ final class DNP3StreamTests: XCTestCase {
         for o in objs { for p in o.objects("points") { XCTAssertTrue(p["value"] is NSNumber || p["value"] is NSNull, "\(p)") } }
     }
 
-    /// Same output whether each stream arrives whole, a byte at a time, or split at every offset.
+    /// Same output whether each stream arrives whole, a byte at a time, split at every offset
+    /// or in random pieces (`SplitInvariance`): the sink calls of a session (observing), and
+    /// the events through the engine.
     func testSplitsGiveSameOutput() {
-        let c = Self.clientStream, s = Self.serverStream
-        // (Latencies count the packets between request and response: set aside.)
-        func run(client: [[UInt8]], server: [[UInt8]]) -> [String] { DNP3Run.withoutLatency(Self.run(client: client, server: server)) }
-        let whole = run(client: [c], server: [s])
-        XCTAssertFalse(whole.isEmpty)
-        XCTAssertEQ(run(client: c.map { [$0] }, server: s.map { [$0] }), whole, "byte by byte")
-        for k in 1..<c.count {
-            XCTAssertEQ(run(client: [Array(c[0..<k]), Array(c[k...])], server: [s]), whole, "client split at \(k)")
+        let conv = [Delivery(direction: .toServer, bytes: Self.clientStream), Delivery(direction: .toClient, bytes: Self.serverStream)]
+        let whole = SplitInvariance.verify(conv) { DNP3Session(limits: DNP3Limits(), udp: false) }
+        XCTAssertEQ(whole.objects("dnp3").count, 7)
+        XCTAssertEQ(whole.anomalies, ["dnp3.header_lacks_magic", "dnp3.bad_link_crc"])
+        XCTAssertFalse(whole.observations.isEmpty, "observations compared too")
+        let lines = SplitInvariance.verifyThroughEngine(DNP3.entry, conv, serverPort: DNP3Run.serverPort,
+                                                        clientPort: DNP3Run.clientPort, splits: .init(randomRounds: 3))
+        XCTAssertEQ(DNP3Run.dnp3(lines).count, 7)
+    }
+
+    /// The same on the TCP flows of the opendnp3 fixture, as the engine delivered them.
+    func testFixtureFlowsAtEverySplit() throws {
+        let flows = try SplitInvariance.verifyFixtureFlows(["dnp3-opendnp3.pcap"], entry: DNP3.entry) {
+            DNP3Session(limits: DNP3Limits(), udp: false)
         }
-        for k in 1..<s.count {
-            XCTAssertEQ(run(client: [c], server: [Array(s[0..<k]), Array(s[k...])]), whole, "server split at \(k)")
-        }
+        XCTAssertFalse(flows.isEmpty)
     }
 
     /// The UDP form of the conversation (one frame per datagram) logs the same transactions.
