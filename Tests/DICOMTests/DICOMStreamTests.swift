@@ -1,5 +1,6 @@
 @testable import SpanSightDICOM
 import SpanSightEngine
+import SpanSightTestSupport
 import SpanSightWire
 import XCTest
 
@@ -151,25 +152,20 @@ final class DICOMStreamTests: XCTestCase {
         XCTAssertEqual(s.pdus, 2 + 16 + 2)
     }
 
-    func stripTimes(_ s: String) -> String {
-        s.replacingOccurrences(of: #""(latency_ms|duration_ms)":[0-9.]+"#, with: "", options: .regularExpression)
+    /// Same sink calls whole, a byte at a time, cut at every offset of every delivery and in
+    /// random pieces (`SplitInvariance`), observing.
+    func testSameEventsWholeByteAtATimeAndEverySplit() {
+        let whole = SplitInvariance.verify(Conversation.deliveries()) { DICOMSession(limits: DICOMLimits()) }
+        XCTAssertEqual(whole.objects("dicom").first?.arr("dimse").count, 6)
+        XCTAssertEqual(whole.anomalies, ["dicom.unanswered_request"])
+        XCTAssertFalse(whole.observations.isEmpty, "observations compared too")
     }
 
-    /// Same events whole, a byte at a time, and split at every offset of every delivery.
-    func testSameEventsWholeByteAtATimeAndEverySplit() {
-        let conv = Conversation.deliveries()
-        let whole = runSession(conv).lines
-        XCTAssertEqual(runSession(conv, chunk: 1).lines, whole)
-        for d in conv.indices {
-            let bytes = conv[d].bytes
-            for cut in 1..<bytes.count {
-                var split = conv
-                split[d] = Delivery(direction: conv[d].direction, bytes: Array(bytes[0..<cut]))
-                split.insert(Delivery(direction: conv[d].direction, bytes: Array(bytes[cut...])), at: d + 1)
-                let got = runSession(split).lines.map(stripTimes)
-                if got != whole.map(stripTimes) { XCTFail("delivery \(d) cut \(cut)"); return }
-            }
-        }
+    /// The same on the TCP flows of the pynetdicom fixtures, as the engine delivered them.
+    func testFixtureFlowsAtEverySplit() throws {
+        let flows = try SplitInvariance.verifyFixtureFlows(["dicom-pynetdicom.pcap", "dicom-pynetdicom-port4242.pcap"],
+                                                           entry: DICOM.entry) { DICOMSession() }
+        XCTAssertGreaterThan(flows.count, 1)
     }
 
     /// Every prefix of every direction's stream ends in events or anomalies, never a trap.

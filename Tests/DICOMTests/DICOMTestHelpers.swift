@@ -55,35 +55,25 @@ final class RecordingSink: DissectorSink {
     var associations: [[String: Any]] { events.compactMap { $0["dicom"] as? [String: Any] } }
 }
 
-/// A stream of one direction cut into deliveries.
-struct Delivery {
-    var direction: Direction
-    var bytes: [UInt8]
-    var gap = 0
-}
+/// A delivery to a session (the shared one, named here for the files that do not import the
+/// test support).
+typealias Delivery = SpanSightTestSupport.Delivery
+
+/// The session's generic entry points are those the split-invariance verifier drives.
+extension DICOMSession: SinkDrivenSession {}
 
 /// Runs deliveries through a fresh session (each delivery split into pieces of `chunk` bytes)
 /// and returns everything recorded, after `finish`. The clock advances per delivery, not per
 /// piece, so chunking alone never changes latencies.
 func runSession(_ deliveries: [Delivery], chunk: Int? = nil, limits: DICOMLimits = DICOMLimits(),
                 events: Bool = true, observing: Bool = false, finish: Bool = true) -> RecordingSink {
-    let session = DICOMSession(limits: limits)
     let sink = RecordingSink()
     sink.eventsEnabled = events
     sink.observing = observing
     var s = sink
-    for (i, d) in deliveries.enumerated() {
-        sink.timestampNanos = 1_000_000_000 + Int64(i) * 1_000_000
-        if d.gap > 0 { session.gap(d.gap, direction: d.direction, sink: &s); continue }
-        let step = max(1, chunk ?? d.bytes.count)
-        var off = 0
-        while off < d.bytes.count {
-            let end = min(d.bytes.count, off + step)
-            ByteView.with(Array(d.bytes[off..<end])) { session.receive($0, direction: d.direction, sink: &s) }
-            off = end
-        }
+    DICOMSession(limits: limits).drive(deliveries, chunk: chunk, finish: finish, sink: &s) {
+        sink.timestampNanos = 1_000_000_000 + Int64($0) * 1_000_000
     }
-    if finish { session.finish(sink: &s) }
     return sink
 }
 
