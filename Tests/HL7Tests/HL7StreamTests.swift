@@ -35,29 +35,25 @@ final class HL7StreamTests: XCTestCase {
         return [HL7Delivery(direction: .toServer, bytes: msgs), HL7Delivery(direction: .toClient, bytes: acks)]
     }
 
-    func stripLatency(_ s: String) -> String {
-        // Latencies depend on how many deliveries the split made (time advances per delivery).
-        s.replacingOccurrences(of: #","?"latency_ms":[0-9.]+"#, with: "", options: .regularExpression)
-    }
-
-    /// NIO's ByteToMessageDecoderVerifier idea: whole, one byte at a time, and split at every
-    /// offset give the same events.
+    /// Same sink calls whole, a byte at a time, cut at every offset and in random pieces
+    /// (`SplitInvariance`), observing.
     func testSameEventsWholeByteAtATimeAndEverySplit() {
-        let conv = conversation()
-        let whole = runHL7(conv)
+        let whole = SplitInvariance.verify(conversation()) { HL7Session() }
         let n = HL7VectorTests.vectors.count
-        XCTAssertEqual(whole.transactions.filter { $0.str("status") == "acknowledged" }.count, n + 3)
-        XCTAssertEqual(whole.transactions.filter { $0["commit_ack"] != nil }.count, 1)
-        XCTAssertEqual(whole.transactions.filter { $0.str("status") == "unanswered" }.count, 1)
+        let transactions = whole.objects("hl7")
+        XCTAssertEqual(transactions.filter { $0.str("status") == "acknowledged" }.count, n + 3)
+        XCTAssertEqual(transactions.filter { $0["commit_ack"] != nil }.count, 1)
+        XCTAssertEqual(transactions.filter { $0.str("status") == "unanswered" }.count, 1)
         XCTAssertEqual(whole.anomalies, ["hl7.junk_between_frames", "hl7.unanswered_message"])
         XCTAssertEqual(whole.pdus, 2 * n + 7)
-        XCTAssertEqual(runHL7(conv, chunk: 1).lines, whole.lines)
-        let expected = whole.lines.map(stripLatency)
-        for d in 0..<2 {
-            for cut in 1..<conv[d].bytes.count {
-                XCTAssertEqual(runHL7(split(conv, d, at: cut)).lines.map(stripLatency), expected, "direction \(d) cut \(cut)")
-            }
-        }
+        XCTAssertFalse(whole.observations.isEmpty, "observations compared too")
+    }
+
+    /// The same on the TCP flows of the python-hl7 fixtures, as the engine delivered them.
+    func testFixtureFlowsAtEverySplit() throws {
+        let flows = try SplitInvariance.verifyFixtureFlows(["hl7-mllp-python-hl7.pcap", "hl7-mllp-python-hl7-port6661.pcap"],
+                                                           entry: HL7.entry) { HL7Session() }
+        XCTAssertGreaterThan(flows.count, 1)
     }
 
     func testJunkMissingEndBadEndAndResync() {
@@ -76,7 +72,7 @@ final class HL7StreamTests: XCTestCase {
         let junk = s.events.compactMap { ($0["anomaly"] as? [String: Any])?.int("skipped_bytes") }
         XCTAssertEqual(junk, [5, 4, 1])
         XCTAssertEqual(s.pdus, 5)
-        XCTAssertEqual(runHL7([HL7Delivery(direction: .toServer, bytes: bytes)], chunk: 1, finish: false).lines, s.lines)
+        SplitInvariance.verify([HL7Delivery(direction: .toServer, bytes: bytes)]) { HL7Session() }
     }
 
     /// After a gap the stream restarts inside a frame: its tail is skipped (junk after a gap)
@@ -231,9 +227,8 @@ final class HL7StreamTests: XCTestCase {
             var bytes: [UInt8] = []
             for _ in 0..<(Int(rng.next() % 300)) { bytes.append(alphabet[Int(rng.next() % UInt64(alphabet.count))]) }
             if round % 3 == 0 { bytes = mllp(Self.message("R\(round)")) + bytes }
-            let whole = runHL7([HL7Delivery(direction: .toServer, bytes: bytes), HL7Delivery(direction: .toClient, bytes: bytes.reversed())])
-            let bytewise = runHL7([HL7Delivery(direction: .toServer, bytes: bytes), HL7Delivery(direction: .toClient, bytes: bytes.reversed())], chunk: 1)
-            XCTAssertEqual(whole.lines.map(stripLatency), bytewise.lines.map(stripLatency), "round \(round)")
+            SplitInvariance.verify([HL7Delivery(direction: .toServer, bytes: bytes), HL7Delivery(direction: .toClient, bytes: bytes.reversed())],
+                                   "round \(round)", splits: .init(everyOffset: false, randomRounds: 1), requireOutput: false) { HL7Session() }
         }
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import SpanSightEngine
 @testable import SpanSightHL7
+import SpanSightTestSupport
 import SpanSightWire
 import XCTest
 
@@ -56,17 +57,16 @@ func mllp(_ message: String) -> [UInt8] {
     [0x0B] + Array(message.utf8) + [0x1C, 0x0D]
 }
 
-/// A stream of one direction, delivered as one piece (or split by the runner).
-struct HL7Delivery {
-    var direction: Direction
-    var bytes: [UInt8]
-    var gap = 0
-}
+/// A stream of one direction, delivered as one piece (or split by the runner): the shared
+/// delivery.
+typealias HL7Delivery = Delivery
 
-/// `bytes` cut into pieces of `chunk` bytes (one piece when nil).
-func pieces(_ bytes: [UInt8], _ chunk: Int?) -> [[UInt8]] {
-    let step = max(1, chunk ?? bytes.count)
-    return stride(from: 0, to: bytes.count, by: step).map { Array(bytes[$0..<min(bytes.count, $0 + step)]) }
+/// The session's entry points as the split-invariance verifier drives them (a gap loses the
+/// partial frame: `lost`).
+extension HL7Session: SinkDrivenSession {
+    public func receive<S: DissectorSink>(_ bytes: ByteView, direction: Direction, sink: inout S) { feed(bytes, direction, &sink) }
+    public func gap<S: DissectorSink>(_ length: Int, direction: Direction, sink: inout S) { lost(direction) }
+    public func finish<S: DissectorSink>(sink: inout S) { end(&sink) }
 }
 
 /// Runs deliveries through a fresh session (each delivery cut into pieces of `chunk` bytes)
@@ -74,19 +74,14 @@ func pieces(_ bytes: [UInt8], _ chunk: Int?) -> [[UInt8]] {
 func runHL7(_ deliveries: [HL7Delivery], chunk: Int? = nil, config: HL7Configuration = HL7Configuration(),
             pseudonymizer: HL7Pseudonymizer? = nil, observing: Bool = false, eventsEnabled: Bool = true,
             finish: Bool = true) -> HL7RecordingSink {
-    let session = HL7Session(config: config, pseudonymizer: pseudonymizer)
-    var sink = HL7RecordingSink()
-    sink.observing = observing
-    sink.eventsEnabled = eventsEnabled
-    for (i, d) in deliveries.enumerated() {
-        sink.timestampNanos = 1_000_000_000 + Int64(i) * 1_000_000
-        guard d.gap == 0 else { session.lost(d.direction); continue }
-        for piece in pieces(d.bytes, chunk) {
-            ByteView.with(piece) { session.feed($0, d.direction, &sink) }
-        }
+    let recorder = HL7RecordingSink()
+    recorder.observing = observing
+    recorder.eventsEnabled = eventsEnabled
+    var sink = recorder
+    HL7Session(config: config, pseudonymizer: pseudonymizer).drive(deliveries, chunk: chunk, finish: finish, sink: &sink) {
+        recorder.timestampNanos = 1_000_000_000 + Int64($0) * 1_000_000
     }
-    if finish { session.end(&sink) }
-    return sink
+    return recorder
 }
 
 /// The conversation with one delivery cut in two at `cut` (delivery `index`).
