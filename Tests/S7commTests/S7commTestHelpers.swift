@@ -11,24 +11,15 @@ import XCTest
 final class RecordingSink: DissectorSink {
     var timestampNanos: Int64 = 1_000_000_000
     private(set) var lines: [String] = []
-    private var writer = JSONWriter(capacity: 8192)
+    private var writer = EventLines()
     var txIDs: [Int64] = []
     var directions: [Direction?] = []
     var observing = false
     var observations: [Observation] = []
     var operations: [OperationClass] = []
 
-    /// As `EventLines` writes them, read out through the buffer at once (a debug build reads a
-    /// collection byte by byte slowly, and the split tests write millions of events).
     func event(_ type: StaticString, _ body: (inout JSONWriter) -> Void) {
-        writer.reset()
-        writer.beginObject()
-        writer.field("event_type", type)
-        writer.beginObject(type)
-        body(&writer)
-        writer.endObject()
-        writer.endObject()
-        lines.append(writer.bytes.withUnsafeBytes { String(decoding: $0, as: UTF8.self) })
+        lines.append(writer.line(type, envelope: nil, body))
     }
 
     func emit(_ type: StaticString, _ body: (inout JSONWriter) -> Void) {
@@ -81,34 +72,23 @@ final class RecordingSink: DissectorSink {
     }
 }
 
-/// A stream of one direction, or a gap in it.
-struct Delivery {
-    var direction: Direction
-    var bytes: [UInt8]
-    var gap = 0
-}
+/// A delivery to a session (the shared one, named here for the files that do not import the
+/// test support).
+typealias Delivery = SpanSightTestSupport.Delivery
+
+/// The session's generic entry points are those the split-invariance verifier drives.
+extension S7commSession: SinkDrivenSession {}
 
 /// Runs deliveries through a fresh session (each delivery split into pieces of `chunk` bytes)
 /// and returns everything recorded, after `finish`.
 func runSession(_ deliveries: [Delivery], chunk: Int? = nil, maxOpen: Int = S7commSession.defaultMaxOpenRequests,
-                observing: Bool = false, finish: Bool = true, fixedTime: Bool = false) -> RecordingSink {
-    let session = S7commSession(maxOpenRequests: maxOpen)
+                observing: Bool = false, finish: Bool = true) -> RecordingSink {
     let sink = RecordingSink()
     sink.observing = observing
     var s = sink
-    for (i, d) in deliveries.enumerated() {
-        // A fixed time makes events independent of how the bytes were cut (latency 0).
-        sink.timestampNanos = fixedTime ? 1_000_000_000 : 1_000_000_000 + Int64(i) * 1_000_000
-        if d.gap > 0 { session.gap(d.gap, direction: d.direction, sink: &s); continue }
-        let step = max(1, chunk ?? d.bytes.count)
-        var off = 0
-        while off < d.bytes.count {
-            let end = min(d.bytes.count, off + step)
-            ByteView.with(Array(d.bytes[off..<end])) { session.receive($0, direction: d.direction, sink: &s) }
-            off = end
-        }
+    S7commSession(maxOpenRequests: maxOpen).drive(deliveries, chunk: chunk, finish: finish, sink: &s) {
+        sink.timestampNanos = 1_000_000_000 + Int64($0) * 1_000_000
     }
-    if finish { session.finish(sink: &s) }
     return sink
 }
 
