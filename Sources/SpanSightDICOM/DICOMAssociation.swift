@@ -10,6 +10,62 @@ enum AssociationState {
     case releasing
 }
 
+/// Where a text of the association is in its `AssociationText`.
+struct TextRef {
+    var offset: Int32
+    var count: Int32
+}
+
+/// The text an association's event reports (AE titles, UIDs, the implementation version name,
+/// the operations' SOP classes and instances), copied from the wire, trimmed, into one buffer
+/// that the session keeps from one association to the next: an association's text costs no
+/// allocation once the buffer has grown to what the associations need (built only when events
+/// or observations are on).
+struct AssociationText {
+    /// What the buffer may keep of its capacity from one association to the next (a bigger
+    /// one, left by a hostile association, is freed at its end).
+    static let keptCapacity = 64 * 1024
+
+    private var bytes: [UInt8] = []
+
+    /// Appends `v` trimmed of spaces and NULs (`WireText.trimmed`).
+    mutating func add(_ v: ByteView) -> TextRef {
+        let t = WireText.trimmed(v)
+        let offset = bytes.count
+        t.withBytes { bytes.append(contentsOf: $0) }
+        return TextRef(offset: Int32(truncatingIfNeeded: offset), count: Int32(truncatingIfNeeded: t.count))
+    }
+
+    /// Starts over, keeping the buffer unless it grew past `keptCapacity`.
+    mutating func removeAll() {
+        if bytes.capacity > Self.keptCapacity { bytes = [] } else { bytes.removeAll(keepingCapacity: true) }
+    }
+
+    func withView<R>(_ r: TextRef, _ body: (ByteView) -> R) -> R {
+        bytes.withUnsafeBytes { body(ByteView($0)._slice(Int(r.offset), Int(r.count))) }
+    }
+
+    /// The text as a String (for observations, which keep it).
+    func string(_ r: TextRef) -> String { withView(r) { $0.utf8String } }
+
+    /// A text as a JSON string, as its String would be written: well-formed UTF-8 copied from
+    /// the buffer; anything else through a String (ill-formed bytes become U+FFFD).
+    func write(_ r: TextRef, into w: inout JSONWriter) {
+        withView(r) { v in
+            if WireText.isValidUTF8(v) { w.value(bytes: v) } else { w.value(v.utf8String) }
+        }
+    }
+
+    /// A text as a JSON string of wire bytes (ill-formed bytes escaped as \u00XX), as AE titles
+    /// and the implementation version name are written.
+    func writeBytes(_ r: TextRef, into w: inout JSONWriter) {
+        withView(r) { w.value(bytes: $0) }
+    }
+
+    /// The name of a well-known UID.
+    func uidName(_ r: TextRef) -> StaticString? { withView(r) { DICOMNames.uid(bytes: $0) } }
+}
+
 /// One DIMSE operation: a request and its response(s), or a response whose request was not seen.
 struct Operation {
     enum State { case open, complete, unanswered, unmatched }
@@ -19,9 +75,9 @@ struct Operation {
     var command: UInt16
     var messageID: UInt16
     var contextID: UInt8
-    var sopClass: String? = nil
-    var sopInstance: String? = nil
-    var moveDestination: String? = nil
+    var sopClass: TextRef? = nil
+    var sopInstance: TextRef? = nil
+    var moveDestination: TextRef? = nil
     var priority: UInt16? = nil
     var requestNanos: Int64
     var latencyNanos: Int64? = nil
@@ -65,10 +121,14 @@ struct AssociationRecord {
     var requestorSide = Side.client
     var protocolVersion: UInt16? = nil
     var acceptorVersion: UInt16? = nil
-    var calledAE: [UInt8]? = nil
-    var callingAE: [UInt8]? = nil
-    var applicationContext: String? = nil
+    var calledAE: TextRef? = nil
+    var callingAE: TextRef? = nil
+    var applicationContext: TextRef? = nil
     var contexts: [PresentationContext] = []
+    /// The proposed transfer syntaxes the contexts keep, in their order.
+    var proposed: [TextRef] = []
+    /// The role selections of both sides, in their order.
+    var roles: [RoleSelection] = []
     var contextCount = 0
     var acceptedContextIDs = ContextSet()
     var usableContexts = ContextSet()
@@ -81,19 +141,34 @@ struct AssociationRecord {
     var datasetBytes = 0
     var operations: [Operation] = []
     var operationsDropped = 0
+    /// Every text field's bytes.
+    var text = AssociationText()
     /// Anomalies reported at most once per association.
     var reportedUnknownContext = false
     var reportedOversize: (Bool, Bool) = (false, false)
     var reportedUnexpected = false
 
-    /// Starts over, keeping the arrays' capacity.
+    /// Starts over, keeping the storage of the arrays and the text (each moved out before it is
+    /// emptied: emptying an array another variable shares copies it).
     mutating func reset() {
-        var contexts = self.contexts, operations = self.operations
+        var contexts: [PresentationContext] = [], proposed: [TextRef] = [], roles: [RoleSelection] = []
+        var operations: [Operation] = [], text = AssociationText()
+        swap(&contexts, &self.contexts)
+        swap(&proposed, &self.proposed)
+        swap(&roles, &self.roles)
+        swap(&operations, &self.operations)
+        swap(&text, &self.text)
         contexts.removeAll(keepingCapacity: true)
+        proposed.removeAll(keepingCapacity: true)
+        roles.removeAll(keepingCapacity: true)
         operations.removeAll(keepingCapacity: true)
+        text.removeAll()
         self = AssociationRecord()
         self.contexts = contexts
+        self.proposed = proposed
+        self.roles = roles
         self.operations = operations
+        self.text = text
     }
 
     /// Max PDU length the receiving side of `direction` announced (nil: unknown or unlimited).
@@ -128,23 +203,20 @@ enum DICOMJSON {
         w.field("end", end.name)
         w.field("result", result(a))
         if let v = a.protocolVersion { w.field("protocol_version", Int(v)) }
-        if let ae = a.calledAE { w.key("called_ae"); w.value(bytes: ae) }
-        if let ae = a.callingAE { w.key("calling_ae"); w.value(bytes: ae) }
+        if let ae = a.calledAE { w.key("called_ae"); a.text.writeBytes(ae, into: &w) }
+        if let ae = a.callingAE { w.key("calling_ae"); a.text.writeBytes(ae, into: &w) }
         if a.requestSeen { w.field("requestor", sideName(a.requestorSide)) }
-        if let ac = a.applicationContext {
-            w.field("application_context", ac)
-            if let n = DICOMNames.uid(ac) { w.field("application_context_name", n) }
-        }
+        uidField("application_context", "application_context_name", a.applicationContext, a.text, into: &w)
         if a.requestSeen || a.acceptSeen {
             w.beginArray("presentation_contexts")
-            for c in a.contexts { writeContext(c, into: &w) }
+            for c in a.contexts { writeContext(c, a, into: &w) }
             w.endArray()
             if a.contextCount > a.contexts.count { w.field("presentation_contexts_dropped", a.contextCount - a.contexts.count) }
         }
-        if a.requestor.present { writeUserInfo(a.requestor, into: &w) }
+        if a.requestor.present { writeUserInfo(a.requestor, requestor: true, a, into: &w) }
         if a.acceptor.present {
             w.beginObject("acceptor")
-            writeUserInfo(a.acceptor, into: &w)
+            writeUserInfo(a.acceptor, requestor: false, a, into: &w)
             w.endObject()
         }
         if let r = a.reject {
@@ -184,7 +256,7 @@ enum DICOMJSON {
         w.field("datasets", a.datasets)
         w.field("dataset_bytes", a.datasetBytes)
         w.beginArray("dimse")
-        for op in a.operations { writeOperation(op, into: &w) }
+        for op in a.operations { writeOperation(op, a.text, into: &w) }
         w.endArray()
         if a.operationsDropped > 0 { w.field("dimse_dropped", a.operationsDropped) }
     }
@@ -197,21 +269,23 @@ enum DICOMJSON {
         return "unknown"
     }
 
-    static func uidField(_ key: StaticString, _ nameKey: StaticString, _ uid: String?, into w: inout JSONWriter) {
+    static func uidField(_ key: StaticString, _ nameKey: StaticString, _ uid: TextRef?, _ text: AssociationText,
+                         into w: inout JSONWriter) {
         guard let uid else { return }
-        w.field(key, uid)
-        if let n = DICOMNames.uid(uid) { w.field(nameKey, n) }
+        w.key(key)
+        text.write(uid, into: &w)
+        if let n = text.uidName(uid) { w.field(nameKey, n) }
     }
 
-    static func writeContext(_ c: PresentationContext, into w: inout JSONWriter) {
+    static func writeContext(_ c: PresentationContext, _ a: AssociationRecord, into w: inout JSONWriter) {
         w.beginObject()
         w.field("id", Int(c.id))
-        uidField("abstract_syntax", "abstract_syntax_name", c.abstractSyntax, into: &w)
+        uidField("abstract_syntax", "abstract_syntax_name", c.abstractSyntax, a.text, into: &w)
         if c.proposedSeen {
             w.beginArray("proposed_transfer_syntaxes")
-            for ts in c.proposed {
+            for k in c.proposedStart..<(c.proposedStart + c.proposedCount) {
                 w.beginObject()
-                uidField("uid", "name", ts, into: &w)
+                uidField("uid", "name", a.proposed[k], a.text, into: &w)
                 w.endObject()
             }
             w.endArray()
@@ -221,15 +295,15 @@ enum DICOMJSON {
             w.field("result_raw", Int(r))
             w.field("result", DICOMNames.contextResult(r))
             // The transfer syntax of a rejected context is not significant (PS3.8 9.3.3.2).
-            if r == 0 { uidField("transfer_syntax", "transfer_syntax_name", c.transferSyntax, into: &w) }
+            if r == 0 { uidField("transfer_syntax", "transfer_syntax_name", c.transferSyntax, a.text, into: &w) }
         }
         w.endObject()
     }
 
-    static func writeUserInfo(_ u: UserInformation, into w: inout JSONWriter) {
+    static func writeUserInfo(_ u: UserInformation, requestor: Bool, _ a: AssociationRecord, into w: inout JSONWriter) {
         if let m = u.maxPDULength { w.field("max_pdu_length", UInt64(m)) }
-        if let uid = u.implementationClassUID { w.field("implementation_class_uid", uid) }
-        if let v = u.implementationVersionName { w.key("implementation_version_name"); w.value(bytes: v) }
+        if let uid = u.implementationClassUID { w.key("implementation_class_uid"); a.text.write(uid, into: &w) }
+        if let v = u.implementationVersionName { w.key("implementation_version_name"); a.text.writeBytes(v, into: &w) }
         if let i = u.asyncInvoked, let p = u.asyncPerformed {
             w.beginObject("async_ops_window")
             w.field("invoked", Int(i))
@@ -238,15 +312,15 @@ enum DICOMJSON {
         }
         if u.roleCount > 0 {
             w.beginArray("role_selections")
-            for r in u.roles {
+            for r in a.roles where r.requestor == requestor {
                 w.beginObject()
-                uidField("sop_class", "sop_class_name", r.sopClass, into: &w)
+                uidField("sop_class", "sop_class_name", r.sopClass, a.text, into: &w)
                 w.field("scu_role", Int(r.scu))
                 w.field("scp_role", Int(r.scp))
                 w.endObject()
             }
             w.endArray()
-            if u.roleCount > u.roles.count { w.field("role_selections_dropped", u.roleCount - u.roles.count) }
+            if u.roleCount > u.rolesKept { w.field("role_selections_dropped", u.roleCount - u.rolesKept) }
         }
         if u.extendedNegotiations > 0 { w.field("extended_negotiations", u.extendedNegotiations) }
         if u.commonExtendedNegotiations > 0 { w.field("common_extended_negotiations", u.commonExtendedNegotiations) }
@@ -264,7 +338,7 @@ enum DICOMJSON {
         if u.unknownSubItems > 0 { w.field("unknown_sub_items", u.unknownSubItems) }
     }
 
-    static func writeOperation(_ op: Operation, into w: inout JSONWriter) {
+    static func writeOperation(_ op: Operation, _ text: AssociationText, into w: inout JSONWriter) {
         w.beginObject()
         w.field("command", DICOMNames.service(op.command))
         w.field("command_raw", Int(op.command))
@@ -277,13 +351,13 @@ enum DICOMJSON {
         w.field("state", state)
         w.field("message_id", Int(op.messageID))
         w.field("context_id", Int(op.contextID))
-        uidField("affected_sop_class", "affected_sop_class_name", op.sopClass, into: &w)
-        if let i = op.sopInstance { w.field("affected_sop_instance", i) }
+        uidField("affected_sop_class", "affected_sop_class_name", op.sopClass, text, into: &w)
+        if let i = op.sopInstance { w.key("affected_sop_instance"); text.write(i, into: &w) }
         if let p = op.priority {
             w.field("priority_raw", Int(p))
             w.field("priority", DICOMNames.priority(p))
         }
-        if let d = op.moveDestination { w.field("move_destination", d) }
+        if let d = op.moveDestination { w.key("move_destination"); text.write(d, into: &w) }
         if let s = op.status {
             w.field("status_raw", Int(s))
             w.field("status", DICOMNames.status(s))

@@ -124,7 +124,12 @@ struct CommandSet {
 
     /// Text of a range (trimmed), or nil when absent.
     static func text(_ v: ByteView, _ r: (Int, Int)) -> String? {
-        guard r.1 >= 0, let s = v.slice(r.0, r.1) else { return nil }
-        return WireText.string(s)
+        view(v, r).map { WireText.string($0) }
+    }
+
+    /// The bytes of a range (untrimmed), or nil when absent.
+    static func view(_ v: ByteView, _ r: (Int, Int)) -> ByteView? {
+        guard r.1 >= 0 else { return nil }
+        return v.slice(r.0, r.1)
     }
 }

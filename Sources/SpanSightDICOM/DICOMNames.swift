@@ -1,3 +1,5 @@
+import SpanSightWire
+
 /// Names of DICOM upper-layer and DIMSE values (PS3.8 section 9.3, PS3.7 annexes C and E,
 /// PS3.4 and PS3.6 annex A for the UIDs). Every table keeps unknown values representable: the
 /// JSON carries the raw number next to the name.
@@ -254,6 +256,31 @@ public enum DICOMNames {
 
     /// Name of a well-known SOP class, transfer syntax or application context UID.
     public static func uid(_ uid: String) -> StaticString? { uidTable[uid] }
+
+    /// The same from the UID's bytes, without making a String of them: a binary search of the
+    /// table's UIDs in byte order.
+    static func uid(bytes v: ByteView) -> StaticString? {
+        v.withBytes { u -> StaticString? in
+            var lo = 0, hi = uidBytes.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                let c = uidBytes[mid].uid.withUnsafeBufferPointer { compare($0, u) }
+                if c == 0 { return uidBytes[mid].name }
+                if c < 0 { lo = mid + 1 } else { hi = mid }
+            }
+            return nil
+        }
+    }
+
+    /// -1, 0 or 1 as `a` sorts before, with or after `b` (bytes in order, then the shorter first).
+    static func compare(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Int {
+        for i in 0..<min(a.count, b.count) where a[i] != b[i] { return a[i] < b[i] ? -1 : 1 }
+        return a.count == b.count ? 0 : (a.count < b.count ? -1 : 1)
+    }
+
+    /// `uidTable`'s entries by their UTF-8 bytes, sorted.
+    static let uidBytes: [(uid: [UInt8], name: StaticString)] = uidTable.map { (Array($0.key.utf8), $0.value) }
+        .sorted { a, b in a.uid.withUnsafeBufferPointer { x in b.uid.withUnsafeBufferPointer { y in compare(x, y) < 0 } } }
 
     static let uidTable: [String: StaticString] = {
         var t: [String: StaticString] = [:]

@@ -75,21 +75,25 @@ struct AssociateFlaws: OptionSet {
 /// One presentation context: what the requestor proposed and what the acceptor answered.
 struct PresentationContext {
     var id: UInt8
-    var abstractSyntax: String? = nil
-    var proposed: [String] = []
+    var abstractSyntax: TextRef? = nil
+    /// The transfer syntaxes kept of those proposed: `AssociationRecord.proposed[proposedStart...]`.
+    var proposedStart = 0
+    var proposedCount = 0
     /// Transfer syntaxes proposed beyond the ones kept.
     var proposedDropped = 0
     /// Result/reason from the A-ASSOCIATE-AC (nil: no answer seen).
     var result: UInt8? = nil
-    var transferSyntax: String? = nil
+    var transferSyntax: TextRef? = nil
     var proposedSeen = false
 }
 
-/// SCP/SCU role selection sub-item (PS3.7 D.3.3.4).
+/// SCP/SCU role selection sub-item (PS3.7 D.3.3.4), of the requestor's or the acceptor's
+/// user information.
 struct RoleSelection {
-    var sopClass: String
+    var sopClass: TextRef
     var scu: UInt8
     var scp: UInt8
+    var requestor: Bool
 }
 
 /// The user information item of one side. Secrets of user identity negotiation (username,
@@ -98,12 +102,13 @@ struct RoleSelection {
 struct UserInformation {
     var present = false
     var maxPDULength: UInt32? = nil
-    var implementationClassUID: String? = nil
-    var implementationVersionName: [UInt8]? = nil
+    var implementationClassUID: TextRef? = nil
+    var implementationVersionName: TextRef? = nil
     var asyncInvoked: UInt16? = nil
     var asyncPerformed: UInt16? = nil
-    var roles: [RoleSelection] = []
+    /// Role selections seen, and kept (in `AssociationRecord.roles`).
     var roleCount = 0
+    var rolesKept = 0
     var extendedNegotiations = 0
     var commonExtendedNegotiations = 0
     var userIdentityType: UInt8? = nil
@@ -127,6 +132,22 @@ enum WireText {
 
     static func string(_ v: ByteView) -> String {
         trimmed(v).withBytes { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Whether the bytes are well-formed UTF-8 (then a String of them holds them unchanged):
+    /// the standard library's decoder, without making the String.
+    static func isValidUTF8(_ v: ByteView) -> Bool {
+        v.withBytes { u in
+            var bytes = u.makeIterator()
+            var decoder = UTF8()
+            while true {
+                switch decoder.decode(&bytes) {
+                case .scalarValue: continue
+                case .emptyInput: return true
+                case .error: return false
+                }
+            }
+        }
     }
 
     /// AE title characters: the default repertoire without control characters and backslash
@@ -169,8 +190,8 @@ struct AssociateReader {
         if isRequest {
             a.protocolVersion = version
             if build {
-                a.calledAE = WireText.trimmed(called).array
-                a.callingAE = WireText.trimmed(calling).array
+                a.calledAE = a.text.add(called)
+                a.callingAE = a.text.add(calling)
             }
         } else {
             a.acceptorVersion = version
@@ -188,13 +209,13 @@ struct AssociateReader {
             case ItemType.applicationContext:
                 if sawApplicationContext { flaws.insert(.invalidItem) }
                 sawApplicationContext = true
-                if build && isRequest { a.applicationContext = WireText.string(item) }
+                if build && isRequest { a.applicationContext = a.text.add(item) }
             case ItemType.presentationContextRQ where isRequest:
                 readContextRQ(item, &a)
             case ItemType.presentationContextAC where !isRequest:
                 readContextAC(item, &a)
             case ItemType.userInformation:
-                if isRequest { readUserInfo(item, &a.requestor) } else { readUserInfo(item, &a.acceptor) }
+                readUserInfo(item, requestor: isRequest, &a)
             case ItemType.presentationContextRQ, ItemType.presentationContextAC:
                 flaws.insert(.invalidItem)
             default:
@@ -211,6 +232,7 @@ struct AssociateReader {
         if id & 1 == 0 { flaws.insert(.invalidItem) }
         var ctx = PresentationContext(id: id)
         ctx.proposedSeen = true
+        ctx.proposedStart = a.proposed.count
         var abstractCount = 0, transferCount = 0
         var off = 4
         while off < item.count {
@@ -223,12 +245,13 @@ struct AssociateReader {
             switch type {
             case ItemType.abstractSyntax:
                 abstractCount += 1
-                if build { ctx.abstractSyntax = WireText.string(sub) }
+                if build { ctx.abstractSyntax = a.text.add(sub) }
             case ItemType.transferSyntax:
                 transferCount += 1
                 if build {
-                    if ctx.proposed.count < Self.maxTransferSyntaxes {
-                        ctx.proposed.append(WireText.string(sub))
+                    if ctx.proposedCount < Self.maxTransferSyntaxes {
+                        a.proposed.append(a.text.add(sub))
+                        ctx.proposedCount += 1
                     } else {
                         ctx.proposedDropped += 1
                     }
@@ -240,7 +263,11 @@ struct AssociateReader {
         if abstractCount != 1 || transferCount == 0 { flaws.insert(.invalidItem) }
         a.contextCount += 1
         guard build else { return }
-        if a.contexts.count >= Self.maxContexts { flaws.insert(.tooManyContexts); return }
+        if a.contexts.count >= Self.maxContexts {
+            flaws.insert(.tooManyContexts)
+            a.proposed.removeLast(ctx.proposedCount)
+            return
+        }
         a.contexts.append(ctx)
     }
 
@@ -249,7 +276,7 @@ struct AssociateReader {
         guard item.count >= 4 else { flaws.insert(.itemLength); return }
         let id = item._u8(0), result = item._u8(2)
         if result > 4 { flaws.insert(.invalidItem) }
-        var ts: String? = nil
+        var ts: TextRef? = nil
         var transferCount = 0
         var off = 4
         while off < item.count {
@@ -261,7 +288,7 @@ struct AssociateReader {
             off += 4 + len
             if type == ItemType.transferSyntax {
                 transferCount += 1
-                if build { ts = WireText.string(sub) }
+                if build { ts = a.text.add(sub) }
             } else {
                 flaws.insert(.unknownItem)
             }
@@ -286,7 +313,9 @@ struct AssociateReader {
     }
 
     /// User information item and its sub-items (PS3.8 D.1, PS3.7 D.3.3).
-    mutating func readUserInfo(_ item: ByteView, _ u: inout UserInformation) {
+    mutating func readUserInfo(_ item: ByteView, requestor: Bool, _ a: inout AssociationRecord) {
+        var u = requestor ? a.requestor : a.acceptor
+        defer { if requestor { a.requestor = u } else { a.acceptor = u } }
         if u.present { flaws.insert(.invalidItem) }
         u.present = true
         var off = 0
@@ -302,9 +331,9 @@ struct AssociateReader {
                 guard let v = sub.u32(at: 0), sub.count == 4 else { flaws.insert(.itemLength); continue }
                 u.maxPDULength = v
             case ItemType.implementationClassUID:
-                if build { u.implementationClassUID = WireText.string(sub) }
+                if build { u.implementationClassUID = a.text.add(sub) }
             case ItemType.implementationVersionName:
-                if build { u.implementationVersionName = WireText.trimmed(sub).array }
+                if build { u.implementationVersionName = a.text.add(sub) }
             case ItemType.asyncOperationsWindow:
                 guard sub.count == 4 else { flaws.insert(.itemLength); continue }
                 u.asyncInvoked = sub._u16(0)
@@ -315,8 +344,10 @@ struct AssociateReader {
                     continue
                 }
                 u.roleCount += 1
-                if build && u.roles.count < Self.maxRoles {
-                    u.roles.append(RoleSelection(sopClass: WireText.string(uid), scu: sub._u8(2 + n), scp: sub._u8(3 + n)))
+                if build && u.rolesKept < Self.maxRoles {
+                    u.rolesKept += 1
+                    a.roles.append(RoleSelection(sopClass: a.text.add(uid), scu: sub._u8(2 + n), scp: sub._u8(3 + n),
+                                                 requestor: requestor))
                 }
             case ItemType.extendedNegotiation:
                 guard let n = sub.u16(at: 0).map(Int.init), n <= sub.count - 2 else { flaws.insert(.itemLength); continue }

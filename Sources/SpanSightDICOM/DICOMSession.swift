@@ -432,22 +432,23 @@ public final class DICOMSession: DissectorSession {
         if isRequest {
             sink.observe(.role(side, "dicom.scu"))
             sink.observe(.role(side.other, "dicom.scp"))
-            if let ae = assoc.callingAE { sink.observe(.identity(side, key: "dicom.ae_title", value: String(decoding: ae, as: UTF8.self))) }
+            if let ae = assoc.callingAE { sink.observe(.identity(side, key: "dicom.ae_title", value: assoc.text.string(ae))) }
         } else if let ae = assoc.calledAE {
             // The called AE title is the acceptor's only once it accepts: a rejected request
             // ("called AE title not recognised") names a title the server does not have.
-            sink.observe(.identity(side, key: "dicom.ae_title", value: String(decoding: ae, as: UTF8.self)))
+            sink.observe(.identity(side, key: "dicom.ae_title", value: assoc.text.string(ae)))
         }
         if let uid = info.implementationClassUID {
-            sink.observe(.identity(side, key: "dicom.implementation_class_uid", value: uid))
+            sink.observe(.identity(side, key: "dicom.implementation_class_uid", value: assoc.text.string(uid)))
         }
         if let v = info.implementationVersionName {
-            sink.observe(.identity(side, key: "dicom.implementation_version_name", value: String(decoding: v, as: UTF8.self)))
+            sink.observe(.identity(side, key: "dicom.implementation_version_name", value: assoc.text.string(v)))
         }
         if isRequest {
-            let called = assoc.calledAE.map { String(decoding: $0, as: UTF8.self) }
+            let called = assoc.calledAE.map { assoc.text.string($0) }
+            let context = assoc.applicationContext.map { assoc.text.string($0) }
             sink.observe(.command(Command(issuer: side, operation: .association, function: 1, name: "a_associate_rq",
-                                          detail: assoc.applicationContext, target: called)))
+                                          detail: context, target: called)))
             sink.markOperation(.association)
         }
     }
@@ -609,9 +610,9 @@ public final class DICOMSession: DissectorSession {
             if assoc.operations.count < limits.maxLoggedOperations {
                 var op = Operation(issuer: side, command: field, messageID: id, contextID: streams[dir.index].pdvContext,
                                    requestNanos: sink.timestampNanos)
-                op.sopClass = CommandSet.text(v, cs.sopClass)
-                op.sopInstance = CommandSet.text(v, cs.sopInstance)
-                op.moveDestination = CommandSet.text(v, cs.moveDestination)
+                op.sopClass = CommandSet.view(v, cs.sopClass).map { assoc.text.add($0) }
+                op.sopInstance = CommandSet.view(v, cs.sopInstance).map { assoc.text.add($0) }
+                op.moveDestination = CommandSet.view(v, cs.moveDestination).map { assoc.text.add($0) }
                 op.priority = cs.priority
                 logIndex = assoc.operations.count
                 assoc.operations.append(op)
@@ -676,8 +677,8 @@ public final class DICOMSession: DissectorSession {
                     var op = Operation(state: .unmatched, issuer: side.other, command: field, messageID: id,
                                        contextID: streams[dir.index].pdvContext, requestNanos: now)
                     update(&op, cs, field)
-                    op.sopClass = CommandSet.text(v, cs.sopClass)
-                    op.sopInstance = CommandSet.text(v, cs.sopInstance)
+                    op.sopClass = CommandSet.view(v, cs.sopClass).map { assoc.text.add($0) }
+                    op.sopInstance = CommandSet.view(v, cs.sopInstance).map { assoc.text.add($0) }
                     logIndex = assoc.operations.count
                     assoc.operations.append(op)
                 } else {
