@@ -6,20 +6,25 @@ import SpanSightWire
 /// cut to 16 bytes and written as 32 hex digits. The same identifier from the same assigning
 /// authority gives the same pseudonym in every flow and every run with the same key; without
 /// the key it cannot be reversed or recomputed.
-/// (`@unchecked Sendable`: the key is set once in `init` and only read afterwards.)
+/// (`@unchecked Sendable`: the keyed state is set once in `init` and only read afterwards.)
 public final class HL7Pseudonymizer: @unchecked Sendable {
     public static let length = 16
-    let key: SymmetricKey
+    /// HMAC keyed once: its inner and outer hashes have taken the padded key. Each pseudonym
+    /// starts from a copy (keying per identifier cost four more allocations). swift-crypto's
+    /// SHA-256 on Linux keeps its state in an object shared by copies, so a pseudonym still
+    /// allocates twice: the inner hash's state when the identifier goes in, the outer hash's
+    /// when the inner digest does (docs/performance.md#allocation-gate).
+    let keyed: HMAC<SHA256>
 
     /// `key`: the secret (at least one byte; use 32 random bytes).
     public init(key: [UInt8]) {
-        self.key = SymmetricKey(data: key)
+        keyed = HMAC<SHA256>(key: SymmetricKey(data: key))
     }
 
     /// The pseudonym of one identifier (CX.1) in the namespace of its assigning authority
     /// (CX.4's first subcomponent; empty when absent), passed to `body` as 16 bytes.
     func pseudonym(identifier: ByteView, authority: ByteView, _ body: (UnsafeRawBufferPointer) -> Void) {
-        var mac = HMAC<SHA256>(key: key)
+        var mac = keyed
         identifier.withBytes { mac.update(data: UnsafeRawBufferPointer($0)) }
         withUnsafeBytes(of: UInt8(0x1F)) { mac.update(data: $0) }
         authority.withBytes { mac.update(data: UnsafeRawBufferPointer($0)) }
