@@ -32,7 +32,7 @@ public enum S7comm {
     ///   well-formed connect request without both TSAP parameters (RDP's X.224 request carries
     ///   a cookie and a negotiation request instead);
     /// * `s7comm.probe_rejected_protocol_id` (`protocol_id`): a whole class 0 DT (02 F0 in its
-    ///   TPKT) whose user data is another protocol (S7comm-plus 0x72, ISO session / MMS, RDP's MCS).
+    ///   TPKT) whose user data is S7comm-plus (0x72) or the ISO session layer of MMS (0x0D, 0x0E, 0x01).
     static func probe(_ b: ByteView) -> ProbeResult {
         var at = 0
         while true {
@@ -57,6 +57,10 @@ public enum S7comm {
                     // carries, in one packet, as RDP and MMS send it; anything less is no
                     // resemblance.
                     guard li == 2, type == COTP.dt, v.count >= h.length else { return .noMatch }
+                    // And only for the OT protocols RFC 1006 carries beside S7comm: S7comm-plus
+                    // and the ISO session layer of MMS (connect, accept, give tokens + data).
+                    // RDP's MCS and the rest are ordinary traffic, not refused.
+                    guard pid == 0x72 || pid == 0x0D || pid == 0x0E || pid == 0x01 else { return .noMatch }
                     return .rejected(ProbeRejection(S7comm.Anomalies.probeRejectedProtocolID.name, field: "protocol_id", value: Int(pid)))
                 }
                 let eot = (v.u8(at: li >= 4 ? 4 + COTP.Field.dataNumberWithReference : 4 + COTP.Field.dataNumber) ?? 0) & 0x80 != 0
@@ -76,17 +80,20 @@ public enum S7comm {
             if code == COTP.cr || code == COTP.cc {
                 // Both TSAPs, as parameters that parse: an S7 connection; else not S7
                 // (a confirm answers a request already judged).
-                var tsaps = 0, overrun = false
+                var tsaps = 0
                 if let c = COTPHeader.lenient(tpdu) {
                     c.walkParameters({ p, _ in
                         if p == COTP.callingTSAPParameter || p == COTP.calledTSAPParameter { tsaps += 1 }
-                    }, overrun: { overrun = true })
+                    }, overrun: {})
                 } else {
                     return .noMatch
                 }
-                if overrun || tsaps < 2 {
-                    guard code == COTP.cr else { return .noMatch }
-                    return .rejected(ProbeRejection(S7comm.Anomalies.probeRejectedTSAP.name, field: "tsap_parameters", value: overrun ? 0 : tsaps))
+                if tsaps < 2 {
+                    // No TSAP at all is another ISO transport user, RDP above all (its X.224
+                    // request carries a cookie, which reads as parameters that overrun, and a
+                    // negotiation request): ordinary traffic, never refused. One TSAP resembles S7.
+                    guard code == COTP.cr, tsaps == 1 else { return .noMatch }
+                    return .rejected(ProbeRejection(S7comm.Anomalies.probeRejectedTSAP.name, field: "tsap_parameters", value: tsaps))
                 }
             }
             at += h.length

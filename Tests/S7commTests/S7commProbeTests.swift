@@ -36,7 +36,9 @@ final class S7commProbeTests: XCTestCase {
         // (MS-RDPBCGR 2.2.1.1; the bytes of an mstsc request).
         let rdp: [UInt8] = [0x03, 0x00, 0x00, 0x2B, 0x26, 0xE0, 0x00, 0x00, 0x00, 0x00, 0x00]
             + Array("Cookie: mstshash=admin\r\n".utf8) + [0x01, 0x00, 0x08, 0x00, 0x03, 0x00, 0x00, 0x00]
-        XCTAssertEqual(probe(rdp), Self.refused(S7comm.Anomalies.probeRejectedTSAP, "tsap_parameters", 0))
+        // Ordinary IT traffic, on 3389 and anywhere else: not S7, and not refused either (a
+        // refusal per RDP session would bury the anomalies that matter).
+        XCTAssertEqual(probe(rdp), .noMatch)
         XCTAssertEqual(probe(Array(rdp[0..<20])), .needMore, "the request is not whole yet")
         // RDP's confirm is not judged (its request was).
         XCTAssertEqual(probe([0x03, 0x00, 0x00, 0x13, 0x0E, 0xD0, 0x00, 0x00, 0x12, 0x34, 0x00, 0x02, 0x00, 0x08, 0x00, 0x01, 0x00, 0x00, 0x00]),
@@ -51,6 +53,10 @@ final class S7commProbeTests: XCTestCase {
         let plus = B.connect(calling: Array("SIMATIC-ROOT-HMI".utf8), called: Array("SIMATIC-ROOT-ES".utf8))
             + B.dt([0x72, 0x01, 0x00, 0x1E, 0x31])
         XCTAssertEqual(probe(plus), Self.refused(S7comm.Anomalies.probeRejectedProtocolID, "protocol_id", 0x72))
+        // RDP picked up mid-stream: a class 0 DT carrying MCS (T.125 connect-initial 7F 65, a
+        // send-data request 64): ordinary traffic, not refused.
+        XCTAssertEqual(probe(B.dt([0x7F, 0x65, 0x82, 0x01, 0x94, 0x04, 0x01, 0x01])), .noMatch)
+        XCTAssertEqual(probe(B.dt([0x64, 0x00, 0x06, 0x03, 0xEB, 0x70, 0x80, 0x1C])), .noMatch)
         // 0x32 with a ROSCTR that does not exist, or lengths past a whole TPDU: not S7comm.
         XCTAssertEqual(probe(B.dt([0x32, 0x05, 0, 0, 0, 1, 0, 0, 0, 0])), .noMatch)
         XCTAssertEqual(probe(B.dt([0x32, 0x01, 0, 0, 0, 1, 0, 8, 0, 0])), .noMatch)
@@ -89,8 +95,8 @@ final class S7commProbeTests: XCTestCase {
         XCTAssertLessThan(refused, 20, "random bytes refused: a refusal needs a well-formed TPKT and COTP header")
     }
 
-    /// Through the engine: an RDP connection on 3389 is not claimed and gets one proto_detect
-    /// refusal; S7comm on an unusual port is claimed by its bytes.
+    /// Through the engine: an RDP connection on 3389 is neither claimed nor refused; S7comm on
+    /// an unusual port is claimed by its bytes.
     func testThroughTheEngine() throws {
         func conversation(port: UInt16, _ segments: [(Bool, [UInt8])]) -> [[String: Any]] {
             let h = EngineHarness(dissectors: [S7comm.entry])
@@ -114,8 +120,7 @@ final class S7commProbeTests: XCTestCase {
             + Array("Cookie: mstshash=admin\r\n".utf8) + [0x01, 0x00, 0x08, 0x00, 0x03, 0x00, 0x00, 0x00]
         let e = conversation(port: 3389, [(true, rdp), (false, [0x03, 0x00, 0x00, 0x13, 0x0E, 0xD0, 0, 0, 0x12, 0x34, 0, 0x02, 0, 0x08, 0, 1, 0, 0, 0])])
         let anomalies = e.compactMap { $0["anomaly"] as? [String: Any] }
-        XCTAssertEqual(anomalies.map { $0["name"] as? String ?? "" }, ["s7comm.probe_rejected_tsap"])
-        XCTAssertEqual(anomalies.first?["layer"] as? String, "proto_detect")
+        XCTAssertEqual(anomalies.map { $0["name"] as? String ?? "" }, [])
         XCTAssertNotEqual(e.first { $0["event_type"] as? String == "flow" }?["app_proto"] as? String, "s7comm")
         // The CC arrives before the bytes that make the probe match: paired all the same.
         let s7 = conversation(port: 4102, [(true, B.connect()), (false, B.connect(cc: true)), (true, Self.setup),
