@@ -587,6 +587,7 @@ public final class Engine {
             switch outcome.result {
             case .match:
                 startSession(slot, outcome.entry, info)
+                // The other direction's buffered packets all came before this one.
                 deliverBuffered(slot, dir.reversed)
                 deliver(slot, dir, bytes)
             case .needMore where !isUDP:
@@ -598,7 +599,7 @@ public final class Engine {
             return
         }
         // Bytes already buffered: add these, probe the whole buffer.
-        let limit = min(config.probeBytes, pool.pageSize)
+        let limit = probeLimit
         let take = min(bytes.count, limit - buffered)
         if take > 0 { appendProbe(slot, dir, bytes.prefix(take)) }
         let page = table[slot].probePage(dir)
@@ -608,9 +609,9 @@ public final class Engine {
         switch outcome.result {
         case .match:
             startSession(slot, outcome.entry, info)
-            deliverBuffered(slot, dir.reversed)
-            // The buffer stays valid until released: hand it over, then the rest.
-            deliverBuffered(slot, dir)
+            // Both directions' buffered packets in the order they came (a connect request, its
+            // confirm, then the request that matched), then the rest of this packet.
+            deliverBufferedInOrder(slot)
             if take < bytes.count { deliver(slot, dir, bytes.suffix(from: take)) }
         case .needMore where have < limit:
             break
@@ -691,14 +692,104 @@ public final class Engine {
         table[slot].session = Unmanaged.passRetained(session)
     }
 
-    /// Hands a direction's probe buffer (if any) to the new session and frees it.
+    // MARK: probe buffers
+    //
+    // A direction's probe buffer is one pool page: its first `probeLimit` bytes hold the
+    // direction's bytes; its tail holds a count and one `ProbeChunk` per packet that added
+    // bytes, so that a session started by a match hears both directions' buffered packets in
+    // the order they came, each stamped with its own packet's time and number.
+
+    /// Where a buffered packet's bytes end in its direction's buffer, and its stamp.
+    struct ProbeChunk {
+        var end: Int32
+        var pcapCount: UInt64
+        var packetNanos: Int64
+    }
+
+    /// Bytes of a probe buffer (the rest of its page holds its chunk records).
+    var probeLimit: Int { min(config.probeBytes, pool.pageSize) }
+    static let chunkStride = MemoryLayout<ProbeChunk>.stride
+    /// Chunk records a probe page holds (0: the page has no room; the buffer is then one chunk).
+    var probeChunkCapacity: Int { max(0, (pool.pageSize - probeLimit - 8) / Self.chunkStride) }
+
+    private func chunkArea(_ page: Int32) -> UnsafeMutableRawPointer { pool.pointer(page) + probeLimit }
+
+    /// The chunk records of a direction's buffer (one covering it all when the page has no room for them).
+    func probeChunks(_ slot: Int32, _ dir: Direction) -> [ProbeChunk] {
+        let page = table[slot].probePage(dir)
+        let have = Int32(table[slot].probeLength(dir))
+        guard page >= 0, have > 0 else { return [] }
+        guard probeChunkCapacity > 0 else { return [ProbeChunk(end: have, pcapCount: 0, packetNanos: packetNanos)] }
+        let area = chunkArea(page)
+        let n = Int(area.loadUnaligned(as: Int64.self))
+        return (0..<n).map { area.loadUnaligned(fromByteOffset: 8 + $0 * Self.chunkStride, as: ProbeChunk.self) }
+    }
+
+    /// Records that the current packet's bytes now end at `end` in the direction's buffer.
+    private func recordProbeChunk(_ page: Int32, end: Int) {
+        let capacity = probeChunkCapacity
+        guard capacity > 0 else { return }
+        let area = chunkArea(page)
+        var n = Int(area.loadUnaligned(as: Int64.self))
+        if n > 0 {
+            let last = area.loadUnaligned(fromByteOffset: 8 + (n - 1) * Self.chunkStride, as: ProbeChunk.self)
+            // The same packet again, or no room left: the last record grows.
+            if last.pcapCount == pcapCount || n == capacity {
+                var grown = last
+                grown.end = Int32(end)
+                area.storeBytes(of: grown, toByteOffset: 8 + (n - 1) * Self.chunkStride, as: ProbeChunk.self)
+                return
+            }
+        }
+        let chunk = ProbeChunk(end: Int32(end), pcapCount: pcapCount, packetNanos: packetNanos)
+        area.storeBytes(of: chunk, toByteOffset: 8 + n * Self.chunkStride, as: ProbeChunk.self)
+        n += 1
+        area.storeBytes(of: Int64(n), as: Int64.self)
+    }
+
+    /// Delivers bytes as the packet stamped `chunk` (its time and number), then restores the current packet's.
+    private func deliver(_ slot: Int32, _ dir: Direction, _ bytes: ByteView, as chunk: ProbeChunk) {
+        guard chunk.pcapCount != 0, chunk.pcapCount != pcapCount else { return deliver(slot, dir, bytes) }
+        let (packetTime, count) = (packetNanos, pcapCount)
+        packetNanos = chunk.packetNanos
+        pcapCount = chunk.pcapCount
+        defer { (packetNanos, pcapCount) = (packetTime, count) }
+        deliver(slot, dir, bytes)
+    }
+
+    /// Hands a direction's probe buffer (if any) to the new session, packet by packet, and frees it.
     func deliverBuffered(_ slot: Int32, _ dir: Direction) {
         let page = table[slot].probePage(dir)
-        let have = Int(table[slot].probeLength(dir))
-        if page >= 0 && have > 0 {
-            deliver(slot, dir, ByteView(start: UnsafeRawPointer(pool.pointer(page)), count: have))
+        var start = 0
+        for c in probeChunks(slot, dir) {
+            let bytes = ByteView(start: UnsafeRawPointer(pool.pointer(page)) + start, count: Int(c.end) - start)
+            deliver(slot, dir, bytes, as: c)
+            start = Int(c.end)
         }
         releaseProbe(slot, dir)
+    }
+
+    /// Hands both directions' probe buffers to the new session, merged in packet order, and frees them.
+    func deliverBufferedInOrder(_ slot: Int32) {
+        let toServer = probeChunks(slot, .toServer), toClient = probeChunks(slot, .toClient)
+        let pages = (table[slot].probePage(.toServer), table[slot].probePage(.toClient))
+        var i = 0, j = 0, startS = 0, startC = 0
+        while i < toServer.count || j < toClient.count {
+            let serverFirst = j == toClient.count || (i < toServer.count && toServer[i].pcapCount <= toClient[j].pcapCount)
+            if serverFirst {
+                let c = toServer[i]
+                deliver(slot, .toServer, ByteView(start: UnsafeRawPointer(pool.pointer(pages.0)) + startS, count: Int(c.end) - startS), as: c)
+                startS = Int(c.end)
+                i += 1
+            } else {
+                let c = toClient[j]
+                deliver(slot, .toClient, ByteView(start: UnsafeRawPointer(pool.pointer(pages.1)) + startC, count: Int(c.end) - startC), as: c)
+                startC = Int(c.end)
+                j += 1
+            }
+        }
+        releaseProbe(slot, .toServer)
+        releaseProbe(slot, .toClient)
     }
 
     func rejectProbe(_ slot: Int32, _ dir: Direction, isUDP: Bool) {
@@ -717,12 +808,14 @@ public final class Engine {
             guard let p = pool.take(1) else { rejectProbe(slot, dir, isUDP: false); return }
             page = p
             table[slot].setProbePage(dir, page)
+            if probeChunkCapacity > 0 { chunkArea(page).storeBytes(of: Int64(0), as: Int64.self) }
         }
         let have = Int(table[slot].probeLength(dir))
-        let n = min(bytes.count, min(config.probeBytes, pool.pageSize) - have)
+        let n = min(bytes.count, probeLimit - have)
         guard n > 0, let base = bytes.buffer.baseAddress else { return }
         (pool.pointer(page) + have).copyMemory(from: base, byteCount: n)
         table[slot].setProbeLength(dir, Int32(have + n))
+        recordProbeChunk(page, end: have + n)
     }
 
     func releaseProbe(_ slot: Int32, _ dir: Direction) {
