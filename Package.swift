@@ -50,7 +50,7 @@ let package = Package(
         // Asset inventory: hosts, assets, fingerprints, classification, reports, the store.
         .target(name: "SpanSightInventory", dependencies: ["SpanSightEngine", "SpanSightWire", "CSQLite"]),
         // Detection: rules, learned baselines, risk (an observer of the engine).
-        .target(name: "SpanSightDetect", dependencies: ["SpanSightEngine", "SpanSightWire"], swiftSettings: fastPath),
+        .target(name: "SpanSightDetect", dependencies: ["SpanSightEngine", "SpanSightWire", "SpanSightCapture"], swiftSettings: fastPath),
         .target(name: "SpanSightHL7", dependencies: ["SpanSightEngine", "SpanSightWire", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: fastPath),
         // The registered protocols (one list for the tool, tests, benchmarks and fuzz targets).
         .target(name: "SpanSightProtocols", dependencies: ["SpanSightEngine", "SpanSightModbus", "SpanSightDNP3",

@@ -1,5 +1,4 @@
-// UNSAFE: writes packet bytes borrowed from the capture layer to a file with stdio; the bytes
-// are used only during `write` and never kept.
+import SpanSightCapture
 import SpanSightEngine
 import SpanSightWire
 
@@ -39,43 +38,29 @@ public struct EvidenceMatcher {
     }
 }
 
-/// A classic pcap file (nanosecond timestamps), written with stdio.
+/// Alert evidence: a classic pcap file (nanosecond timestamps) written through the capture
+/// layer's `PcapWriter` into a checked file (replaced whole on success).
 public final class EvidencePcapWriter {
     private let file: CheckedFile
-    public private(set) var packets = 0
+    private let pcap: PcapWriter
+    public var packets: Int { pcap.packets }
 
     public init(path: String, linkType: UInt32, snaplen: UInt32 = 262_144) throws(BaselineError) {
+        let file: CheckedFile
         do { file = try CheckedFile(path: path, label: "cannot write \(path)", mode: .replace) } catch {
             throw BaselineError(description: error.description)
         }
-        var h: [UInt8] = []
-        EvidencePcapWriter.le32(0xA1B2_3C4D, &h)  // nanosecond-resolution magic
-        EvidencePcapWriter.le16(2, &h)
-        EvidencePcapWriter.le16(4, &h)
-        EvidencePcapWriter.le32(0, &h)
-        EvidencePcapWriter.le32(0, &h)
-        EvidencePcapWriter.le32(snaplen, &h)
-        EvidencePcapWriter.le32(linkType, &h)
-        file.write(h)
+        self.file = file
+        pcap = PcapWriter(linkType: linkType, snaplen: snaplen, precision: .nano) { file.write($0) }
     }
 
-    static func le32(_ v: UInt32, _ b: inout [UInt8]) { for i in 0..<4 { b.append(UInt8(truncatingIfNeeded: v >> (8 * UInt32(i)))) } }
-    static func le16(_ v: UInt16, _ b: inout [UInt8]) { b.append(UInt8(v & 0xFF)); b.append(UInt8(v >> 8)) }
-
     public func write(_ bytes: UnsafeRawBufferPointer, wireLength: Int, nanos: Int64) {
-        var h: [UInt8] = []
-        h.reserveCapacity(16)
-        EvidencePcapWriter.le32(UInt32(truncatingIfNeeded: nanos / 1_000_000_000), &h)
-        EvidencePcapWriter.le32(UInt32(truncatingIfNeeded: nanos % 1_000_000_000), &h)
-        EvidencePcapWriter.le32(UInt32(bytes.count), &h)
-        EvidencePcapWriter.le32(UInt32(truncatingIfNeeded: wireLength), &h)
-        file.write(h)
-        file.write(bytes)
-        packets += 1
+        pcap.packet(bytes, wireLength: wireLength, nanos: nanos)
     }
 
     /// Finishes the file; the first failed write, if any, is thrown.
     public func close() throws(BaselineError) {
+        pcap.flush()
         do { try file.close() } catch { throw BaselineError(description: error.description) }
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import SpanSightCapture
 import SpanSightEngine
 import SpanSightProtocols
 #if canImport(Glibc)
@@ -71,12 +72,11 @@ struct Synth: ParsableCommand, ChecksRunFiles {
         let weights = try parseMix()
         let file: CheckedFile
         do { file = try CheckedFile(path: output, label: "cannot write \(output)", mode: .replace) } catch { throw fail(error.description) }
-        var w = PcapWriter(file: file)
-        w.header()
+        let w = PcapWriter(linkType: 1, precision: .micro) { file.write($0) }
         var gen = SynthGenerator(seed: seed, connections: connections, weights: weights)
         var written = 0
         while written < packets && file.failure == nil {
-            let n = gen.next(into: &w, limit: packets - written)
+            let n = gen.next(into: w, limit: packets - written)
             if n == 0 { break }
             written += n
         }
@@ -84,36 +84,6 @@ struct Synth: ParsableCommand, ChecksRunFiles {
         do { try file.close() } catch { throw fail(error.description) }
         Stderr.line("spansight synth: wrote \(written) packets to \(output)")
     }
-}
-
-/// Classic pcap writer (microsecond timestamps, Ethernet).
-struct PcapWriter {
-    let file: CheckedFile
-    var buffer: [UInt8] = []
-
-    init(file: CheckedFile) {
-        self.file = file
-        buffer.reserveCapacity(1 << 20)
-    }
-
-    mutating func header() {
-        le32(0xA1B2_C3D4); le16(2); le16(4); le32(0); le32(0); le32(262_144); le32(1)
-    }
-
-    mutating func packet(tsMicros: Int64, _ frame: [UInt8]) {
-        le32(UInt32(tsMicros / 1_000_000)); le32(UInt32(tsMicros % 1_000_000))
-        le32(UInt32(frame.count)); le32(UInt32(frame.count))
-        buffer.append(contentsOf: frame)
-        if buffer.count > 1 << 20 { flush() }
-    }
-
-    mutating func flush() {
-        file.write(buffer)
-        buffer.removeAll(keepingCapacity: true)
-    }
-
-    private mutating func le32(_ v: UInt32) { for i in 0..<4 { buffer.append(UInt8(truncatingIfNeeded: v >> (8 * UInt32(i)))) } }
-    private mutating func le16(_ v: UInt16) { buffer.append(UInt8(v & 0xFF)); buffer.append(UInt8(v >> 8)) }
 }
 
 struct SynthGenerator {
@@ -159,7 +129,7 @@ struct SynthGenerator {
     mutating func random() -> UInt64 { rng.next() }
 
     /// Writes one exchange (at most `limit` packets); returns the packets written.
-    mutating func next(into w: inout PcapWriter, limit: Int) -> Int {
+    mutating func next(into w: PcapWriter, limit: Int) -> Int {
         var pick = Int(random() % UInt64(totalWeight))
         var proto = weights[0].0
         for (name, weight) in weights {
@@ -188,7 +158,7 @@ struct SynthGenerator {
         for (fromClient, flags, payload) in pkts where n < limit {
             timeMicros += Int64(50 + random() % 400)
             let frame = Self.frame(c, fromClient: fromClient, flags: flags, payload: payload)
-            w.packet(tsMicros: timeMicros, frame)
+            w.packet(frame, nanos: timeMicros * 1000)
             let adv = UInt32(payload.count) + (flags & 0x02 != 0 ? 1 : 0)
             if fromClient { c.clientSeq &+= adv } else { c.serverSeq &+= adv }
             n += 1

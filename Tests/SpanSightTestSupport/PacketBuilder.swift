@@ -1,3 +1,4 @@
+import SpanSightCapture
 import SpanSightWire
 
 /// Builds Ethernet/IPv4|IPv6/TCP|UDP frames for tests (checksums are not needed by SpanSight
@@ -53,18 +54,11 @@ public enum PacketBuilder {
     public static let fin: UInt8 = 0x01, syn: UInt8 = 0x02, rst: UInt8 = 0x04, psh: UInt8 = 0x08, ackFlag: UInt8 = 0x10
 }
 
-/// Writes classic pcap files for tests (microsecond timestamps).
+/// Classic pcap files for tests (microsecond timestamps), through the capture layer's writer.
 public enum PcapFileWriter {
     public static func data(linkType: UInt32 = 1, packets: [(micros: Int64, bytes: [UInt8])], snaplen: UInt32 = 262_144, wireLengths: [Int]? = nil) -> [UInt8] {
-        var b: [UInt8] = []
-        func le32(_ v: UInt32) { for i in 0..<4 { b.append(UInt8(truncatingIfNeeded: v >> (8 * UInt32(i)))) } }
-        func le16(_ v: UInt16) { b.append(UInt8(v & 0xFF)); b.append(UInt8(v >> 8)) }
-        le32(0xA1B2_C3D4); le16(2); le16(4); le32(0); le32(0); le32(snaplen); le32(linkType)
-        for (i, p) in packets.enumerated() {
-            le32(UInt32(p.micros / 1_000_000)); le32(UInt32(p.micros % 1_000_000))
-            le32(UInt32(p.bytes.count)); le32(UInt32(wireLengths?[i] ?? p.bytes.count))
-            b += p.bytes
-        }
-        return b
+        var records: [(nanos: Int64, bytes: [UInt8], wireLength: Int)] = []
+        for (i, p) in packets.enumerated() { records.append((p.micros * 1000, p.bytes, wireLengths?[i] ?? p.bytes.count)) }
+        return PcapWriter.data(linkType: linkType, snaplen: snaplen, precision: .micro, packets: records)
     }
 }
