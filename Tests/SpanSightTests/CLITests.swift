@@ -174,6 +174,7 @@ final class CLITests: XCTestCase {
         try producer.run()
         try spansight.run()
         defer { _ = producer.waitUntilExit(within: 0) }
+        XCTAssertTrue(ProcessReadiness.waitForStopHandlers(spansight.processIdentifier), "spansight never installed its stop handlers")
         Thread.sleep(forTimeInterval: 1.5)
         for (i, sig) in signals.enumerated() {
             kill(spansight.processIdentifier, sig)
@@ -242,6 +243,7 @@ final class CLITests: XCTestCase {
         p.standardOutput = try FileHandle(forWritingTo: fifo)
         p.standardError = FileHandle.nullDevice
         try p.run()
+        XCTAssertTrue(ProcessReadiness.waitForStopHandlers(p.processIdentifier), "spansight never installed its stop handlers")
         Thread.sleep(forTimeInterval: 1.5)                 // the pipe's buffer is full by now
         kill(p.processIdentifier, SIGTERM)
         Thread.sleep(forTimeInterval: 0.5)

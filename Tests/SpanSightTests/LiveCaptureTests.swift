@@ -32,9 +32,12 @@ final class LiveCaptureTests: XCTestCase {
         p.arguments = ["live"] + args + ["--output", out.path]
         p.standardOutput = FileHandle.nullDevice
         p.standardError = try FileHandle(forWritingTo: err)
-        let start = Date()
+        var start = Date()
         try p.run()
         if let i = interruptAfter {
+            // Timed from when it can be stopped: start-up on a loaded machine is not the run.
+            _ = ProcessReadiness.waitForStopHandlers(p.processIdentifier)
+            start = Date()
             Thread.sleep(forTimeInterval: i)
             p.interrupt()
         }
@@ -122,6 +125,8 @@ final class LiveCaptureTests: XCTestCase {
         let err = Pipe()
         spansight.standardError = err
         try spansight.run()
+        // `ip netns exec` execs the tool in place: the same process, ready once it catches SIGINT.
+        XCTAssertTrue(ProcessReadiness.waitForStopHandlers(spansight.processIdentifier), "spansight never installed its stop handlers")
         Thread.sleep(forTimeInterval: 1.5)
 
         let client = Process()
