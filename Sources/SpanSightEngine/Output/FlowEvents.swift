@@ -95,7 +95,10 @@ extension Engine {
         }
         let body = { (j: inout JSONWriter) in
             j.beginObject("stats")
-            j.field("uptime", Int(max(0, UptimeClock.nanos() - self.startedMonotonic) / 1_000_000_000))
+            // Live: wall time since start, as Suricata's. Replay: packet time since the first
+            // packet, so that the same capture gives the same events however fast it is read.
+            let age = c.captureLive ? UptimeClock.nanos() - self.startedMonotonic : self.nowNanos - self.firstNanos
+            j.field("uptime", Int(max(0, age) / 1_000_000_000))
             if c.captureLive {
                 j.beginObject("capture")
                 j.field("kernel_packets", c.captureReceived)

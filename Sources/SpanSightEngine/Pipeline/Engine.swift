@@ -110,7 +110,7 @@ public final class Engine {
     /// Bytes of the current packet's IP datagram past the snaplen cut.
     var packetMissingBytes = 0
 
-    /// Wall time (monotonic clock) the engine started: `stats.uptime`, never analysis.
+    /// Wall time (monotonic clock) the engine started: `stats.uptime` of a live capture, never analysis.
     let startedMonotonic = UptimeClock.nanos()
 
     public init(config: EngineConfig, output: EventOutput) {
