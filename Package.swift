@@ -40,7 +40,7 @@ let package = Package(
         // Processor hints Swift does not expose (a cache-line prefetch): header-only C.
         .target(name: "CSpanSightHints"),
         .target(name: "SpanSightEngine", dependencies: ["SpanSightWire", "CSpanSightHints", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: fastPath),
-        // Application dissectors: one target each, registered in Sources/spansight/Registry.swift.
+        // Application dissectors: one target each, registered in Sources/SpanSightProtocols/Registry.swift.
         .target(name: "SpanSightModbus", dependencies: ["SpanSightEngine", "SpanSightWire"], swiftSettings: fastPath),
         .target(name: "SpanSightDNP3", dependencies: ["SpanSightEngine", "SpanSightWire"], swiftSettings: fastPath),
         .target(name: "SpanSightDICOM", dependencies: ["SpanSightEngine", "SpanSightWire"], swiftSettings: fastPath),
@@ -54,15 +54,14 @@ let package = Package(
         .target(name: "SpanSightHL7", dependencies: ["SpanSightEngine", "SpanSightWire", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: fastPath),
         // The registered protocols (one list for the tool, tests, benchmarks and fuzz targets).
         .target(name: "SpanSightProtocols", dependencies: ["SpanSightEngine", "SpanSightModbus", "SpanSightDNP3",
-                                                           "SpanSightDICOM", "SpanSightHL7"]),
+                                                           "SpanSightDICOM", "SpanSightHL7", "SpanSightS7comm"]),
         // Counts heap allocations for `spansight bench` (linked into the tool only).
         .target(name: "CSpanSightAlloc"),
         .executableTarget(
             name: "spansight",
             dependencies: [
                 "SpanSightCapture", "SpanSightEngine", "SpanSightWire", "CSpanSightAlloc",
-                "SpanSightModbus", "SpanSightDNP3", "SpanSightDICOM", "SpanSightHL7", "SpanSightInventory", "SpanSightDetect",
-                "SpanSightProtocols",
+                "SpanSightInventory", "SpanSightDetect", "SpanSightProtocols",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -3,7 +3,7 @@ import PackageDescription
 
 /// libFuzzer targets: one per dissector (a TCP or UDP conversation built from the input, run
 /// through `Engine.process` with only that dissector) and one for the whole pipeline (the input
-/// is a stream of link-layer frames, all four dissectors registered). A package of its own, so
+/// is a stream of link-layer frames, every registered dissector). A package of its own, so
 /// that the main build never compiles them. Build and run them with `scripts/fuzz.sh`
 /// (`swift build -c release -Xswiftc -sanitize=fuzzer,address`: Swift code only, so that C
 /// dependencies build as usual; SwiftPM's own `--sanitize` takes one value per flag and orders
@@ -19,7 +19,7 @@ let package = Package(
     targets: [
         // libFuzzer's driver and the output check, in C (built without coverage instrumentation).
         .target(name: "CFuzz"),
-        // The harness the five targets share: input formats, frame building, the run, the checks.
+        // The harness the targets share: input formats, frame building, the run, the checks.
         .target(
             name: "FuzzSupport",
             dependencies: [
@@ -33,6 +33,7 @@ let package = Package(
         .executableTarget(name: "FuzzDNP3", dependencies: ["FuzzSupport", .product(name: "SpanSightDNP3", package: "SpanSight")]),
         .executableTarget(name: "FuzzHL7", dependencies: ["FuzzSupport", .product(name: "SpanSightHL7", package: "SpanSight")]),
         .executableTarget(name: "FuzzDICOM", dependencies: ["FuzzSupport", .product(name: "SpanSightDICOM", package: "SpanSight")]),
+        .executableTarget(name: "FuzzS7comm", dependencies: ["FuzzSupport", .product(name: "SpanSightS7comm", package: "SpanSight")]),
         .executableTarget(
             name: "FuzzPipeline",
             dependencies: [

@@ -3,7 +3,7 @@
 
     python3 Fuzz/seeds.py OUT CAPTURE_DIR...
 
-writes OUT/<target>/<sha1> for the targets modbus, dnp3, hl7, dicom (one file per TCP or UDP
+writes OUT/<target>/<sha1> for the targets modbus, dnp3, hl7, dicom, s7comm (one file per TCP or UDP
 conversation of the protocol, in StreamFuzz's format: Fuzz/Sources/FuzzSupport/StreamFuzz.swift)
 and pipeline (up to four chunks per capture, in PipelineFuzz's format). The protocol of a
 capture is its folder in ../shared/corpus (modbus/, dnp3/, hl7/; mixed/ is Modbus on port 502)
@@ -18,7 +18,7 @@ import sys
 STREAM_MAX = 4 * 1024     # the dissector targets' -max_len (scripts/fuzz.sh)
 PIPELINE_MAX = 16 * 1024  # the pipeline target's -max_len
 PIPELINE_CHUNKS = 4
-PROTOCOLS = ("modbus", "dnp3", "hl7", "dicom")
+PROTOCOLS = ("modbus", "dnp3", "hl7", "dicom", "s7comm")
 # PipelineFuzz.dlt, by position: the flags' 3-bit link code.
 LINK_CODES = {1: 0, 113: 1, 276: 2, 0: 3, 108: 4, 101: 5, 12: 5, 14: 5, 228: 6, 229: 7}
 # ClockStep.nanos, by code (the last one is a step back).

@@ -5,7 +5,7 @@
 #
 #   bash scripts/fuzz.sh [TARGET] [--runs N | --seconds S] [-- LIBFUZZER_FLAGS...]
 #
-# TARGET: modbus, dnp3, hl7, dicom, pipeline or all (the default).
+# TARGET: modbus, dnp3, hl7, dicom, s7comm, pipeline or all (the default).
 # --runs N     a bounded run (what scripts/test.sh does): N executions per target, seeds
 #              included, with a fixed random seed and a fresh corpus, so that it repeats.
 # --seconds S  a long run (default 600 s per target): a random seed, and the corpus kept in
@@ -15,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-all=(modbus dnp3 hl7 dicom pipeline)
+all=(modbus dnp3 hl7 dicom s7comm pipeline)
 targets=() runs="" seconds="" extra=()
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -23,7 +23,7 @@ while [ $# -gt 0 ]; do
         --seconds) seconds="${2:?--seconds needs a duration}"; shift 2 ;;
         --) shift; extra=("$@"); break ;;
         all) targets=("${all[@]}"); shift ;;
-        modbus|dnp3|hl7|dicom|pipeline) targets+=("$1"); shift ;;
+        modbus|dnp3|hl7|dicom|s7comm|pipeline) targets+=("$1"); shift ;;
         -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "fuzz.sh: unknown argument '$1' (targets: ${all[*]} all; --runs N | --seconds S)" >&2; exit 64 ;;
     esac
@@ -64,6 +64,7 @@ for t in "${targets[@]}"; do
         dnp3) exe=FuzzDNP3; max_len=4096 ;;
         hl7) exe=FuzzHL7; max_len=4096 ;;
         dicom) exe=FuzzDICOM; max_len=4096 ;;
+        s7comm) exe=FuzzS7comm; max_len=4096 ;;
         pipeline) exe=FuzzPipeline; max_len=16384 ;;
     esac
     mkdir -p "$work/artifacts" "$work/logs"

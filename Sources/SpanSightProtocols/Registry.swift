@@ -3,6 +3,7 @@ import SpanSightDNP3
 import SpanSightEngine
 import SpanSightHL7
 import SpanSightModbus
+import SpanSightS7comm
 
 /// The registered protocols, in probe order: the one list the tool, the tests, the benchmarks
 /// and the fuzz targets share. Adding a protocol: its folder, its target in Package.swift and
@@ -19,6 +20,7 @@ public enum Registry {
             DNP3.entry,
             DICOM.entry,
             HL7.entry(HL7Configuration(pseudonymKey: options.pseudonymKey)),
+            S7comm.entry,
         ]
     }
 

@@ -26,7 +26,7 @@ struct Bench: ParsableCommand, ChecksRunFiles {
     @Option(help: "Most flows tracked at once.")
     var maxFlows: Int = 262_144
 
-    @Option(help: "Dissectors to run, comma-separated (modbus,dnp3,dicom,hl7), or none; default: all.")
+    @Option(help: ArgumentHelp("Dissectors to run, comma-separated (\(Registry.all.map { $0.name.description }.joined(separator: ","))), or none; default: all."))
     var dissectors: String?
 
     @Flag(help: "Only run the in-memory pipeline without output (for profilers such as perf).")

@@ -3,7 +3,6 @@ import Foundation
 import SpanSightProtocols
 import SpanSightCapture
 import SpanSightEngine
-import SpanSightHL7
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -11,7 +10,7 @@ import Glibc
 struct SpanSightCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "spansight",
-        abstract: "Passive analyzer for OT and IoMT protocols (Modbus/TCP, DNP3, HL7 MLLP, DICOM).",
+        abstract: "Passive analyzer for OT and IoMT protocols (\(Registry.modules.map { "\($0.title)" }.joined(separator: ", "))).",
         discussion: """
             Reads pcap/pcapng files or a live interface, never transmits, and writes EVE-style \
             NDJSON events. Exit status: 0 success, 1 error (including an output that cannot be \
@@ -57,7 +56,7 @@ struct AnalysisOptions: ParsableArguments {
     @Flag(name: [.short, .long], help: "No summary on standard error.")
     var quiet = false
 
-    @Option(help: ArgumentHelp("Event types to write, comma-separated (Suricata's eve-log types), e.g. alert,flow,stats,asset; 'all,-modbus' (or --eve-types=-modbus) drops one type. Types: alert, alert_summary, anomaly, flow, stats, asset and one per protocol (modbus, dnp3, hl7, dicom). Default: all.", valueName: "list"))
+    @Option(help: ArgumentHelp("Event types to write, comma-separated (Suricata's eve-log types), e.g. alert,flow,stats,asset; 'all,-\(Registry.modules[0].name)' (or --eve-types=-\(Registry.modules[0].name)) drops one type. Types: \(Self.eventTypes.joined(separator: ", ")). Default: all.", valueName: "list"))
     var eveTypes: String?
 
     /// Every event type a run can write.
@@ -97,17 +96,27 @@ struct AnalysisOptions: ParsableArguments {
         return name.isEmpty ? "localhost" : name
     }
 
-    @Option(help: ArgumentHelp("Replace HL7 patient identifiers (PID-2, PID-3, PID-4) with keyed pseudonyms: HMAC-SHA256 keyed with this file's bytes (trailing newline removed; at least 16 bytes).", valueName: "file"))
+    @Option(help: ArgumentHelp("Replace patient identifiers (the fields each protocol's docs name, e.g. docs/hl7.md) with keyed pseudonyms: HMAC-SHA256 keyed with this file's bytes (trailing newline removed; at least 16 bytes).", valueName: "file"))
+    var pseudonymKey: String?
+
+    /// The option's first name, kept for scripts written before the key applied to every protocol.
+    @Option(help: .hidden)
     var hl7PseudonymKey: String?
+
+    /// The key file given by either name.
+    var pseudonymKeyFile: String? { pseudonymKey ?? hl7PseudonymKey }
 
     func validate() throws {
         _ = try selectedEventTypes()
         if let name = sensorName {
             guard !name.isEmpty, name.utf8.count <= 255 else { throw ValidationError("--sensor-name must be 1 to 255 bytes") }
         }
-        if let path = hl7PseudonymKey {
-            guard let key = Self.readKey(path) else { throw ValidationError("--hl7-pseudonym-key: cannot read \(path)") }
-            guard key.count >= 16 else { throw ValidationError("--hl7-pseudonym-key: the key in \(path) is shorter than 16 bytes") }
+        if pseudonymKey != nil && hl7PseudonymKey != nil {
+            throw ValidationError("--pseudonym-key is given twice (once by its old name)")
+        }
+        if let path = pseudonymKeyFile {
+            guard let key = Self.readKey(path) else { throw ValidationError("--pseudonym-key: cannot read \(path)") }
+            guard key.count >= 16 else { throw ValidationError("--pseudonym-key: the key in \(path) is shorter than 16 bytes") }
         }
         let budget = try memoryBudgetBytes()
         if let maxFlows { try OptionBounds.check("max-flows", maxFlows, 1...OptionBounds.maxFlows) }
@@ -135,7 +144,7 @@ struct AnalysisOptions: ParsableArguments {
     func addFiles(to files: inout RunFiles) {
         files.output("--output", output, .stream)
         if output == nil { files.writesStandardOutput = true }
-        files.input("--hl7-pseudonym-key", hl7PseudonymKey)
+        files.input("--pseudonym-key", pseudonymKeyFile)
     }
 
     /// `--memory-budget` in bytes (the default when absent), or a usage error.
@@ -157,7 +166,7 @@ struct AnalysisOptions: ParsableArguments {
         c.tcpEstablishedTimeoutNanos = Int64(tcpTimeout) * 1_000_000_000
         c.udpTimeoutNanos = Int64(udpTimeout) * 1_000_000_000
         c.flowEvents = !noFlowEvents
-        c.dissectors = Registry.entries(DissectorOptions(pseudonymKey: hl7PseudonymKey.flatMap { Self.readKey($0) }))
+        c.dissectors = Registry.entries(DissectorOptions(pseudonymKey: pseudonymKeyFile.flatMap { Self.readKey($0) }))
         return c
     }
 

@@ -401,8 +401,8 @@ final class HL7PHITests: XCTestCase {
         let files = ["--assets", "assets.json", "--assets", "assets.csv", "--map", "map.html", "--map", "map.dot", "--db", "store.sqlite"]
         try run("read", ["read", "--no-progress", "--alerts", input.path])
         try run("read -o", ["read", "--no-progress", "--alerts", input.path, "-o", "events.ndjson"] + files)
-        try run("read key", ["read", "--no-progress", "--alerts", "--hl7-pseudonym-key", key.path, input.path])
-        try run("read key -o", ["read", "--no-progress", "--alerts", "--hl7-pseudonym-key", key.path, input.path,
+        try run("read key", ["read", "--no-progress", "--alerts", "--pseudonym-key", key.path, input.path])
+        try run("read key -o", ["read", "--no-progress", "--alerts", "--pseudonym-key", key.path, input.path,
                                 "-o", "events-key.ndjson", "--assets", "assets-key.json", "--assets", "assets-key.csv",
                                 "--map", "map-key.html", "--map", "map-key.dot", "--db", "store-key.sqlite"])
         for format in ["table", "json", "csv"] { try run("assets \(format)", ["assets", input.path, "--format", format]) }
