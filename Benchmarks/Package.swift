@@ -23,8 +23,7 @@ let package = Package(
                 .product(name: "SpanSightCapture", package: "SpanSight"),
                 .product(name: "SpanSightWire", package: "SpanSight"),
                 .product(name: "SpanSightEngine", package: "SpanSight"),
-                .product(name: "SpanSightModbus", package: "SpanSight"),
-                .product(name: "SpanSightDNP3", package: "SpanSight"),
+                .product(name: "SpanSightProtocols", package: "SpanSight"),
             ],
             path: "Benchmarks/FastPath",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]

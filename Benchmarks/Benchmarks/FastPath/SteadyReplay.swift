@@ -56,6 +56,16 @@ struct ReplayPacket {
 /// capture holds, up to the conversation's first FIN or RST; the prologue (run once, first) is
 /// their SYN and SYN+ACK packets. The capture's data must be in order (no retransmission, gap or
 /// overlap), which `init` checks.
+///
+/// So what a conversation does once at its start after the TCP handshake is in the lap, and
+/// each lap does it again on the same connection: a DICOM association (A-ASSOCIATE-RQ/AC ..
+/// A-RELEASE or A-ABORT, or a rejection), S7's COTP connect and setup communication. The
+/// dissectors take each as a new association or connection, as they take one on a new flow:
+/// DICOM's association is its transaction (one `dicom` event each, written when it ends), so its
+/// events are measured only so; a lap after a release or an abort starts with A-ASSOCIATE-RQ,
+/// the one PDU that starts an association after one ended. `init` checks that the laps are
+/// taken so (`LapWork.check`): a lap seen as something else (a stray PDU after a release, an
+/// association superseding an open one) differs from the first in its anomalies or transactions.
 final class SteadyReplay {
     let engine: Engine
     /// TCP conversations replayed.
@@ -68,8 +78,11 @@ final class SteadyReplay {
     private var laps: Int = 1
     private var next: Int = 0
 
-    /// Loads `path`, runs the prologue and `warmUpLaps` laps through a new engine.
-    init(path: String, config: EngineConfig, output: EventOutput, warmUpLaps: Int) throws {
+    /// Loads `path`, runs the prologue and `warmUpLaps` laps (at least 3) through a new engine, and
+    /// checks that the laps are the conversation going on (`LapWork.check`). `carriedOver`: the
+    /// anomalies each lap after the first raises about the lap before it (see `check`).
+    init(path: String, config: EngineConfig, output: EventOutput, warmUpLaps: Int,
+         carriedOver: [String: UInt64] = [:]) throws {
         let capture: LoadedCapture = try LoadedCapture.load(path)
         guard let link: LinkKind = LinkKind(dlt: capture.linkType.rawValue) else {
             throw ReplayError(description: "\(path): unsupported link type \(capture.linkType.name)")
@@ -101,8 +114,18 @@ final class SteadyReplay {
         engine = Engine(config: config, output: output)
         _ = engine.setLinkType(dlt: capture.linkType.rawValue)
         for p in prologue { send(p, turns: 0, nanos: p.nanos) }
-        for _ in 0..<(warmUpLaps * lap.count) { processNext() }
+        var laps: [LapWork] = []
+        for _ in 0..<max(3, warmUpLaps) {
+            let before = LapWork(engine)
+            for _ in 0..<lap.count { processNext() }
+            laps.append(LapWork(engine).since(before))
+        }
+        try LapWork.check(laps, carriedOver: carriedOver, path: path)
+        lapWork = laps[laps.count - 1]
     }
+
+    /// What the engine did in each warm-up lap after the first (all the same).
+    private(set) var lapWork: LapWork? = nil
 
     deinit { buffer.deallocate() }
 
@@ -140,6 +163,64 @@ final class SteadyReplay {
 
     private func store(_ v: UInt32, at offset: Int) {
         buffer.storeBytes(of: v.bigEndian, toByteOffset: offset, as: UInt32.self)
+    }
+}
+
+/// The work a lap made the engine do, by its counters: equal from lap to lap when each lap is the
+/// same conversation going on (a lap that a dissector sees as a new association superseding an
+/// open one, a stray PDU after a release, a duplicate request or a resynchronisation differs in
+/// its anomalies, events or transactions from the first lap, which followed the handshakes).
+struct LapWork: Equatable, CustomStringConvertible {
+    var pdus: UInt64
+    var transactions: UInt64
+    var events: UInt64
+    var anomalies: [String: UInt64]
+
+    init(_ engine: Engine) {
+        let c: EngineCounters = engine.counters
+        pdus = c.pdusByDissector.reduce(0, &+)
+        transactions = c.transactionsByDissector.reduce(0, &+)
+        events = engine.output.eventCount
+        anomalies = c.anomaliesByName
+    }
+
+    func since(_ a: LapWork) -> LapWork {
+        var d = self
+        d.pdus -= a.pdus
+        d.transactions -= a.transactions
+        d.events -= a.events
+        for (name, n) in a.anomalies { d.anomalies[name, default: 0] -= n }
+        d.anomalies = d.anomalies.filter { $0.value != 0 }
+        return d
+    }
+
+    /// The laps are the same conversation going on when every lap after the first did the same
+    /// work, and the first parsed the same PDUs, numbered the same transactions and wrote the
+    /// same events as they did. Their anomalies (and so their events) may differ from the first
+    /// lap's only by `carriedOver`: what a lap raises about the lap before it, as when a request
+    /// left unanswered at the end of a lap is logged unanswered when the next lap sends its
+    /// reference again (the first lap has no lap before it). Anything else (a new association
+    /// superseding an open one, a stray PDU after a release, a duplicate request, a
+    /// resynchronisation) means the replay measures something else than the steady state.
+    static func check(_ laps: [LapWork], carriedOver: [String: UInt64], path: String) throws {
+        let first: LapWork = laps[0]
+        let steady: LapWork = laps[1]
+        for (n, lap) in laps.enumerated().dropFirst(2) where lap != steady {
+            throw ReplayError(description: "\(path): lap \(n + 1) did other work than lap 2 (\(lap) against \(steady))")
+        }
+        var expected: LapWork = first
+        for (name, k) in carriedOver { expected.anomalies[name, default: 0] += k }
+        // What is carried over is logged too (its anomaly, a request's own event).
+        if !carriedOver.isEmpty { expected.events = steady.events }
+        if steady != expected {
+            throw ReplayError(description: "\(path): lap 2 did other work than lap 1 (\(steady) against \(first), "
+                              + "carried over \(carriedOver)): the dissectors do not see the laps as the same conversation going on")
+        }
+    }
+
+    var description: String {
+        let names: String = anomalies.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        return "\(pdus) PDUs, \(transactions) transactions, \(events) events, anomalies [\(names)]"
     }
 }
 
