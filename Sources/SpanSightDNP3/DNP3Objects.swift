@@ -1,3 +1,5 @@
+// UNSAFE: point values are formatted into a stack buffer (`DNP3NumberText`) through its
+// base address, within its fixed size.
 import SpanSightEngine
 import SpanSightWire
 

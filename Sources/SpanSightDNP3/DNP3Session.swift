@@ -1,3 +1,5 @@
+// UNSAFE: a one-frame transport gather copies each block's user data (CRCs dropped) into a
+// stack buffer, within ranges the link layer checked.
 import SpanSightEngine
 import SpanSightWire
 

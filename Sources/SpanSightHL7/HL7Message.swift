@@ -1,3 +1,5 @@
+// UNSAFE: the MSH and segment walks read a segment through `ByteView.withBytes` (a scoped
+// buffer), every index below the buffer's count.
 import SpanSightWire
 
 /// A byte range inside a frame (offsets from the frame's first content byte).

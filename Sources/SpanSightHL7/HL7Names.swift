@@ -1,3 +1,5 @@
+// UNSAFE: name tables compare bytes with a StaticString's UTF-8 through `utf8Start`, below
+// its count.
 import SpanSightEngine
 import SpanSightWire
 

@@ -1,3 +1,5 @@
+// UNSAFE: name lookups compare bytes with a StaticString's UTF-8 through `utf8Start`, below
+// its count.
 import SpanSightWire
 
 /// Stable snake_case names of S7comm and COTP values (docs/s7comm.md). Events carry the raw

@@ -1,3 +1,5 @@
+// UNSAFE: the last-resort message on standard error is written with write(2) from a
+// buffer's base address, within its count.
 import ArgumentParser
 import Foundation
 import SpanSightProtocols

@@ -1,3 +1,5 @@
+// UNSAFE: `DissectContext` reaches the engine unretained (`Unmanaged`): a context lives only
+// for one delivery, inside the engine's own call.
 import SpanSightWire
 
 /// Which way bytes travel in a flow.

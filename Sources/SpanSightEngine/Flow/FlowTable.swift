@@ -1,4 +1,4 @@
-// Unsafe code in this file: the flow records' buffer (`FlowTable.base`) and its subscript;
+// UNSAFE: the flow records' buffer (`FlowTable.base`) and its subscript;
 // every slot is range-checked, records are plain values.
 import SpanSightWire
 

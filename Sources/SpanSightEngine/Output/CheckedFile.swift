@@ -1,3 +1,4 @@
+// UNSAFE: stdio writes from a view's base address and mkstemp's template buffer.
 // The one place that writes files through C stdio (events, reports, evidence and synthetic
 // pcaps, and the end-of-run check of standard output): every write and flush is checked, and
 // the first failure is kept as a typed value with the OS error. Whole-file outputs are written

@@ -1,3 +1,5 @@
+// UNSAFE: an event type's StaticString is read through its UTF-8 start, and the run-wide
+// envelope members are copied into the writer from their own array's storage.
 import SpanSightWire
 
 /// The common head of every event, Suricata EVE style.

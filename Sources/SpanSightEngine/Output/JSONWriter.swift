@@ -1,3 +1,5 @@
+// UNSAFE: copies of checked ranges into the output buffer (`rawBytes`, the stamp cache) and
+// an 8-byte-at-a-time scan for bytes that need escaping, within the view's count.
 import SpanSightWire
 
 /// An append-only JSON builder over one reused byte buffer: keys are StaticStrings, values are

@@ -1,3 +1,6 @@
+// UNSAFE: flows hold their session unretained (`Unmanaged`, one retain owned by the flow) and
+// deliveries call it through `_withUnsafeGuaranteedRef`; probe buffers are read and written
+// through pool page addresses within `probeLimit` (bytes) and the chunk records past it.
 #if canImport(Glibc)
 import Glibc
 #endif

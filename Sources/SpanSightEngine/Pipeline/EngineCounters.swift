@@ -1,3 +1,5 @@
+// UNSAFE: anomaly names are counted by their StaticString's address (`utf8Start`, compared,
+// never read).
 import SpanSightWire
 
 /// Run counters, shared by the engine and the dissector sessions. Plain stored integers:

@@ -1,3 +1,5 @@
+// UNSAFE: queued segments are copied into pool pages and delivered as views of them, within
+// the page size and the bytes each page holds.
 import SpanSightWire
 
 /// Out-of-order segments waiting for a hole to fill: parallel arrays of nodes, recycled
