@@ -5,20 +5,29 @@ import SpanSightTestSupport
 @testable import SpanSightDNP3
 
 /// fixtures/dnp3-*.pcap (opendnp3 master and outstation; fixtures/README.md), compared with
-/// tshark run now (fixtures/truth has no DNP3 dump yet), and the corpus coverage line.
+/// the committed tshark truth (fixtures/truth/<name>.tsv, fixtures/make-truth.sh; tshark run
+/// now only for a fixture without one), and the corpus coverage line.
 final class DNP3FixtureTests: XCTestCase {
     func testFixturesAgreeWithTshark() throws {
         let files = TestPaths.fixtureFiles(prefix: "dnp3")
         if files.isEmpty { throw XCTSkip("no fixtures/dnp3-*.pcap yet") }
-        guard TShark.path != nil else { throw XCTSkip("tshark not installed") }
         let fields = ["frame.number", "dnp3.src", "dnp3.dst", "dnp3.al.func", "dnp3.al.iin", "dnp3.al.obj"]
         for url in files {
-            guard let out = TShark.run(url, ["-Y", "dnp3", "-T", "fields", "-E", "header=y", "-E", "occurrence=a", "-E", "aggregator=,"]
-                                          + fields.flatMap { ["-e", $0] }) else { continue }
-            let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("dnp3-fixture-\(UUID().uuidString).tsv")
-            try out.write(to: tmp, atomically: true, encoding: .utf8)
-            defer { try? FileManager.default.removeItem(at: tmp) }
-            guard let t = TSVTable(url: tmp) else { XCTFail("tshark output"); continue }
+            let committed = TestPaths.fixtures.appendingPathComponent("truth")
+                .appendingPathComponent(url.deletingPathExtension().lastPathComponent + ".tsv")
+            let t: TSVTable
+            if let table = TSVTable(url: committed) {
+                t = table
+            } else {
+                guard TShark.path != nil else { throw XCTSkip("\(url.lastPathComponent): no committed truth and tshark not installed") }
+                guard let out = TShark.run(url, ["-Y", "dnp3", "-T", "fields", "-E", "header=y", "-E", "occurrence=a", "-E", "aggregator=,"]
+                                              + fields.flatMap { ["-e", $0] }) else { continue }
+                let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("dnp3-fixture-\(UUID().uuidString).tsv")
+                try out.write(to: tmp, atomically: true, encoding: .utf8)
+                defer { try? FileManager.default.removeItem(at: tmp) }
+                guard let table = TSVTable(url: tmp) else { XCTFail("tshark output"); continue }
+                t = table
+            }
             let run = try CaptureRunner.run(url, dissectors: [DNP3.entry])
             // Same pinned rule as the corpus: tshark lists no objects for FC 22 assign class.
             let name = url.lastPathComponent
