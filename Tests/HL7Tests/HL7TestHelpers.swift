@@ -84,15 +84,6 @@ func runHL7(_ deliveries: [HL7Delivery], chunk: Int? = nil, config: HL7Configura
     return recorder
 }
 
-/// The conversation with one delivery cut in two at `cut` (delivery `index`).
-func split(_ deliveries: [HL7Delivery], _ index: Int, at cut: Int) -> [HL7Delivery] {
-    var out = deliveries
-    let d = deliveries[index]
-    out[index].bytes = Array(d.bytes[..<cut])
-    out.insert(HL7Delivery(direction: d.direction, bytes: Array(d.bytes[cut...])), at: index + 1)
-    return out
-}
-
 extension Dictionary where Key == String, Value == Any {
     func int(_ k: String) -> Int? { self[k] as? Int }
     func obj(_ k: String) -> [String: Any]? { self[k] as? [String: Any] }
