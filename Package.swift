@@ -48,7 +48,7 @@ let package = Package(
         // The embedded store of the inventory (assets accumulate across runs): system SQLite.
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         // Asset inventory: hosts, assets, fingerprints, classification, reports, the store.
-        .target(name: "SpanSightInventory", dependencies: ["SpanSightEngine", "SpanSightWire", "CSQLite"]),
+        .target(name: "SpanSightInventory", dependencies: ["SpanSightEngine", "SpanSightWire", "CSQLite", "CSpanSightHints"]),
         // Detection: rules, learned baselines, risk (an observer of the engine).
         .target(name: "SpanSightDetect", dependencies: ["SpanSightEngine", "SpanSightWire", "SpanSightCapture"], swiftSettings: fastPath),
         .target(name: "SpanSightHL7", dependencies: ["SpanSightEngine", "SpanSightWire", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: fastPath),

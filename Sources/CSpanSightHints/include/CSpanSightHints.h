@@ -1,10 +1,14 @@
-// CSpanSightHints: processor and allocator facts that Swift does not expose. Header-only
+// CSpanSightHints: processor, allocator and C library facts that Swift does not expose. Header-only
 // (static inline, so that the Swift compiler inlines them); they never change what a program
 // computes.
 #ifndef CSPANSIGHT_HINTS_H
 #define CSPANSIGHT_HINTS_H
 
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE  /* memmem */
+#endif
 #include <malloc.h>
+#include <string.h>
 #include <stddef.h>
 
 /// Asks the processor to start loading the cache line at `p` for reading. Never faults (a
@@ -24,6 +28,12 @@ static inline size_t CSpanSightHints_usableSize(void *p) {
 static inline size_t CSpanSightHints_heapInUse(void) {
     struct mallinfo2 m = mallinfo2();
     return m.uordblks + m.hblkhd;
+}
+
+/// Where `needle` first occurs in `haystack` (glibc's memmem, which Swift's Glibc does not
+/// export), or NULL: the MAC vendor lookup's row search.
+static inline const void *CSpanSightHints_find(const void *haystack, size_t length, const void *needle, size_t needleLength) {
+    return memmem(haystack, length, needle, needleLength);
 }
 
 #endif
