@@ -284,16 +284,21 @@ enum S7commJSON {
         w.field("szl_record_length", h.recordLength)
         w.field("szl_record_count", h.recordCount)
         guard S7SZL.identifies(h.id), h.recordLength > 0 else { return }
-        // The identification in the records this answer holds whole.
+        // The identification in the records this answer holds whole: each field once, from
+        // the first record of its index that gives one (a repeated index would repeat a key).
         var opened = false
+        var written: UInt64 = 0
         var at = S7SZL.headerSize
         var n = 0
         while n < h.recordCount, let r = payload.slice(at, h.recordLength) {
-            S7SZL.identity(list: h.id, record: r) { f, t, v in
+            let index = Int(r.u16(at: 0) ?? 0xFFFF)
+            let bit: UInt64 = index < 64 ? 1 << UInt64(index) : 0
+            if bit != 0 && written & bit == 0 { S7SZL.identity(list: h.id, record: r) { f, t, v in
+                written |= bit
                 if !opened { w.beginObject("identification"); opened = true }
                 if let t { w.key(f.json); w.value(bytes: t.prefix(maxTextBytes)) }
                 if let v { w.field(f.json, S7SZL.versionString(v)) }
-            }
+            } }
             at += h.recordLength
             n += 1
         }

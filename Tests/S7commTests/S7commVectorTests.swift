@@ -131,6 +131,22 @@ final class S7commVectorTests: XCTestCase {
         XCTAssertEqual(s.roles, ["client s7comm.client", "server s7comm.server"])
     }
 
+    /// An answer that repeats a record's index (found by the fuzzer: `module_type` twice in
+    /// one object, which is not valid JSON): each field is written once, from its first record.
+    func testRepeatedSZLIndexWritesTheFieldOnce() throws {
+        let twice = Array(Self.componentRecords[(5 * 34)..<(6 * 34)])   // index 7, module type
+        var second = twice
+        second.replaceSubrange(2..<7, with: Array("OTHER".utf8))
+        let s = runSession([
+            Delivery(direction: .toServer, bytes: B.szlRequest(ref: 0x0200, id: 0x001C, index: 0)),
+            Delivery(direction: .toClient, bytes: Self.szlAnswer(ref: 0x0200, id: 0x001C, index: 0, recordLength: 34, count: 2,
+                                                                records: twice + second)),
+        ])
+        let line = try XCTUnwrap(s.lines.first { $0.contains("\"identification\"") })
+        XCTAssertEqual(line.components(separatedBy: "\"module_type\"").count, 2, line)
+        XCTAssertEqual(s.transactions.first?.obj("response")?.obj("identification")?.str("module_type"), "CPU 315-2 PN/DP")
+    }
+
     /// A list longer than one PDU: the first answer says more follows (last data unit 0x01)
     /// and the client asks for the rest with a follow-up request (data 0A 00 00 00). A record
     /// cut between the two answers is assembled; the identities are those of the whole list.
