@@ -382,11 +382,18 @@ enum S7commJSON {
             let c = COTPConnect(h)
             w.field("class", Int(c.classOption >> 4))
             if c.tpduSize > 0 { w.field("tpdu_size", Int(c.tpduSize)) }
+            // Each parameter once, the first of its code (a repeated one would repeat a key).
+            var seen = (calling: false, called: false, preferred: false)
             h.walkParameters { code, value in
                 switch code {
-                case COTP.callingTSAPParameter: tsap("calling_tsap", value, called: false, &w)
-                case COTP.calledTSAPParameter: tsap("called_tsap", value, called: true, &w)
-                case COTP.preferredTPDUSizeParameter:
+                case COTP.callingTSAPParameter where !seen.calling:
+                    seen.calling = true
+                    tsap("calling_tsap", value, called: false, &w)
+                case COTP.calledTSAPParameter where !seen.called:
+                    seen.called = true
+                    tsap("called_tsap", value, called: true, &w)
+                case COTP.preferredTPDUSizeParameter where !seen.preferred:
+                    seen.preferred = true
                     var v = 0
                     for i in 0..<min(value.count, 4) { v = v << 8 | Int(value.u8(at: i) ?? 0) }
                     w.field("preferred_tpdu_size", v * 128)

@@ -131,6 +131,24 @@ final class S7commVectorTests: XCTestCase {
         XCTAssertEqual(s.roles, ["client s7comm.client", "server s7comm.server"])
     }
 
+    /// A connect request that repeats its called TSAP (found by the fuzzer: `called_tsap`
+    /// twice in one object): each parameter is written once, the first of its code.
+    func testRepeatedCOTPParameterWritesItOnce() throws {
+        var cr = B.connect(calling: [0x01, 0x00], called: [0x0A])
+        cr += [0xC2, 2, 0x01, 0x02]
+        cr[3] = UInt8(cr.count)      // the TPKT length
+        cr[4] += 4                   // the COTP length indicator
+        let s = runSession([
+            Delivery(direction: .toServer, bytes: cr),
+            Delivery(direction: .toClient, bytes: B.connect(cc: true)),
+            Delivery(direction: .toServer, bytes: B.dt(B.s7(1, ref: 0, param: B.setup()))),
+            Delivery(direction: .toClient, bytes: B.dt(B.s7(3, ref: 0, param: B.setup()))),
+        ])
+        let line = try XCTUnwrap(s.lines.first { $0.contains("\"called_tsap\"") })
+        XCTAssertEqual(line.components(separatedBy: "\"called_tsap\"").count, 3, "once in the request, once in the confirm: \(line)")
+        XCTAssertTrue(line.contains("\"called_tsap\":\"0a\""), line)
+    }
+
     /// An answer that repeats a record's index (found by the fuzzer: `module_type` twice in
     /// one object, which is not valid JSON): each field is written once, from its first record.
     func testRepeatedSZLIndexWritesTheFieldOnce() throws {
