@@ -1,3 +1,5 @@
+// UNSAFE: the buffered bytes reach the sink as a scoped buffer pointer, valid only during
+// the call.
 /// The one writer of classic pcap files (libpcap's format: a 24-byte file header, then a
 /// 16-byte record header before each packet, little-endian): alert evidence, synthetic
 /// captures and the tests' captures all go through it. It buffers and hands whole chunks to

@@ -1,3 +1,4 @@
+// UNSAFE: UID lookups compare bytes through scoped buffer pointers, within their counts.
 import SpanSightWire
 
 /// Names of DICOM upper-layer and DIMSE values (PS3.8 section 9.3, PS3.7 annexes C and E,

@@ -1,3 +1,4 @@
+// UNSAFE: the link scan reads the CRC tables through their pointer, indices below 256 * 8.
 import SpanSightWire
 
 /// A view of a DNP3 link-layer header (IEEE 1815-2012 clause 9.2.4): start octets 0x05 0x64,

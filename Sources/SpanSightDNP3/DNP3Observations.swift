@@ -1,3 +1,4 @@
+// UNSAFE: a device name is decoded from a rebased slice of a stack buffer, within its count.
 import SpanSightEngine
 import SpanSightWire
 

@@ -1,3 +1,4 @@
+// UNSAFE: packet bytes borrowed from the capture layer are written during `write` only.
 import SpanSightCapture
 import SpanSightEngine
 import SpanSightWire

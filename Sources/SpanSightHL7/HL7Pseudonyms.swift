@@ -1,3 +1,5 @@
+// UNSAFE: identifiers reach the HMAC and the pseudonym reaches its writer as scoped buffer
+// pointers, valid only during the call.
 import Crypto
 import Foundation
 import SpanSightWire

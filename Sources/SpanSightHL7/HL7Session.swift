@@ -1,3 +1,5 @@
+// UNSAFE: a message's segment offsets are handed on as a buffer pointer over a stack array,
+// valid only during the call.
 import SpanSightEngine
 import SpanSightWire
 

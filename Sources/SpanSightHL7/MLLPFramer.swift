@@ -1,3 +1,5 @@
+// UNSAFE: a frame's tail is copied into the framer's buffer from a rebased slice of the
+// view's scoped buffer, within its count.
 import SpanSightEngine
 import SpanSightWire
 

@@ -1,3 +1,5 @@
+// UNSAFE: the in-memory replay hands the engine rebased views of the loaded capture's
+// storage, one packet's range each.
 import ArgumentParser
 import CSpanSightAlloc
 import SpanSightProtocols

@@ -98,7 +98,7 @@ struct AnalysisOptions: ParsableArguments {
         return name.isEmpty ? "localhost" : name
     }
 
-    @Option(help: ArgumentHelp("Replace patient identifiers (the fields each protocol's docs name, e.g. docs/hl7.md) with keyed pseudonyms: HMAC-SHA256 keyed with this file's bytes (trailing newline removed; at least 16 bytes).", valueName: "file"))
+    @Option(help: ArgumentHelp("Replace patient identifiers (the fields each protocol's page in docs/ names) with keyed pseudonyms: HMAC-SHA256 keyed with this file's bytes (trailing newline removed; at least 16 bytes).", valueName: "file"))
     var pseudonymKey: String?
 
     /// The option's first name, kept for scripts written before the key applied to every protocol.

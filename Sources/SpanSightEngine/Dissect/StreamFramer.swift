@@ -1,3 +1,5 @@
+// UNSAFE: a PDU tail is copied into the framer's buffer from a rebased slice of the view's
+// scoped buffer, within the view's count.
 import SpanSightWire
 
 /// What a frame parser says about the bytes at the head of a stream.
