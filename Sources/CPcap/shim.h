@@ -8,6 +8,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/time.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/capability.h>
 
 // The packet header layout this project relies on (struct timeval on 64-bit Linux).
 _Static_assert(sizeof(((struct pcap_pkthdr *)0)->caplen) == 4, "caplen is 32-bit");
@@ -26,5 +30,25 @@ static inline long CPcap_fileOffset(pcap_t *p) {
     FILE *f = pcap_file(p);
     return f ? ftell(f) : -1L;
 }
+
+/// Clears every capability of the calling thread (effective, permitted, inheritable), for a
+/// sensor that started unprivileged with file capabilities (CAP_NET_RAW) and has opened its
+/// capture. capset(2) has no glibc wrapper. 0 on success, else -1 and errno.
+static inline int CPcap_dropCapabilities(void) {
+    struct __user_cap_header_struct header = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+    for (int i = 0; i < _LINUX_CAPABILITY_U32S_3; i++) {
+        data[i].effective = 0; data[i].permitted = 0; data[i].inheritable = 0;
+    }
+    return (int)syscall(SYS_capset, &header, data);
+}
+
+/// PR_SET_NO_NEW_PRIVS: no exec from here on can gain privileges (set-id bits, file
+/// capabilities). prctl is variadic, so Swift cannot call it directly.
+static inline int CPcap_noNewPrivileges(void) { return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); }
+
+/// PR_SET_KEEPCAPS off: a setuid away from root then clears the permitted, effective and
+/// ambient sets (the kernel's default, made explicit).
+static inline int CPcap_clearKeepCapabilities(void) { return prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0); }
 
 #endif

@@ -38,6 +38,11 @@ public struct PcapStats: Sendable, Equatable {
     public var received: UInt64
     public var dropped: UInt64
     public var interfaceDropped: UInt64
+    public init(received: UInt64 = 0, dropped: UInt64 = 0, interfaceDropped: UInt64 = 0) {
+        self.received = received
+        self.dropped = dropped
+        self.interfaceDropped = interfaceDropped
+    }
 }
 
 /// Settings for a live capture.
@@ -193,6 +198,27 @@ public final class PcapHandle {
         var p = pollfd(fd: pcap_get_selectable_fd(raw), events: Int16(POLLIN), revents: 0)
         guard p.fd >= 0 else { usleep(UInt32(ms) * 1000); return }
         _ = poll(&p, 1, ms)
+    }
+
+    /// Live on several interfaces: waits until one of `handles` may have packets ready,
+    /// `milliseconds` pass, or a signal arrives.
+    public static func waitForPackets(_ handles: [PcapHandle], milliseconds: Int32) {
+        if handles.count == 1 { return handles[0].waitForPackets(milliseconds: milliseconds) }
+        var ms = max(0, milliseconds)
+        for h in handles {
+            if let t = pcap_get_required_select_timeout(h.raw) {
+                ms = min(ms, Int32(clamping: Int(t.pointee.tv_sec) * 1000 + Int(t.pointee.tv_usec) / 1000))
+            }
+        }
+        withUnsafeTemporaryAllocation(of: pollfd.self, capacity: handles.count) { fds in
+            var n = 0
+            for h in handles {
+                let fd = pcap_get_selectable_fd(h.raw)
+                if fd >= 0 { fds[n] = pollfd(fd: fd, events: Int16(POLLIN), revents: 0); n += 1 }
+            }
+            if n == 0 { usleep(UInt32(ms) * 1000); return }
+            _ = poll(fds.baseAddress, nfds_t(n), ms)
+        }
     }
 
     /// Offline: the capture comes from a pipe, socket or terminal rather than a regular file,

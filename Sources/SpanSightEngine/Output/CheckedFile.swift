@@ -34,6 +34,9 @@ public final class CheckedFile {
         /// Created or truncated in place and written as it goes: the events stream, which a
         /// reader may follow while it grows.
         case stream
+        /// Created if missing, else appended to, and written as it goes: the events stream of a
+        /// long-running sensor (a restart or a SIGHUP reopen keeps what is there).
+        case append
         /// Whole-file outputs (reports, baselines, evidence and synthetic pcaps): written to a
         /// temporary file in the same folder, synced, and renamed over the path by a `close`
         /// that found no failure, so that a failed or interrupted run leaves the previous file
@@ -55,8 +58,8 @@ public final class CheckedFile {
     public let label: String
     public private(set) var failure: WriteFailure?
 
-    /// Opens `path` for writing in `mode` (`.stream` creates or truncates it now; `.replace`
-    /// leaves it untouched until `close`).
+    /// Opens `path` for writing in `mode` (`.stream` creates or truncates it now, `.append`
+    /// creates or appends to it; `.replace` leaves it untouched until `close`).
     public init(path: String, label: String, mode: Mode) throws(WriteFailure) {
         self.label = label
         owned = true
@@ -66,7 +69,7 @@ public final class CheckedFile {
         case .failure(let e): throw WriteFailure(output: e.folder.map { "\(label): folder \($0)" } ?? label, code: e.code)
         }
         guard let final = plan.replacing else {
-            guard let f = fopen(path, "wb") else { throw WriteFailure(output: label, code: errno) }
+            guard let f = fopen(path, mode == .append ? "ab" : "wb") else { throw WriteFailure(output: label, code: errno) }
             file = f
             return
         }
@@ -129,6 +132,14 @@ public final class CheckedFile {
     }
 
     public func write(_ bytes: [UInt8]) { bytes.withUnsafeBytes { write($0) } }
+
+    /// Gives the open file to another owner (a sensor about to switch user keeps writing,
+    /// and reopening, its own events file). False when it cannot be changed.
+    @discardableResult
+    public func changeOwner(uid: UInt32, gid: UInt32) -> Bool {
+        guard owned, let file else { return false }
+        return fchown(fileno(file), uid, gid) == 0
+    }
 
     /// Hands buffered bytes to the OS.
     public func flush() {
@@ -233,6 +244,12 @@ public final class CheckedFile {
     }
 
     /// A path's folder ("." for a bare name) and last component.
+    /// True when a file can be created in the folder of `path` (a reopen after the file was
+    /// moved away: log rotation).
+    public static func canCreate(beside path: String) -> Bool {
+        access(split(path).folder, W_OK | X_OK) == 0
+    }
+
     static func split(_ path: String) -> (folder: String, base: String) {
         guard let slash = path.lastIndex(of: "/") else { return (".", path) }
         let folder = slash == path.startIndex ? "/" : String(path[..<slash])

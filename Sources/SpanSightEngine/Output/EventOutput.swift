@@ -33,6 +33,9 @@ public final class EventOutput {
     public enum Destination {
         case standardOutput
         case file(String)
+        /// A file created if missing, else appended to (`live`: a restart or a reopen keeps
+        /// the events already there).
+        case appendingFile(String)
         case memory
         /// Events are built, then dropped (measures the cost of building them).
         case discard
@@ -43,7 +46,7 @@ public final class EventOutput {
 
     public var writer = JSONWriter(capacity: 1 << 20)
     /// Where `.standardOutput` and `.file` events go.
-    private let sink: CheckedFile?
+    private var sink: CheckedFile?
     private let destination: Destination
     /// Everything written so far (`.memory` only).
     public private(set) var captured: [UInt8] = []
@@ -60,8 +63,10 @@ public final class EventOutput {
         switch destination {
         case .standardOutput:
             sink = CheckedFile(standardOutputLabel: "events output (standard output)")
-        case .file(let path):
-            do { sink = try CheckedFile(path: path, label: "events output \(path)", mode: .stream) } catch {
+        case .file(let path), .appendingFile(let path):
+            let mode: CheckedFile.Mode
+            if case .file = destination { mode = .stream } else { mode = .append }
+            do { sink = try CheckedFile(path: path, label: "events output \(path)", mode: mode) } catch {
                 throw CaptureFileError(message: "cannot write \(path): \(error.reason)")
             }
         case .memory, .discard, .none:
@@ -92,19 +97,36 @@ public final class EventOutput {
         try? sink?.close()
     }
 
-    /// Envelope members that are the same for every event of a run (or of one input file),
-    /// rendered once and copied after the timestamp: `host` (the sensor name), `in_iface`
-    /// (live) and `pcap_filename` (read: the file being read).
+    /// Envelope members that are the same for every event of a run (or of one input file, or
+    /// of one capture interface), rendered once and copied after the timestamp: `host` (the
+    /// sensor name), `in_iface` (live) and `pcap_filename` (read: the file being read).
     private var constantMembers: [UInt8] = []
+    /// Live with several interfaces: the members for each (`selectInterface` picks one).
+    private var constantsByInterface: [[UInt8]] = []
+    private var selectedInterface = 0
     private var sensorName: String?
-    private var interfaceName: String?
+    private var interfaceNames: [String] = []
     private var pcapFilename: String?
 
     /// Suricata's `host` (its sensor-name) and, live, `in_iface` on every event.
     public func setSensor(name: String?, interface: String? = nil) {
+        setSensor(name: name, interfaces: interface.map { [$0] } ?? [])
+    }
+
+    /// Live on several interfaces: events carry the `in_iface` chosen by `selectInterface`
+    /// (the interface of the packet being analysed), the first one until then.
+    public func setSensor(name: String?, interfaces: [String]) {
         sensorName = name
-        interfaceName = interface
+        interfaceNames = interfaces
         renderConstants()
+    }
+
+    /// The capture interface (an index into `setSensor`'s list) of the events that follow.
+    @inline(__always)
+    public func selectInterface(_ index: Int) {
+        guard index != selectedInterface, index < constantsByInterface.count else { return }
+        selectedInterface = index
+        constantMembers = constantsByInterface[index]
     }
 
     /// Suricata's `pcap_filename`: the capture file being read (nil: none, e.g. live).
@@ -114,13 +136,18 @@ public final class EventOutput {
     }
 
     private func renderConstants() {
-        var w = JSONWriter(capacity: 256)
-        w.depth = 1
-        w.hasMember = 1 << 1
-        if let sensorName { w.field("host", sensorName) }
-        if let interfaceName { w.field("in_iface", interfaceName) }
-        if let pcapFilename { w.field("pcap_filename", pcapFilename) }
-        constantMembers = w.bytes.withUnsafeBytes { Array($0) }
+        func render(_ interface: String?) -> [UInt8] {
+            var w = JSONWriter(capacity: 256)
+            w.depth = 1
+            w.hasMember = 1 << 1
+            if let sensorName { w.field("host", sensorName) }
+            if let interface { w.field("in_iface", interface) }
+            if let pcapFilename { w.field("pcap_filename", pcapFilename) }
+            return w.bytes.withUnsafeBytes { Array($0) }
+        }
+        constantsByInterface = interfaceNames.map { render($0) }
+        selectedInterface = min(selectedInterface, max(0, interfaceNames.count - 1))
+        constantMembers = constantsByInterface.isEmpty ? render(nil) : constantsByInterface[selectedInterface]
     }
 
     // MARK: which event types are written (`--eve-types`, Suricata's eve-log types)
@@ -207,7 +234,7 @@ public final class EventOutput {
     public func flush() {
         guard !writer.bytes.isEmpty else { return }
         switch destination {
-        case .standardOutput, .file:
+        case .standardOutput, .file, .appendingFile:
             if let sink {
                 writer.bytes.withUnsafeBytes { sink.write($0) }
                 sink.flush()
@@ -219,6 +246,39 @@ public final class EventOutput {
             break
         }
         writer.reset()
+    }
+
+    /// Events built and not yet handed to the OS.
+    public var hasPending: Bool { !writer.bytes.isEmpty }
+
+    /// The events file this output writes (nil: standard output, memory, none).
+    public var filePath: String? {
+        switch destination {
+        case .file(let p), .appendingFile(let p): return p
+        default: return nil
+        }
+    }
+
+    /// The events file passes to the user a sensor switches to (nothing for standard output).
+    public func changeOwner(uid: UInt32, gid: UInt32) { sink?.changeOwner(uid: uid, gid: gid) }
+
+    /// Log rotation (SIGHUP): flushes what is buffered to the file open now, closes it, and
+    /// opens the path again (created if it was moved away, appended to if it is still there).
+    /// When the path cannot be opened, events go on to the file open before and the error is
+    /// returned. Nothing to do for standard output, memory and none.
+    public func reopen() -> WriteFailure? {
+        guard let path = filePath, let old = sink else { return nil }
+        flush()
+        if failed { return nil }
+        let fresh: CheckedFile
+        do { fresh = try CheckedFile(path: path, label: "events output \(path)", mode: .append) } catch { return error }
+        do { try old.close() } catch {
+            // Whatever the old file could not take was already counted as its failure.
+            sink = fresh
+            return error
+        }
+        sink = fresh
+        return nil
     }
 
     /// The captured output as lines (`.memory`; tests).
