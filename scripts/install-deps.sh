@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what SpanSight needs on Debian: libpcap-dev and libsqlite3-dev (build), ieee-data
 # (MAC vendors, read at run time), tshark/capinfos (the tests' reference), tcpdump and
-# iproute2 (live-capture test, fixture recording), nftables (`nft -c` checks the rule sets
+# iproute2 (live-capture test, fixture recording), tcpreplay (plays fixtures onto the veth
+# pairs of the sensor tests), nftables (`nft -c` checks the rule sets
 # `policy --format nft` writes); from PyPI jsonschema and communityid
 # (the EVE schema and Community ID checks). Idempotent: does
 # nothing when everything is present. Needs root (or sudo) only when something is missing.
@@ -14,6 +15,7 @@ command -v tshark >/dev/null 2>&1 || need+=(tshark)
 command -v capinfos >/dev/null 2>&1 || need+=(tshark)
 command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v tcpreplay >/dev/null 2>&1 || need+=(tcpreplay)
 [ -x /usr/sbin/nft ] || command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)

@@ -147,70 +147,170 @@ final class Analysis {
         return status
     }
 
-    /// Captures on an interface until a signal, the packet count or the duration.
-    func readLive(_ config: LiveCaptureConfig, statsInterval: Int, maxPackets: Int, maxSeconds: Int) -> Int32 {
+    /// When live events and stats are written, and when the capture ends.
+    struct LiveSchedule {
+        /// Seconds between `stats` events (0: only at the end).
+        var statsInterval = 60
+        /// Most seconds an event waits in the buffer before it is written (0: after the packet
+        /// or timer that produced it).
+        var flushInterval = 1
+        /// Stop after this many packets (0: no limit) or seconds (0: no limit).
+        var maxPackets = 0
+        var maxSeconds = 0
+    }
+
+    /// One live capture interface and what its counters said last.
+    private struct LiveInterface {
+        let name: String
         let handle: PcapHandle
-        do { handle = try PcapHandle.openLive(config) } catch {
-            Stderr.line("spansight: error: \(error.description)")
+        var stats = PcapStats(received: 0, dropped: 0, interfaceDropped: 0)
+        /// The packet read from it and not yet analysed (its bytes stay valid until the next
+        /// read on the same handle).
+        var head = CapturedPacket()
+        var hasHead = false
+        /// When drops were last reported (monotonic seconds; 0: never).
+        var dropsReported = 0.0
+    }
+    private var interfaces: [LiveInterface] = []
+
+    /// Captures on one or more interfaces (one flow table) until a signal, the packet count or
+    /// the duration. `afterOpen` runs once every capture is open, before the first packet (to
+    /// give up privileges); a thrown error (which `afterOpen` has reported) ends the run, exit 1.
+    func readLive(_ configs: [LiveCaptureConfig], _ schedule: LiveSchedule, afterOpen: () throws -> Void) -> Int32 {
+        for config in configs {
+            let handle: PcapHandle
+            do { handle = try PcapHandle.openLive(config) } catch {
+                Stderr.line("spansight: error: \(error.description)")
+                nothingRead = true
+                return 1
+            }
+            guard engine.setLinkType(dlt: handle.linkType.rawValue) else {
+                Stderr.line("spansight: error: \(config.interface): unsupported link type \(handle.linkType.name) (\(handle.linkType.rawValue))")
+                nothingRead = true
+                return 1
+            }
+            if let first = interfaces.first, first.handle.linkType != handle.linkType {
+                Stderr.line("spansight: error: \(config.interface): link type \(handle.linkType.name) differs from \(first.name)'s (\(first.handle.linkType.name)); one sensor reads interfaces of one link type")
+                nothingRead = true
+                return 1
+            }
+            interfaces.append(LiveInterface(name: config.interface, handle: handle))
+        }
+        do { try afterOpen() } catch {
             nothingRead = true
             return 1
         }
-        guard engine.setLinkType(dlt: handle.linkType.rawValue) else {
-            Stderr.line("spansight: error: \(config.interface): unsupported link type \(handle.linkType.name) (\(handle.linkType.rawValue))")
-            nothingRead = true
-            return 1
-        }
-        StopSignals.install(for: handle)
+        let handles = interfaces.map(\.handle)
+        StopSignals.install(for: handles[0])
+        ReopenSignal.install()
         wallStart = MonotonicClock.now()
-        let deadline = maxSeconds > 0 ? wallStart + Double(maxSeconds) : Double.infinity
+        let deadline = schedule.maxSeconds > 0 ? wallStart + Double(schedule.maxSeconds) : Double.infinity
+        let statsEvery = Double(schedule.statsInterval)
+        let flushEvery = Double(schedule.flushInterval)
         var lastStats = wallStart
-        var packet = CapturedPacket()
+        var lastCounters = wallStart
+        /// When the oldest event not yet written was built (nil: none waiting).
+        var pendingSince: Double? = nil
         var n = 0
         var status: Int32 = 0
         loop: while !StopSignals.requested {
-            switch handle.next(&packet) {
-            case .packet:
-                engine.process(packet.bytes, wireLength: packet.wireLength, timestampNanos: packet.timestampNanos)
+            // The next packet: of those ready, the earliest, so that the directions of a flow
+            // seen on two ports are analysed in time order as far as both have been delivered.
+            var pick = -1
+            for i in interfaces.indices {
+                if !interfaces[i].hasHead {
+                    switch interfaces[i].handle.next(&interfaces[i].head) {
+                    case .packet: interfaces[i].hasHead = true
+                    case .timeout: break
+                    case .end, .interrupted: break loop
+                    case .error(let message):
+                        Stderr.line("spansight: error: \(interfaces[i].name): capture failed: \(message)")
+                        status = 1
+                        break loop
+                    }
+                }
+                if interfaces[i].hasHead && (pick < 0 || interfaces[i].head.timestampNanos < interfaces[pick].head.timestampNanos) {
+                    pick = i
+                }
+            }
+            var now = MonotonicClock.now()
+            if pick >= 0 {
+                interfaces[pick].hasHead = false
+                let p = interfaces[pick].head
+                output.selectInterface(pick)
+                engine.process(p.bytes, wireLength: p.wireLength, timestampNanos: p.timestampNanos)
                 n += 1
-                if maxPackets > 0 && n >= maxPackets { break loop }
-            case .timeout:
+                if schedule.maxPackets > 0 && n >= schedule.maxPackets { break loop }
+            } else {
                 // Nothing to read: wait for packets, at most until the next thing due (the end,
-                // a stats event) and a quarter of a second (a signal also ends the wait).
-                let now = MonotonicClock.now()
+                // a stats event, a flush) and a quarter of a second (a signal ends the wait).
                 var wait = min(0.25, deadline - now)
-                if statsInterval > 0 { wait = min(wait, lastStats + Double(statsInterval) - now) }
-                if wait > 0 { handle.waitForPackets(milliseconds: Int32((wait * 1000).rounded(.up))) }
+                if statsEvery > 0 { wait = min(wait, lastStats + statsEvery - now) }
+                if let since = pendingSince { wait = min(wait, since + flushEvery - now) }
+                if wait > 0 { PcapHandle.waitForPackets(handles, milliseconds: Int32((wait * 1000).rounded(.up))) }
                 // An idle link: engine time follows the wall clock (live packet times are
                 // the kernel's wall clock), so idle flows still time out and stats are dated.
                 engine.advanceClock(toNanos: WallClock.nanos())
-            case .end, .interrupted:
-                break loop
-            case .error(let message):
-                Stderr.line("spansight: error: \(config.interface): capture failed: \(message)")
-                status = 1
-                break loop
+                now = MonotonicClock.now()
             }
-            let now = MonotonicClock.now()
             if now >= deadline { break }
-            if statsInterval > 0 && now - lastStats >= Double(statsInterval) {
+            if now - lastCounters >= 1 {
+                lastCounters = now
+                updateCaptureStats(now: now)
+            }
+            if statsEvery > 0 && now - lastStats >= statsEvery {
                 lastStats = now
-                updateCaptureStats(handle)
+                updateCaptureStats(now: now)
                 engine.emitStats()
-                output.flush()
+            }
+            if ReopenSignal.take() { reopenOutputs() }
+            // Every event is written within the flush interval of the packet or timer that
+            // built it, however busy or idle the link.
+            if output.hasPending {
+                let since = pendingSince ?? now
+                if now - since >= flushEvery { output.flush(); pendingSince = nil } else { pendingSince = since }
+            } else {
+                pendingSince = nil
             }
             if output.failed { break }
         }
-        updateCaptureStats(handle)
+        updateCaptureStats(now: MonotonicClock.now())
         StopSignals.detach()
         return finishRun(status)
     }
 
-    private func updateCaptureStats(_ handle: PcapHandle) {
-        guard let s = handle.stats() else { return }
+    /// SIGHUP: the events file is closed and opened again at its path (after logrotate moved
+    /// it, a new file). When it cannot be, events go on to the file open before.
+    private func reopenOutputs() {
+        if let failure = output.reopen() {
+            warn("SIGHUP: cannot reopen \(failure.description); events go on to the file open before")
+        }
+    }
+
+    /// The kernel's counters of every interface, summed into the engine's (the `stats`
+    /// event); a warning when an interface starts dropping packets.
+    private func updateCaptureStats(now: Double) {
+        var total = PcapStats(received: 0, dropped: 0, interfaceDropped: 0)
+        for i in interfaces.indices {
+            guard let s = interfaces[i].handle.stats() else { continue }
+            let before = interfaces[i].stats
+            interfaces[i].stats = s
+            let dropped = s.dropped &+ s.interfaceDropped, droppedBefore = before.dropped &+ before.interfaceDropped
+            // Once when drops start, again when they start after a minute without any.
+            if dropped > droppedBefore {
+                if interfaces[i].dropsReported == 0 || now - interfaces[i].dropsReported >= 60 {
+                    warn("\(interfaces[i].name): the capture is dropping packets (\(s.dropped) dropped by the kernel, \(s.interfaceDropped) by the interface, of \(s.received)); a larger --buffer-size or a narrower --filter helps")
+                }
+                interfaces[i].dropsReported = now
+            }
+            total.received &+= s.received
+            total.dropped &+= s.dropped
+            total.interfaceDropped &+= s.interfaceDropped
+        }
         engine.counters.captureLive = true
-        engine.counters.captureReceived = s.received
-        engine.counters.captureDropped = s.dropped
-        engine.counters.captureInterfaceDropped = s.interfaceDropped
+        engine.counters.captureReceived = total.received
+        engine.counters.captureDropped = total.dropped
+        engine.counters.captureInterfaceDropped = total.interfaceDropped
     }
 
     /// The summary's `memory:` line: the peak against the budget, by share, and what was shed
@@ -251,6 +351,11 @@ final class Analysis {
         if c.anomalies > 0 { lines.append("  anomalies: \(c.anomalies)") }
         if c.captureReceived > 0 || c.captureDropped > 0 {
             lines.append("  capture: received \(c.captureReceived), dropped \(c.captureDropped), interface dropped \(c.captureInterfaceDropped)")
+            if interfaces.count > 1 {
+                for i in interfaces {
+                    lines.append("    \(i.name): received \(i.stats.received), dropped \(i.stats.dropped), interface dropped \(i.stats.interfaceDropped)")
+                }
+            }
         }
         lines.append("  " + Self.memoryLine(engine))
         for extra in summaryLines { lines += extra() }

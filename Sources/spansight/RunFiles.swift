@@ -87,9 +87,13 @@ struct RunFiles {
 
     /// Every output can be opened as it will be at the end of the run; else one error line
     /// and exit 1, before anything is read or written.
-    func checkWritable() throws {
+    /// `user`: the check after a switch of user (`live --user`), said in the error.
+    func checkWritable(as user: String? = nil) throws {
         for (out, mode) in outputs {
-            do { try CheckedFile.preflight(path: out.path, label: "cannot write \(Self.show(out.path))", mode: mode) }
+            // The events file is open already: only the files written at the end are checked.
+            if user != nil && mode != .replace { continue }
+            let label = "cannot write \(Self.show(out.path))" + (user.map { " as \($0)" } ?? "")
+            do { try CheckedFile.preflight(path: out.path, label: label, mode: mode) }
             catch { throw fail(error.description) }
         }
     }

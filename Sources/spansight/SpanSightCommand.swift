@@ -271,18 +271,18 @@ struct Read: ParsableCommand, ChecksRunFiles {
 
 struct Live: ParsableCommand, ChecksRunFiles {
     static let configuration = CommandConfiguration(
-        abstract: "Analyse live traffic on an interface (passive: never transmits). SIGINT/SIGTERM stop cleanly.")
+        abstract: "Analyse live traffic on one or more interfaces (passive: never transmits). SIGINT/SIGTERM stop cleanly; SIGHUP reopens the events file.")
 
-    @Option(name: [.short, .long], help: "Capture interface (see `spansight interfaces`).")
-    var interface: String
+    @Option(name: [.short, .long], help: ArgumentHelp("Capture interface (see `spansight interfaces`); repeat for several (one flow table, `in_iface` on every event).", valueName: "interface"))
+    var interface: [String] = []
 
-    @Option(help: "Only capture packets matching this BPF expression.")
-    var filter: String?
+    @Option(help: ArgumentHelp("Only capture packets matching this BPF expression: once for every interface, or once per --interface, in order.", valueName: "expression"))
+    var filter: [String] = []
 
     @Option(help: "Bytes captured per packet.")
     var snaplen: Int32 = 262_144
 
-    @Option(help: "Kernel capture buffer in bytes (0: libpcap's default).")
+    @Option(help: "Kernel capture buffer in bytes, per interface (0: libpcap's default).")
     var bufferSize: Int32 = 0
 
     @Flag(help: "Deliver packets as soon as they arrive.")
@@ -293,6 +293,12 @@ struct Live: ParsableCommand, ChecksRunFiles {
 
     @Option(help: "Seconds between `stats` events (0: only at the end).")
     var statsInterval: Int = 60
+
+    @Option(help: "Most seconds an event waits before it is written (0: after the packet that produced it).")
+    var flushInterval: Int = 1
+
+    @Option(help: ArgumentHelp("Run as this user once the capture is open (root only; `root` keeps root). Default: \(Privileges.defaultUser) when that account exists.", valueName: "name"))
+    var user: String?
 
     @Option(help: "Stop after this many packets (0: no limit).")
     var count: Int = 0
@@ -306,9 +312,17 @@ struct Live: ParsableCommand, ChecksRunFiles {
     @OptionGroup var detect: DetectOptions
 
     func validate() throws {
+        guard !interface.isEmpty else { throw ValidationError("Missing expected argument '--interface <interface>'") }
+        if let dup = Dictionary(grouping: interface, by: { $0 }).first(where: { $0.value.count > 1 })?.key {
+            throw ValidationError("--interface \(dup) is given twice")
+        }
+        guard filter.count <= 1 || filter.count == interface.count else {
+            throw ValidationError("--filter: give one expression for every interface, or one per --interface (\(interface.count)), not \(filter.count)")
+        }
         try OptionBounds.check("snaplen", Int(snaplen), 1...OptionBounds.maxSnaplen, "bytes")
         try OptionBounds.check("buffer-size", Int(bufferSize), 0...Int(Int32.max), "bytes")
         try OptionBounds.seconds("stats-interval", statsInterval, zeroAllowed: true)
+        try OptionBounds.seconds("flush-interval", flushInterval, zeroAllowed: true)
         guard count >= 0 else { throw ValidationError("--count must be 0 (no limit) or more, got \(count)") }
         try OptionBounds.seconds("duration", duration, zeroAllowed: true, max: OptionBounds.maxDurationSeconds)
         if detect.alertPcap != nil {
@@ -327,24 +341,51 @@ struct Live: ParsableCommand, ChecksRunFiles {
 
     func run() throws {
         try runFiles.checkWritable()
-        var live = LiveCaptureConfig(interface: interface)
-        live.snaplen = snaplen
-        live.bufferSize = bufferSize
-        live.immediateMode = immediate
-        live.promiscuous = !noPromiscuous
-        live.filter = filter ?? ""
+        let configs = interface.enumerated().map { i, name in
+            var live = LiveCaptureConfig(interface: name)
+            live.snaplen = snaplen
+            live.bufferSize = bufferSize
+            live.immediateMode = immediate
+            live.promiscuous = !noPromiscuous
+            live.filter = filter.isEmpty ? "" : filter[filter.count == 1 ? 0 : i]
+            return live
+        }
         let out: EventOutput
-        do { out = try EventOutput(options.output.map { .file($0) } ?? .standardOutput) }
+        do { out = try EventOutput(options.output.map { .appendingFile($0) } ?? .standardOutput) }
         catch { throw fail(error.description) }
-        out.setSensor(name: options.resolvedSensorName, interface: interface)
+        out.setSensor(name: options.resolvedSensorName, interfaces: interface)
         out.select(types: try options.selectedEventTypes())
         let analysis = Analysis(config: options.engineConfig(), output: out)
-        let inventory = try self.inventory.attach(to: analysis, source: "live:\(interface)")
+        let inventory = try self.inventory.attach(to: analysis, source: "live:\(interface.joined(separator: ","))")
         let detector = try detect.attach(to: analysis, inputs: nil)
         Wiring.connect(inventory: inventory, detector: detector)
-        let status = analysis.readLive(live, statsInterval: statsInterval, maxPackets: count, maxSeconds: duration)
+        let schedule = Analysis.LiveSchedule(statsInterval: statsInterval, flushInterval: flushInterval, maxPackets: count, maxSeconds: duration)
+        let status = analysis.readLive(configs, schedule) { try dropPrivileges(events: out) }
         if !options.quiet { analysis.printSummary() }
         if status != 0 { throw ExitCode(status) }
+    }
+
+    /// Once the capture is open: a root sensor becomes `--user` (default `spansight` when it
+    /// exists) and takes its events file along; an unprivileged one with file capabilities
+    /// clears them. The files written at the end of the run are checked again as the user the
+    /// run now is.
+    private func dropPrivileges(events: EventOutput) throws {
+        var name = user
+        if name == nil && Privileges.isRoot {
+            guard Privileges.userExists(Privileges.defaultUser) else {
+                Stderr.line("spansight: warning: running as root for the whole capture: no user '\(Privileges.defaultUser)' to switch to (create it, or pass --user NAME; --user root keeps root without this warning)")
+                return
+            }
+            name = Privileges.defaultUser
+        }
+        let outcome: Privileges.Outcome
+        do { outcome = try Privileges.drop(to: name) { uid, gid in events.changeOwner(uid: uid, gid: gid) } }
+        catch { throw fail(error.description) }
+        guard case .switched(let who, _, _) = outcome else { return }
+        try runFiles.checkWritable(as: "user \(who)")
+        if let path = options.output, !CheckedFile.canCreate(beside: path) {
+            Stderr.line("spansight: warning: user \(who) cannot create files in the folder of \(path): a SIGHUP reopen (log rotation) will fail; make the folder writable by \(who)")
+        }
     }
 }
 

@@ -6,16 +6,7 @@ import XCTest
 /// out, traffic only between them), stopped by SIGINT; and on `lo` with a filter that matches
 /// nothing (an idle link: only listening, nothing sent).
 final class LiveCaptureTests: XCTestCase {
-    func sh(_ args: [String]) -> Int32 {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = args
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        do { try p.run() } catch { return -1 }
-        p.waitUntilExit()
-        return p.terminationStatus
-    }
+    func sh(_ args: [String]) -> Int32 { quietly(args) }
 
     struct LiveRun { var status: Int32; var seconds: Double; var stderr: String; var events: [[String: Any]]; var killed: Bool }
 

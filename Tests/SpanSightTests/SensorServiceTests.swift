@@ -1,0 +1,288 @@
+import Foundation
+import SpanSightTestSupport
+import XCTest
+
+/// `spansight live` as a long-running sensor (issue 19), on real interfaces: network namespaces
+/// this test creates, joined by veth pairs with no route out. In the source namespace
+/// tcpreplay (Debian's) plays a fixture capture onto the wire at a bounded rate; in the sensor
+/// namespace the other end of the pair is the mirrored port. Nothing leaves the namespaces,
+/// and the sensor itself never transmits.
+final class SensorServiceTests: XCTestCase {
+    /// The capture played: pymodbus client and server, 3 connections, 118 packets.
+    let fixture = TestPaths.fixtures.appendingPathComponent("modbus-pymodbus.pcap")
+    let work = FileManager.default.temporaryDirectory.appendingPathComponent("spansight-sensor-\(getpid())")
+
+    @discardableResult
+    func sh(_ args: [String]) -> Int32 { quietly(args) }
+
+    /// A source namespace and a sensor namespace with `pairs` veth pairs between them
+    /// (source side `src[i]`, sensor side `mirror[i]`), up, IPv6 off (no neighbour discovery
+    /// chatter), no addresses, no routes. Removed by `tearDown`.
+    struct Lab { var source: String; var sensor: String; var src: [String]; var mirror: [String] }
+    private var namespaces: [String] = []
+
+    func makeLab(pairs: Int) throws -> Lab {
+        guard getuid() == 0 else { throw XCTSkip("sensor tests need root (network namespaces, capture): skipped") }
+        guard sh(["ip", "-V"]) == 0 else { throw XCTSkip("iproute2 (ip) is not installed: skipped") }
+        guard sh(["tcpreplay", "-V"]) == 0 else { throw XCTSkip("tcpreplay is not installed (scripts/install-deps.sh installs it): skipped") }
+        let tag = "sv\(getpid() % 10_000)\(namespaces.count)"
+        let lab = Lab(source: "\(tag)s", sensor: "\(tag)m", src: (0..<pairs).map { "\(tag)s\($0)" }, mirror: (0..<pairs).map { "\(tag)m\($0)" })
+        namespaces += [lab.source, lab.sensor]
+        var cmds = [["ip", "netns", "add", lab.source], ["ip", "netns", "add", lab.sensor]]
+        for i in 0..<pairs {
+            let (s, m) = (lab.src[i], lab.mirror[i])
+            cmds += [["ip", "link", "add", s, "type", "veth", "peer", "name", m],
+                     ["ip", "link", "set", s, "netns", lab.source], ["ip", "link", "set", m, "netns", lab.sensor],
+                     ["ip", "netns", "exec", lab.source, "sysctl", "-qw", "net.ipv6.conf.\(s).disable_ipv6=1"],
+                     ["ip", "netns", "exec", lab.sensor, "sysctl", "-qw", "net.ipv6.conf.\(m).disable_ipv6=1"],
+                     ["ip", "-n", lab.source, "link", "set", s, "up"], ["ip", "-n", lab.sensor, "link", "set", m, "up"]]
+        }
+        for cmd in cmds {
+            guard sh(cmd) == 0 else { throw XCTSkip("cannot set up namespaces (\(cmd.joined(separator: " "))): skipped") }
+        }
+        return lab
+    }
+
+    override func setUpWithError() throws {
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        // Writable by the unprivileged user a sensor switches to (a reopen creates files here).
+        chmod(work.path, 0o777)
+    }
+
+    override func tearDown() {
+        for ns in namespaces { sh(["ip", "netns", "del", ns]) }
+        namespaces = []
+        try? FileManager.default.removeItem(at: work)
+    }
+
+    /// Plays `capture` onto `interface` of the source namespace at `pps` packets a second.
+    func replay(_ lab: Lab, _ capture: URL, on interface: String, pps: Int = 400) -> Int32 {
+        sh(["ip", "netns", "exec", lab.source, "tcpreplay", "-q", "-i", interface, "--pps", "\(pps)", capture.path])
+    }
+
+    /// A sensor on the mirror side: `spansight live ARGS --output FILE`, ready (captures open,
+    /// privileges dropped, signal handlers in place) when this returns.
+    func startSensor(_ lab: Lab, _ args: [String], output: URL) throws -> (Process, URL) {
+        let err = work.appendingPathComponent("sensor-\(UUID().uuidString).err")
+        FileManager.default.createFile(atPath: err.path, contents: nil)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["ip", "netns", "exec", lab.sensor, CLITests.binary.path, "live"] + args
+            + ["--filter", "tcp port 502", "--output", output.path, "--duration", "120"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = try FileHandle(forWritingTo: err)
+        try p.run()
+        addTeardownBlock { if p.isRunning { p.terminate() } }
+        XCTAssertTrue(ProcessReadiness.waitForStopHandlers(p.processIdentifier, also: [SIGHUP]), "the sensor never became ready")
+        return (p, err)
+    }
+
+    func events(_ file: URL) -> [[String: Any]] {
+        ((try? String(contentsOf: file, encoding: .utf8)) ?? "").split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+    }
+
+    /// Lines in `file` that are not one whole JSON object (a torn write would show here).
+    func brokenLines(_ file: URL) -> Int {
+        let text = (try? String(contentsOf: file, encoding: .utf8)) ?? ""
+        if !text.isEmpty && !text.hasSuffix("\n") { return 1 }
+        return text.split(separator: "\n").filter { (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) == nil }.count
+    }
+
+    func count(_ type: String, _ file: URL) -> Int { events(file).filter { $0["event_type"] as? String == type }.count }
+
+    /// The Modbus events `read` finds in the fixture: what one replay must give.
+    func modbusEventsInFixture() throws -> Int {
+        let out = work.appendingPathComponent("reference.json")
+        let p = Process()
+        p.executableURL = CLITests.binary
+        p.arguments = ["read", "-q", "--no-inventory", "--eve-types", "modbus", "-o", out.path, fixture.path]
+        try p.run()
+        p.waitUntilExit()
+        let n = count("modbus", out)
+        XCTAssertGreaterThan(n, 40, "the fixture's 46 requests")
+        return n
+    }
+
+    /// Waits until `file` holds `n` events of `type` (or `limit` seconds pass); the seconds it took.
+    func waitFor(_ n: Int, _ type: String, in file: URL, limit: Double) -> Double? {
+        let start = Date()
+        while Date().timeIntervalSince(start) < limit {
+            if count(type, file) >= n { return Date().timeIntervalSince(start) }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        return nil
+    }
+
+    func stop(_ p: Process, _ err: URL) -> String {
+        p.interrupt()
+        XCTAssertTrue(p.waitUntilExit(within: 20), "SIGINT did not stop the sensor")
+        XCTAssertEqual(p.terminationStatus, 0)
+        return (try? String(contentsOf: err, encoding: .utf8)) ?? ""
+    }
+
+    /// Events reach the file within the flush interval while the sensor runs, with periodic
+    /// stats off (flushing never waits for a stats event, nor for a full buffer).
+    func testEventsAreWrittenWithinTheFlushIntervalOnAQuietLink() throws {
+        let lab = try makeLab(pairs: 1)
+        let expected = try modbusEventsInFixture()
+        let out = work.appendingPathComponent("eve.json")
+        let (p, err) = try startSensor(lab, ["-i", lab.mirror[0], "--stats-interval", "0", "--flush-interval", "1", "--no-inventory", "--user", "root"], output: out)
+        XCTAssertEqual(replay(lab, fixture, on: lab.src[0]), 0, "tcpreplay failed")
+        // The last packets were on the wire when tcpreplay returned: 1 s of flush interval and
+        // the kernel's 200 ms block timeout, with slack for a loaded machine.
+        let took = waitFor(expected, "modbus", in: out, limit: 10)
+        XCTAssertNotNil(took, "after 10 s the file held \(count("modbus", out)) of \(expected) modbus events")
+        if let t = took { XCTAssertLessThan(t, 3.0, "events waited \(t) s with --flush-interval 1") }
+        XCTAssertTrue(p.isRunning, "written while the sensor runs, not at its end")
+        let stderr = stop(p, err)
+        XCTAssertEqual(count("modbus", out), expected, stderr)
+        XCTAssertEqual(count("flow", out), 3, "the fixture's 3 connections")
+    }
+
+    /// logrotate's way: move the file away, SIGHUP; the sensor writes a new file at once and no
+    /// event is lost or torn. Run as an unprivileged user after the switch (`--user nobody`),
+    /// which owns the events file and the new one.
+    func testSIGHUPReopensTheEventsFileAfterAMoveAndLosesNoEvent() throws {
+        let lab = try makeLab(pairs: 1)
+        let expected = try modbusEventsInFixture()
+        let out = work.appendingPathComponent("eve.json")
+        let rotated = work.appendingPathComponent("eve.json.1")
+        let (p, err) = try startSensor(lab, ["-i", lab.mirror[0], "--stats-interval", "1", "--flush-interval", "1", "--no-inventory", "--user", "nobody"], output: out)
+        XCTAssertEqual(replay(lab, fixture, on: lab.src[0]), 0)
+        XCTAssertNotNil(waitFor(expected, "modbus", in: out, limit: 10), "first replay not written")
+        // Rotation while the sensor keeps writing (stats every second), then the second replay.
+        XCTAssertEqual(rename(out.path, rotated.path), 0)
+        p.processIdentifier.hup()
+        XCTAssertNotNil(waitFor(1, "stats", in: out, limit: 10), "no new file after SIGHUP")
+        // The same conversations from other addresses (a replay of the same packets would be
+        // retransmissions of data already seen).
+        let again = work.appendingPathComponent("again.pcap")
+        XCTAssertEqual(sh(["tcprewrite", "--seed=7", "--fixcsum", "-i", fixture.path, "-o", again.path]), 0)
+        XCTAssertEqual(replay(lab, again, on: lab.src[0]), 0)
+        XCTAssertNotNil(waitFor(expected, "modbus", in: out, limit: 10), "second replay not written to the new file")
+        let stderr = stop(p, err)
+        XCTAssertFalse(stderr.contains("cannot reopen"), stderr)
+        XCTAssertEqual(count("modbus", rotated), expected, "the rotated file has the first replay, whole")
+        XCTAssertEqual(count("modbus", out), expected, "the new file has the second")
+        XCTAssertEqual(count("modbus", rotated) + count("modbus", out), 2 * expected, "events before plus after equal the total")
+        XCTAssertEqual(brokenLines(rotated), 0)
+        XCTAssertEqual(brokenLines(out), 0)
+        // The final stats event, in the new file, counts both replays' packets.
+        let last = events(out).last { $0["event_type"] as? String == "stats" }
+        let decoder = (last?["stats"] as? [String: Any])?["decoder"] as? [String: Any]
+        XCTAssertEqual(decoder?["pkts"] as? Int, 2 * 116, "both replays' TCP packets (the filter leaves out 2 ARP): \(stderr)")
+        var st = stat()
+        XCTAssertEqual(stat(out.path, &st), 0)
+        XCTAssertEqual(st.st_uid, 65534, "the new file is the sensor's user's")
+    }
+
+    /// A root sensor switches to `--user` once its capture is open: uid, gid and groups are the
+    /// user's, no capability is left (effective, permitted, bounding aside), no later gain of
+    /// privileges; and it still captures.
+    func testARootSensorDropsToItsUserAndKeepsNoCapability() throws {
+        let lab = try makeLab(pairs: 1)
+        let expected = try modbusEventsInFixture()
+        let out = work.appendingPathComponent("eve.json")
+        let (p, err) = try startSensor(lab, ["-i", lab.mirror[0], "--stats-interval", "0", "--no-inventory", "--user", "nobody"], output: out)
+        let status = try String(contentsOfFile: "/proc/\(p.processIdentifier)/status", encoding: .utf8)
+        func field(_ name: String) -> String {
+            status.split(separator: "\n").first { $0.hasPrefix(name + ":") }.map { $0.dropFirst(name.count + 1).trimmingCharacters(in: .whitespaces) } ?? "?"
+        }
+        XCTAssertEqual(field("Uid").split(whereSeparator: \.isWhitespace), ["65534", "65534", "65534", "65534"], "real, effective, saved, fs uid")
+        XCTAssertEqual(field("Gid").split(whereSeparator: \.isWhitespace), ["65534", "65534", "65534", "65534"])
+        XCTAssertFalse(field("Groups").split(whereSeparator: \.isWhitespace).contains("0"), "no root group left: \(field("Groups"))")
+        XCTAssertEqual(field("CapEff"), "0000000000000000")
+        XCTAssertEqual(field("CapPrm"), "0000000000000000")
+        XCTAssertEqual(field("CapAmb"), "0000000000000000")
+        XCTAssertEqual(field("NoNewPrivs"), "1")
+        XCTAssertEqual(replay(lab, fixture, on: lab.src[0]), 0)
+        XCTAssertNotNil(waitFor(expected, "modbus", in: out, limit: 10), "capture after the switch")
+        _ = stop(p, err)
+        // A user that does not exist is one error line, before any packet.
+        let bad = Process()
+        bad.executableURL = CLITests.binary
+        bad.arguments = ["live", "-i", "lo", "--filter", "host 192.0.2.77", "--duration", "5", "--user", "no-such-user-spansight", "-q"]
+        let pipe = Pipe()
+        bad.standardError = pipe
+        bad.standardOutput = FileHandle.nullDevice
+        try bad.run()
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        bad.waitUntilExit()
+        XCTAssertEqual(bad.terminationStatus, 1)
+        XCTAssertEqual(text, "spansight: error: --user no-such-user-spansight: no such user\n")
+    }
+
+    /// Two mirrored ports, one sensor: each direction of every connection arrives on its own
+    /// interface (as from a TAP's two outputs) and the flow table joins them.
+    func testTwoInterfacesFeedOneFlowTable() throws {
+        let lab = try makeLab(pairs: 2)
+        let expected = try modbusEventsInFixture()
+        // The fixture split by direction: requests (to port 502) and answers (from it).
+        let toServer = work.appendingPathComponent("to-server.pcap"), toClient = work.appendingPathComponent("to-client.pcap")
+        XCTAssertEqual(sh(["tcpdump", "-r", fixture.path, "-w", toServer.path, "tcp dst port 502"]), 0)
+        XCTAssertEqual(sh(["tcpdump", "-r", fixture.path, "-w", toClient.path, "tcp src port 502"]), 0)
+        let out = work.appendingPathComponent("eve.json")
+        let (p, err) = try startSensor(lab, ["-i", lab.mirror[0], "-i", lab.mirror[1], "--stats-interval", "0", "--no-inventory", "--user", "root"], output: out)
+        // Both halves at once, each at its recorded pace (the capture lasts 1.6 s).
+        let a = Process(), b = Process()
+        for (proc, file, iface) in [(a, toServer, lab.src[0]), (b, toClient, lab.src[1])] {
+            proc.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            proc.arguments = ["ip", "netns", "exec", lab.source, "tcpreplay", "-q", "-i", iface, file.path]
+            proc.standardOutput = FileHandle.nullDevice
+            proc.standardError = FileHandle.nullDevice
+        }
+        try a.run(); try b.run()
+        a.waitUntilExit(); b.waitUntilExit()
+        XCTAssertEqual(a.terminationStatus, 0); XCTAssertEqual(b.terminationStatus, 0)
+        Thread.sleep(forTimeInterval: 1.5)
+        let stderr = stop(p, err)
+        let all = events(out)
+        let flows = all.filter { $0["event_type"] as? String == "flow" }
+        XCTAssertEqual(flows.count, 3, "3 connections, each one flow from two interfaces: \(stderr)")
+        for f in flows {
+            let flow = f["flow"] as? [String: Any]
+            XCTAssertGreaterThan(flow?["pkts_toserver"] as? Int ?? 0, 0)
+            XCTAssertGreaterThan(flow?["pkts_toclient"] as? Int ?? 0, 0)
+            XCTAssertEqual(f["dest_port"] as? Int, 502, "the server side known from both halves")
+        }
+        let pkts = flows.reduce(0) { $0 + (($1["flow"] as? [String: Any])?["pkts_toserver"] as? Int ?? 0) + (($1["flow"] as? [String: Any])?["pkts_toclient"] as? Int ?? 0) }
+        XCTAssertEqual(pkts, 116, "every TCP packet of both halves in the flows (the fixture's other 2 are ARP)")
+        let ifaces = Set(all.compactMap { $0["in_iface"] as? String })
+        XCTAssertTrue(ifaces.isSubset(of: Set(lab.mirror)) && !ifaces.isEmpty, "\(ifaces)")
+        // A transaction's event is built when its response arrives: the answers' port.
+        XCTAssertEqual(Set(all.filter { $0["event_type"] as? String == "modbus" }.compactMap { $0["in_iface"] as? String }), [lab.mirror[1]])
+        XCTAssertGreaterThanOrEqual(all.filter { $0["event_type"] as? String == "modbus" }.count, expected - 3,
+                                    "pairing across two ports may differ only where a reply overtook its request")
+        XCTAssertTrue(stderr.contains("    \(lab.mirror[0]): received"), "a summary line per interface: \(stderr)")
+    }
+
+    /// A sensor that cannot keep up (stopped while the source plays, a small kernel buffer)
+    /// counts the kernel's drops in `stats` and says so once on standard error.
+    func testKernelDropsAreCountedAndWarned() throws {
+        let lab = try makeLab(pairs: 1)
+        let out = work.appendingPathComponent("eve.json")
+        let (p, err) = try startSensor(lab, ["-i", lab.mirror[0], "--stats-interval", "1", "--no-inventory", "--user", "root", "--buffer-size", "65536"], output: out)
+        kill(p.processIdentifier, SIGSTOP)
+        let played = sh(["ip", "netns", "exec", lab.source, "tcpreplay", "-q", "-i", lab.src[0], "--topspeed", "--loop", "40", fixture.path])
+        kill(p.processIdentifier, SIGCONT)
+        XCTAssertEqual(played, 0)
+        XCTAssertNotNil(waitFor(2, "stats", in: out, limit: 10))
+        let stderr = stop(p, err)
+        let stats = events(out).filter { $0["event_type"] as? String == "stats" }
+        let capture = (stats.last?["stats"] as? [String: Any])?["capture"] as? [String: Any]
+        let drops = capture?["kernel_drops"] as? Int ?? 0
+        let received = capture?["kernel_packets"] as? Int ?? 0
+        XCTAssertGreaterThan(drops, 0, "40 x 116 packets into a 64 KiB buffer nobody read: \(stderr)")
+        XCTAssertGreaterThanOrEqual(received, 40 * 116 - drops, "the kernel saw every TCP packet played")
+        let decoder = (stats.last?["stats"] as? [String: Any])?["decoder"] as? [String: Any]
+        XCTAssertEqual((decoder?["pkts"] as? Int ?? 0) + drops, received, "what was not dropped was analysed")
+        let warnings = stderr.split(separator: "\n").filter { $0.contains("the capture is dropping packets") }
+        XCTAssertEqual(warnings.count, 1, "one warning when drops start: \(stderr)")
+    }
+}
+
+private extension Int32 {
+    func hup() { kill(self, SIGHUP) }
+}
