@@ -31,6 +31,9 @@ enum SpanSightVersion {
 
 /// Options shared by `read` and `live`.
 struct AnalysisOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Read options from this YAML file: each key an option's long name without the dashes (`flush-interval: 1`, `interface: [eth1, eth2]`, `immediate: true`). The command line wins over the file.", valueName: "file"))
+    var config: String?
+
     @Option(name: [.short, .long], help: "Write events here instead of standard output.")
     var output: String?
 

@@ -3,7 +3,12 @@ import ArgumentParser
 // Parsed and run here rather than by `main()`, so that standard output is checked also when
 // a command ends with a non-zero status (a partial input) or an error.
 do {
-    var command = try SpanSightCommand.parseAsRoot()
+    let arguments: [String]
+    do { arguments = try ConfigFile.expand(Array(CommandLine.arguments.dropFirst())) } catch {
+        Stderr.line("spansight: error: \(error.description)")
+        SpanSightCommand.exit(withError: ExitCode(1))
+    }
+    var command = try SpanSightCommand.parseAsRoot(arguments)
     try command.run()
 } catch {
     if !(error is CleanExit) { WriteFailures.checkStandardOutput() }

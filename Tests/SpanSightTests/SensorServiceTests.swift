@@ -281,6 +281,57 @@ final class SensorServiceTests: XCTestCase {
         let warnings = stderr.split(separator: "\n").filter { $0.contains("the capture is dropping packets") }
         XCTAssertEqual(warnings.count, 1, "one warning when drops start: \(stderr)")
     }
+
+    /// `--config FILE` gives the same run as its options on the command line; the command
+    /// line wins; a bad file is one error line.
+    func testConfigFileOptions() throws {
+        let config = work.appendingPathComponent("sensor.yaml")
+        try """
+            # a sensor's settings
+            interface: [lo]
+            filter: "host 192.0.2.77 and tcp port 5999"
+            duration: 30
+            stats-interval: 1
+            immediate: true
+            no-promiscuous: false
+            user: root
+            sensor-name: span-7
+            """.write(to: config, atomically: true, encoding: .utf8)
+        guard getuid() == 0 else { throw XCTSkip("live capture on lo needs root: skipped") }
+        let out = work.appendingPathComponent("eve.json")
+        let p = Process()
+        p.executableURL = CLITests.binary
+        // The command line's --duration replaces the file's.
+        p.arguments = ["live", "--config", config.path, "--duration", "2", "-o", out.path, "-q"]
+        let pipe = Pipe()
+        p.standardError = pipe
+        try p.run()
+        let stderr = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertTrue(p.waitUntilExit(within: 15), "--duration 2 from the command line")
+        XCTAssertEqual(p.terminationStatus, 0, stderr)
+        let stats = events(out).filter { $0["event_type"] as? String == "stats" }
+        XCTAssertGreaterThanOrEqual(stats.count, 2, "stats-interval 1 from the file")
+        XCTAssertEqual(Set(stats.compactMap { $0["host"] as? String }), ["span-7"])
+        XCTAssertEqual(Set(stats.compactMap { $0["in_iface"] as? String }), ["lo"])
+
+        for (text, message) in [("interface: [lo\n", "not YAML"), ("- lo\n", "must be a mapping"),
+                                ("interface:\n  name: lo\n", "takes a value or a list of values"),
+                                ("user: a\nuser: b\n", "duplicated key")] {
+            try text.write(to: config, atomically: true, encoding: .utf8)
+            let bad = Process()
+            bad.executableURL = CLITests.binary
+            bad.arguments = ["live", "--config", config.path]
+            let e = Pipe()
+            bad.standardError = e
+            bad.standardOutput = FileHandle.nullDevice
+            try bad.run()
+            let said = String(decoding: e.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            bad.waitUntilExit()
+            XCTAssertEqual(bad.terminationStatus, 1, text)
+            XCTAssertEqual(said.split(separator: "\n").count, 1, "one line: \(said)")
+            XCTAssertTrue(said.hasPrefix("spansight: error: --config \(config.path): ") && said.contains(message), said)
+        }
+    }
 }
 
 private extension Int32 {
