@@ -126,6 +126,9 @@ public enum InventoryStore {
 
     static func open(_ path: String) throws(StoreError) -> SQLite {
         let db = try SQLite(path: path)
+        // Write-ahead logging: a reader (`assets --db`) never waits for, nor sees half of, a
+        // sensor's save; a save killed part-way is rolled back at the next open.
+        try db.exec("PRAGMA journal_mode=WAL")
         try db.exec(schema)
         let st = try db.prepare("SELECT value FROM meta WHERE key = 'schema_version'")
         st.bind([])
@@ -215,7 +218,8 @@ public enum InventoryStore {
     }
 
     /// Writes the inventory's whole state (replacing what the store held) in one transaction.
-    public static func save(_ path: String, _ inv: Inventory, source: String) throws(StoreError) {
+    /// `endOfRun`: a row in `runs` records the run (periodic saves of a live run add none).
+    public static func save(_ path: String, _ inv: Inventory, source: String, endOfRun: Bool = true) throws(StoreError) {
         let db = try open(path)
         try db.exec("BEGIN IMMEDIATE")
         do {
@@ -267,8 +271,10 @@ public enum InventoryStore {
                 try db.run(edge, [t(k.client.text), t(k.server.text), t(k.service), u(e.flows), u(e.packets), u(e.bytes),
                                   i(Int64(e.operations)), i(e.firstSeen), i(e.lastSeen)])
             }
-            let run = try db.prepare("INSERT INTO runs (source, hosts, edges) VALUES (?,?,?)")
-            try db.run(run, [t(source), i(Int64(inv.hosts.count)), i(Int64(inv.edges.count))])
+            if endOfRun {
+                let run = try db.prepare("INSERT INTO runs (source, hosts, edges) VALUES (?,?,?)")
+                try db.run(run, [t(source), i(Int64(inv.hosts.count)), i(Int64(inv.edges.count))])
+            }
             try db.exec("COMMIT")
         } catch {
             try? db.exec("ROLLBACK")

@@ -30,6 +30,9 @@ final class Analysis {
     var onFinish: [() throws -> Void] = []
     /// Reports written after all `onFinish` work (the inventory's, which include alert risk).
     var reports: [() throws -> Void] = []
+    /// State saved periodically by a long-running capture (`live --persist-interval`), each a
+    /// transaction of its own; a failure is a warning and the capture goes on.
+    var persisters: [() throws -> Void] = []
     /// Lines added to the human summary.
     var summaryLines: [() -> [String]] = []
 
@@ -157,6 +160,8 @@ final class Analysis {
         /// Stop after this many packets (0: no limit) or seconds (0: no limit).
         var maxPackets = 0
         var maxSeconds = 0
+        /// Seconds between saves of the state a run keeps (`persisters`; 0: only at the end).
+        var persistInterval = 60
     }
 
     /// One live capture interface and what its counters said last.
@@ -207,8 +212,10 @@ final class Analysis {
         let deadline = schedule.maxSeconds > 0 ? wallStart + Double(schedule.maxSeconds) : Double.infinity
         let statsEvery = Double(schedule.statsInterval)
         let flushEvery = Double(schedule.flushInterval)
+        let persistEvery = Double(schedule.persistInterval)
         var lastStats = wallStart
         var lastCounters = wallStart
+        var lastPersist = wallStart
         /// When the oldest event not yet written was built (nil: none waiting).
         var pendingSince: Double? = nil
         var n = 0
@@ -247,6 +254,7 @@ final class Analysis {
                 var wait = min(0.25, deadline - now)
                 if statsEvery > 0 { wait = min(wait, lastStats + statsEvery - now) }
                 if let since = pendingSince { wait = min(wait, since + flushEvery - now) }
+                if persistEvery > 0 && !persisters.isEmpty { wait = min(wait, lastPersist + persistEvery - now) }
                 if wait > 0 { PcapHandle.waitForPackets(handles, milliseconds: Int32((wait * 1000).rounded(.up))) }
                 // An idle link: engine time follows the wall clock (live packet times are
                 // the kernel's wall clock), so idle flows still time out and stats are dated.
@@ -264,6 +272,11 @@ final class Analysis {
                 engine.emitStats()
             }
             if ReopenSignal.take() { reopenOutputs() }
+            if persistEvery > 0 && now - lastPersist >= persistEvery {
+                lastPersist = now
+                persist()
+                now = MonotonicClock.now()
+            }
             // Every event is written within the flush interval of the packet or timer that
             // built it, however busy or idle the link.
             if output.hasPending {
@@ -278,6 +291,21 @@ final class Analysis {
         StopSignals.detach()
         return finishRun(status)
     }
+
+    /// Saves what the run keeps (the inventory store); a failed save is a warning, said once
+    /// until a save succeeds again, and the next interval tries again.
+    private func persist() {
+        for save in persisters {
+            do {
+                try save()
+                persistFailing = false
+            } catch {
+                if !persistFailing { warn("periodic save failed (the capture goes on; the next interval tries again): \(error)") }
+                persistFailing = true
+            }
+        }
+    }
+    private var persistFailing = false
 
     /// SIGHUP: the events file is closed and opened again at its path (after logrotate moved
     /// it, a new file). When it cannot be, events go on to the file open before.

@@ -11,7 +11,7 @@ struct InventoryOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Write the communication map here: Graphviz DOT, or a self-contained HTML report when the name ends in .html (repeatable).", valueName: "file"))
     var map: [String] = []
 
-    @Option(help: ArgumentHelp("SQLite store: the inventory is loaded from it first and saved back at the end, so runs accumulate.", valueName: "file"))
+    @Option(help: ArgumentHelp("SQLite store: the inventory is loaded from it first and saved back at the end (live: also every --persist-interval), so runs accumulate.", valueName: "file"))
     var db: String?
 
     @Option(help: "Most hosts (IP addresses) the inventory keeps; more are counted as dropped.")
@@ -72,6 +72,7 @@ struct InventoryOptions: ParsableArguments {
             }
             if let db { try InventoryStore.save(db, inventory, source: source) }
         }
+        if let db { analysis.persisters.append { try InventoryStore.save(db, inventory, source: source, endOfRun: false) } }
         analysis.summaryLines.append {
             var s = "  assets: \(inventory.assets().count) (\(inventory.hosts.count) addresses"
             if inventory.hostsDropped > 0 { s += ", \(inventory.hostsDropped) dropped by --max-assets" }

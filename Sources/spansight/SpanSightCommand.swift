@@ -300,6 +300,9 @@ struct Live: ParsableCommand, ChecksRunFiles {
     @Option(help: "Most seconds an event waits before it is written (0: after the packet that produced it).")
     var flushInterval: Int = 1
 
+    @Option(help: "Seconds between saves of the inventory to --db (each a transaction: a sensor killed at any moment leaves the last complete save; 0: only at the end).")
+    var persistInterval: Int = 60
+
     @Option(help: ArgumentHelp("Run as this user once the capture is open (root only; `root` keeps root). Default: \(Privileges.defaultUser) when that account exists.", valueName: "name"))
     var user: String?
 
@@ -326,6 +329,7 @@ struct Live: ParsableCommand, ChecksRunFiles {
         try OptionBounds.check("buffer-size", Int(bufferSize), 0...Int(Int32.max), "bytes")
         try OptionBounds.seconds("stats-interval", statsInterval, zeroAllowed: true)
         try OptionBounds.seconds("flush-interval", flushInterval, zeroAllowed: true)
+        try OptionBounds.seconds("persist-interval", persistInterval, zeroAllowed: true)
         guard count >= 0 else { throw ValidationError("--count must be 0 (no limit) or more, got \(count)") }
         try OptionBounds.seconds("duration", duration, zeroAllowed: true, max: OptionBounds.maxDurationSeconds)
         if detect.alertPcap != nil {
@@ -362,7 +366,7 @@ struct Live: ParsableCommand, ChecksRunFiles {
         let inventory = try self.inventory.attach(to: analysis, source: "live:\(interface.joined(separator: ","))")
         let detector = try detect.attach(to: analysis, inputs: nil)
         Wiring.connect(inventory: inventory, detector: detector)
-        let schedule = Analysis.LiveSchedule(statsInterval: statsInterval, flushInterval: flushInterval, maxPackets: count, maxSeconds: duration)
+        let schedule = Analysis.LiveSchedule(statsInterval: statsInterval, flushInterval: flushInterval, maxPackets: count, maxSeconds: duration, persistInterval: persistInterval)
         let status = analysis.readLive(configs, schedule) { try dropPrivileges(events: out) }
         if !options.quiet { analysis.printSummary() }
         if status != 0 { throw ExitCode(status) }

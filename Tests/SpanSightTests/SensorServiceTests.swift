@@ -282,6 +282,73 @@ final class SensorServiceTests: XCTestCase {
         XCTAssertEqual(warnings.count, 1, "one warning when drops start: \(stderr)")
     }
 
+    /// What an SQLite store holds, read by Python's own sqlite3 (another reader, as an
+    /// `assets --db` beside the sensor would be): integrity, hosts, runs.
+    func store(_ db: URL) -> (ok: Bool, hosts: Int, runs: Int)? {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", """
+            import sqlite3, sys
+            c = sqlite3.connect(sys.argv[1], timeout=10)
+            q = lambda s: c.execute(s).fetchone()[0]
+            print(q("pragma integrity_check"), q("select count(*) from hosts"), q("select count(*) from runs"))
+            """, db.path]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = FileHandle.nullDevice
+        guard (try? p.run()) != nil else { return nil }
+        let words = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(whereSeparator: \.isWhitespace)
+        p.waitUntilExit()
+        guard p.terminationStatus == 0, words.count == 3, let h = Int(words[1]), let r = Int(words[2]) else { return nil }
+        return (words[0] == "ok", h, r)
+    }
+
+    /// `--persist-interval`: the inventory is saved while the sensor runs, each save one
+    /// transaction; killed (SIGKILL) at any moment, the store is the last complete save, and
+    /// a restarted sensor goes on from it.
+    func testTheStoreSurvivesSIGKILLAndARestartGoesOnFromIt() throws {
+        let lab = try makeLab(pairs: 1)
+        // The hosts one replay gives (the capture's addresses), from `read` into a store of its own.
+        let reference = work.appendingPathComponent("reference.db")
+        let r = Process()
+        r.executableURL = CLITests.binary
+        r.arguments = ["read", "-q", "--db", reference.path, "-o", "/dev/null", fixture.path]
+        try r.run(); r.waitUntilExit()
+        let hosts = try XCTUnwrap(store(reference)?.hosts)
+        XCTAssertGreaterThan(hosts, 1)
+
+        let db = work.appendingPathComponent("sensor.db")
+        let out = work.appendingPathComponent("eve.json")
+        let args = ["-i", lab.mirror[0], "--stats-interval", "0", "--user", "root", "--db", db.path, "--persist-interval", "1"]
+        var (p, _) = try startSensor(lab, args, output: out)
+        XCTAssertEqual(replay(lab, fixture, on: lab.src[0]), 0)
+        // Saved while running (no end of run yet).
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline && (store(db)?.hosts ?? 0) < hosts { Thread.sleep(forTimeInterval: 0.1) }
+        XCTAssertEqual(store(db)?.hosts, hosts, "the inventory saved within the persist interval")
+        // Killed at an arbitrary moment of its one-second save cycle.
+        Thread.sleep(forTimeInterval: Double.random(in: 0...1.2))
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        let killed = try XCTUnwrap(store(db), "the store opens after SIGKILL")
+        XCTAssertTrue(killed.ok, "integrity_check after SIGKILL")
+        XCTAssertEqual(killed.hosts, hosts, "the last complete save")
+        XCTAssertEqual(killed.runs, 0, "periodic saves record no run; the killed run never ended")
+
+        // Restarted on the same store: other conversations (other addresses) add their hosts.
+        let again = work.appendingPathComponent("again.pcap")
+        XCTAssertEqual(sh(["tcprewrite", "--seed=11", "--fixcsum", "-i", fixture.path, "-o", again.path]), 0)
+        var err: URL
+        (p, err) = try startSensor(lab, args, output: out)
+        XCTAssertEqual(replay(lab, again, on: lab.src[0]), 0)
+        Thread.sleep(forTimeInterval: 1.5)
+        let stderr = stop(p, err)
+        let after = try XCTUnwrap(store(db))
+        XCTAssertTrue(after.ok)
+        XCTAssertEqual(after.hosts, 2 * hosts, "what the first run saved plus the second's: \(stderr)")
+        XCTAssertEqual(after.runs, 1, "the run that ended")
+    }
+
     /// `--config FILE` gives the same run as its options on the command line; the command
     /// line wins; a bad file is one error line.
     func testConfigFileOptions() throws {
