@@ -11,6 +11,8 @@ struct AlertKey: Hashable {
 
 /// A flow that raised an alert, for the evidence pcap.
 public struct EvidenceFlow: Sendable {
+    /// The flow's `flow_id` in events.
+    public var id: UInt64 = 0
     public var key: FlowKey
     public var vlanCount: UInt8
     public var firstNanos: Int64
@@ -142,7 +144,7 @@ final class AlertBook {
             for k in keys { close(k) }
         }
         if alertedFlows.remove(flow.id) != nil {
-            evidence.append(EvidenceFlow(key: flow.key, vlanCount: flow.vlanCount, firstNanos: flow.firstNanos, lastNanos: flow.lastNanos))
+            evidence.append(EvidenceFlow(id: flow.id, key: flow.key, vlanCount: flow.vlanCount, firstNanos: flow.firstNanos, lastNanos: flow.lastNanos))
         }
     }
 

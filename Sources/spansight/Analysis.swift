@@ -30,6 +30,13 @@ final class Analysis {
     var onFinish: [() throws -> Void] = []
     /// Reports written after all `onFinish` work (the inventory's, which include alert risk).
     var reports: [() throws -> Void] = []
+    /// Live: the ring of recent packets kept for alert evidence (nil: none), and the writer of
+    /// each alerted flow's pcap.
+    var packetRing: PacketRing?
+    var liveEvidence: LiveEvidence?
+    /// Live: the link type of the capture (known once it is open).
+    var liveLinkType: Int32? { interfaces.first?.handle.linkType.rawValue }
+
     /// State saved periodically by a long-running capture (`live --persist-interval`), each a
     /// transaction of its own; a failure is a warning and the capture goes on.
     var persisters: [() throws -> Void] = []
@@ -41,7 +48,8 @@ final class Analysis {
         if let inventory = observer as? Inventory {
             engine.budget.addSampler(.inventory) { [unowned inventory] in (inventory.chargedBytes, inventory.peakBytes) }
         } else if let detector = observer as? Detector {
-            engine.budget.addSampler(.detection) { [unowned detector] in (detector.estimatedBytes, nil) }
+            // The live evidence ring is detection's too.
+            engine.budget.addSampler(.detection) { [unowned detector, unowned self] in (detector.estimatedBytes + (self.packetRing?.bytes ?? 0), nil) }
         }
         observers.append(observer)
         engine.observer = observers.count == 1 ? observer : ObserverGroup(observers)
@@ -246,6 +254,12 @@ final class Analysis {
                 let p = interfaces[pick].head
                 output.selectInterface(pick)
                 engine.process(p.bytes, wireLength: p.wireLength, timestampNanos: p.timestampNanos)
+                if let ring = packetRing {
+                    let id = engine.packetFlowID
+                    ring.append(p.bytes, wireLength: p.wireLength, nanos: p.timestampNanos, flowID: id)
+                    do { try liveEvidence?.packet(p.bytes, wireLength: p.wireLength, nanos: p.timestampNanos, flowID: id, alerted: output.alertedFlows) }
+                    catch { warn("alert evidence: \(error)") }
+                }
                 n += 1
                 if schedule.maxPackets > 0 && n >= schedule.maxPackets { break loop }
             } else {
@@ -265,6 +279,9 @@ final class Analysis {
             if now - lastCounters >= 1 {
                 lastCounters = now
                 updateCaptureStats(now: now)
+                if let e = liveEvidence {
+                    do { try e.sweep(alerted: output.alertedFlows) } catch { warn("alert evidence: \(error)") }
+                }
             }
             if statsEvery > 0 && now - lastStats >= statsEvery {
                 lastStats = now

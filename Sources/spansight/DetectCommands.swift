@@ -88,17 +88,17 @@ struct DetectOptions: ParsableArguments {
     @Option(help: "A baseline from `spansight learn`: also alert on what it does not allow (implies --alerts).")
     var baseline: String?
 
-    @Option(help: "Write the packets of every alerted flow to this pcap (`read` only; implies --alerts).")
+    @Option(help: ArgumentHelp("Write the packets of every alerted flow: `read`, to this pcap; `live`, to DIR/flow-<flow_id>.pcap for each alerted flow when it ends, from a ring of recent packets (--alert-ring-megabytes). Implies --alerts.", valueName: "path"))
     var alertPcap: String?
 
     @OptionGroup var thresholds: DetectThresholds
 
     var enabled: Bool { alerts || baseline != nil || alertPcap != nil }
 
-    /// The baseline read, the evidence pcap written.
-    func addFiles(to files: inout RunFiles) {
+    /// The baseline read, the evidence pcap written (`live`: a folder, checked apart).
+    func addFiles(to files: inout RunFiles, alertPcapIsFile: Bool = true) {
         files.input("--baseline", baseline)
-        files.output("--alert-pcap", alertPcap)
+        if alertPcapIsFile { files.output("--alert-pcap", alertPcap) }
     }
 
     /// Attaches a detector to the analysis when detection is on; `inputs` are the files a
@@ -120,7 +120,7 @@ struct DetectOptions: ParsableArguments {
         }
         analysis.summaryLines.append {
             var lines = DetectSummary.lines(detector)
-            if let pcap { lines.append("  alert evidence: \(written) packets of \(detector.evidence.count) flows in \(pcap)") }
+            if let pcap, inputs != nil { lines.append("  alert evidence: \(written) packets of \(detector.evidence.count) flows in \(pcap)") }
             return lines
         }
         return detector

@@ -4,6 +4,7 @@ import ArgumentParser
 import Foundation
 import SpanSightProtocols
 import SpanSightCapture
+import SpanSightDetect
 import SpanSightEngine
 #if canImport(Glibc)
 import Glibc
@@ -312,6 +313,12 @@ struct Live: ParsableCommand, ChecksRunFiles {
     @Option(help: "Stop after this many seconds (0: no limit).")
     var duration: Int = 0
 
+    @Option(help: "With --alert-pcap DIR: MiB of recent packets kept for evidence (charged to detection's share of --memory-budget, at most half of it).")
+    var alertRingMegabytes: Int = 8
+
+    @Option(help: "With --alert-pcap DIR: most packets the evidence ring keeps.")
+    var alertRingPackets: Int = 16_384
+
     @OptionGroup var options: AnalysisOptions
 
     @OptionGroup(title: "Asset inventory") var inventory: InventoryOptions
@@ -332,9 +339,8 @@ struct Live: ParsableCommand, ChecksRunFiles {
         try OptionBounds.seconds("persist-interval", persistInterval, zeroAllowed: true)
         guard count >= 0 else { throw ValidationError("--count must be 0 (no limit) or more, got \(count)") }
         try OptionBounds.seconds("duration", duration, zeroAllowed: true, max: OptionBounds.maxDurationSeconds)
-        if detect.alertPcap != nil {
-            throw ValidationError("--alert-pcap needs capture files (`read`): live evidence would need a packet ring; record with tcpdump alongside instead")
-        }
+        try OptionBounds.check("alert-ring-megabytes", alertRingMegabytes, 1...4096, "MiB")
+        try OptionBounds.check("alert-ring-packets", alertRingPackets, 16...(1 << 24), "packets")
         try validateRunFiles()
     }
 
@@ -342,12 +348,47 @@ struct Live: ParsableCommand, ChecksRunFiles {
         var f = RunFiles()
         options.addFiles(to: &f)
         inventory.addFiles(to: &f)
-        detect.addFiles(to: &f)
+        detect.addFiles(to: &f, alertPcapIsFile: false)
         return f
+    }
+
+    /// `--alert-pcap DIR` live: a folder the run (after any switch of user) can create files in.
+    private func checkEvidenceFolder(as user: String? = nil) throws {
+        guard let dir = detect.alertPcap else { return }
+        var st = stat()
+        guard stat(dir, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
+            throw fail("--alert-pcap \(dir): live evidence goes to a folder (one pcap per alerted flow), and there is no folder there")
+        }
+        guard access(dir, W_OK | X_OK) == 0 else {
+            throw fail("--alert-pcap \(dir): cannot create files there\(user.map { " as \($0)" } ?? ""): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// The evidence ring and its writer, once the capture's link type is known.
+    private func attachEvidence(_ analysis: Analysis, _ detector: Detector?) throws {
+        guard let dir = detect.alertPcap, let detector, let dlt = analysis.liveLinkType else { return }
+        let bytes = alertRingMegabytes << 20
+        let share = analysis.engine.budget.shares.detection
+        guard bytes <= share / 2 else {
+            throw fail("--alert-ring-megabytes \(alertRingMegabytes): more than half of detection's share (\(share >> 20) MiB of --memory-budget); raise the budget or lower the ring")
+        }
+        let ring = PacketRing(bytes: bytes, packets: alertRingPackets)
+        let evidence = LiveEvidence(ring: ring, directory: dir, linkType: dlt)
+        analysis.packetRing = ring
+        analysis.liveEvidence = evidence
+        let output = analysis.output
+        // After the flows ended (the engine's finish): every file finished.
+        analysis.onFinish.append { try evidence.sweep(alerted: output.alertedFlows, final: true) }
+        analysis.summaryLines.append {
+            var line = "  alert evidence: \(evidence.files) pcaps (\(evidence.packets) packets) in \(dir); ring \(ring.count) packets held, \(ring.evicted) evicted"
+            if evidence.flowsNotWritten > 0 { line += "; \(evidence.flowsNotWritten) alerted flows not written (\(evidence.maxOpenFiles) open at most)" }
+            return [line]
+        }
     }
 
     func run() throws {
         try runFiles.checkWritable()
+        try checkEvidenceFolder()
         let configs = interface.enumerated().map { i, name in
             var live = LiveCaptureConfig(interface: name)
             live.snaplen = snaplen
@@ -367,7 +408,10 @@ struct Live: ParsableCommand, ChecksRunFiles {
         let detector = try detect.attach(to: analysis, inputs: nil)
         Wiring.connect(inventory: inventory, detector: detector)
         let schedule = Analysis.LiveSchedule(statsInterval: statsInterval, flushInterval: flushInterval, maxPackets: count, maxSeconds: duration, persistInterval: persistInterval)
-        let status = analysis.readLive(configs, schedule) { try dropPrivileges(events: out) }
+        let status = analysis.readLive(configs, schedule) {
+            try dropPrivileges(events: out)
+            try attachEvidence(analysis, detector)
+        }
         if !options.quiet { analysis.printSummary() }
         if status != 0 { throw ExitCode(status) }
     }
@@ -390,6 +434,7 @@ struct Live: ParsableCommand, ChecksRunFiles {
         catch { throw fail(error.description) }
         guard case .switched(let who, _, _) = outcome else { return }
         try runFiles.checkWritable(as: "user \(who)")
+        try checkEvidenceFolder(as: "user \(who)")
         if let path = options.output, !CheckedFile.canCreate(beside: path) {
             Stderr.line("spansight: warning: user \(who) cannot create files in the folder of \(path): a SIGHUP reopen (log rotation) will fail; make the folder writable by \(who)")
         }

@@ -349,6 +349,72 @@ final class SensorServiceTests: XCTestCase {
         XCTAssertEqual(after.runs, 1, "the run that ended")
     }
 
+    /// Frames of a classic pcap, in order (Python reads it: an independent reader).
+    func frames(_ pcap: URL) -> [String]? {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", """
+            import struct, sys
+            d = open(sys.argv[1], "rb").read()
+            magic = struct.unpack("<I", d[:4])[0]
+            assert magic in (0xa1b2c3d4, 0xa1b23c4d), hex(magic)
+            o = 24
+            while o < len(d):
+                _, _, cap, _ = struct.unpack("<IIII", d[o:o + 16])
+                print(d[o + 16:o + 16 + cap].hex())
+                o += 16 + cap
+            """, pcap.path]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = FileHandle.nullDevice
+        guard (try? p.run()) != nil else { return nil }
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return p.terminationStatus == 0 ? text.split(separator: "\n").map(String.init) : nil
+    }
+
+    /// `live --alert-pcap DIR`: each alerted flow gets its own pcap, from the ring of recent
+    /// packets (its handshake included) and then as its packets come; together the same
+    /// frames `read --alert-pcap` takes from the file, each flow's in order.
+    func testLiveAlertEvidenceFromThePacketRing() throws {
+        let lab = try makeLab(pairs: 1)
+        let offline = work.appendingPathComponent("offline.pcap")
+        let r = Process()
+        r.executableURL = CLITests.binary
+        r.arguments = ["read", "-q", "--no-inventory", "--alert-pcap", offline.path, "-o", "/dev/null", fixture.path]
+        try r.run(); r.waitUntilExit()
+        let expected = try XCTUnwrap(frames(offline))
+        XCTAssertGreaterThan(expected.count, 50, "the fixture's alerted flows")
+
+        let dir = work.appendingPathComponent("evidence")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        chmod(dir.path, 0o777)
+        let out = work.appendingPathComponent("eve.json")
+        let (p, err) = try startSensor(lab, ["-i", lab.mirror[0], "--stats-interval", "0", "--no-inventory", "--user", "nobody",
+                                             "--alert-pcap", dir.path], output: out)
+        XCTAssertEqual(replay(lab, fixture, on: lab.src[0]), 0)
+        Thread.sleep(forTimeInterval: 1.5)
+        let stderr = stop(p, err)
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
+        let alerted = Set(events(out).filter { $0["event_type"] as? String == "alert" }.compactMap { ($0["flow_id"] as? NSNumber)?.uint64Value })
+        XCTAssertFalse(alerted.isEmpty, stderr)
+        XCTAssertEqual(Set(files), Set(alerted.map { "flow-\($0).pcap" }), "one pcap per alerted flow, named by its flow_id, nothing else left")
+        var all: [String] = []
+        for f in files {
+            let got = try XCTUnwrap(frames(dir.appendingPathComponent(f)), f)
+            // In the order of the file read offline (a subsequence of it).
+            var k = expected.startIndex
+            for frame in got {
+                guard let at = expected[k...].firstIndex(of: frame) else { XCTFail("\(f): a frame out of order or not in the flow"); break }
+                k = at + 1
+            }
+            all += got
+        }
+        XCTAssertEqual(all.sorted(), expected.sorted(), "every frame of every alerted flow, handshakes included: \(stderr)")
+        XCTAssertTrue(stderr.contains("alert evidence: \(files.count) pcaps (\(expected.count) packets)"), stderr)
+        XCTAssertFalse(stderr.contains("packets of"), "no line of `read`'s evidence: \(stderr)")
+    }
+
     /// `--config FILE` gives the same run as its options on the command line; the command
     /// line wins; a bad file is one error line.
     func testConfigFileOptions() throws {

@@ -95,6 +95,8 @@ public final class Engine {
     var packet = DecodedPacket()
     /// Number of the current packet (1-based over the whole run, all inputs).
     public private(set) var pcapCount: UInt64 = 0
+    /// The `flow_id` of the flow the last packet belonged to (0: none, e.g. not TCP or UDP).
+    public private(set) var packetFlowID: UInt64 = 0
     /// Engine time: the latest packet time seen, the clock of idle timeouts, eviction and the
     /// dissectors' latencies (never the wall clock; never goes back). Flows record their
     /// activity in it, so packets whose time steps back (a clock set back, merged captures
@@ -157,6 +159,7 @@ public final class Engine {
     /// Runs one packet through the pipeline.
     public func process(_ bytes: UnsafeRawBufferPointer, wireLength: Int, timestampNanos: Int64) {
         pcapCount &+= 1
+        packetFlowID = 0
         counters.packets &+= 1
         counters.bytes &+= UInt64(wireLength)
         packetNanos = timestampNanos
@@ -209,6 +212,7 @@ public final class Engine {
         } else {
             (slot, dir) = createFlow(hash: hash, ts: ts)
         }
+        packetFlowID = table[slot].id
 
         // The session's object is read when the payload is delivered, after the flow's
         // counters, state and reassembly: its first three lines (in this package's sessions,
