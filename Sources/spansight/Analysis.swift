@@ -34,6 +34,9 @@ final class Analysis {
     /// each alerted flow's pcap.
     var packetRing: PacketRing?
     var liveEvidence: LiveEvidence?
+    /// Live: the rolling capture of every packet (`--write-pcap`; nil: none).
+    var recording: RollingCapture?
+    private var recordingFailureReported = false
     /// Live: the link type of the capture (known once it is open).
     var liveLinkType: Int32? { interfaces.first?.handle.linkType.rawValue }
 
@@ -254,6 +257,7 @@ final class Analysis {
                 let p = interfaces[pick].head
                 output.selectInterface(pick)
                 engine.process(p.bytes, wireLength: p.wireLength, timestampNanos: p.timestampNanos)
+                recording?.packet(p.bytes, wireLength: p.wireLength, nanos: p.timestampNanos)
                 if let ring = packetRing {
                     let id = engine.packetFlowID
                     ring.append(p.bytes, wireLength: p.wireLength, nanos: p.timestampNanos, flowID: id)
@@ -282,6 +286,13 @@ final class Analysis {
                 if let e = liveEvidence {
                     do { try e.sweep(alerted: output.alertedFlows) } catch { warn("alert evidence: \(error)") }
                 }
+                if let r = recording {
+                    r.flush()
+                    if let f = r.failure, !recordingFailureReported {
+                        recordingFailureReported = true
+                        warn("the rolling capture stopped (the analysis goes on): \(f)")
+                    }
+                }
             }
             if statsEvery > 0 && now - lastStats >= statsEvery {
                 lastStats = now
@@ -306,6 +317,10 @@ final class Analysis {
         }
         updateCaptureStats(now: MonotonicClock.now())
         StopSignals.detach()
+        if let r = recording {
+            r.close()
+            if let f = r.failure, !recordingFailureReported { warn("the rolling capture stopped (the analysis goes on): \(f)") }
+        }
         return finishRun(status)
     }
 

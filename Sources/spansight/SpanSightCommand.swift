@@ -319,6 +319,15 @@ struct Live: ParsableCommand, ChecksRunFiles {
     @Option(help: "With --alert-pcap DIR: most packets the evidence ring keeps.")
     var alertRingPackets: Int = 16_384
 
+    @Option(help: ArgumentHelp("Also record every captured packet to DIR/capture-N.pcap (a rolling capture for evidence, like tcpdump -C/-W).", valueName: "dir"))
+    var writePcap: String?
+
+    @Option(help: "With --write-pcap: MiB per file before the next one starts.")
+    var rotateMegabytes: Int = 100
+
+    @Option(help: "With --write-pcap: files kept, the oldest overwritten (0: no limit).")
+    var rotateFiles: Int = 10
+
     @OptionGroup var options: AnalysisOptions
 
     @OptionGroup(title: "Asset inventory") var inventory: InventoryOptions
@@ -341,6 +350,9 @@ struct Live: ParsableCommand, ChecksRunFiles {
         try OptionBounds.seconds("duration", duration, zeroAllowed: true, max: OptionBounds.maxDurationSeconds)
         try OptionBounds.check("alert-ring-megabytes", alertRingMegabytes, 1...4096, "MiB")
         try OptionBounds.check("alert-ring-packets", alertRingPackets, 16...(1 << 24), "packets")
+        try OptionBounds.check("rotate-megabytes", rotateMegabytes, 1...(1 << 20), "MiB")
+        try OptionBounds.check("rotate-files", rotateFiles, 0...100_000, "files")
+        try validateFolders()
         try validateRunFiles()
     }
 
@@ -352,16 +364,35 @@ struct Live: ParsableCommand, ChecksRunFiles {
         return f
     }
 
-    /// `--alert-pcap DIR` live: a folder the run (after any switch of user) can create files in.
-    private func checkEvidenceFolder(as user: String? = nil) throws {
-        guard let dir = detect.alertPcap else { return }
-        var st = stat()
-        guard stat(dir, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
-            throw fail("--alert-pcap \(dir): live evidence goes to a folder (one pcap per alerted flow), and there is no folder there")
+    /// The folders live writes files into (`--alert-pcap DIR`, `--write-pcap DIR`).
+    private var folders: [(option: String, dir: String)] {
+        [("--alert-pcap", detect.alertPcap), ("--write-pcap", writePcap)].compactMap { o, d in d.map { (o, $0) } }
+    }
+
+    /// For `validate()`: each folder is there (a file there is the `read` habit of
+    /// `--alert-pcap FILE`: a usage error).
+    private func validateFolders() throws {
+        for (option, dir) in folders {
+            var st = stat()
+            guard stat(dir, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
+                throw ValidationError("\(option) \(dir): live writes a folder of pcaps there (one per alerted flow, or the rolling capture's files), and there is no folder there")
+            }
         }
-        guard access(dir, W_OK | X_OK) == 0 else {
-            throw fail("--alert-pcap \(dir): cannot create files there\(user.map { " as \($0)" } ?? ""): \(String(cString: strerror(errno)))")
+    }
+
+    /// The run (after any switch of user) can create files in each folder.
+    private func checkFolders(as user: String? = nil) throws {
+        for (option, dir) in folders where access(dir, W_OK | X_OK) != 0 {
+            throw fail("\(option) \(dir): cannot create files there\(user.map { " as \($0)" } ?? ""): \(String(cString: strerror(errno)))")
         }
+    }
+
+    /// The rolling capture, once the capture's link type is known.
+    private func attachRecording(_ analysis: Analysis) {
+        guard let dir = writePcap, let dlt = analysis.liveLinkType else { return }
+        let r = RollingCapture(directory: dir, megabytesPerFile: rotateMegabytes, files: rotateFiles, linkType: dlt, snaplen: snaplen)
+        analysis.recording = r
+        analysis.summaryLines.append { ["  recorded: \(r.packets) packets in \(r.opened) files of \(dir)"] }
     }
 
     /// The evidence ring and its writer, once the capture's link type is known.
@@ -388,7 +419,7 @@ struct Live: ParsableCommand, ChecksRunFiles {
 
     func run() throws {
         try runFiles.checkWritable()
-        try checkEvidenceFolder()
+        try checkFolders()
         let configs = interface.enumerated().map { i, name in
             var live = LiveCaptureConfig(interface: name)
             live.snaplen = snaplen
@@ -411,6 +442,7 @@ struct Live: ParsableCommand, ChecksRunFiles {
         let status = analysis.readLive(configs, schedule) {
             try dropPrivileges(events: out)
             try attachEvidence(analysis, detector)
+            attachRecording(analysis)
         }
         if !options.quiet { analysis.printSummary() }
         if status != 0 { throw ExitCode(status) }
@@ -430,11 +462,19 @@ struct Live: ParsableCommand, ChecksRunFiles {
             name = Privileges.defaultUser
         }
         let outcome: Privileges.Outcome
-        do { outcome = try Privileges.drop(to: name) { uid, gid in events.changeOwner(uid: uid, gid: gid) } }
+        // The files it keeps writing pass to the user: the events file, and the store (created
+        // as root when the inventory was loaded), with SQLite's journal files beside it.
+        let store = inventory.noInventory ? nil : inventory.db
+        do {
+            outcome = try Privileges.drop(to: name) { uid, gid in
+                events.changeOwner(uid: uid, gid: gid)
+                if let store { for p in [store, store + "-wal", store + "-shm"] { _ = chown(p, uid, gid) } }
+            }
+        }
         catch { throw fail(error.description) }
         guard case .switched(let who, _, _) = outcome else { return }
         try runFiles.checkWritable(as: "user \(who)")
-        try checkEvidenceFolder(as: "user \(who)")
+        try checkFolders(as: "user \(who)")
         if let path = options.output, !CheckedFile.canCreate(beside: path) {
             Stderr.line("spansight: warning: user \(who) cannot create files in the folder of \(path): a SIGHUP reopen (log rotation) will fail; make the folder writable by \(who)")
         }

@@ -411,10 +411,10 @@ final class OutputSafetyTests: XCTestCase {
     // MARK: exit statuses
 
     /// Usage errors have one form (one line, then the usage hint) and status 64, also those
-    /// found after parsing: `live --alert-pcap`, an unknown `bench --dissectors` name.
+    /// found after parsing: `live --alert-pcap` naming no folder, an unknown `bench --dissectors` name.
     func testUsageErrorsHaveOneForm() throws {
         let input = fixture.path
-        assertUsageError(try run(["live", "--interface", "nosuchif0", "--alert-pcap", path("e.pcap")]), contains: "--alert-pcap needs capture files")
+        assertUsageError(try run(["live", "--interface", "nosuchif0", "--alert-pcap", path("e.pcap")]), contains: "live writes a folder of pcaps there")
         assertUsageError(try run(["bench", input, "--dissectors", "modbus,nosuch"]), contains: "unknown dissector 'nosuch'")
         assertUsageError(try run(["bench", input, "--dissectors", ","]), contains: "no dissector given")
         assertUsageError(try run(["read"]), contains: "Missing expected argument")

@@ -319,7 +319,9 @@ final class SensorServiceTests: XCTestCase {
 
         let db = work.appendingPathComponent("sensor.db")
         let out = work.appendingPathComponent("eve.json")
-        let args = ["-i", lab.mirror[0], "--stats-interval", "0", "--user", "root", "--db", db.path, "--persist-interval", "1"]
+        // A new store, created by the root process as it loads, then handed to the user it
+        // switches to (with SQLite's journal files).
+        let args = ["-i", lab.mirror[0], "--stats-interval", "0", "--user", "nobody", "--db", db.path, "--persist-interval", "1"]
         var (p, _) = try startSensor(lab, args, output: out)
         XCTAssertEqual(replay(lab, fixture, on: lab.src[0]), 0)
         // Saved while running (no end of run yet).
@@ -413,6 +415,41 @@ final class SensorServiceTests: XCTestCase {
         XCTAssertEqual(all.sorted(), expected.sorted(), "every frame of every alerted flow, handshakes included: \(stderr)")
         XCTAssertTrue(stderr.contains("alert evidence: \(files.count) pcaps (\(expected.count) packets)"), stderr)
         XCTAssertFalse(stderr.contains("packets of"), "no line of `read`'s evidence: \(stderr)")
+    }
+
+    /// `live --write-pcap DIR`: a rolling capture of every packet, a new file per
+    /// `--rotate-megabytes`, at most `--rotate-files` kept (the oldest overwritten).
+    func testRollingCaptureRotatesAndKeepsTheNewestFiles() throws {
+        let lab = try makeLab(pairs: 1)
+        let dir = work.appendingPathComponent("rolling")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        chmod(dir.path, 0o777)
+        let out = work.appendingPathComponent("eve.json")
+        let (p, err) = try startSensor(lab, ["-i", lab.mirror[0], "--stats-interval", "0", "--no-inventory", "--no-flow-events", "--eve-types", "stats",
+                                             "--user", "nobody", "--write-pcap", dir.path, "--rotate-megabytes", "1", "--rotate-files", "3"], output: out)
+        // About 4.5 MiB of frames and record headers: at least 5 files started.
+        XCTAssertEqual(sh(["ip", "netns", "exec", lab.source, "tcpreplay", "-q", "-i", lab.src[0], "--pps", "40000", "--loop", "400", fixture.path]), 0)
+        Thread.sleep(forTimeInterval: 1.5)
+        let stderr = stop(p, err)
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
+        XCTAssertEqual(files, ["capture-0.pcap", "capture-1.pcap", "capture-2.pcap"], "three kept: \(stderr)")
+        var recorded = 0
+        for f in files {
+            let url = dir.appendingPathComponent(f)
+            let frames = try XCTUnwrap(self.frames(url), "\(f) is a pcap")
+            XCTAssertFalse(frames.isEmpty)
+            recorded += frames.count
+            let size = (try FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
+            XCTAssertLessThanOrEqual(size, 1 << 20, "\(f): at most --rotate-megabytes")
+        }
+        let stats = events(out).last { $0["event_type"] as? String == "stats" }
+        let analysed = ((stats?["stats"] as? [String: Any])?["decoder"] as? [String: Any])?["pkts"] as? Int ?? 0
+        let summary = try XCTUnwrap(stderr.split(separator: "\n").first { $0.contains("recorded: ") }, stderr)
+        let words = summary.split(separator: " ")
+        let total = Int(words[1]) ?? -1, opened = Int(words[4]) ?? -1
+        XCTAssertEqual(total, analysed, "every analysed packet recorded: \(summary)")
+        XCTAssertGreaterThanOrEqual(opened, 5, "rotated past the three kept: \(summary)")
+        XCTAssertLessThan(recorded, total, "the oldest files were overwritten")
     }
 
     /// `--config FILE` gives the same run as its options on the command line; the command
