@@ -27,6 +27,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         // `--config FILE` (YAML): the parser libyaml's authors' format, through a well-kept package.
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        // `live --metrics-port`: the Prometheus text format from the server-side Swift project.
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // The libpcap boundary: a system library target, imported only by SpanSightCapture.
@@ -66,6 +68,7 @@ let package = Package(
                 "SpanSightInventory", "SpanSightDetect", "SpanSightProtocols",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         .target(

@@ -34,6 +34,8 @@ final class Analysis {
     /// each alerted flow's pcap.
     var packetRing: PacketRing?
     var liveEvidence: LiveEvidence?
+    /// Live: the Prometheus exporter (`--metrics-port`; nil: none), updated once a second.
+    var metrics: MetricsServer?
     /// Live: the rolling capture of every packet (`--write-pcap`; nil: none).
     var recording: RollingCapture?
     private var recordingFailureReported = false
@@ -283,6 +285,7 @@ final class Analysis {
             if now - lastCounters >= 1 {
                 lastCounters = now
                 updateCaptureStats(now: now)
+                updateMetrics()
                 if let e = liveEvidence {
                     do { try e.sweep(alerted: output.alertedFlows) } catch { warn("alert evidence: \(error)") }
                 }
@@ -316,6 +319,7 @@ final class Analysis {
             if output.failed { break }
         }
         updateCaptureStats(now: MonotonicClock.now())
+        updateMetrics()
         StopSignals.detach()
         if let r = recording {
             r.close()
@@ -338,6 +342,11 @@ final class Analysis {
         }
     }
     private var persistFailing = false
+
+    private func updateMetrics() {
+        metrics?.update(engine: engine, events: output.eventCount, alerts: output.alertsWritten,
+                        interfaces: interfaces.map { ($0.name, $0.stats.received, $0.stats.dropped, $0.stats.interfaceDropped) })
+    }
 
     /// SIGHUP: the events file is closed and opened again at its path (after logrotate moved
     /// it, a new file). When it cannot be, events go on to the file open before.

@@ -319,6 +319,9 @@ struct Live: ParsableCommand, ChecksRunFiles {
     @Option(help: "With --alert-pcap DIR: most packets the evidence ring keeps.")
     var alertRingPackets: Int = 16_384
 
+    @Option(help: ArgumentHelp("Serve the `stats` counters as Prometheus metrics on 127.0.0.1:PORT (GET /metrics; loopback only; 0: a free port, named on standard error). Default: none.", valueName: "port"))
+    var metricsPort: Int?
+
     @Option(help: ArgumentHelp("Also record every captured packet to DIR/capture-N.pcap (a rolling capture for evidence, like tcpdump -C/-W).", valueName: "dir"))
     var writePcap: String?
 
@@ -353,6 +356,7 @@ struct Live: ParsableCommand, ChecksRunFiles {
         try OptionBounds.check("rotate-megabytes", rotateMegabytes, 1...(1 << 20), "MiB")
         try OptionBounds.check("rotate-files", rotateFiles, 0...100_000, "files")
         try validateFolders()
+        if let p = metricsPort { try OptionBounds.check("metrics-port", p, 0...65_535, "") }
         try validateRunFiles()
     }
 
@@ -438,6 +442,10 @@ struct Live: ParsableCommand, ChecksRunFiles {
         let inventory = try self.inventory.attach(to: analysis, source: "live:\(interface.joined(separator: ","))")
         let detector = try detect.attach(to: analysis, inputs: nil)
         Wiring.connect(inventory: inventory, detector: detector)
+        if let port = metricsPort {
+            do { analysis.metrics = try MetricsServer(port: UInt16(port)) } catch { throw fail("\(error)") }
+            if let m = analysis.metrics { Stderr.line("spansight: metrics on http://127.0.0.1:\(m.port)/metrics") }
+        }
         let schedule = Analysis.LiveSchedule(statsInterval: statsInterval, flushInterval: flushInterval, maxPackets: count, maxSeconds: duration, persistInterval: persistInterval)
         let status = analysis.readLive(configs, schedule) {
             try dropPrivileges(events: out)

@@ -17,7 +17,8 @@ final class SensorServiceTests: XCTestCase {
 
     /// A source namespace and a sensor namespace with `pairs` veth pairs between them
     /// (source side `src[i]`, sensor side `mirror[i]`), up, IPv6 off (no neighbour discovery
-    /// chatter), no addresses, no routes. Removed by `tearDown`.
+    /// chatter), no addresses, no routes; the sensor's loopback up (its metrics). Removed by
+    /// `tearDown`.
     struct Lab { var source: String; var sensor: String; var src: [String]; var mirror: [String] }
     private var namespaces: [String] = []
 
@@ -28,7 +29,8 @@ final class SensorServiceTests: XCTestCase {
         let tag = "sv\(getpid() % 10_000)\(namespaces.count)"
         let lab = Lab(source: "\(tag)s", sensor: "\(tag)m", src: (0..<pairs).map { "\(tag)s\($0)" }, mirror: (0..<pairs).map { "\(tag)m\($0)" })
         namespaces += [lab.source, lab.sensor]
-        var cmds = [["ip", "netns", "add", lab.source], ["ip", "netns", "add", lab.sensor]]
+        var cmds = [["ip", "netns", "add", lab.source], ["ip", "netns", "add", lab.sensor],
+                    ["ip", "-n", lab.sensor, "link", "set", "lo", "up"]]
         for i in 0..<pairs {
             let (s, m) = (lab.src[i], lab.mirror[i])
             cmds += [["ip", "link", "add", s, "type", "veth", "peer", "name", m],
@@ -450,6 +452,52 @@ final class SensorServiceTests: XCTestCase {
         XCTAssertEqual(total, analysed, "every analysed packet recorded: \(summary)")
         XCTAssertGreaterThanOrEqual(opened, 5, "rotated past the three kept: \(summary)")
         XCTAssertLessThan(recorded, total, "the oldest files were overwritten")
+    }
+
+    /// `--metrics-port`: the counters as Prometheus metrics on the sensor's loopback, scraped
+    /// from inside its namespace while it runs.
+    func testPrometheusMetricsOnLoopback() throws {
+        let lab = try makeLab(pairs: 1)
+        let out = work.appendingPathComponent("eve.json")
+        let (p, err) = try startSensor(lab, ["-i", lab.mirror[0], "--stats-interval", "0", "--no-inventory", "--user", "nobody", "--metrics-port", "0"], output: out)
+        let said = (try? String(contentsOf: err, encoding: .utf8)) ?? ""
+        let port = try XCTUnwrap(said.split(separator: "\n").first { $0.hasPrefix("spansight: metrics on http://127.0.0.1:") }
+            .flatMap { Int($0.split(separator: ":").last?.split(separator: "/").first ?? "") }, said)
+        XCTAssertEqual(replay(lab, fixture, on: lab.src[0]), 0)
+        Thread.sleep(forTimeInterval: 1.5)
+        func scrape(_ path: String) -> (Int, String) {
+            let q = Process()
+            q.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            q.arguments = ["ip", "netns", "exec", lab.sensor, "python3", "-c", """
+                import sys, urllib.request, urllib.error
+                try:
+                    r = urllib.request.urlopen("http://127.0.0.1:%s%s" % (sys.argv[1], sys.argv[2]), timeout=5)
+                    print(r.status); print(r.read().decode())
+                except urllib.error.HTTPError as e:
+                    print(e.code)
+                """, "\(port)", path]
+            let pipe = Pipe()
+            q.standardOutput = pipe
+            try? q.run()
+            let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            q.waitUntilExit()
+            let lines = text.split(separator: "\n", maxSplits: 1)
+            return (Int(lines.first ?? "") ?? -1, lines.count > 1 ? String(lines[1]) : "")
+        }
+        let (status, body) = scrape("/metrics")
+        XCTAssertEqual(status, 200)
+        let samples = Dictionary(body.split(separator: "\n").filter { !$0.hasPrefix("#") }.compactMap { line -> (String, Double)? in
+            let parts = line.split(separator: " ")
+            return parts.count == 2 ? (String(parts[0]), Double(parts[1]) ?? -1) : nil
+        }, uniquingKeysWith: { a, _ in a })
+        XCTAssertEqual(samples["spansight_packets_total"], 116, "the replay's TCP packets: \(body)")
+        XCTAssertEqual(samples["spansight_flows_total"], 3)
+        XCTAssertEqual(samples["spansight_kernel_packets_total{interface=\"\(lab.mirror[0])\"}"], 116)
+        XCTAssertEqual(samples["spansight_kernel_drops_total{interface=\"\(lab.mirror[0])\"}"], 0)
+        XCTAssertNotNil(samples["spansight_memory_bytes{kind=\"flows\"}"])
+        XCTAssertTrue(body.contains("# TYPE spansight_packets_total counter"), body)
+        XCTAssertEqual(scrape("/other").0, 404)
+        _ = stop(p, err)
     }
 
     /// `--config FILE` gives the same run as its options on the command line; the command
