@@ -102,6 +102,8 @@ final class AlertBook {
         self.ledger = RiskLedger(cap: config.maxRiskAssets)
     }
 
+    func restoreRisk(_ risk: AssetRisk, to address: IPAddress) { ledger.restore(risk, to: address) }
+
     /// One occurrence of `sig` about `envelope`'s flow. `pair` scopes the aggregate to a pair of
     /// hosts (rules over many flows) instead of the flow.
     func raise(_ sig: Signature, _ envelope: EventEnvelope, detail: String, target: IPAddress, hint: RoleHint,

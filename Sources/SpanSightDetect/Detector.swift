@@ -58,6 +58,9 @@ public final class Detector: EngineObserver, AssetChangeListener {
             + book.evidence.count * DetectCost.evidenceFlow
     }
 
+    /// Alert risk carried over from an earlier run or a restarted sensor (before any traffic).
+    public func restoreRisk(_ risk: AssetRisk, of address: IPAddress) { book.restoreRisk(risk, to: address) }
+
     /// End of the run: repeated alerts still open are reported with their counts.
     public func finish() { book.finish() }
 

@@ -50,6 +50,11 @@ public struct AssetRisk: Sendable, Equatable {
     public var maxRisk = 0
     public var sumRisk = 0
     public var alerts = 0
+    public init(maxRisk: Int = 0, sumRisk: Int = 0, alerts: Int = 0) {
+        self.maxRisk = maxRisk
+        self.sumRisk = sumRisk
+        self.alerts = alerts
+    }
 }
 
 /// Per-address risk accounts, bounded.
@@ -65,6 +70,16 @@ public struct RiskLedger {
         accounts[address, default: AssetRisk()].maxRisk = max(accounts[address]?.maxRisk ?? 0, risk)
         accounts[address]?.sumRisk += risk
         accounts[address]?.alerts += 1
+    }
+
+    /// An account carried over from a store (before any traffic): merged into what is there.
+    mutating func restore(_ risk: AssetRisk, to address: IPAddress) {
+        if accounts[address] == nil && accounts.count >= cap { dropped &+= 1; return }
+        var a = accounts[address] ?? AssetRisk()
+        a.maxRisk = max(a.maxRisk, risk.maxRisk)
+        a.sumRisk += risk.sumRisk
+        a.alerts += risk.alerts
+        accounts[address] = a
     }
 
     /// Accounts by descending maximum risk, then address.

@@ -93,6 +93,9 @@ public final class Inventory: EngineObserver, AssetLookup {
     /// The alert risk of an address, from the detection engine when it runs: the highest alert
     /// risk and the number of alerts; folded into each asset's risk.
     public var alertRisk: ((IPAddress) -> (maxRisk: Int, alerts: Int)?)?
+    /// With detection: every address's alert risk, saved with the inventory in the store
+    /// (so that a restarted sensor, or the next run, goes on from it).
+    public var alertRiskAccounts: (() -> [StoredAlertRisk])?
     /// Hears of identity changes (the detection engine).
     public weak var changeListener: (any AssetChangeListener)?
 

@@ -3,6 +3,20 @@ import CSQLite
 import SpanSightEngine
 import SpanSightWire
 
+/// One address's alert risk as the store keeps it (the detection ledger's account).
+public struct StoredAlertRisk: Sendable, Equatable {
+    public var address: IPAddress
+    public var maxRisk: Int
+    public var sumRisk: Int
+    public var alerts: Int
+    public init(address: IPAddress, maxRisk: Int, sumRisk: Int, alerts: Int) {
+        self.address = address
+        self.maxRisk = maxRisk
+        self.sumRisk = sumRisk
+        self.alerts = alerts
+    }
+}
+
 public struct StoreError: Error, CustomStringConvertible {
     public let description: String
 }
@@ -122,6 +136,7 @@ public enum InventoryStore {
     CREATE TABLE IF NOT EXISTS edges (client TEXT, server TEXT, service TEXT, flows INTEGER, packets INTEGER, bytes INTEGER,
       operations INTEGER, first_seen INTEGER, last_seen INTEGER, PRIMARY KEY (client, server, service));
     CREATE TABLE IF NOT EXISTS runs (seq INTEGER PRIMARY KEY AUTOINCREMENT, source TEXT, hosts INTEGER, edges INTEGER);
+    CREATE TABLE IF NOT EXISTS alert_risk (ip TEXT PRIMARY KEY, max_risk INTEGER, sum_risk INTEGER, alerts INTEGER);
     """
 
     static func open(_ path: String) throws(StoreError) -> SQLite {
@@ -145,6 +160,19 @@ public enum InventoryStore {
     static func u(_ v: UInt64) -> SQLite.Value { .int(Int64(bitPattern: v)) }
     static func i(_ v: Int64) -> SQLite.Value { .int(v) }
     static func t(_ s: String) -> SQLite.Value { .text(s) }
+
+    /// The alert risk the store holds per address (detection restores it before any traffic).
+    public static func loadAlertRisk(_ path: String) throws(StoreError) -> [StoredAlertRisk] {
+        let db = try open(path)
+        let st = try db.prepare("SELECT ip, max_risk, sum_risk, alerts FROM alert_risk ORDER BY ip")
+        st.bind([])
+        var out: [StoredAlertRisk] = []
+        while try st.step() {
+            guard let ip = IPAddress(st.text(0)) else { continue }
+            out.append(StoredAlertRisk(address: ip, maxRisk: Int(st.int(1)), sumRisk: Int(st.int(2)), alerts: Int(st.int(3))))
+        }
+        return out
+    }
 
     /// Fills `inv` (before any traffic) with what the store holds.
     public static func load(_ path: String, into inv: Inventory) throws(StoreError) {
@@ -270,6 +298,15 @@ public enum InventoryStore {
             for (k, e) in inv.edges {
                 try db.run(edge, [t(k.client.text), t(k.server.text), t(k.service), u(e.flows), u(e.packets), u(e.bytes),
                                   i(Int64(e.operations)), i(e.firstSeen), i(e.lastSeen)])
+            }
+            // Alert risk: replaced when detection ran (its ledger started from what was stored),
+            // kept as it was otherwise.
+            if let accounts = inv.alertRiskAccounts?() {
+                try db.exec("DELETE FROM alert_risk")
+                let risk = try db.prepare("INSERT INTO alert_risk VALUES (?,?,?,?)")
+                for a in accounts {
+                    try db.run(risk, [t(a.address.text), i(Int64(a.maxRisk)), i(Int64(a.sumRisk)), i(Int64(a.alerts))])
+                }
             }
             if endOfRun {
                 let run = try db.prepare("INSERT INTO runs (source, hosts, edges) VALUES (?,?,?)")

@@ -285,7 +285,7 @@ struct Simulate: ParsableCommand, ChecksRunFiles {
         config.fit(bytes: analysis.engine.budget.shares.detection)
         let detector = Detector(config: config, baseline: index, output: analysis.output)
         analysis.attach(detector)
-        Wiring.connect(inventory: inventory, detector: detector)
+        try Wiring.connect(inventory: inventory, detector: detector)
         analysis.onFinish.append { detector.finish() }
         let status = analysis.readFiles(files, filter: nil, progress: false)
         print(SimulationReport.table(detector, baseline: baseline, sources: index.sources, packets: analysis.engine.counters.packets))

@@ -266,7 +266,7 @@ struct Read: ParsableCommand, ChecksRunFiles {
         let analysis = Analysis(config: options.engineConfig(), output: out)
         let inventory = try self.inventory.attach(to: analysis, source: files.joined(separator: " "))
         let detector = try detect.attach(to: analysis, inputs: files)
-        Wiring.connect(inventory: inventory, detector: detector)
+        try Wiring.connect(inventory: inventory, detector: detector, store: self.inventory.noInventory ? nil : self.inventory.db)
         let status = analysis.readFiles(files, filter: filter, progress: progress && Stderr.isTerminal)
         if !options.quiet { analysis.printSummary() }
         if status != 0 { throw ExitCode(status) }
@@ -441,7 +441,7 @@ struct Live: ParsableCommand, ChecksRunFiles {
         let analysis = Analysis(config: options.engineConfig(), output: out)
         let inventory = try self.inventory.attach(to: analysis, source: "live:\(interface.joined(separator: ","))")
         let detector = try detect.attach(to: analysis, inputs: nil)
-        Wiring.connect(inventory: inventory, detector: detector)
+        try Wiring.connect(inventory: inventory, detector: detector, store: self.inventory.noInventory ? nil : self.inventory.db)
         if let port = metricsPort {
             do { analysis.metrics = try MetricsServer(port: UInt16(port)) } catch { throw fail("\(error)") }
             if let m = analysis.metrics { Stderr.line("spansight: metrics on http://127.0.0.1:\(m.port)/metrics") }

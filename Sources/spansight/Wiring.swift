@@ -5,8 +5,20 @@ import SpanSightInventory
 /// inventory what a target is (risk), the inventory tells the detector of identity changes,
 /// and the inventory's reports carry each asset's alert risk.
 enum Wiring {
-    static func connect(inventory: Inventory?, detector: Detector?) {
+    /// `store`: the inventory's `--db`, whose alert risk the detector starts from and which
+    /// saves the detector's.
+    static func connect(inventory: Inventory?, detector: Detector?, store: String? = nil) throws {
         guard let inventory, let detector else { return }
+        if let store {
+            do {
+                for a in try InventoryStore.loadAlertRisk(store) {
+                    detector.restoreRisk(AssetRisk(maxRisk: a.maxRisk, sumRisk: a.sumRisk, alerts: a.alerts), of: a.address)
+                }
+            } catch { throw fail(error.description) }
+        }
+        inventory.alertRiskAccounts = {
+            detector.assetRisks.map { StoredAlertRisk(address: $0.address, maxRisk: $0.risk.maxRisk, sumRisk: $0.risk.sumRisk, alerts: $0.risk.alerts) }
+        }
         detector.lookup = inventory
         inventory.changeListener = detector
         inventory.alertRisk = { address in

@@ -500,6 +500,44 @@ final class SensorServiceTests: XCTestCase {
         _ = stop(p, err)
     }
 
+    /// Detection's lasting state, the alert risk of each asset, is saved with the inventory:
+    /// the next run (or a restarted sensor) starts from it, and a run without detection
+    /// leaves it as it was.
+    func testAlertRiskIsKeptInTheStoreAcrossRuns() throws {
+        let assets = work.appendingPathComponent("assets.json")
+        func run(_ db: URL, _ args: [String]) throws {
+            let p = Process()
+            p.executableURL = CLITests.binary
+            p.arguments = ["read", "-q", "--no-flow-events", "-o", "/dev/null", "--db", db.path, "--assets", assets.path] + args
+            try p.run(); p.waitUntilExit()
+            XCTAssertEqual(p.terminationStatus, 0, "\(args)")
+        }
+        /// The PLC's "N alerts, highest risk R" reason, as (N, R).
+        func plcAlerts() throws -> (Int, Int)? {
+            let doc = try JSONSerialization.jsonObject(with: Data(contentsOf: assets)) as? [String: Any]
+            let list = doc?["assets"] as? [[String: Any]] ?? []
+            let plc = list.first { (($0["addresses"] as? [[String: Any]]) ?? []).contains { $0["ip"] as? String == "10.77.0.20" } }
+            guard let r = (plc?["risk_reasons"] as? [String])?.first(where: { $0.contains(" alerts, highest risk ") }) else { return nil }
+            let words = r.split(separator: " ")
+            return (Int(words[0]) ?? -1, Int(words.last ?? "") ?? -1)
+        }
+        let attack = TestPaths.fixtures.appendingPathComponent("detect-modbus-attack-laptop.pcap").path
+        let normal = TestPaths.fixtures.appendingPathComponent("detect-modbus-normal.pcap").path
+        // Each capture alone, each into a store of its own.
+        try run(work.appendingPathComponent("a.db"), ["--alerts", attack])
+        let a = try XCTUnwrap(try plcAlerts(), "the attack alerts about the PLC")
+        try run(work.appendingPathComponent("b.db"), ["--alerts", normal])
+        let b = try plcAlerts() ?? (0, 0)
+        // One store: the attack, a run without detection, then the normal capture.
+        let db = work.appendingPathComponent("risk.db")
+        try run(db, ["--alerts", attack])
+        try run(db, [normal])
+        try run(db, ["--alerts", normal])
+        let both = try XCTUnwrap(try plcAlerts())
+        XCTAssertEqual(both.0, a.0 + b.0, "the attack's alerts carried over two runs, one without detection")
+        XCTAssertEqual(both.1, max(a.1, b.1), "the highest risk is the highest of both")
+    }
+
     /// `--config FILE` gives the same run as its options on the command line; the command
     /// line wins; a bad file is one error line.
     func testConfigFileOptions() throws {
