@@ -41,6 +41,8 @@ public final class PacketRing {
     /// valid during the call.
     public func append(_ packet: UnsafeRawBufferPointer, wireLength: Int, nanos: Int64, flowID: UInt64 = 0) {
         let n = packet.count
+        // An empty capture is no evidence (and a record of no bytes would overlap nothing).
+        guard n > 0 else { return }
         guard n <= arena.count else { tooLarge &+= 1; return }
         if writeOffset + n > arena.count {
             // Back to the start: the packets past the write position are the oldest; they go
@@ -56,10 +58,8 @@ public final class PacketRing {
             guard overlaps || count == records.count else { break }
             pop()
         }
-        if n > 0 {
-            arena.withUnsafeMutableBytes { dst in
-                UnsafeMutableRawBufferPointer(rebasing: dst[start..<end]).copyBytes(from: packet)
-            }
+        arena.withUnsafeMutableBytes { dst in
+            UnsafeMutableRawBufferPointer(rebasing: dst[start..<end]).copyBytes(from: packet)
         }
         records[(oldest + count) % records.count] = Record(flowID: flowID, nanos: nanos, offset: start, caplen: n, wireLength: wireLength)
         count += 1
@@ -85,63 +85,89 @@ public final class PacketRing {
     }
 }
 
-/// `live --alert-pcap DIR`: a flow that raises an alert gets `DIR/flow-<flow_id>.pcap` at
-/// once, with its packets still in the ring (its handshake when that was recent enough); its
-/// later packets follow as they come, up to `maxPacketsPerFlow`, and the file is finished
-/// (synced, renamed into place) when the flow ends or the capture stops.
+/// `live --alert-pcap DIR`: a flow that raises an alert gets `DIR/flow-<flow_id>.pcap`, with
+/// its packets still in the ring (its handshake when that was recent enough), then its later
+/// packets as they come. The file is finished (synced, renamed into place, so visible) when
+/// the flow ends, when it holds `maxPacketsPerFlow` packets, when it has been open for
+/// `maxOpenNanos` of packet time (a Modbus or DNP3 session can last for days: its evidence is
+/// the first minute from the alert), or when the capture stops. Until then it is a hidden
+/// temporary file beside the target.
 public final class LiveEvidence {
     public let ring: PacketRing
     public let directory: String
     private let linkType: Int32
     public let maxPacketsPerFlow: Int
-    /// Alerted flows whose file is being written.
-    private var open: [UInt64: EvidencePcapWriter] = [:]
-    /// Flows whose file was written (not opened again if they alert after a port reuse check).
+    public let maxOpenNanos: Int64
+    /// Most files open at once; a flow past it waits for the next sweep.
+    public let maxOpenFiles: Int
+    /// Alerted flows whose file is being written, and when it was started (packet time).
+    private var open: [UInt64: (writer: EvidencePcapWriter, since: Int64)] = [:]
+    /// Flows whose file was written or failed (never started again).
     private var finished: Set<UInt64> = []
     public private(set) var files = 0
     public private(set) var packets = 0
-    /// Most alerted flows written at once; more are counted, not written.
-    public let maxOpenFiles: Int
-    public private(set) var flowsNotWritten: UInt64 = 0
+    /// Files that could not be written, and the first reason.
+    public private(set) var failures = 0
+    public private(set) var firstFailure: String?
 
-    public init(ring: PacketRing, directory: String, linkType: Int32, maxPacketsPerFlow: Int = 10_000, maxOpenFiles: Int = 64) {
+    public init(ring: PacketRing, directory: String, linkType: Int32, maxPacketsPerFlow: Int = 10_000,
+                maxOpenNanos: Int64 = 60_000_000_000, maxOpenFiles: Int = 64) {
         self.ring = ring
         self.directory = directory
         self.linkType = linkType
         self.maxPacketsPerFlow = maxPacketsPerFlow
+        self.maxOpenNanos = maxOpenNanos
         self.maxOpenFiles = maxOpenFiles
     }
 
     /// After each packet (already in the ring): a flow that has just alerted gets its file,
     /// an open one its packet. `alerted`: the flows with alerts that have not ended.
-    public func packet(_ bytes: UnsafeRawBufferPointer, wireLength: Int, nanos: Int64, flowID: UInt64, alerted: Set<UInt64>) throws(BaselineError) {
+    public func packet(_ bytes: UnsafeRawBufferPointer, wireLength: Int, nanos: Int64, flowID: UInt64, alerted: Set<UInt64>) {
         guard flowID != 0 else { return }
-        if let w = open[flowID] {
-            if w.packets < maxPacketsPerFlow { w.write(bytes, wireLength: wireLength, nanos: nanos) }
+        if let (w, since) = open[flowID] {
+            w.write(bytes, wireLength: wireLength, nanos: nanos)
+            if w.packets >= maxPacketsPerFlow || nanos - since >= maxOpenNanos { finish(flowID) }
         } else if !alerted.isEmpty && alerted.contains(flowID) && !finished.contains(flowID) {
-            try start(flowID)
+            start(flowID, at: nanos)
         }
     }
 
-    /// Every second and at the end: files for alerted flows not yet written (alerts raised
-    /// by timers), and the files of flows that ended finished. `final`: every file finished.
-    public func sweep(alerted: Set<UInt64>, final: Bool = false) throws(BaselineError) {
-        for id in alerted where open[id] == nil && !finished.contains(id) { try start(id) }
-        for id in Array(open.keys) where final || !alerted.contains(id) {
-            let w = open.removeValue(forKey: id)!
-            finished.insert(id)
-            packets += w.packets
-            try w.close()
+    /// Every second and at the end (`final`: every file finished): files for alerted flows not
+    /// yet started (alerts raised by timers, flows past the open-file cap), and the files of
+    /// flows that ended, or have been open too long, finished. `nowNanos`: packet time now.
+    public func sweep(alerted: Set<UInt64>, nowNanos: Int64, final: Bool = false) {
+        for id in Array(open.keys) where final || !alerted.contains(id) || nowNanos - open[id]!.since >= maxOpenNanos {
+            finish(id)
+        }
+        if !final {
+            for id in alerted where open[id] == nil && !finished.contains(id) { start(id, at: nowNanos) }
         }
     }
 
-    private func start(_ id: UInt64) throws(BaselineError) {
-        guard open.count < maxOpenFiles else { flowsNotWritten &+= 1; finished.insert(id); return }
-        let w = try EvidencePcapWriter(path: "\(directory)/flow-\(id).pcap", linkType: UInt32(bitPattern: linkType))
+    private func start(_ id: UInt64, at nanos: Int64) {
+        guard open.count < maxOpenFiles else { return }
+        let w: EvidencePcapWriter
+        do { w = try EvidencePcapWriter(path: "\(directory)/flow-\(id).pcap", linkType: UInt32(bitPattern: linkType)) } catch {
+            fail(id, error.description)
+            return
+        }
         ring.forEach(flowID: id) { bytes, wireLength, nanos in
             if w.packets < maxPacketsPerFlow { w.write(bytes, wireLength: wireLength, nanos: nanos) }
         }
-        open[id] = w
+        open[id] = (w, nanos)
         files += 1
+    }
+
+    private func finish(_ id: UInt64) {
+        guard let (w, _) = open.removeValue(forKey: id) else { return }
+        finished.insert(id)
+        packets += w.packets
+        do { try w.close() } catch { fail(id, error.description); files -= 1; packets -= w.packets }
+    }
+
+    private func fail(_ id: UInt64, _ reason: String) {
+        finished.insert(id)
+        failures += 1
+        if firstFailure == nil { firstFailure = reason }
     }
 }

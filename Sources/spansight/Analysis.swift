@@ -39,6 +39,7 @@ final class Analysis {
     /// Live: the rolling capture of every packet (`--write-pcap`; nil: none).
     var recording: RollingCapture?
     private var recordingFailureReported = false
+    private var evidenceFailureReported = false
     /// Live: the link type of the capture (known once it is open).
     var liveLinkType: Int32? { interfaces.first?.handle.linkType.rawValue }
 
@@ -181,7 +182,10 @@ final class Analysis {
     private struct LiveInterface {
         let name: String
         let handle: PcapHandle
+        /// The counters so far, over libpcap's 32-bit ones (which wrap: about 12 h at 100k
+        /// packets a second), and what libpcap said last.
         var stats = PcapStats(received: 0, dropped: 0, interfaceDropped: 0)
+        var raw = PcapStats(received: 0, dropped: 0, interfaceDropped: 0)
         /// The packet read from it and not yet analysed (its bytes stay valid until the next
         /// read on the same handle).
         var head = CapturedPacket()
@@ -263,8 +267,7 @@ final class Analysis {
                 if let ring = packetRing {
                     let id = engine.packetFlowID
                     ring.append(p.bytes, wireLength: p.wireLength, nanos: p.timestampNanos, flowID: id)
-                    do { try liveEvidence?.packet(p.bytes, wireLength: p.wireLength, nanos: p.timestampNanos, flowID: id, alerted: output.alertedFlows) }
-                    catch { warn("alert evidence: \(error)") }
+                    liveEvidence?.packet(p.bytes, wireLength: p.wireLength, nanos: p.timestampNanos, flowID: id, alerted: output.alertedFlows)
                 }
                 n += 1
                 if schedule.maxPackets > 0 && n >= schedule.maxPackets { break loop }
@@ -287,7 +290,11 @@ final class Analysis {
                 updateCaptureStats(now: now)
                 updateMetrics()
                 if let e = liveEvidence {
-                    do { try e.sweep(alerted: output.alertedFlows) } catch { warn("alert evidence: \(error)") }
+                    e.sweep(alerted: output.alertedFlows, nowNanos: engine.nowNanos)
+                    if let f = e.firstFailure, !evidenceFailureReported {
+                        evidenceFailureReported = true
+                        warn("alert evidence: \(f) (the analysis goes on; the summary counts what was not written)")
+                    }
                 }
                 if let r = recording {
                     r.flush()
@@ -361,8 +368,16 @@ final class Analysis {
     private func updateCaptureStats(now: Double) {
         var total = PcapStats(received: 0, dropped: 0, interfaceDropped: 0)
         for i in interfaces.indices {
-            guard let s = interfaces[i].handle.stats() else { continue }
+            guard let now32 = interfaces[i].handle.stats() else { continue }
             let before = interfaces[i].stats
+            // libpcap's counters are 32-bit: add what each moved, modulo 2^32.
+            func moved(_ new: UInt64, _ old: UInt64) -> UInt64 { UInt64(UInt32(truncatingIfNeeded: new &- old)) }
+            let last = interfaces[i].raw
+            interfaces[i].raw = now32
+            var s = before
+            s.received &+= moved(now32.received, last.received)
+            s.dropped &+= moved(now32.dropped, last.dropped)
+            s.interfaceDropped &+= moved(now32.interfaceDropped, last.interfaceDropped)
             interfaces[i].stats = s
             let dropped = s.dropped &+ s.interfaceDropped, droppedBefore = before.dropped &+ before.interfaceDropped
             // Once when drops start, again when they start after a minute without any.

@@ -38,13 +38,22 @@ enum ConfigFile {
             for v in values {
                 switch v {
                 case .flag: inserted.append("--\(key)")
-                case .value(let s): inserted += ["--\(key)", s]
+                // One argument, so that a value starting with '-' (`eve-types: -modbus`) stays a value.
+                case .value(let s): inserted.append("--\(key)=\(s)")
                 }
             }
         }
-        // After the subcommand (the first argument that is not an option), else at the start.
-        let sub = arguments.firstIndex(where: { !$0.hasPrefix("-") }).map { $0 + 1 } ?? 0
-        return Array(arguments[..<min(sub, at)]) + inserted + Array(arguments[min(sub, at)...])
+        // After the subcommand (the first argument that is neither an option nor the file
+        // name after `--config`), else at the end.
+        var sub: Int? = nil
+        var k = 0
+        while k < arguments.count {
+            if arguments[k] == "--config" { k += 2; continue }
+            if !arguments[k].hasPrefix("-") { sub = k + 1; break }
+            k += 1
+        }
+        let cut = sub ?? arguments.count
+        return Array(arguments[..<cut]) + inserted + Array(arguments[cut...])
     }
 
     enum Value: Equatable { case flag, value(String) }
@@ -56,8 +65,9 @@ enum ConfigFile {
             if a == "--" { break }
             if a.hasPrefix("--") {
                 names.insert(String(a.dropFirst(2).prefix(while: { $0 != "=" })))
-            } else if a.hasPrefix("-"), a.count >= 2, let long = shortNames[a[a.index(after: a.startIndex)]] {
-                names.insert(long)
+            } else if a.hasPrefix("-"), a.count >= 2 {
+                // Short options, alone or combined (`-qi eth3`).
+                for ch in a.dropFirst() { if let long = shortNames[ch] { names.insert(long) } }
             }
         }
         return names
@@ -91,7 +101,10 @@ enum ConfigFile {
                 guard let scalar = n.scalar else {
                     throw Failure(description: "--config \(path): line \(line): '\(key)' takes a value or a list of values")
                 }
-                if scalar.style == .plain, let b = Bool.construct(from: scalar) { return b ? .flag : nil }
+                // Only true and false are booleans (YAML 1.1's yes, no, on, off are values: a
+                // sensor may well be named "on").
+                if scalar.style == .plain, ["true", "True", "TRUE"].contains(scalar.string) { return .flag }
+                if scalar.style == .plain, ["false", "False", "FALSE"].contains(scalar.string) { return nil }
                 return .value(scalar.string)
             }
             if let list = v.sequence {

@@ -21,7 +21,7 @@ final class MetricsServer: @unchecked Sendable {
     private var totals: [String: Total] = [:]
     private var gauges: [String: Gauge] = [:]
 
-    /// Binds 127.0.0.1:`port` (0: a free port, then `port` says which) and starts serving.
+    /// Binds 127.0.0.1:`port` (0: a free port, then `port` says which); `start` serves.
     init(port: UInt16) throws {
         let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw MetricsError("--metrics-port: cannot open a socket: \(String(cString: strerror(errno)))") }
@@ -44,12 +44,18 @@ final class MetricsServer: @unchecked Sendable {
         _ = withUnsafeMutablePointer(to: &got) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
         self.port = UInt16(bigEndian: got.sin_port)
         socket = fd
+    }
+
+    /// Starts the serving thread: after the capture loop's thread has given up its privileges,
+    /// so that the new thread inherits none (capabilities and no_new_privs are per thread).
+    func start() {
         let thread = Thread { [self] in self.serve() }
         thread.name = "metrics"
         thread.start()
     }
 
-    /// One request at a time: read the request head (bounded, 2 s), answer, close.
+    /// One request at a time: read the request head (8 KiB and 2 s at most in all), answer,
+    /// close.
     private func serve() {
         // Signals are the capture loop's (its poll wakes on them), never this thread's.
         var all = sigset_t()
@@ -57,13 +63,21 @@ final class MetricsServer: @unchecked Sendable {
         pthread_sigmask(SIG_BLOCK, &all, nil)
         while true {
             let c = accept(socket, nil, nil)
-            if c < 0 { if errno == EINTR { continue } else { return } }
+            if c < 0 {
+                // Out of descriptors or a connection aborted: wait a little, go on serving.
+                if errno != EINTR { usleep(100_000) }
+                continue
+            }
             var timeout = timeval(tv_sec: 2, tv_usec: 0)
             setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
             setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
             var head: [UInt8] = []
             var chunk = [UInt8](repeating: 0, count: 1024)
+            let deadline = MonotonicClock.now() + 2
             while head.count < 8192 {
+                let left = deadline - MonotonicClock.now()
+                var pfd = pollfd(fd: c, events: Int16(POLLIN), revents: 0)
+                if left <= 0 || poll(&pfd, 1, Int32(left * 1000) + 1) <= 0 { break }
                 let n = read(c, &chunk, chunk.count)
                 if n <= 0 { break }
                 head += chunk[0..<n]

@@ -1,9 +1,11 @@
+import Foundation
 import SpanSightCapture
 import SpanSightEngine
 
 /// `live --write-pcap DIR`: every captured packet written to `DIR/capture-N.pcap`, a new file
 /// each `--rotate-megabytes`, the oldest overwritten after `--rotate-files` (tcpdump's -C and
-/// -W). A failed write stops the recording (a warning), never the analysis.
+/// -W). A restart goes on after the newest file. A failed write stops the recording (a
+/// warning), never the analysis.
 final class RollingCapture {
     let directory: String
     let bytesPerFile: Int
@@ -25,6 +27,20 @@ final class RollingCapture {
         self.files = files
         self.linkType = UInt32(bitPattern: linkType)
         self.snaplen = UInt32(clamping: snaplen)
+        index = Self.newest(in: directory, below: files) ?? -1
+    }
+
+    /// A restarted sensor goes on after the newest file of the folder (by modification time),
+    /// so that it overwrites the oldest, not the newest.
+    static func newest(in directory: String, below limit: Int) -> Int? {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return nil }
+        var best: (Int, Date)? = nil
+        for name in names where name.hasPrefix("capture-") && name.hasSuffix(".pcap") {
+            guard let n = Int(name.dropFirst("capture-".count).dropLast(".pcap".count)), n >= 0, limit == 0 || n < limit,
+                  let date = (try? FileManager.default.attributesOfItem(atPath: "\(directory)/\(name)"))?[.modificationDate] as? Date else { continue }
+            if best == nil || date > best!.1 || date == best!.1 && n > best!.0 { best = (n, date) }
+        }
+        return best?.0
     }
 
     func path(_ i: Int) -> String { "\(directory)/capture-\(i).pcap" }

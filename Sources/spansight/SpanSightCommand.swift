@@ -319,6 +319,9 @@ struct Live: ParsableCommand, ChecksRunFiles {
     @Option(help: "With --alert-pcap DIR: most packets the evidence ring keeps.")
     var alertRingPackets: Int = 16_384
 
+    @Option(help: "With --alert-pcap DIR: seconds (packet time) an alerted flow's file takes packets before it is finished, if the flow has not ended by then.")
+    var alertFlowSeconds: Int = 60
+
     @Option(help: ArgumentHelp("Serve the `stats` counters as Prometheus metrics on 127.0.0.1:PORT (GET /metrics; loopback only; 0: a free port, named on standard error). Default: none.", valueName: "port"))
     var metricsPort: Int?
 
@@ -353,6 +356,7 @@ struct Live: ParsableCommand, ChecksRunFiles {
         try OptionBounds.seconds("duration", duration, zeroAllowed: true, max: OptionBounds.maxDurationSeconds)
         try OptionBounds.check("alert-ring-megabytes", alertRingMegabytes, 1...4096, "MiB")
         try OptionBounds.check("alert-ring-packets", alertRingPackets, 16...(1 << 24), "packets")
+        try OptionBounds.seconds("alert-flow-seconds", alertFlowSeconds)
         try OptionBounds.check("rotate-megabytes", rotateMegabytes, 1...(1 << 20), "MiB")
         try OptionBounds.check("rotate-files", rotateFiles, 0...100_000, "files")
         try validateFolders()
@@ -408,15 +412,16 @@ struct Live: ParsableCommand, ChecksRunFiles {
             throw fail("--alert-ring-megabytes \(alertRingMegabytes): more than half of detection's share (\(share >> 20) MiB of --memory-budget); raise the budget or lower the ring")
         }
         let ring = PacketRing(bytes: bytes, packets: alertRingPackets)
-        let evidence = LiveEvidence(ring: ring, directory: dir, linkType: dlt)
+        let evidence = LiveEvidence(ring: ring, directory: dir, linkType: dlt, maxOpenNanos: Int64(alertFlowSeconds) * 1_000_000_000)
         analysis.packetRing = ring
         analysis.liveEvidence = evidence
         let output = analysis.output
         // After the flows ended (the engine's finish): every file finished.
-        analysis.onFinish.append { try evidence.sweep(alerted: output.alertedFlows, final: true) }
+        let engine = analysis.engine
+        analysis.onFinish.append { evidence.sweep(alerted: output.alertedFlows, nowNanos: engine.nowNanos, final: true) }
         analysis.summaryLines.append {
             var line = "  alert evidence: \(evidence.files) pcaps (\(evidence.packets) packets) in \(dir); ring \(ring.count) packets held, \(ring.evicted) evicted"
-            if evidence.flowsNotWritten > 0 { line += "; \(evidence.flowsNotWritten) alerted flows not written (\(evidence.maxOpenFiles) open at most)" }
+            if evidence.failures > 0 { line += "; \(evidence.failures) not written (\(evidence.firstFailure ?? "?"))" }
             return [line]
         }
     }
@@ -451,6 +456,7 @@ struct Live: ParsableCommand, ChecksRunFiles {
             try dropPrivileges(events: out)
             try attachEvidence(analysis, detector)
             attachRecording(analysis)
+            analysis.metrics?.start()
         }
         if !options.quiet { analysis.printSummary() }
         if status != 0 { throw ExitCode(status) }

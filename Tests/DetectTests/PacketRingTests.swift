@@ -40,6 +40,20 @@ final class PacketRingTests: XCTestCase {
         }
     }
 
+    /// Empty captures, often and in every position: none kept, the ring stays whole.
+    func testEmptyPacketsLeaveTheRingWhole() {
+        let ring = PacketRing(bytes: 4096, packets: 64)
+        var kept: [Int] = []
+        for i in 0..<3000 {
+            let n = i % 3 == 0 ? 0 : 100 + (i * 13) % 700
+            [UInt8](repeating: UInt8(truncatingIfNeeded: i), count: n).withUnsafeBytes { ring.append($0, wireLength: n, nanos: Int64(i)) }
+            if n > 0 { kept.append(i) }
+            let h = held(ring)
+            XCTAssertEqual(h.map { Int($0.0) }, Array(kept.suffix(h.count)), "the newest non-empty packets, in order")
+            for (nanos, bytes, _) in h { XCTAssertTrue(bytes.allSatisfy { $0 == UInt8(truncatingIfNeeded: nanos) }, "packet \(nanos) intact") }
+        }
+    }
+
     func testAPacketLargerThanTheArenaIsCountedNotKept() {
         let ring = PacketRing(bytes: 4096, packets: 16)
         [UInt8](repeating: 1, count: 100).withUnsafeBytes { ring.append($0, wireLength: 100, nanos: 1) }

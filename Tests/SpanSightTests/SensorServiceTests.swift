@@ -187,18 +187,25 @@ final class SensorServiceTests: XCTestCase {
         let lab = try makeLab(pairs: 1)
         let expected = try modbusEventsInFixture()
         let out = work.appendingPathComponent("eve.json")
-        let (p, err) = try startSensor(lab, ["-i", lab.mirror[0], "--stats-interval", "0", "--no-inventory", "--user", "nobody"], output: out)
-        let status = try String(contentsOfFile: "/proc/\(p.processIdentifier)/status", encoding: .utf8)
-        func field(_ name: String) -> String {
-            status.split(separator: "\n").first { $0.hasPrefix(name + ":") }.map { $0.dropFirst(name.count + 1).trimmingCharacters(in: .whitespaces) } ?? "?"
+        // With the metrics server on: its thread too (capabilities and no_new_privs are per thread).
+        let (p, err) = try startSensor(lab, ["-i", lab.mirror[0], "--stats-interval", "0", "--no-inventory", "--user", "nobody", "--metrics-port", "0"], output: out)
+        Thread.sleep(forTimeInterval: 0.3)
+        let tasks = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(p.processIdentifier)/task")
+        XCTAssertGreaterThanOrEqual(tasks.count, 2, "the capture thread and the metrics thread")
+        for task in tasks {
+            let status = try String(contentsOfFile: "/proc/\(p.processIdentifier)/task/\(task)/status", encoding: .utf8)
+            func field(_ name: String) -> String {
+                status.split(separator: "\n").first { $0.hasPrefix(name + ":") }.map { $0.dropFirst(name.count + 1).trimmingCharacters(in: .whitespaces) } ?? "?"
+            }
+            let who = "thread \(task) (\(field("Name")))"
+            XCTAssertEqual(field("Uid").split(whereSeparator: \.isWhitespace), ["65534", "65534", "65534", "65534"], "\(who): real, effective, saved, fs uid")
+            XCTAssertEqual(field("Gid").split(whereSeparator: \.isWhitespace), ["65534", "65534", "65534", "65534"], who)
+            XCTAssertFalse(field("Groups").split(whereSeparator: \.isWhitespace).contains("0"), "\(who): no root group left: \(field("Groups"))")
+            XCTAssertEqual(field("CapEff"), "0000000000000000", who)
+            XCTAssertEqual(field("CapPrm"), "0000000000000000", who)
+            XCTAssertEqual(field("CapAmb"), "0000000000000000", who)
+            XCTAssertEqual(field("NoNewPrivs"), "1", who)
         }
-        XCTAssertEqual(field("Uid").split(whereSeparator: \.isWhitespace), ["65534", "65534", "65534", "65534"], "real, effective, saved, fs uid")
-        XCTAssertEqual(field("Gid").split(whereSeparator: \.isWhitespace), ["65534", "65534", "65534", "65534"])
-        XCTAssertFalse(field("Groups").split(whereSeparator: \.isWhitespace).contains("0"), "no root group left: \(field("Groups"))")
-        XCTAssertEqual(field("CapEff"), "0000000000000000")
-        XCTAssertEqual(field("CapPrm"), "0000000000000000")
-        XCTAssertEqual(field("CapAmb"), "0000000000000000")
-        XCTAssertEqual(field("NoNewPrivs"), "1")
         XCTAssertEqual(replay(lab, fixture, on: lab.src[0]), 0)
         XCTAssertNotNil(waitFor(expected, "modbus", in: out, limit: 10), "capture after the switch")
         _ = stop(p, err)
@@ -214,6 +221,41 @@ final class SensorServiceTests: XCTestCase {
         bad.waitUntilExit()
         XCTAssertEqual(bad.terminationStatus, 1)
         XCTAssertEqual(text, "spansight: error: --user no-such-user-spansight: no such user\n")
+    }
+
+    /// The shipped unit's way: started unprivileged with CAP_NET_RAW and CAP_NET_ADMIN as
+    /// ambient capabilities (setpriv, as systemd's AmbientCapabilities), the sensor opens its
+    /// capture and then clears every capability in every thread.
+    func testAnUnprivilegedSensorClearsItsCapabilitiesInEveryThread() throws {
+        let lab = try makeLab(pairs: 1)
+        guard sh(["setpriv", "--version"]) == 0 else { throw XCTSkip("setpriv (util-linux) is not installed: skipped") }
+        let out = work.appendingPathComponent("eve.json")
+        let err = work.appendingPathComponent("unpriv.err")
+        FileManager.default.createFile(atPath: err.path, contents: nil)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["ip", "netns", "exec", lab.sensor, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                       "--inh-caps=+net_raw,+net_admin", "--ambient-caps=+net_raw,+net_admin",
+                       CLITests.binary.path, "live", "-i", lab.mirror[0], "--filter", "tcp port 502", "--stats-interval", "0",
+                       "--no-inventory", "--metrics-port", "0", "--duration", "60", "-o", out.path]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = try FileHandle(forWritingTo: err)
+        try p.run()
+        addTeardownBlock { if p.isRunning { p.terminate() } }
+        XCTAssertTrue(ProcessReadiness.waitForStopHandlers(p.processIdentifier, also: [SIGHUP]), "never ready: \((try? String(contentsOf: err, encoding: .utf8)) ?? "")")
+        Thread.sleep(forTimeInterval: 0.3)
+        let tasks = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(p.processIdentifier)/task")
+        XCTAssertGreaterThanOrEqual(tasks.count, 2)
+        for task in tasks {
+            let status = try String(contentsOfFile: "/proc/\(p.processIdentifier)/task/\(task)/status", encoding: .utf8)
+            for (name, want) in [("CapEff", "0000000000000000"), ("CapPrm", "0000000000000000"), ("CapAmb", "0000000000000000"), ("NoNewPrivs", "1")] {
+                let got = status.split(separator: "\n").first { $0.hasPrefix(name + ":") }.map { $0.dropFirst(name.count + 1).trimmingCharacters(in: .whitespaces) }
+                XCTAssertEqual(got, want, "thread \(task): \(name)")
+            }
+        }
+        XCTAssertEqual(replay(lab, fixture, on: lab.src[0]), 0)
+        XCTAssertNotNil(waitFor(40, "modbus", in: out, limit: 10), "it captures after clearing them")
+        _ = stop(p, err)
     }
 
     /// Two mirrored ports, one sensor: each direction of every connection arrives on its own
@@ -419,6 +461,32 @@ final class SensorServiceTests: XCTestCase {
         XCTAssertFalse(stderr.contains("packets of"), "no line of `read`'s evidence: \(stderr)")
     }
 
+    /// A flow that alerts and never ends (a Modbus session open for days): its file is
+    /// finished, so visible, `--alert-flow-seconds` after it started, while the sensor runs.
+    func testEvidenceOfAFlowThatStaysOpenIsFinishedWhileTheSensorRuns() throws {
+        let lab = try makeLab(pairs: 1)
+        let sweep = TestPaths.fixtures.appendingPathComponent("detect-modbus-attack-fc-sweep.pcap")
+        let dir = work.appendingPathComponent("evidence")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        chmod(dir.path, 0o777)
+        let out = work.appendingPathComponent("eve.json")
+        let (p, err) = try startSensor(lab, ["-i", lab.mirror[0], "--stats-interval", "0", "--no-inventory", "--user", "nobody",
+                                             "--alert-pcap", dir.path, "--alert-flow-seconds", "1"], output: out)
+        XCTAssertEqual(replay(lab, sweep, on: lab.src[0], pps: 1000), 0)
+        var files: [String] = []
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline && files.isEmpty {
+            files = ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).filter { !$0.hasPrefix(".") }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        XCTAssertTrue(p.isRunning)
+        XCTAssertEqual(files.count, 1, "the sweep's flow (no FIN in the capture), finished while it is still open")
+        if let f = files.first { XCTAssertGreaterThan(frames(dir.appendingPathComponent(f))?.count ?? 0, 10) }
+        _ = stop(p, err)
+        let after = try FileManager.default.contentsOfDirectory(atPath: dir.path)
+        XCTAssertEqual(after, files, "nothing hidden or temporary left")
+    }
+
     /// `live --write-pcap DIR`: a rolling capture of every packet, a new file per
     /// `--rotate-megabytes`, at most `--rotate-files` kept (the oldest overwritten).
     func testRollingCaptureRotatesAndKeepsTheNewestFiles() throws {
@@ -551,7 +619,8 @@ final class SensorServiceTests: XCTestCase {
             immediate: true
             no-promiscuous: false
             user: root
-            sensor-name: span-7
+            sensor-name: yes
+            eve-types: -modbus
             """.write(to: config, atomically: true, encoding: .utf8)
         guard getuid() == 0 else { throw XCTSkip("live capture on lo needs root: skipped") }
         let out = work.appendingPathComponent("eve.json")
@@ -567,7 +636,7 @@ final class SensorServiceTests: XCTestCase {
         XCTAssertEqual(p.terminationStatus, 0, stderr)
         let stats = events(out).filter { $0["event_type"] as? String == "stats" }
         XCTAssertGreaterThanOrEqual(stats.count, 2, "stats-interval 1 from the file")
-        XCTAssertEqual(Set(stats.compactMap { $0["host"] as? String }), ["span-7"])
+        XCTAssertEqual(Set(stats.compactMap { $0["host"] as? String }), ["yes"], "YAML 1.1's yes is a value, not a flag")
         XCTAssertEqual(Set(stats.compactMap { $0["in_iface"] as? String }), ["lo"])
 
         for (text, message) in [("interface: [lo\n", "not YAML"), ("- lo\n", "must be a mapping"),

@@ -243,13 +243,13 @@ public final class CheckedFile {
         }
     }
 
-    /// A path's folder ("." for a bare name) and last component.
     /// True when a file can be created in the folder of `path` (a reopen after the file was
     /// moved away: log rotation).
     public static func canCreate(beside path: String) -> Bool {
         access(split(path).folder, W_OK | X_OK) == 0
     }
 
+    /// A path's folder ("." for a bare name) and last component.
     static func split(_ path: String) -> (folder: String, base: String) {
         guard let slash = path.lastIndex(of: "/") else { return (".", path) }
         let folder = slash == path.startIndex ? "/" : String(path[..<slash])
