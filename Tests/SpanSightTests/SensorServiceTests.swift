@@ -520,6 +520,23 @@ final class SensorServiceTests: XCTestCase {
         XCTAssertEqual(total, analysed, "every analysed packet recorded: \(summary)")
         XCTAssertGreaterThanOrEqual(opened, 5, "rotated past the three kept: \(summary)")
         XCTAssertLessThan(recorded, total, "the oldest files were overwritten")
+
+        // Restarted, it goes on after the newest file (overwriting the oldest, not the newest).
+        let dates = try files.map { try FileManager.default.attributesOfItem(atPath: dir.appendingPathComponent($0).path)[.modificationDate] as? Date ?? .distantPast }
+        let newest = files[dates.indices.max { dates[$0] < dates[$1] }!]
+        let next = "capture-\((Int(newest.dropFirst(8).dropLast(5))! + 1) % 3).pcap"
+        let before = try Dictionary(uniqueKeysWithValues: files.map { ($0, try Data(contentsOf: dir.appendingPathComponent($0))) })
+        let (q, qerr) = try startSensor(lab, ["-i", lab.mirror[0], "--stats-interval", "0", "--no-inventory", "--no-flow-events", "--eve-types", "stats",
+                                              "--user", "nobody", "--write-pcap", dir.path, "--rotate-megabytes", "1", "--rotate-files", "3"], output: out)
+        XCTAssertEqual(replay(lab, fixture, on: lab.src[0]), 0)
+        Thread.sleep(forTimeInterval: 1.5)
+        _ = stop(q, qerr)
+        for f in files {
+            let now = try Data(contentsOf: dir.appendingPathComponent(f))
+            if f == next { XCTAssertNotEqual(now, before[f], "\(f), after the newest \(newest), takes the new packets") }
+            else { XCTAssertEqual(now, before[f], "\(f) kept") }
+        }
+        XCTAssertEqual(frames(dir.appendingPathComponent(next))?.count, 116, "one replay's TCP packets")
     }
 
     /// `--metrics-port`: the counters as Prometheus metrics on the sensor's loopback, scraped
