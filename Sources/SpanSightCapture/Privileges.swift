@@ -1,3 +1,5 @@
+// UNSAFE: reads the passwd record getpwnam returns (its pointee), at once, before any other
+// call could reuse it.
 import CPcap
 
 #if canImport(Glibc)

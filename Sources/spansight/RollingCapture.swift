@@ -1,3 +1,4 @@
+// UNSAFE: borrows the capture's packet bytes (a scoped buffer pointer) during `packet` only.
 import Foundation
 import SpanSightCapture
 import SpanSightEngine
