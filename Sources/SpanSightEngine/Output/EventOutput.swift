@@ -57,6 +57,21 @@ public final class EventOutput {
     public private(set) var failed = false
     /// The first failed write ("events output /dev/full: No space left on device").
     public var failure: WriteFailure? { sink?.failure }
+    /// Where events go besides the destination (`--output redis://...`), each handed every
+    /// flush's lines; a forwarder's trouble never stops the run (it drops and counts).
+    public private(set) var forwarders: [any EventForwarder] = []
+    /// Events in the buffer not yet handed to the forwarders.
+    private var unflushedEvents = 0
+
+    /// Adds a destination besides the file or standard output.
+    public func add(_ forwarder: any EventForwarder) { forwarders.append(forwarder) }
+
+    /// The end of the run: what is buffered is written, then each forwarder sends what it
+    /// still holds (within its deadline) and stops.
+    public func finishForwarders() {
+        flush()
+        for f in forwarders { f.finish() }
+    }
 
     public init(_ destination: Destination) throws(CaptureFileError) {
         self.destination = destination
@@ -225,6 +240,7 @@ public final class EventOutput {
         writer.endLine()
         guard keepEvent else { writer.bytes.truncate(to: eventStart); return }
         eventCount &+= 1
+        unflushedEvents &+= 1
         if writer.bytes.count >= flushThresholdValue { flush() }
     }
 
@@ -245,6 +261,12 @@ public final class EventOutput {
         case .discard, .none:
             break
         }
+        if !forwarders.isEmpty {
+            writer.bytes.withUnsafeBytes { lines in
+                for f in forwarders { f.forward(lines, events: unflushedEvents) }
+            }
+        }
+        unflushedEvents = 0
         writer.reset()
     }
 

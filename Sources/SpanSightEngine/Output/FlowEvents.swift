@@ -163,6 +163,7 @@ extension Engine {
             j.beginObject("detect")
             j.field("alert", self.output.alertsWritten)
             j.endObject()
+            self.writeForwarders(&j)
             self.writeMemory(&j)
             j.endObject()
         }
@@ -172,6 +173,33 @@ extension Engine {
 }
 
 extension Engine {
+    /// The `stats.output` object: per kind of forwarder (`redis`), per target, what it sent,
+    /// dropped and holds so far (docs/events.md#stats); absent without forwarders.
+    func writeForwarders(_ j: inout JSONWriter) {
+        let all = output.forwarders
+        guard !all.isEmpty else { return }
+        j.beginObject("output")
+        var kinds: [String] = []
+        for f in all where !kinds.contains(f.kind) { kinds.append(f.kind) }
+        for kind in kinds {
+            j.key(kind); j.beginObject()
+            for f in all where f.kind == kind {
+                let c = f.counters
+                j.key(f.label); j.beginObject()
+                j.field("sent", c.sent)
+                j.field("dropped", c.dropped)
+                j.field("rejected", c.rejected)
+                j.field("pending", c.pending)
+                j.field("pending_bytes", c.pendingBytes)
+                j.field("reconnects", c.reconnects)
+                j.field("connected", c.connected)
+                j.endObject()
+            }
+            j.endObject()
+        }
+        j.endObject()
+    }
+
     /// The `stats.memory` object: the budget, its shares and, per kind, what is held, the peak,
     /// what was shed to stay within it and the charges refused (docs/events.md#stats).
     func writeMemory(_ j: inout JSONWriter) {
