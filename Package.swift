@@ -51,6 +51,9 @@ let package = Package(
         .target(name: "SpanSightS7comm", dependencies: ["SpanSightEngine", "SpanSightWire"], swiftSettings: fastPath),
         // The embedded store of the inventory (assets accumulate across runs): system SQLite.
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        // `--output redis://...`: events to Redis through Debian's hiredis (Suricata's EVE transport).
+        .systemLibrary(name: "CHiredis", providers: [.apt(["libhiredis-dev"])]),
+        .target(name: "SpanSightRedis", dependencies: ["SpanSightEngine", "CHiredis"]),
         // Asset inventory: hosts, assets, fingerprints, classification, reports, the store.
         .target(name: "SpanSightInventory", dependencies: ["SpanSightEngine", "SpanSightWire", "CSQLite", "CSpanSightHints"]),
         // Detection: rules, learned baselines, risk (an observer of the engine).
@@ -65,7 +68,7 @@ let package = Package(
             name: "spansight",
             dependencies: [
                 "SpanSightCapture", "SpanSightEngine", "SpanSightWire", "CSpanSightAlloc",
-                "SpanSightInventory", "SpanSightDetect", "SpanSightProtocols",
+                "SpanSightInventory", "SpanSightDetect", "SpanSightProtocols", "SpanSightRedis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -153,13 +153,23 @@ final class Analysis {
             // A report or baseline not written is an error, also after a partial input.
             if !runFinishers() { status = 1 }
             engine.emitStats()
-            output.flush()
+            // Redis and other forwarders send what they hold, within their drain deadline.
+            output.finishForwarders()
         }
         wallEnd = MonotonicClock.now()
         if let failure = output.failure {
             outputFailed = true
             WriteFailures.report(failure)
             return 1
+        }
+        // Events a forwarder could not deliver are an output that could not be written: the
+        // run still ends with its summary, and exit 1.
+        for f in output.forwarders {
+            let c = f.counters
+            if c.dropped > 0 || c.rejected > 0 {
+                Stderr.line("spansight: error: \(f.kind) \(f.label): \(c.dropped + c.rejected) of \(c.sent + c.dropped + c.rejected) events not delivered (dropped \(c.dropped), rejected \(c.rejected))")
+                status = 1
+            }
         }
         return status
     }
@@ -444,6 +454,10 @@ final class Analysis {
         lines.append("  " + Self.memoryLine(engine))
         for extra in summaryLines { lines += extra() }
         lines.append("  events: \(output.eventCount)")
+        for f in output.forwarders {
+            let c = f.counters
+            lines.append("  \(f.kind) \(f.label): sent \(c.sent), dropped \(c.dropped), rejected \(c.rejected), reconnects \(c.reconnects)")
+        }
         for l in lines { Stderr.line(l) }
     }
 }

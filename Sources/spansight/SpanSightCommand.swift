@@ -6,6 +6,7 @@ import SpanSightProtocols
 import SpanSightCapture
 import SpanSightDetect
 import SpanSightEngine
+import SpanSightRedis
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -35,8 +36,8 @@ struct AnalysisOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Read options from this YAML file: each key an option's long name without the dashes (`flush-interval: 1`, `interface: [eth1, eth2]`, `immediate: true`). The command line wins over the file.", valueName: "file"))
     var config: String?
 
-    @Option(name: [.short, .long], help: "Write events here instead of standard output.")
-    var output: String?
+    @Option(name: [.short, .long], help: ArgumentHelp("Where events go instead of standard output: a file, '-' (standard output), or Redis (\(RedisTarget.usage); docs/deploy.md). Repeat for several at once: one file or standard output, and any number of Redis targets.", valueName: "file|-|redis://..."))
+    var output: [String] = []
 
     @Option(help: ArgumentHelp("Memory for everything the analysis holds: flows, reassembly, dissector state, inventory and detection (bytes, or with K, M, G: 512M, 2G). Shared out as documented in docs/architecture.md; state past a share is shed, counted and reported. Default: 512M.", valueName: "bytes"))
     var memoryBudget: String?
@@ -114,6 +115,7 @@ struct AnalysisOptions: ParsableArguments {
 
     func validate() throws {
         _ = try selectedEventTypes()
+        _ = try eventDestinations()
         if let name = sensorName {
             guard !name.isEmpty, name.utf8.count <= 255 else { throw ValidationError("--sensor-name must be 1 to 255 bytes") }
         }
@@ -148,8 +150,9 @@ struct AnalysisOptions: ParsableArguments {
 
     /// The events output (a stream, or standard output) and the key file read.
     func addFiles(to files: inout RunFiles) {
-        files.output("--output", output, .stream)
-        if output == nil { files.writesStandardOutput = true }
+        let destinations = try? eventDestinations()
+        files.output("--output", destinations?.file, .stream)
+        if destinations?.standardOutput ?? true { files.writesStandardOutput = true }
         files.input("--pseudonym-key", pseudonymKeyFile)
     }
 
@@ -258,15 +261,14 @@ struct Read: ParsableCommand, ChecksRunFiles {
 
     func run() throws {
         try runFiles.checkWritable()
-        let out: EventOutput
-        do { out = try EventOutput(options.output.map { .file($0) } ?? .standardOutput) }
-        catch { throw fail(error.description) }
+        let out = try options.makeEventOutput(appending: false)
         out.setSensor(name: options.resolvedSensorName)
         out.select(types: try options.selectedEventTypes())
         let analysis = Analysis(config: options.engineConfig(), output: out)
         let inventory = try self.inventory.attach(to: analysis, source: files.joined(separator: " "))
         let detector = try detect.attach(to: analysis, inputs: files)
         try Wiring.connect(inventory: inventory, detector: detector, store: self.inventory.noInventory ? nil : self.inventory.db)
+        options.startForwarders(out)
         let status = analysis.readFiles(files, filter: filter, progress: progress && Stderr.isTerminal)
         if !options.quiet { analysis.printSummary() }
         if status != 0 { throw ExitCode(status) }
@@ -438,9 +440,7 @@ struct Live: ParsableCommand, ChecksRunFiles {
             live.filter = filter.isEmpty ? "" : filter[filter.count == 1 ? 0 : i]
             return live
         }
-        let out: EventOutput
-        do { out = try EventOutput(options.output.map { .appendingFile($0) } ?? .standardOutput) }
-        catch { throw fail(error.description) }
+        let out = try options.makeEventOutput(appending: true)
         out.setSensor(name: options.resolvedSensorName, interfaces: interface)
         out.select(types: try options.selectedEventTypes())
         let analysis = Analysis(config: options.engineConfig(), output: out)
@@ -454,6 +454,7 @@ struct Live: ParsableCommand, ChecksRunFiles {
         let schedule = Analysis.LiveSchedule(statsInterval: statsInterval, flushInterval: flushInterval, maxPackets: count, maxSeconds: duration, persistInterval: persistInterval)
         let status = analysis.readLive(configs, schedule) {
             try dropPrivileges(events: out)
+            options.startForwarders(out)
             try attachEvidence(analysis, detector)
             attachRecording(analysis)
             analysis.metrics?.start()
@@ -489,7 +490,7 @@ struct Live: ParsableCommand, ChecksRunFiles {
         guard case .switched(let who, _, _) = outcome else { return }
         try runFiles.checkWritable(as: "user \(who)")
         try checkFolders(as: "user \(who)")
-        if let path = options.output, !CheckedFile.canCreate(beside: path) {
+        if let path = try? options.eventDestinations().file, !CheckedFile.canCreate(beside: path) {
             Stderr.line("spansight: warning: user \(who) cannot create files in the folder of \(path): a SIGHUP reopen (log rotation) will fail; make the folder writable by \(who)")
         }
     }
