@@ -15,33 +15,13 @@ final class SensorServiceTests: XCTestCase {
     @discardableResult
     func sh(_ args: [String]) -> Int32 { quietly(args) }
 
-    /// A source namespace and a sensor namespace with `pairs` veth pairs between them
-    /// (source side `src[i]`, sensor side `mirror[i]`), up, IPv6 off (no neighbour discovery
-    /// chatter), no addresses, no routes; the sensor's loopback up (its metrics). Removed by
-    /// `tearDown`.
-    struct Lab { var source: String; var sensor: String; var src: [String]; var mirror: [String] }
-    private var namespaces: [String] = []
+    /// The namespaces of a test (`NetworkLab`), removed by `tearDown`.
+    typealias Lab = NetworkLab
+    private var labs: [NetworkLab] = []
 
     func makeLab(pairs: Int) throws -> Lab {
-        guard getuid() == 0 else { throw XCTSkip("sensor tests need root (network namespaces, capture): skipped") }
-        guard sh(["ip", "-V"]) == 0 else { throw XCTSkip("iproute2 (ip) is not installed: skipped") }
-        guard sh(["tcpreplay", "-V"]) == 0 else { throw XCTSkip("tcpreplay is not installed (scripts/install-deps.sh installs it): skipped") }
-        let tag = "sv\(getpid() % 10_000)\(namespaces.count)"
-        let lab = Lab(source: "\(tag)s", sensor: "\(tag)m", src: (0..<pairs).map { "\(tag)s\($0)" }, mirror: (0..<pairs).map { "\(tag)m\($0)" })
-        namespaces += [lab.source, lab.sensor]
-        var cmds = [["ip", "netns", "add", lab.source], ["ip", "netns", "add", lab.sensor],
-                    ["ip", "-n", lab.sensor, "link", "set", "lo", "up"]]
-        for i in 0..<pairs {
-            let (s, m) = (lab.src[i], lab.mirror[i])
-            cmds += [["ip", "link", "add", s, "type", "veth", "peer", "name", m],
-                     ["ip", "link", "set", s, "netns", lab.source], ["ip", "link", "set", m, "netns", lab.sensor],
-                     ["ip", "netns", "exec", lab.source, "sysctl", "-qw", "net.ipv6.conf.\(s).disable_ipv6=1"],
-                     ["ip", "netns", "exec", lab.sensor, "sysctl", "-qw", "net.ipv6.conf.\(m).disable_ipv6=1"],
-                     ["ip", "-n", lab.source, "link", "set", s, "up"], ["ip", "-n", lab.sensor, "link", "set", m, "up"]]
-        }
-        for cmd in cmds {
-            guard sh(cmd) == 0 else { throw XCTSkip("cannot set up namespaces (\(cmd.joined(separator: " "))): skipped") }
-        }
+        let lab = try NetworkLab(pairs: pairs)
+        labs.append(lab)
         return lab
     }
 
@@ -52,14 +32,14 @@ final class SensorServiceTests: XCTestCase {
     }
 
     override func tearDown() {
-        for ns in namespaces { sh(["ip", "netns", "del", ns]) }
-        namespaces = []
+        for lab in labs { lab.remove() }
+        labs = []
         try? FileManager.default.removeItem(at: work)
     }
 
     /// Plays `capture` onto `interface` of the source namespace at `pps` packets a second.
     func replay(_ lab: Lab, _ capture: URL, on interface: String, pps: Int = 400) -> Int32 {
-        sh(["ip", "netns", "exec", lab.source, "tcpreplay", "-q", "-i", interface, "--pps", "\(pps)", capture.path])
+        lab.replay(capture, pair: lab.src.firstIndex(of: interface) ?? 0, pps: pps)
     }
 
     /// A sensor on the mirror side: `spansight live ARGS --output FILE`, ready (captures open,
