@@ -96,6 +96,11 @@ public final class Inventory: EngineObserver, AssetLookup {
     /// With detection: every address's alert risk, saved with the inventory in the store
     /// (so that a restarted sensor, or the next run, goes on from it).
     public var alertRiskAccounts: (() -> [StoredAlertRisk])?
+    /// The alert risk the store held when the inventory was loaded from it (detection starts
+    /// from it: one read of the store for both).
+    public internal(set) var storedAlertRisk: [StoredAlertRisk]?
+    /// The counters the store has of this inventory (set by its load and each save).
+    var storeBaseline: StoreBaseline?
     /// Hears of identity changes (the detection engine).
     public weak var changeListener: (any AssetChangeListener)?
 

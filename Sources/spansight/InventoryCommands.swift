@@ -53,7 +53,11 @@ struct InventoryOptions: ParsableArguments {
         config.events = events
         let inventory = Inventory(config: config, oui: OUIRegistry(directory: ouiDir), output: analysis.output)
         if let db {
-            do { try InventoryStore.load(db, into: inventory) } catch { throw fail(error.description) }
+            do {
+                try InventoryStore.load(db, into: inventory) { old in
+                    Stderr.line("spansight: warning: \(db): inventory store of schema \(old) migrated to schema \(InventoryStore.currentSchema) (once; an older SpanSight cannot read it now)")
+                }
+            } catch { throw fail(error.description) }
         }
         analysis.attach(inventory)
         let assets = self.assets, map = self.map, db = self.db
@@ -70,7 +74,8 @@ struct InventoryOptions: ParsableArguments {
                     try FileOutput.write(path, CommunicationMap.dot(inventory, assets: list))
                 }
             }
-            if let db { try InventoryStore.save(db, inventory, source: source) }
+            // `assets --db` without captures (no source) is a query: it never writes the store.
+            if let db, !source.isEmpty { try InventoryStore.save(db, inventory, source: source) }
         }
         if let db { analysis.persisters.append { try InventoryStore.save(db, inventory, source: source, endOfRun: false) } }
         analysis.summaryLines.append {

@@ -11,7 +11,9 @@ enum Wiring {
         guard let inventory, let detector else { return }
         if let store {
             do {
-                for a in try InventoryStore.loadAlertRisk(store) {
+                let stored: [StoredAlertRisk]
+                if let loaded = inventory.storedAlertRisk { stored = loaded } else { stored = try InventoryStore.loadAlertRisk(store) }
+                for a in stored {
                     detector.restoreRisk(AssetRisk(maxRisk: a.maxRisk, sumRisk: a.sumRisk, alerts: a.alerts), of: a.address)
                 }
             } catch { throw fail(error.description) }
