@@ -55,7 +55,8 @@ let package = Package(
         .systemLibrary(name: "CHiredis", providers: [.apt(["libhiredis-dev"])]),
         .target(name: "SpanSightRedis", dependencies: ["SpanSightEngine", "CHiredis"]),
         // Asset inventory: hosts, assets, fingerprints, classification, reports, the store.
-        .target(name: "SpanSightInventory", dependencies: ["SpanSightEngine", "SpanSightWire", "CSQLite", "CSpanSightHints"]),
+        .systemLibrary(name: "CLibPQ", providers: [.apt(["libpq-dev"])]),
+        .target(name: "SpanSightInventory", dependencies: ["SpanSightEngine", "SpanSightWire", "CSQLite", "CLibPQ", "CSpanSightHints"]),
         // Detection: rules, learned baselines, risk (an observer of the engine).
         .target(name: "SpanSightDetect", dependencies: ["SpanSightEngine", "SpanSightWire", "SpanSightCapture"], swiftSettings: fastPath),
         .target(name: "SpanSightHL7", dependencies: ["SpanSightEngine", "SpanSightWire", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: fastPath),

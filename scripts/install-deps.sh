@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs what SpanSight needs on Debian: libpcap-dev, libsqlite3-dev and libhiredis-dev
-# (build; hiredis is the Redis event output's client), redis-server (the Redis output's
-# tests start their own), ieee-data
+# Installs what SpanSight needs on Debian: libpcap-dev, libsqlite3-dev, libpq-dev and
+# libhiredis-dev (build; libpq is the PostgreSQL store's client, hiredis the Redis event
+# output's), postgresql and redis-server (their tests start servers of their own), ieee-data
 # (MAC vendors, read at run time), tshark/capinfos (the tests' reference), tcpdump and
 # iproute2 (live-capture test, fixture recording), tcpreplay (plays fixtures onto the veth
 # pairs of the sensor tests), nftables (`nft -c` checks the rule sets
@@ -13,6 +13,8 @@ need=()
 dpkg -s libpcap-dev >/dev/null 2>&1 || need+=(libpcap-dev)
 dpkg -s libsqlite3-dev >/dev/null 2>&1 || need+=(libsqlite3-dev)
 dpkg -s libhiredis-dev >/dev/null 2>&1 || need+=(libhiredis-dev)
+dpkg -s libpq-dev >/dev/null 2>&1 || need+=(libpq-dev)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ -x /usr/bin/psql ] || need+=(postgresql)
 [ -x /usr/bin/redis-server ] && [ -x /usr/bin/redis-cli ] || need+=(redis-server redis-tools)
 [ -f /usr/share/ieee-data/oui.csv ] || need+=(ieee-data)
 command -v tshark >/dev/null 2>&1 || need+=(tshark)

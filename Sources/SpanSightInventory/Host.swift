@@ -92,6 +92,10 @@ public struct HostRecord: Sendable {
     public var changes: [ChangeRecord] = []
     /// TTL of the host's packets as last seen (SYN/SYN+ACK), for the hop distance.
     public var lastTTL: UInt8 = 0
+    /// The span of this run's flows with the host (packet time; `.max`/`.min` while none):
+    /// the store's per-sensor sighting.
+    var runFirstSeen: Int64 = .max
+    var runLastSeen: Int64 = .min
 
     init(address: IPAddress, at t: Int64) {
         self.address = address

@@ -151,6 +151,10 @@ public final class Inventory: EngineObserver, AssetLookup {
         guard let s = slot(key.server, at: t, flowID: flow.id) else { return }
         if flow.firstNanos < hosts[c].firstSeen { hosts[c].firstSeen = flow.firstNanos }
         if flow.firstNanos < hosts[s].firstSeen { hosts[s].firstSeen = flow.firstNanos }
+        hosts[c].runFirstSeen = min(hosts[c].runFirstSeen, flow.firstNanos)
+        hosts[c].runLastSeen = max(hosts[c].runLastSeen, t)
+        hosts[s].runFirstSeen = min(hosts[s].runFirstSeen, flow.firstNanos)
+        hosts[s].runLastSeen = max(hosts[s].runLastSeen, t)
         hosts[c].packetsSent &+= flow.packetsToServer
         hosts[c].bytesSent &+= flow.bytesToServer
         hosts[c].packetsReceived &+= flow.packetsToClient

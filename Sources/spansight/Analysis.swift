@@ -351,14 +351,17 @@ final class Analysis {
         for save in persisters {
             do {
                 try save()
-                persistFailing = false
+                if persistFailures > 0 {
+                    warn("periodic save succeeded again after \(persistFailures) failed (it holds what they could not store)")
+                }
+                persistFailures = 0
             } catch {
-                if !persistFailing { warn("periodic save failed (the capture goes on; the next interval tries again): \(error)") }
-                persistFailing = true
+                if persistFailures == 0 { warn("periodic save failed (the capture goes on; the next interval tries again): \(error)") }
+                persistFailures += 1
             }
         }
     }
-    private var persistFailing = false
+    private var persistFailures = 0
 
     private func updateMetrics() {
         metrics?.update(engine: engine, events: output.eventCount, alerts: output.alertsWritten,

@@ -11,8 +11,11 @@ struct InventoryOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Write the communication map here: Graphviz DOT, or a self-contained HTML report when the name ends in .html (repeatable).", valueName: "file"))
     var map: [String] = []
 
-    @Option(help: ArgumentHelp("SQLite store: the inventory is loaded from it first and saved back at the end (live: also every --persist-interval), so runs accumulate.", valueName: "file"))
+    @Option(help: ArgumentHelp("The store: a SQLite file, or postgresql://USER@HOST:PORT/DB (a fleet's shared store). The site's inventory is loaded from it first; what the run gained is merged back at the end (live: also every --persist-interval), so runs and sensors accumulate.", valueName: "file|url"))
     var db: String?
+
+    @Option(help: ArgumentHelp("The site the inventory belongs to in the store: addresses are scoped by it, so sites with overlapping address plans never merge (default: default).", valueName: "name"))
+    var site = "default"
 
     @Option(help: "Most hosts (IP addresses) the inventory keeps; more are counted as dropped.")
     var maxAssets = 65_536
@@ -25,6 +28,9 @@ struct InventoryOptions: ParsableArguments {
 
     func validate() throws {
         guard maxAssets > 0 else { throw ValidationError("--max-assets must be positive") }
+        guard !site.isEmpty, site.utf8.count <= 255, !site.contains(where: { $0.isNewline }) else {
+            throw ValidationError("--site must be 1 to 255 bytes on one line")
+        }
         if noInventory && (!assets.isEmpty || !map.isEmpty || db != nil) {
             throw ValidationError("--no-inventory cannot be combined with --assets, --map or --db")
         }
@@ -37,14 +43,17 @@ struct InventoryOptions: ParsableArguments {
         files.outputs("--map", map)
         // The store is read and written in place by SQLite (a transaction, a journal beside
         // it): checked as a whole-file output (its folder writable) and against every input.
-        files.output("--db", db)
+        if let db, !StoreTarget.isPostgresURL(db) { files.output("--db", db) }
         for name in OUIRegistry.fileNames { files.input("MAC vendor registry", ouiDir + "/" + name) }
     }
 
     /// Builds the inventory, attaches it to the analysis and schedules its reports.
     /// `events`: whether `asset` events go to the event stream.
     @discardableResult
-    func attach(to analysis: Analysis, events: Bool = true, source: String) throws -> Inventory? {
+    /// `sensor`: the name the store records this run's sightings under; `live`: a store
+    /// server that cannot be reached at the start is a warning (the sensor starts empty and
+    /// its saves merge what it sees once the server answers), not an error.
+    func attach(to analysis: Analysis, events: Bool = true, source: String, sensor: String = "", live: Bool = false) throws -> Inventory? {
         guard !noInventory else { return nil }
         var config = InventoryConfig()
         config.protocols = Registry.modules
@@ -52,12 +61,16 @@ struct InventoryOptions: ParsableArguments {
         config.maxBytes = analysis.engine.budget.shares.inventory
         config.events = events
         let inventory = Inventory(config: config, oui: OUIRegistry(directory: ouiDir), output: analysis.output)
-        if let db {
+        let store = db.map { StoreTarget($0, site: site, sensor: sensor) }
+        if let store {
             do {
-                try InventoryStore.load(db, into: inventory) { old in
-                    Stderr.line("spansight: warning: \(db): inventory store of schema \(old) migrated to schema \(InventoryStore.currentSchema) (once; an older SpanSight cannot read it now)")
+                try InventoryStore.load(store, into: inventory) { old in
+                    Stderr.line("spansight: warning: \(store.label): inventory store of schema \(old) migrated to schema \(InventoryStore.currentSchema) (once; an older SpanSight cannot read it now)")
                 }
-            } catch { throw fail(error.description) }
+            } catch {
+                guard live, error.transient else { throw fail(error.description) }
+                Stderr.line("spansight: warning: cannot load the inventory: \(error.description); the sensor starts without it and each save tries again")
+            }
         }
         analysis.attach(inventory)
         let assets = self.assets, map = self.map, db = self.db
@@ -75,9 +88,9 @@ struct InventoryOptions: ParsableArguments {
                 }
             }
             // `assets --db` without captures (no source) is a query: it never writes the store.
-            if let db, !source.isEmpty { try InventoryStore.save(db, inventory, source: source) }
+            if let store, !source.isEmpty { try InventoryStore.save(store, inventory, source: source) }
         }
-        if let db { analysis.persisters.append { try InventoryStore.save(db, inventory, source: source, endOfRun: false) } }
+        if let store { analysis.persisters.append { try InventoryStore.save(store, inventory, source: source, endOfRun: false) } }
         analysis.summaryLines.append {
             var s = "  assets: \(inventory.assets().count) (\(inventory.hosts.count) addresses"
             if inventory.hostsDropped > 0 { s += ", \(inventory.hostsDropped) dropped by --max-assets" }

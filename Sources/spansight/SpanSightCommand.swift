@@ -265,7 +265,7 @@ struct Read: ParsableCommand, ChecksRunFiles {
         out.setSensor(name: options.resolvedSensorName)
         out.select(types: try options.selectedEventTypes())
         let analysis = Analysis(config: options.engineConfig(), output: out)
-        let inventory = try self.inventory.attach(to: analysis, source: files.joined(separator: " "))
+        let inventory = try self.inventory.attach(to: analysis, source: files.joined(separator: " "), sensor: options.resolvedSensorName)
         let detector = try detect.attach(to: analysis, inputs: files)
         try Wiring.connect(inventory: inventory, detector: detector, store: self.inventory.noInventory ? nil : self.inventory.db)
         options.startForwarders(out)
@@ -444,7 +444,7 @@ struct Live: ParsableCommand, ChecksRunFiles {
         out.setSensor(name: options.resolvedSensorName, interfaces: interface)
         out.select(types: try options.selectedEventTypes())
         let analysis = Analysis(config: options.engineConfig(), output: out)
-        let inventory = try self.inventory.attach(to: analysis, source: "live:\(interface.joined(separator: ","))")
+        let inventory = try self.inventory.attach(to: analysis, source: "live:\(interface.joined(separator: ","))", sensor: options.resolvedSensorName, live: true)
         let detector = try detect.attach(to: analysis, inputs: nil)
         try Wiring.connect(inventory: inventory, detector: detector, store: self.inventory.noInventory ? nil : self.inventory.db)
         if let port = metricsPort {

@@ -9,14 +9,12 @@ enum Wiring {
     /// saves the detector's.
     static func connect(inventory: Inventory?, detector: Detector?, store: String? = nil) throws {
         guard let inventory, let detector else { return }
-        if let store {
-            do {
-                let stored: [StoredAlertRisk]
-                if let loaded = inventory.storedAlertRisk { stored = loaded } else { stored = try InventoryStore.loadAlertRisk(store) }
-                for a in stored {
-                    detector.restoreRisk(AssetRisk(maxRisk: a.maxRisk, sumRisk: a.sumRisk, alerts: a.alerts), of: a.address)
-                }
-            } catch { throw fail(error.description) }
+        // The inventory's load read the store's alert risk in the same transaction (none when
+        // the store could not be read and the sensor went on without it).
+        if store != nil, let stored = inventory.storedAlertRisk {
+            for a in stored {
+                detector.restoreRisk(AssetRisk(maxRisk: a.maxRisk, sumRisk: a.sumRisk, alerts: a.alerts), of: a.address)
+            }
         }
         inventory.alertRiskAccounts = {
             detector.assetRisks.map { StoredAlertRisk(address: $0.address, maxRisk: $0.risk.maxRisk, sumRisk: $0.risk.sumRisk, alerts: $0.risk.alerts) }
