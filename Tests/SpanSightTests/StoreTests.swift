@@ -14,37 +14,13 @@ final class StoreTests: XCTestCase {
 
     override func tearDown() { try? FileManager.default.removeItem(at: work) }
 
-    struct Run { var status: Int32; var stdout: Data; var stderr: String }
-
-    func spansight(_ args: [String]) throws -> Run {
-        let p = try start(args)
-        let out = p.out.fileHandleForReading.readDataToEndOfFile()
-        let err = p.err.fileHandleForReading.readDataToEndOfFile()
-        p.process.waitUntilExit()
-        return Run(status: p.process.terminationStatus, stdout: out, stderr: String(decoding: err, as: UTF8.self))
-    }
-
-    /// `quiet`: standard output (events) discarded rather than piped.
-    func start(_ args: [String], quiet: Bool = false) throws -> (process: Process, out: Pipe, err: Pipe) {
-        let p = Process()
-        p.executableURL = CLITests.binary
-        p.arguments = args
-        p.environment = ["TZ": "UTC", "LC_ALL": "C", "PATH": "/usr/bin:/bin"]
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = quiet ? FileHandle.nullDevice : out
-        p.standardError = err
-        try p.run()
-        return (p, out, err)
-    }
+    func spansight(_ args: [String]) throws -> ToolProcess.Result { try ToolProcess.run(args) }
+    func start(_ args: [String], quiet: Bool = false) throws -> (process: Process, out: Pipe, err: Pipe) { try ToolProcess.start(args, quiet: quiet) }
 
     /// Packets per asset id in `assets --format json` output.
     func packets(_ json: Data) throws -> [String: Int] {
-        let doc = try XCTUnwrap(try JSONSerialization.jsonObject(with: json) as? [String: Any])
-        var out: [String: Int] = [:]
-        for case let a as [String: Any] in doc["assets"] as? [Any] ?? [] {
-            out[a["id"] as? String ?? "?", default: 0] += a["packets"] as? Int ?? 0
-        }
-        return out
+        XCTAssertNotNil(try? JSONSerialization.jsonObject(with: json), "not JSON")
+        return ToolProcess.packets(json)
     }
 
     func fixture(_ name: String) -> String { TestPaths.fixtures.appendingPathComponent(name).path }
