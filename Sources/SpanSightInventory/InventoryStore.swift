@@ -358,7 +358,8 @@ public enum InventoryStore {
         inv.storeBaseline = StoreBaseline(inv, risk: risk, keeping: nil)
     }
 
-    public static func save(_ path: String, _ inv: Inventory, source: String, endOfRun: Bool = true) throws(StoreError) {
+    @discardableResult
+    public static func save(_ path: String, _ inv: Inventory, source: String, endOfRun: Bool = true) throws(StoreError) -> Int {
         try save(StoreTarget(path), inv, source: source, endOfRun: endOfRun)
     }
 
@@ -369,13 +370,14 @@ public enum InventoryStore {
     /// server reports all the same (or a serialisation failure) is tried again, twice. A save
     /// that fails leaves the baseline where it was: the next one carries the gain.
     /// `endOfRun`: a row in `runs` records the run (periodic saves of a live run add none).
-    public static func save(_ target: StoreTarget, _ inv: Inventory, source: String, endOfRun: Bool = true) throws(StoreError) {
+    /// Returns the rows it upserted.
+    @discardableResult
+    public static func save(_ target: StoreTarget, _ inv: Inventory, source: String, endOfRun: Bool = true) throws(StoreError) -> Int {
         var attempt = 0
         while true {
             attempt += 1
             do throws(StoreError) {
-                try saveOnce(target, inv, source: source, endOfRun: endOfRun)
-                return
+                return try saveOnce(target, inv, source: source, endOfRun: endOfRun)
             } catch {
                 guard error.transient, attempt < 3, !error.description.contains("connection lost") else { throw error }
                 usleep(UInt32(100_000 * attempt))
@@ -383,8 +385,13 @@ public enum InventoryStore {
         }
     }
 
-    static func saveOnce(_ target: StoreTarget, _ inv: Inventory, source: String, endOfRun: Bool) throws(StoreError) {
+    static func saveOnce(_ target: StoreTarget, _ inv: Inventory, source: String, endOfRun: Bool) throws(StoreError) -> Int {
         let db = try open(target.location)
+        var rows = 0
+        func put(_ st: any StoreStatement, _ values: [StoreValue]) throws(StoreError) {
+            try db.run(st, values)
+            rows += 1
+        }
         let base = inv.storeBaseline ?? StoreBaseline()
         let accounts = inv.alertRiskAccounts?()
         let site = t(target.site), sensor = t(target.sensor)
@@ -460,34 +467,34 @@ public enum InventoryStore {
             for h in inv.hosts.sorted(by: { $0.address < $1.address }) {
                 let ip = t(h.address.text)
                 let b = base.hosts[h.address]
-                try db.run(host, [site, ip, time(h.firstSeen), time(h.lastSeen), gain(h.packetsSent, b?.packetsSent), gain(h.packetsReceived, b?.packetsReceived),
+                try put(host, [site, ip, time(h.firstSeen), time(h.lastSeen), gain(h.packetsSent, b?.packetsSent), gain(h.packetsReceived, b?.packetsReceived),
                                   gain(h.bytesSent, b?.bytesSent), gain(h.bytesReceived, b?.bytesReceived), gain(h.flowsAsClient, b?.flowsAsClient),
                                   gain(h.flowsAsServer, b?.flowsAsServer), gain(h.peersDropped, b?.peersDropped)])
-                for m in h.macs.sorted(by: { $0.mac < $1.mac }) { try db.run(mac, [site, ip, t(MAC.text(m.mac)), time(m.firstSeen), time(m.lastSeen)]) }
-                for (r, e) in h.roles.sorted(by: { $0.key < $1.key }) { try db.run(role, [site, ip, t(r), u(e.flowID), time(e.timestampNanos), t(e.source)]) }
+                for m in h.macs.sorted(by: { $0.mac < $1.mac }) { try put(mac, [site, ip, t(MAC.text(m.mac)), time(m.firstSeen), time(m.lastSeen)]) }
+                for (r, e) in h.roles.sorted(by: { $0.key < $1.key }) { try put(role, [site, ip, t(r), u(e.flowID), time(e.timestampNanos), t(e.source)]) }
                 for (k, s) in h.services.sorted(by: { $0.key < $1.key }) {
-                    try db.run(service, [site, ip, i(Int64(k.proto)), i(Int64(k.port)), t(s.app), gain(s.flows, base.services[.init(ip: h.address, key: k)]),
+                    try put(service, [site, ip, i(Int64(k.proto)), i(Int64(k.port)), t(s.app), gain(s.flows, base.services[.init(ip: h.address, key: k)]),
                                          time(s.firstSeen), time(s.lastSeen)])
                 }
                 func identity(_ kind: String, _ id: Int64, _ v: IdentityValue) throws(StoreError) {
                     if !inv.multiValued.contains(v.key) {
-                        try db.run(superseded, [site, ip, t(kind), i(id), t(v.key), t(v.value), time(v.lastSeen)])
+                        try put(superseded, [site, ip, t(kind), i(id), t(v.key), t(v.value), time(v.lastSeen)])
                     }
-                    try db.run(ident, [site, ip, t(kind), i(id), t(v.key), t(v.value), time(v.firstSeen), time(v.lastSeen), u(v.evidence.flowID),
+                    try put(ident, [site, ip, t(kind), i(id), t(v.key), t(v.value), time(v.firstSeen), time(v.lastSeen), u(v.evidence.flowID),
                                        time(v.evidence.timestampNanos), t(v.evidence.source)])
                 }
                 for v in h.identities.sorted(by: { ($0.key, $0.value) < ($1.key, $1.value) }) { try identity("", 0, v) }
                 for c in h.children.sorted(by: { ($0.kind, $0.id) < ($1.kind, $1.id) }) {
-                    try db.run(child, [site, ip, t(c.kind), i(Int64(c.id)), time(c.firstSeen), time(c.lastSeen)])
+                    try put(child, [site, ip, t(c.kind), i(Int64(c.id)), time(c.firstSeen), time(c.lastSeen)])
                     for v in c.identities.sorted(by: { ($0.key, $0.value) < ($1.key, $1.value) }) { try identity(c.kind, Int64(c.id), v) }
                 }
                 if let s = h.stack {
-                    try db.run(stack, [site, ip, t(s.signature), t(s.label), t(s.family), t(s.quality), i(Int64(s.initialTTL)),
+                    try put(stack, [site, ip, t(s.signature), t(s.label), t(s.family), t(s.quality), i(Int64(s.initialTTL)),
                                        i(Int64(s.distance)), i(s.fromSYNACK ? 1 : 0), u(s.evidence.flowID), time(s.evidence.timestampNanos), t(s.evidence.source)])
                 }
                 // Only the records made since the baseline; one another writer stored already is not repeated.
                 for c in h.changes.dropFirst(min(h.changes.count, b?.changes ?? 0)) {
-                    try db.run(change, [site, ip, t(c.kind), time(c.timestampNanos), t(c.key), t(c.oldValue), t(c.newValue), u(c.flowID)])
+                    try put(change, [site, ip, t(c.kind), time(c.timestampNanos), t(c.key), t(c.oldValue), t(c.newValue), u(c.flowID)])
                 }
                 for (p, s) in h.peers.sorted(by: { $0.key < $1.key }) {
                     var apps = s.apps
@@ -496,17 +503,17 @@ public enum InventoryStore {
                         if try peerApps.step() { apps.formUnion(peerApps.text(0).split(separator: " ").map(String.init)) }
                     }
                     let was = base.peers[.init(ip: h.address, peer: p)]
-                    try db.run(peer, [site, ip, t(p.text), gain(s.flows, was?.flows), gain(s.bytes, was?.bytes), t(apps.sorted().joined(separator: " "))])
+                    try put(peer, [site, ip, t(p.text), gain(s.flows, was?.flows), gain(s.bytes, was?.bytes), t(apps.sorted().joined(separator: " "))])
                 }
                 // This sensor's sighting: what it saw of the host since the baseline.
                 let packets = h.packetsSent &+ h.packetsReceived, before = (b?.packetsSent ?? 0) &+ (b?.packetsReceived ?? 0)
                 if packets > before, h.runFirstSeen <= h.runLastSeen {
-                    try db.run(sighting, [site, ip, sensor, time(h.runFirstSeen), time(h.runLastSeen), u(packets - before)])
+                    try put(sighting, [site, ip, sensor, time(h.runFirstSeen), time(h.runLastSeen), u(packets - before)])
                 }
             }
             for (k, e) in inv.edges.sorted(by: { ($0.key.client, $0.key.server, $0.key.service) < ($1.key.client, $1.key.server, $1.key.service) }) {
                 let was = base.edges[k]
-                try db.run(edge, [site, t(k.client.text), t(k.server.text), t(k.service), gain(e.flows, was?.flows), gain(e.packets, was?.packets),
+                try put(edge, [site, t(k.client.text), t(k.server.text), t(k.service), gain(e.flows, was?.flows), gain(e.packets, was?.packets),
                                   gain(e.bytes, was?.bytes), i(Int64(e.operations)), time(e.firstSeen), time(e.lastSeen)])
             }
             // Alert risk, when detection ran (its ledger started from what was stored): the
@@ -519,13 +526,13 @@ public enum InventoryStore {
                     """)
                 for a in accounts.sorted(by: { $0.address < $1.address }) {
                     let was = base.risk[a.address]
-                    try db.run(risk, [site, t(a.address.text), i(Int64(a.maxRisk)), i(Int64(max(0, a.sumRisk - (was?.sum ?? 0)))),
+                    try put(risk, [site, t(a.address.text), i(Int64(a.maxRisk)), i(Int64(max(0, a.sumRisk - (was?.sum ?? 0)))),
                                       i(Int64(max(0, a.alerts - (was?.alerts ?? 0))))])
                 }
             }
             if endOfRun {
                 let run = try db.prepare("INSERT INTO runs (site, sensor, source, hosts, edges) VALUES (?,?,?,?,?)")
-                try db.run(run, [site, sensor, t(source), i(Int64(inv.hosts.count)), i(Int64(inv.edges.count))])
+                try put(run, [site, sensor, t(source), i(Int64(inv.hosts.count)), i(Int64(inv.edges.count))])
             }
             try db.exec("COMMIT")
         } catch {
@@ -533,5 +540,6 @@ public enum InventoryStore {
             throw error
         }
         inv.storeBaseline = StoreBaseline(inv, risk: accounts, keeping: base)
+        return rows
     }
 }

@@ -73,7 +73,8 @@ struct InventoryOptions: ParsableArguments {
             }
         }
         analysis.attach(inventory)
-        let assets = self.assets, map = self.map, db = self.db
+        let assets = self.assets, map = self.map
+        nonisolated(unsafe) var saved: (rows: Int, seconds: Double)?
         analysis.reports.append {
             let list = inventory.assets()
             for path in assets {
@@ -88,9 +89,17 @@ struct InventoryOptions: ParsableArguments {
                 }
             }
             // `assets --db` without captures (no source) is a query: it never writes the store.
-            if let store, !source.isEmpty { try InventoryStore.save(store, inventory, source: source) }
+            if let store, !source.isEmpty {
+                let start = MonotonicClock.now()
+                let rows = try InventoryStore.save(store, inventory, source: source)
+                saved = (rows, MonotonicClock.now() - start)
+            }
         }
         if let store { analysis.persisters.append { try InventoryStore.save(store, inventory, source: source, endOfRun: false) } }
+        analysis.summaryLines.append {
+            guard let store, let (rows, seconds) = saved else { return [] }
+            return ["  store: \(rows) rows merged into \(store.label) (site \(store.site)) in \(Int((seconds * 1000).rounded())) ms"]
+        }
         analysis.summaryLines.append {
             var s = "  assets: \(inventory.assets().count) (\(inventory.hosts.count) addresses"
             if inventory.hostsDropped > 0 { s += ", \(inventory.hostsDropped) dropped by --max-assets" }
