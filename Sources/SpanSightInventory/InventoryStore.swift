@@ -389,7 +389,7 @@ public enum InventoryStore {
         let db = try open(target.location)
         var rows = 0
         func put(_ st: any StoreStatement, _ values: [StoreValue]) throws(StoreError) {
-            try db.run(st, values)
+            try db.write(st, values)
             rows += 1
         }
         let base = inv.storeBaseline ?? StoreBaseline()
@@ -534,8 +534,10 @@ public enum InventoryStore {
                 let run = try db.prepare("INSERT INTO runs (site, sensor, source, hosts, edges) VALUES (?,?,?,?,?)")
                 try put(run, [site, sensor, t(source), i(Int64(inv.hosts.count)), i(Int64(inv.edges.count))])
             }
+            try db.flushWrites()
             try db.exec("COMMIT")
         } catch {
+            try? db.flushWrites()
             try? db.exec("ROLLBACK")
             throw error
         }

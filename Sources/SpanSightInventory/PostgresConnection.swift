@@ -61,6 +61,51 @@ final class Postgres: StoreConnection {
 
     func prepareRaw(_ sql: String) throws(StoreError) -> any StoreStatement { Statement(self, sql) }
 
+    /// Writes sent in pipeline mode and not yet read back; drained every `batch`, so that
+    /// neither side's buffers fill while the other waits (a blocking client must read).
+    private var pending = 0
+    private let batch = 256
+
+    func write(_ st: any StoreStatement, _ values: [StoreValue]) throws(StoreError) {
+        guard let st = st as? Statement else { return try run(st, values) }
+        if PQpipelineStatus(conn) == PQ_PIPELINE_OFF {
+            guard PQenterPipelineMode(conn) == 1 else { throw failure(nil, "pipeline mode") }
+        }
+        let sent = withCStrings(st.texts(values)) { p in PQsendQueryParams(conn, st.sql, Int32(values.count), nil, p, nil, nil, 0) }
+        guard sent == 1 else { throw failure(nil, st.sql) }
+        pending += 1
+        if pending >= batch { try drain() }
+    }
+
+    func flushWrites() throws(StoreError) {
+        guard PQpipelineStatus(conn) != PQ_PIPELINE_OFF else { return }
+        defer { PQexitPipelineMode(conn) }
+        try drain()
+    }
+
+    /// A sync point, then every result up to it; the first failure is thrown (the server
+    /// skips the statements after it up to the sync: the transaction is to be rolled back).
+    private func drain() throws(StoreError) {
+        guard pending > 0 else { return }
+        pending = 0
+        guard PQpipelineSync(conn) == 1 else { throw failure(nil, "pipeline sync") }
+        var first: StoreError?
+        var nulls = 0
+        while true {
+            guard let r = PQgetResult(conn) else {
+                nulls += 1
+                // Each statement's results end with a null; a broken connection gives only nulls.
+                if PQstatus(conn) != CONNECTION_OK || nulls > 1_000_000 { throw first ?? failure(nil, "pipeline") }
+                continue
+            }
+            let status = PQresultStatus(r)
+            if status == PGRES_PIPELINE_SYNC { PQclear(r); break }
+            if status == PGRES_FATAL_ERROR, first == nil { first = failure(r, "pipelined statement") }
+            PQclear(r)
+        }
+        if let first { throw first }
+    }
+
     final class Statement: StoreStatement {
         let connection: Postgres
         let sql: String
@@ -76,17 +121,21 @@ final class Postgres: StoreConnection {
 
         deinit { PQclear(result) }
 
-        func bind(_ values: [StoreValue]) {
-            PQclear(result)
-            result = nil
-            row = -1
-            self.values = values.map {
+        func texts(_ values: [StoreValue]) -> [String?] {
+            values.map {
                 switch $0 {
                 case .int(let v): return String(v)
                 case .text(let t): return t
                 case .null: return nil
                 }
             }
+        }
+
+        func bind(_ values: [StoreValue]) {
+            PQclear(result)
+            result = nil
+            row = -1
+            self.values = texts(values)
         }
 
         /// Runs the statement at the first step, then walks its rows.

@@ -23,6 +23,12 @@ protocol StoreConnection: AnyObject {
     /// Runs statements without results (several, separated by semicolons).
     func execRaw(_ sql: String) throws(StoreError)
     func prepareRaw(_ sql: String) throws(StoreError) -> any StoreStatement
+    /// Runs a statement whose results are not read, possibly later: a server's connection
+    /// sends them in batches (pipelined) and reports their first failure by `flushWrites` at
+    /// the latest.
+    func write(_ st: any StoreStatement, _ values: [StoreValue]) throws(StoreError)
+    /// Waits for every `write` so far and throws the first that failed.
+    func flushWrites() throws(StoreError)
 }
 
 extension StoreConnection {
@@ -32,6 +38,12 @@ extension StoreConnection {
         st.bind(values)
         while try st.step() {}
     }
+}
+
+extension SQLite {
+    // In process: nothing to batch.
+    func write(_ st: any StoreStatement, _ values: [StoreValue]) throws(StoreError) { try run(st, values) }
+    func flushWrites() throws(StoreError) {}
 }
 
 enum StoreDialect {
