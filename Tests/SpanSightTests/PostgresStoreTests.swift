@@ -204,6 +204,19 @@ final class PostgresStoreTests: XCTestCase {
         XCTAssertFalse(r.stderr.contains("secret"), "the password is never printed")
     }
 
+    /// A statement the server refuses in the middle of a pipelined save: the save is rolled
+    /// back whole (no row of it stays) and the run ends with one error line naming it.
+    func testARefusedRowRollsTheWholeSaveBack() throws {
+        let pg = try PostgresServer()
+        XCTAssertEqual(try spansight(["read", "-q", "-o", "/dev/null", "--db", pg.url, "--site", "first", fixture("modbus-pymodbus.pcap")]).status, 0)
+        _ = pg.query("ALTER TABLE edges ADD CONSTRAINT no_dicom CHECK (service <> 'dicom')")
+        let r = try spansight(["read", "-q", "-o", "/dev/null", "--db", pg.url, "--site", "second", fixture("dicom-pynetdicom.pcap")])
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("no_dicom"), r.stderr)
+        XCTAssertEqual(pg.query("SELECT count(*) FROM hosts WHERE site = 'second'"), ["0"], "nothing of the failed save")
+        XCTAssertEqual(pg.query("SELECT count(*) FROM hosts WHERE site = 'first'"), ["2"])
+    }
+
     /// `live` with PostgreSQL stopped in the middle: saves fail (one warning), the sensor
     /// goes on; when the server is back the next save holds everything, and at the end the
     /// store has exactly the sensor's own inventory.
