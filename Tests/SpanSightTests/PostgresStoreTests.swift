@@ -204,6 +204,28 @@ final class PostgresStoreTests: XCTestCase {
         XCTAssertFalse(r.stderr.contains("secret"), "the password is never printed")
     }
 
+    /// The PHI rule in the fleet store: an HL7 capture's patient (PID: name, MRN, birth date,
+    /// address, phone) appears in no row of any table, with or without a pseudonym key (the
+    /// SQLite file is searched the same way by HL7PHITests).
+    func testNoPatientDataInTheFleetStore() throws {
+        let pg = try PostgresServer()
+        let key = work.appendingPathComponent("key")
+        try Data("0123456789abcdef0123456789abcdef".utf8).write(to: key)
+        for (site, extra) in [("plain", [String]()), ("keyed", ["--pseudonym-key", key.path])] {
+            let r = try spansight(["read", "-q", "-o", "/dev/null", "--alerts", "--db", pg.url, "--site", site] + extra +
+                                  [fixture("hl7-mllp-python-hl7.pcap"), fixture("detect-hl7-attack-foreign.pcap")])
+            XCTAssertEqual(r.status, 0, r.stderr)
+        }
+        let tables = pg.query("SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")
+        XCTAssertTrue(tables.contains("identities") && tables.contains("sightings"), "\(tables)")
+        var rows: [String] = []
+        for table in tables { rows += pg.query("SELECT t::text FROM \(table) t") }
+        XCTAssertTrue(rows.contains { $0.contains("SENDAPP") }, "the store holds the HL7 applications")
+        for token in ["DOE", "JANE", "123456", "19800101", "TEST STREET", "SPRINGFIELD", "62701", "555-0100"] {
+            XCTAssertFalse(rows.contains { $0.contains(token) }, "patient token \(token) in the store: \(rows.filter { $0.contains(token) })")
+        }
+    }
+
     /// A statement the server refuses in the middle of a pipelined save: the save is rolled
     /// back whole (no row of it stays) and the run ends with one error line naming it.
     func testARefusedRowRollsTheWholeSaveBack() throws {
