@@ -206,6 +206,8 @@ public final class RedisEventSink: EventForwarder, @unchecked Sendable {
             stats.pending &-= UInt64(confirmed + rejected)
             reservedBytes -= confirmedBytes
             stats.pendingBytes = UInt64(reservedBytes)
+            // Drained below half: a later overflow is a new episode, warned again.
+            if reservedBytes < target.bufferBytes / 2 { warnedDrop = false }
             if failure != nil { stats.connected = false }
             lock.unlock()
             if let text = rejection, firstRejection {

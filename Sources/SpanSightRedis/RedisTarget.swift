@@ -55,9 +55,22 @@ public struct RedisTarget: Sendable, Equatable {
     public static func isRedisURL(_ text: String) -> Bool { text.lowercased().hasPrefix("redis://") }
 
     /// Parses a URL; the error says which part is wrong.
-    public init(url text: String) throws(RedisTargetError) {
-        guard Self.isRedisURL(text) else { throw RedisTargetError("'\(text)' is not a redis:// URL (\(Self.usage))") }
-        var rest = Substring(text.dropFirst("redis://".count))
+    /// The URL with the password of its user information replaced by "***".
+    static func withoutPassword(_ url: String) -> String {
+        guard let scheme = url.range(of: "://") else { return url }
+        let afterScheme = url[scheme.upperBound...]
+        let authorityEnd = afterScheme.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? afterScheme.endIndex
+        guard let at = afterScheme[..<authorityEnd].lastIndex(of: "@") else { return url }
+        let userinfo = afterScheme[..<at]
+        let user = userinfo.firstIndex(of: ":").map { userinfo[..<$0] } ?? ""
+        return String(url[..<scheme.upperBound]) + user + ":***" + String(afterScheme[at...])
+    }
+
+    public init(url given: String) throws(RedisTargetError) {
+        // Messages name the URL with its password hidden.
+        let text = Self.withoutPassword(given)
+        guard Self.isRedisURL(given) else { throw RedisTargetError("'\(text)' is not a redis:// URL (\(Self.usage))") }
+        var rest = Substring(given.dropFirst("redis://".count))
         var query: Substring = ""
         if let q = rest.firstIndex(of: "?") { query = rest[rest.index(after: q)...]; rest = rest[..<q] }
         var path: Substring = ""

@@ -155,6 +155,9 @@ final class Analysis {
             engine.emitStats()
             // Redis and other forwarders send what they hold, within their drain deadline.
             output.finishForwarders()
+        } else {
+            // The events file failed: the forwarders still send what they were handed (or count it).
+            for f in output.forwarders { f.finish() }
         }
         wallEnd = MonotonicClock.now()
         if let failure = output.failure {

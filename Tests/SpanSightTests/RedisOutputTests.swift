@@ -244,6 +244,14 @@ final class RedisOutputTests: XCTestCase {
         XCTAssertEqual(t["connected"] as? Bool, false)
     }
 
+    /// A bad Redis URL is a usage error that names the URL without its password.
+    func testABadURLNeverShowsThePassword() throws {
+        let r = try spansight(["read", "-o", "redis://user:hunter2@127.0.0.1:0/ev", fixture("modbus-pymodbus.pcap")])
+        XCTAssertEqual(r.status, 64, r.stderr)
+        XCTAssertFalse(r.stderr.contains("hunter2"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("redis://user:***@127.0.0.1:0/ev"), r.stderr)
+    }
+
     /// A server that comes up after the run started receives everything the buffer held.
     func testALateServerReceivesTheBufferedEvents() throws {
         let port = RedisServer.freePort()
