@@ -65,7 +65,8 @@ enum StoreTime {
             return v
         }
         guard let y = num(0..<4), let mo = num(5..<7), let d = num(8..<10), let h = num(11..<13), let mi = num(14..<16),
-              let s = num(17..<19), let f = num(20..<29), (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, s < 61 else { return nil }
+              let s = num(17..<19), let f = num(20..<29), (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, s < 61,
+              (1970...2261).contains(y) else { return nil }   // Int64 nanoseconds end in 2262
         // days-from-civil (the inverse of Timestamp.civil).
         let yy = mo <= 2 ? y - 1 : y
         let era = (yy >= 0 ? yy : yy - 399) / 400
@@ -208,6 +209,8 @@ public enum InventoryStore {
                 try db.exec(tables)
                 try db.exec("INSERT INTO meta (key, value) VALUES ('schema_version', '\(schemaVersion)')")
             case 1? where db.dialect == .sqlite:
+                // Stores of schema 1 made before detection saved risk have no alert_risk table.
+                try db.exec("CREATE TABLE IF NOT EXISTS alert_risk (ip TEXT PRIMARY KEY, max_risk INTEGER, sum_risk INTEGER, alerts INTEGER)")
                 for (table, _) in migrationFrom1 {
                     try db.exec("ALTER TABLE \(table) RENAME TO \(table)_v1")
                 }
@@ -265,6 +268,19 @@ public enum InventoryStore {
     /// Fills `inv` (before any traffic) with what the store holds of the target's site, read
     /// in one transaction. `migrated`: told the schema version of a store this open migrated.
     public static func load(_ target: StoreTarget, into inv: Inventory, migrated: ((Int64) -> Void)? = nil) throws(StoreError) {
+        do throws(StoreError) {
+            try loadOnce(target, into: inv, migrated: migrated)
+        } catch {
+            // Part of the store may be in the inventory already (a connection lost halfway):
+            // what was restored is what the store has of it, so that a sensor going on
+            // without the rest never saves it a second time.
+            inv.recharge()
+            inv.storeBaseline = StoreBaseline(inv, risk: inv.storedAlertRisk, keeping: nil)
+            throw error
+        }
+    }
+
+    static func loadOnce(_ target: StoreTarget, into inv: Inventory, migrated: ((Int64) -> Void)?) throws(StoreError) {
         let db = try open(target.location, migrated: migrated)
         try db.exec(db.dialect.beginRead)
         defer { try? db.exec("COMMIT") }
@@ -446,7 +462,7 @@ public enum InventoryStore {
                 """)
             // The protocols seen with a peer: the union of what is stored and what was seen.
             let appsUnion = db.dialect == .postgres
-                ? "(SELECT string_agg(DISTINCT a, ' ' ORDER BY a) FROM unnest(string_to_array(peers.apps || ' ' || excluded.apps, ' ')) AS a WHERE a <> '')"
+                ? "(SELECT COALESCE(string_agg(DISTINCT a, ' ' ORDER BY a), '') FROM unnest(string_to_array(COALESCE(peers.apps, '') || ' ' || excluded.apps, ' ')) AS a WHERE a <> '')"
                 : "excluded.apps"
             let peerApps = db.dialect == .sqlite ? try db.prepare("SELECT apps FROM peers WHERE site = ? AND ip = ? AND peer = ?") : nil
             let peer = try db.prepare("""

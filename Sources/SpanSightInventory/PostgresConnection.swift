@@ -15,7 +15,10 @@ final class Postgres: StoreConnection {
     /// `url`: postgresql://[USER[:PASSWORD]@]HOST[:PORT]/DB[?...] as libpq reads it.
     init(url: String) throws(StoreError) {
         label = Postgres.withoutPassword(url)
-        guard let c = PQconnectdb(url) else { throw StoreError(description: "\(label): cannot allocate a connection", transient: true) }
+        // A server whose address drops packets must not hold a save (and the capture) for
+        // minutes: 5 s to connect unless the URL says otherwise.
+        let withTimeout = url.contains("connect_timeout=") ? url : url + (url.contains("?") ? "&" : "?") + "connect_timeout=5"
+        guard let c = PQconnectdb(withTimeout) else { throw StoreError(description: "\(label): cannot allocate a connection", transient: true) }
         guard PQstatus(c) == CONNECTION_OK else {
             let why = Postgres.firstLine(PQerrorMessage(c))
             PQfinish(c)
@@ -29,10 +32,19 @@ final class Postgres: StoreConnection {
 
     /// The URL as messages show it: a password replaced by "***".
     static func withoutPassword(_ url: String) -> String {
-        guard let scheme = url.range(of: "://"), let at = url[scheme.upperBound...].firstIndex(of: "@") else { return url }
-        let userinfo = url[scheme.upperBound..<at]
-        guard let colon = userinfo.firstIndex(of: ":") else { return url }
-        return String(url[..<colon]) + ":***" + String(url[at...])
+        var shown = url
+        if let scheme = url.range(of: "://"), let at = url[scheme.upperBound...].firstIndex(of: "@") {
+            let userinfo = url[scheme.upperBound..<at]
+            if let colon = userinfo.firstIndex(of: ":") { shown = String(url[..<colon]) + ":***" + String(url[at...]) }
+        }
+        // A password given as a parameter (?password=...).
+        if let q = shown.firstIndex(of: "?") {
+            let params = shown[shown.index(after: q)...].split(separator: "&", omittingEmptySubsequences: false).map {
+                $0.hasPrefix("password=") ? "password=***" : String($0)
+            }
+            shown = String(shown[...q]) + params.joined(separator: "&")
+        }
+        return shown
     }
 
     static func firstLine(_ p: UnsafePointer<CChar>?) -> String {

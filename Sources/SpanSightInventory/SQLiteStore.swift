@@ -40,17 +40,20 @@ final class SQLite: StoreConnection {
             throw StoreError(description: "\(path): \(msg)")
         }
         db = handle
-        sqlite3_busy_timeout(handle, 5000)
+        // Another writer's save holds the file for that long at most before ours gives up
+        // (and is tried again: a busy store is transient).
+        sqlite3_busy_timeout(handle, 30_000)
     }
 
     deinit { sqlite3_close(db) }
 
     func execRaw(_ sql: String) throws(StoreError) {
         var err: UnsafeMutablePointer<CChar>?
-        if sqlite3_exec(db, sql, nil, nil, &err) != SQLITE_OK {
+        let rc = sqlite3_exec(db, sql, nil, nil, &err)
+        if rc != SQLITE_OK {
             let msg = err.map { String(cString: $0) } ?? "error"
             sqlite3_free(err)
-            throw StoreError(description: "\(path): \(msg)")
+            throw StoreError(description: "\(path): \(msg)", transient: rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
         }
     }
 
@@ -83,7 +86,7 @@ final class SQLite: StoreConnection {
             let rc = sqlite3_step(stmt)
             if rc == SQLITE_ROW { return true }
             if rc == SQLITE_DONE { return false }
-            throw StoreError(description: "sqlite step failed (\(rc)) in: \(sql.prefix(60))")
+            throw StoreError(description: "sqlite step failed (\(rc)) in: \(sql.prefix(60))", transient: rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
         }
 
         func int(_ c: Int) -> Int64 { sqlite3_column_int64(stmt, Int32(c)) }

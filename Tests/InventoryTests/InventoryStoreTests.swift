@@ -117,6 +117,8 @@ final class InventoryStoreTests: XCTestCase {
         XCTAssertLessThan(StoreTime.text(9_000_000_000), StoreTime.text(10_000_000_000), "text order is time order")
         XCTAssertNil(StoreTime.nanos("2025-13-26T12:00:00.000000000Z"))
         XCTAssertNil(StoreTime.nanos("yesterday"))
+        XCTAssertNil(StoreTime.nanos("2263-01-01T00:00:00.000000000Z"), "past Int64 nanoseconds: refused, not a trap")
+        XCTAssertNil(StoreTime.nanos("9999-12-31T23:59:59.999999999Z"))
         XCTAssertEqual(MAC.parse("00:1b:1b:aa:bb:0c"), 0x001B_1BAA_BB0C)
         XCTAssertNil(MAC.parse("00:1b:1b:aa:bb"))
     }

@@ -202,6 +202,10 @@ final class PostgresStoreTests: XCTestCase {
         XCTAssertEqual(lines.count, 1, r.stderr)
         XCTAssertTrue(r.stderr.hasPrefix("spansight: error: postgresql://spansight:***@127.0.0.1:\(port)/postgres: "), r.stderr)
         XCTAssertFalse(r.stderr.contains("secret"), "the password is never printed")
+        let q = try spansight(["read", "-q", "-o", "/dev/null", "--db", "postgresql://spansight@127.0.0.1:\(port)/postgres?password=other-secret", fixture("modbus-pymodbus.pcap")])
+        XCTAssertEqual(q.status, 1)
+        XCTAssertFalse(q.stderr.contains("other-secret"), q.stderr)
+        XCTAssertTrue(q.stderr.contains("password=***"), q.stderr)
     }
 
     /// The PHI rule in the fleet store: an HL7 capture's patient (PID: name, MRN, birth date,
