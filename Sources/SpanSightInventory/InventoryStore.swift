@@ -395,7 +395,7 @@ public enum InventoryStore {
             do throws(StoreError) {
                 return try saveOnce(target, inv, source: source, endOfRun: endOfRun)
             } catch {
-                guard error.transient, attempt < 3, !error.description.contains("connection lost") else { throw error }
+                guard error.retryNow, attempt < 3 else { throw error }
                 usleep(UInt32(100_000 * attempt))
             }
         }

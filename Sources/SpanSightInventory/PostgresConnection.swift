@@ -60,8 +60,9 @@ final class Postgres: StoreConnection {
         let state = r.flatMap { CLibPQ_sqlstate($0) }.map { String(cString: $0) } ?? ""
         let message = r.map { Postgres.firstLine(PQresultErrorMessage($0)) } ?? Postgres.firstLine(PQerrorMessage(conn))
         let lost = PQstatus(conn) != CONNECTION_OK
+        let conflict = state == "40P01" || state == "40001" || state == "23505"
         return StoreError(description: "\(label): \(lost ? "connection lost: " : "")\(message)\(lost ? "" : " in: \(sql.prefix(60))")",
-                          transient: lost || state == "40P01" || state == "40001")
+                          transient: lost || conflict, retryNow: conflict && !lost)
     }
 
     func execRaw(_ sql: String) throws(StoreError) {

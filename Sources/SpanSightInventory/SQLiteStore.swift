@@ -21,6 +21,9 @@ public struct StoreError: Error, CustomStringConvertible {
     public let description: String
     /// Trying again later may succeed (a server that is away, a deadlock the server broke).
     public var transient = false
+    /// Trying again at once may succeed (a deadlock or serialisation failure, a busy file):
+    /// a save does, twice. A server that is away is left to the next save.
+    var retryNow = false
 }
 
 /// A thin typed handle over one SQLite connection.
@@ -53,7 +56,7 @@ final class SQLite: StoreConnection {
         if rc != SQLITE_OK {
             let msg = err.map { String(cString: $0) } ?? "error"
             sqlite3_free(err)
-            throw StoreError(description: "\(path): \(msg)", transient: rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+            throw StoreError(description: "\(path): \(msg)", transient: rc == SQLITE_BUSY || rc == SQLITE_LOCKED, retryNow: rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
         }
     }
 
@@ -86,7 +89,7 @@ final class SQLite: StoreConnection {
             let rc = sqlite3_step(stmt)
             if rc == SQLITE_ROW { return true }
             if rc == SQLITE_DONE { return false }
-            throw StoreError(description: "sqlite step failed (\(rc)) in: \(sql.prefix(60))", transient: rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+            throw StoreError(description: "sqlite step failed (\(rc)) in: \(sql.prefix(60))", transient: rc == SQLITE_BUSY || rc == SQLITE_LOCKED, retryNow: rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
         }
 
         func int(_ c: Int) -> Int64 { sqlite3_column_int64(stmt, Int32(c)) }
