@@ -179,9 +179,11 @@ final class Postgres: StoreConnection {
 
 /// Calls `body` with a C array of the strings (NULL for nil), valid for the call only.
 private func withCStrings<R>(_ strings: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> R) -> R {
+    guard !strings.isEmpty else { return body(nil) }
     var owned: [UnsafeMutablePointer<CChar>?] = strings.map { $0.map { strdup($0) } ?? nil }
     defer { for p in owned { free(p) } }
     return owned.withUnsafeMutableBufferPointer { b in
-        b.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: b.count) { body(strings.isEmpty ? nil : $0) }
+        guard let base = b.baseAddress else { return body(nil) }
+        return base.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: b.count) { body($0) }
     }
 }

@@ -1,3 +1,5 @@
+// UNSAFE: borrows the output's flushed bytes (a scoped buffer pointer, within its count) and
+// copies them into its queue; hands each queued event to the connection as a scoped view.
 import Foundation
 import SpanSightEngine
 #if canImport(Glibc)

@@ -1,3 +1,5 @@
+// UNSAFE: the forwarder contract lends the flushed lines as a scoped buffer pointer, valid
+// for the call only.
 /// A destination of events besides the file or standard output (`--output redis://...`):
 /// `EventOutput` hands it each flush's complete NDJSON lines. A forwarder copies what it keeps
 /// before returning, never blocks the analysis (what it cannot hold it drops and counts), and is
